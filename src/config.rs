@@ -1,0 +1,142 @@
+//! Deployment configuration: every wrangler var the mesh reads, its default, and its validation.
+//!
+//! Built from a lookup function (`name -> Option<String>`) so it is tested natively; the Workers glue
+//! passes a closure over `env.var`/`env.secret`. Wrangler vars are strings; a bad one is an error that
+//! names the var. Must not touch the Workers runtime.
+
+use crate::error::{MeshError, Result};
+use crate::routing::MAX_SHARD_COUNT;
+
+/// `SHARD_COUNT`: how many `SyncLayer` shard objects sessions are spread over.
+pub const DEFAULT_SHARD_COUNT: u32 = 16;
+/// `SHARD_BINDING`: the Durable Object binding of the shard class (the seed's default name).
+pub const DEFAULT_SHARD_BINDING: &str = "TMCP_DURABLE_OBJECT";
+/// `COORDINATOR_BINDING`: the Durable Object binding of the coordinator class.
+pub const DEFAULT_COORDINATOR_BINDING: &str = "MESH_COORDINATOR";
+/// `KEEPALIVE_MS`: how often the Worker writes an SSE comment on an idle GET stream. It keeps the
+/// edge's ~5-minute idle watchdog away and is how a vanished client is noticed (the next write fails).
+pub const DEFAULT_KEEPALIVE_MS: u32 = 25_000;
+/// `SSE_RETRY_MS`: the `retry:` hint sent on every GET stream.
+pub const DEFAULT_SSE_RETRY_MS: u32 = 1_000;
+/// `MAX_BODY_BYTES`: the largest POST body accepted; larger gets 413.
+pub const DEFAULT_MAX_BODY_BYTES: u32 = 4 * 1024 * 1024;
+
+/// The mesh's settings, all validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshConfig {
+    pub shard_count: u32,
+    pub shard_binding: String,
+    pub coordinator_binding: String,
+    pub keepalive_ms: u32,
+    pub sse_retry_ms: u32,
+    pub max_body_bytes: u32,
+    /// `MESH_ADMIN_TOKEN` (a secret). `None` turns the `/mesh/*` admin routes off (they answer 404).
+    pub admin_token: Option<String>,
+}
+
+impl MeshConfig {
+    /// Reads every var through `lookup`; a var that is absent takes its default, except
+    /// `SHARD_COUNT`, which wrangler.toml must set (a silent default would reshard a deployment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let shard_count = match lookup("SHARD_COUNT") {
+            Some(raw) => parse_shard_count(&raw)?,
+            None => {
+                return Err(MeshError::Config {
+                    var: "SHARD_COUNT",
+                    reason: format!("is not set; wrangler.toml must set it (e.g. \"{DEFAULT_SHARD_COUNT}\")"),
+                })
+            }
+        };
+        Ok(Self {
+            shard_count,
+            shard_binding: lookup("SHARD_BINDING").unwrap_or_else(|| DEFAULT_SHARD_BINDING.to_owned()),
+            coordinator_binding: lookup("COORDINATOR_BINDING")
+                .unwrap_or_else(|| DEFAULT_COORDINATOR_BINDING.to_owned()),
+            keepalive_ms: parse_bounded(&lookup, "KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS, 100, 290_000)?,
+            sse_retry_ms: parse_bounded(&lookup, "SSE_RETRY_MS", DEFAULT_SSE_RETRY_MS, 0, 600_000)?,
+            max_body_bytes: parse_bounded(
+                &lookup,
+                "MAX_BODY_BYTES",
+                DEFAULT_MAX_BODY_BYTES,
+                1024,
+                32 * 1024 * 1024,
+            )?,
+            admin_token: lookup("MESH_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()),
+        })
+    }
+}
+
+/// Validates a `SHARD_COUNT` value: a whole number from 1 to [`MAX_SHARD_COUNT`].
+pub fn parse_shard_count(raw: &str) -> Result<u32> {
+    let error = |reason: String| MeshError::Config { var: "SHARD_COUNT", reason };
+    let value: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| error(format!("must be a whole number from 1 to {MAX_SHARD_COUNT}, got {raw:?}")))?;
+    if value == 0 || value > u64::from(MAX_SHARD_COUNT) {
+        return Err(error(format!("must be from 1 to {MAX_SHARD_COUNT}, got {value}")));
+    }
+    Ok(value as u32)
+}
+
+fn parse_bounded(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32> {
+    let Some(raw) = lookup(var) else { return Ok(default) };
+    match raw.trim().parse::<u32>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(MeshError::Config {
+            var,
+            reason: format!("must be a whole number from {min} to {max}, got {raw:?}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<MeshConfig> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        MeshConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_shard_count_is_set() {
+        let c = config(&[("SHARD_COUNT", "16")]).unwrap();
+        assert_eq!(c.shard_count, 16);
+        assert_eq!(c.shard_binding, DEFAULT_SHARD_BINDING);
+        assert_eq!(c.coordinator_binding, DEFAULT_COORDINATOR_BINDING);
+        assert_eq!(c.keepalive_ms, DEFAULT_KEEPALIVE_MS);
+        assert_eq!(c.admin_token, None);
+    }
+
+    #[test]
+    fn bad_shard_counts_name_the_var() {
+        for bad in [None, Some("0"), Some("abc"), Some("-3"), Some("1.5"), Some("513"), Some("99999999999")] {
+            let vars: Vec<(&str, &str)> = bad.map(|v| vec![("SHARD_COUNT", v)]).unwrap_or_default();
+            match config(&vars) {
+                Err(MeshError::Config { var, .. }) => assert_eq!(var, "SHARD_COUNT", "{bad:?}"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        assert_eq!(config(&[("SHARD_COUNT", " 64 ")]).unwrap().shard_count, 64);
+    }
+
+    #[test]
+    fn other_vars_are_validated_and_an_empty_token_means_none() {
+        let c = config(&[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500"), ("MESH_ADMIN_TOKEN", " ")]).unwrap();
+        assert_eq!(c.keepalive_ms, 500);
+        assert_eq!(c.admin_token, None);
+        match config(&[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "5")]) {
+            Err(MeshError::Config { var, .. }) => assert_eq!(var, "KEEPALIVE_MS"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

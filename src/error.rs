@@ -1,0 +1,202 @@
+//! The crate's one error type and the one place it is mapped to an HTTP status and a JSON-RPC error.
+//!
+//! Rust errors (`MeshError`) are kept apart from the wire error (a JSON-RPC error object built with
+//! `rmcp::model` types): handlers return `MeshError`, and only [`MeshError::to_rpc_error`] and
+//! [`MeshError::http_status`] decide what a client sees. Must not touch the Workers runtime.
+
+use std::fmt;
+
+use rmcp::model::{ErrorCode, ErrorData, JsonRpcError, RequestId};
+
+pub type Result<T, E = MeshError> = std::result::Result<T, E>;
+
+/// JSON-RPC code the MCP reference server uses for transport-level errors (-32000..-32019 are
+/// implementation-defined in the legacy revisions).
+pub const CODE_TRANSPORT: i32 = -32000;
+/// JSON-RPC code for an unknown or terminated session, as the reference servers send it.
+pub const CODE_SESSION_NOT_FOUND: i32 = -32001;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeshError {
+    /// A wrangler var or secret is missing or invalid; `var` names it.
+    Config { var: &'static str, reason: String },
+    /// The body is not JSON at all.
+    Parse(String),
+    /// The body is JSON but not a valid JSON-RPC message, or its params are wrong.
+    InvalidRequest(String),
+    /// Params of a known method failed validation.
+    InvalidParams(String),
+    /// The method is not one this server implements.
+    MethodNotFound(String),
+    /// A request other than `initialize` came without `Mcp-Session-Id`.
+    MissingSessionId,
+    /// The `Mcp-Session-Id` is not a well-formed session id.
+    MalformedSessionId,
+    /// The session does not exist or was terminated.
+    SessionNotFound,
+    /// The session already has its GET stream.
+    StreamConflict,
+    /// `initialize` sent on a session that already exists.
+    AlreadyInitialized,
+    /// `Accept` lacks a type the request needs.
+    NotAcceptable(&'static str),
+    /// `Content-Type` is not `application/json`.
+    UnsupportedMediaType,
+    /// The body is larger than `MAX_BODY_BYTES`.
+    PayloadTooLarge { limit: u32 },
+    /// `MCP-Protocol-Version` names a revision this server does not speak.
+    UnsupportedProtocolVersion(String),
+    /// The HTTP method is not served on this path.
+    MethodNotAllowed,
+    /// An admin route was called with a wrong token.
+    Unauthorized,
+    /// No route, or an admin route while the admin token is not configured.
+    NotFound,
+    /// A shard is at its WebSocket limit; the client should retry later.
+    ShardFull { shard: u32 },
+    /// A shard or the coordinator answered something this version does not understand.
+    Protocol(String),
+    /// A shard or the coordinator failed or could not be reached.
+    Upstream { what: &'static str, detail: String },
+    /// A Workers runtime call failed (`what` names the call).
+    Platform { what: &'static str, detail: String },
+}
+
+impl MeshError {
+    /// The HTTP status this error is answered with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Parse(_)
+            | Self::InvalidRequest(_)
+            | Self::InvalidParams(_)
+            | Self::MissingSessionId
+            | Self::MalformedSessionId
+            | Self::AlreadyInitialized
+            | Self::UnsupportedProtocolVersion(_) => 400,
+            Self::Unauthorized => 401,
+            Self::MethodNotFound(_) | Self::SessionNotFound | Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::NotAcceptable(_) => 406,
+            Self::StreamConflict => 409,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Protocol(_) | Self::Upstream { .. } => 502,
+            Self::ShardFull { .. } => 503,
+            Self::Config { .. } | Self::Platform { .. } => 500,
+        }
+    }
+
+    /// The JSON-RPC error code this error carries.
+    pub fn rpc_code(&self) -> i32 {
+        match self {
+            Self::Parse(_) => ErrorCode::PARSE_ERROR.0,
+            Self::InvalidRequest(_) | Self::AlreadyInitialized => ErrorCode::INVALID_REQUEST.0,
+            Self::InvalidParams(_) => ErrorCode::INVALID_PARAMS.0,
+            Self::MethodNotFound(_) => ErrorCode::METHOD_NOT_FOUND.0,
+            Self::SessionNotFound => CODE_SESSION_NOT_FOUND,
+            Self::Config { .. } | Self::Protocol(_) | Self::Upstream { .. } | Self::Platform { .. } => {
+                ErrorCode::INTERNAL_ERROR.0
+            }
+            _ => CODE_TRANSPORT,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for errors that are temporary.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::ShardFull { .. } => Some(5),
+            Self::Upstream { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The wire form: a JSON-RPC error object (`id` is omitted when the request's id is unknown).
+    pub fn to_rpc_error(&self, id: Option<RequestId>) -> JsonRpcError {
+        JsonRpcError::new(id, ErrorData::new(ErrorCode(self.rpc_code()), self.to_string(), None))
+    }
+}
+
+impl fmt::Display for MeshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config { var, reason } => write!(f, "Configuration error: {var} {reason}"),
+            Self::Parse(detail) => write!(f, "Parse error: {detail}"),
+            Self::InvalidRequest(detail) => write!(f, "Invalid request: {detail}"),
+            Self::InvalidParams(detail) => write!(f, "Invalid params: {detail}"),
+            Self::MethodNotFound(method) => write!(f, "Method not found: {method}"),
+            Self::MissingSessionId => f.write_str("Bad Request: Mcp-Session-Id header is required"),
+            Self::MalformedSessionId => {
+                f.write_str("Bad Request: Mcp-Session-Id must be 1 to 128 visible ASCII characters")
+            }
+            Self::SessionNotFound => f.write_str("Session not found"),
+            Self::StreamConflict => f.write_str("Conflict: Only one SSE stream is allowed per session"),
+            Self::AlreadyInitialized => f.write_str("Invalid Request: Server already initialized"),
+            Self::NotAcceptable(what) => write!(f, "Not Acceptable: Client must accept {what}"),
+            Self::UnsupportedMediaType => {
+                f.write_str("Unsupported Media Type: Content-Type must be application/json")
+            }
+            Self::PayloadTooLarge { limit } => write!(f, "Payload Too Large: the limit is {limit} bytes"),
+            Self::UnsupportedProtocolVersion(v) => {
+                write!(f, "Bad Request: Unsupported protocol version: {v}")
+            }
+            Self::MethodNotAllowed => f.write_str("Method Not Allowed"),
+            Self::Unauthorized => f.write_str("Unauthorized"),
+            Self::NotFound => f.write_str("Not Found"),
+            Self::ShardFull { shard } => {
+                write!(f, "Service Unavailable: shard {shard} is at its connection limit")
+            }
+            Self::Protocol(detail) => write!(f, "Mesh protocol error: {detail}"),
+            Self::Upstream { what, detail } => write!(f, "Upstream error from {what}: {detail}"),
+            Self::Platform { what, detail } => write!(f, "Platform error in {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for MeshError {}
+
+impl From<serde_json::Error> for MeshError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Protocol(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes_match_the_reference_server() {
+        let cases = [
+            (MeshError::Parse("x".into()), 400, -32700),
+            (MeshError::MissingSessionId, 400, -32000),
+            (MeshError::SessionNotFound, 404, -32001),
+            (MeshError::StreamConflict, 409, -32000),
+            (MeshError::NotAcceptable("text/event-stream"), 406, -32000),
+            (MeshError::UnsupportedMediaType, 415, -32000),
+            (MeshError::PayloadTooLarge { limit: 10 }, 413, -32000),
+            (MeshError::MethodNotFound("x".into()), 404, -32601),
+            (MeshError::ShardFull { shard: 3 }, 503, -32000),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.http_status(), status, "{error}");
+            assert_eq!(error.rpc_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn wire_error_omits_unknown_id() {
+        let json = serde_json::to_value(MeshError::SessionNotFound.to_rpc_error(None)).unwrap();
+        assert_eq!(json["error"]["code"], -32001);
+        assert_eq!(json["jsonrpc"], "2.0");
+        assert!(json.get("id").is_none());
+        let json =
+            serde_json::to_value(MeshError::StreamConflict.to_rpc_error(Some(RequestId::Number(7)))).unwrap();
+        assert_eq!(json["id"], 7);
+    }
+
+    #[test]
+    fn temporary_errors_carry_retry_after() {
+        assert_eq!(MeshError::ShardFull { shard: 0 }.retry_after_secs(), Some(5));
+        assert_eq!(MeshError::SessionNotFound.retry_after_secs(), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! A sharded session and notification mesh for MCP servers on Cloudflare Workers.
+//!
+//! Sessions hash (xxh3-64, then jump consistent hash) onto N `SyncLayer` Durable Objects; a
+//! coordinator object tracks which shards hold sessions; broadcasts fan out to member shards and
+//! targeted sends are grouped per shard. A Streamable HTTP MCP server sits on top.
+//!
+//! # Layout
+//! - [`error`]: the crate error and its one mapping to HTTP status and JSON-RPC code.
+//! - [`config`]: wrangler vars, their defaults and validation.
+//! - [`routing`]: `shard_for(session_id, shard_count)` and shard names.
+//! - [`protocol`]: the versioned worker↔shard↔coordinator messages and frames.
+//! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
+//! - [`fanout`]: grouping sends per shard.
+//! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
+//! - [`sse`]: Server-Sent Events encoding and decoding.
+//! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server and the reference tools.
+//! - `worker` (wasm32 only): the only code that touches the Workers runtime — the fetch entry, the
+//!   `SyncLayer` shard, the coordinator, and the Durable Object implementation of the manager.
+//!
+//! Everything but `worker` is plain Rust, tested natively with `cargo test`.
+
+pub mod config;
+pub mod error;
+pub mod fanout;
+pub mod manager;
+pub mod mcp;
+pub mod membership;
+pub mod protocol;
+pub mod routing;
+pub mod sse;
+
+#[cfg(target_arch = "wasm32")]
+mod worker;
+
+pub use error::{MeshError, Result};
+pub use manager::{InMemorySessionManager, SessionManager, SessionSink};
+pub use routing::shard_for;

@@ -1,0 +1,228 @@
+//! The Streamable HTTP rules as pure checks over a plain request: Accept, Content-Type, body size,
+//! session and protocol-version headers. The Worker copies the runtime's request into
+//! [`HttpRequest`], so every rule is tested natively. Must not touch the runtime.
+
+use crate::error::{MeshError, Result};
+use crate::manager::validate_session_id;
+
+pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
+
+/// An HTTP request as the core sees it: header names lowercased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn new(method: &str, path: &str) -> Self {
+        Self { method: method.to_owned(), path: path.to_owned(), ..Default::default() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first value of a header (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP answer the core produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(status: u16, body: String) -> Self {
+        Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: String::new() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// An error as the transport answers it: its status, a JSON-RPC error object, and the headers
+    /// some statuses need (`Allow` on 405, `Retry-After` on temporary failures).
+    pub fn error(error: &MeshError, id: Option<rmcp::model::RequestId>) -> Self {
+        let mut reply = Self::json(error.http_status(), super::jsonrpc::error_json(id, error));
+        if let MeshError::MethodNotAllowed = error {
+            reply = reply.with_header("allow", "GET, POST, DELETE");
+        }
+        if let Some(seconds) = error.retry_after_secs() {
+            reply = reply.with_header("retry-after", &seconds.to_string());
+        }
+        reply
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether an `Accept` header admits `media_type` (exact type, `type/*` or `*/*`).
+pub fn accepts(accept: Option<&str>, media_type: &str) -> bool {
+    let Some(accept) = accept else { return false };
+    let major = media_type.split('/').next().unwrap_or_default();
+    accept.split(',').any(|range| {
+        let range = range.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        range == media_type || range == "*/*" || range == format!("{major}/*")
+    })
+}
+
+/// POST needs `Accept` with both JSON and SSE: the server picks per request, and the client must
+/// take either.
+pub fn check_post_accept(request: &HttpRequest) -> Result<()> {
+    let accept = request.header("accept");
+    if accepts(accept, "application/json") && accepts(accept, "text/event-stream") {
+        Ok(())
+    } else {
+        Err(MeshError::NotAcceptable("both application/json and text/event-stream"))
+    }
+}
+
+/// GET opens an event stream, so it needs `Accept: text/event-stream`.
+pub fn check_get_accept(request: &HttpRequest) -> Result<()> {
+    if accepts(request.header("accept"), "text/event-stream") {
+        Ok(())
+    } else {
+        Err(MeshError::NotAcceptable("text/event-stream"))
+    }
+}
+
+/// POST bodies must be JSON.
+pub fn check_content_type(request: &HttpRequest) -> Result<()> {
+    let media_type = request
+        .header("content-type")
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    if media_type.as_deref() == Some("application/json") {
+        Ok(())
+    } else {
+        Err(MeshError::UnsupportedMediaType)
+    }
+}
+
+/// Rejects a body over the limit, by `Content-Length` before reading when the header is there.
+pub fn check_declared_length(request: &HttpRequest, limit: u32) -> Result<()> {
+    match request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(length) if length > u64::from(limit) => Err(MeshError::PayloadTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+pub fn check_body_length(body: &[u8], limit: u32) -> Result<()> {
+    if body.len() as u64 > u64::from(limit) {
+        Err(MeshError::PayloadTooLarge { limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// The session id a request carries, validated; `None` when the header is absent.
+pub fn session_id(request: &HttpRequest) -> Result<Option<&str>> {
+    match request.header(HEADER_SESSION_ID) {
+        None => Ok(None),
+        Some(id) => {
+            validate_session_id(id)?;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// The session id a request must carry.
+pub fn require_session_id(request: &HttpRequest) -> Result<&str> {
+    session_id(request)?.ok_or(MeshError::MissingSessionId)
+}
+
+/// Checks `MCP-Protocol-Version` on a session request: absent is allowed (the spec says to assume
+/// 2025-03-26); present must be a revision this server negotiates.
+pub fn check_protocol_version(request: &HttpRequest) -> Result<()> {
+    match request.header(HEADER_PROTOCOL_VERSION) {
+        None => Ok(()),
+        Some(version) if super::SESSION_PROTOCOL_VERSIONS.contains(&version.trim()) => Ok(()),
+        Some(version) => Err(MeshError::UnsupportedProtocolVersion(version.chars().take(64).collect())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post() -> HttpRequest {
+        HttpRequest::new("POST", "/mcp")
+    }
+
+    #[test]
+    fn accept_parsing_handles_lists_params_and_wildcards() {
+        assert!(accepts(Some("application/json, text/event-stream"), "text/event-stream"));
+        assert!(accepts(Some("text/event-stream;q=0.9,application/json"), "application/json"));
+        assert!(accepts(Some("*/*"), "application/json"));
+        assert!(accepts(Some("text/*"), "text/event-stream"));
+        assert!(!accepts(Some("text/html"), "text/event-stream"));
+        assert!(!accepts(None, "application/json"));
+    }
+
+    #[test]
+    fn post_needs_both_media_types_and_a_json_body() {
+        assert!(check_post_accept(&post().with_header("Accept", "application/json")).is_err());
+        assert!(check_post_accept(&post().with_header("Accept", "application/json, text/event-stream")).is_ok());
+        assert_eq!(check_content_type(&post()).unwrap_err().http_status(), 415);
+        assert!(check_content_type(&post().with_header("Content-Type", "application/json; charset=utf-8")).is_ok());
+        assert!(check_content_type(&post().with_header("Content-Type", "text/plain")).is_err());
+    }
+
+    #[test]
+    fn session_headers_are_validated() {
+        assert_eq!(session_id(&post()).unwrap(), None);
+        assert_eq!(require_session_id(&post()).unwrap_err(), MeshError::MissingSessionId);
+        let long = "x".repeat(129);
+        for bad in ["", "has space", long.as_str(), "tab\there", "é"] {
+            assert_eq!(
+                session_id(&post().with_header("Mcp-Session-Id", bad)).unwrap_err(),
+                MeshError::MalformedSessionId,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(session_id(&post().with_header("MCP-SESSION-ID", "abc")).unwrap(), Some("abc"));
+    }
+
+    #[test]
+    fn protocol_versions_and_sizes_are_checked() {
+        assert!(check_protocol_version(&post()).is_ok());
+        assert!(check_protocol_version(&post().with_header("MCP-Protocol-Version", "2025-06-18")).is_ok());
+        let error = check_protocol_version(&post().with_header("MCP-Protocol-Version", "1999-01-01")).unwrap_err();
+        assert_eq!(error.http_status(), 400);
+        assert!(check_declared_length(&post().with_header("Content-Length", "2000"), 1024).is_err());
+        assert!(check_declared_length(&post().with_header("Content-Length", "20"), 1024).is_ok());
+        assert!(check_body_length(&[0; 1025], 1024).is_err());
+    }
+
+    #[test]
+    fn error_replies_carry_their_extra_headers() {
+        let reply = HttpReply::error(&MeshError::MethodNotAllowed, None);
+        assert_eq!(reply.status, 405);
+        assert_eq!(reply.header("allow"), Some("GET, POST, DELETE"));
+        let reply = HttpReply::error(&MeshError::ShardFull { shard: 1 }, None);
+        assert_eq!(reply.header("retry-after"), Some("5"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The reference server: the demo tools the mesh is exercised with.
+//!
+//! - `announce {text}` broadcasts a `notifications/message` (data: the text and the send time in ms)
+//!   to every session's GET stream, across every shard.
+//! - `increment` bumps the deployment-wide counter behind `mesh://counter` and sends
+//!   `notifications/resources/updated` only to the sessions subscribed to it: a targeted send.
+//!
+//! Must not touch the runtime.
+
+use std::rc::Rc;
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::json;
+
+use super::backend::McpBackend;
+use super::jsonrpc::notification_json;
+use super::server::{McpServer, ToolContext};
+use crate::error::{MeshError, Result};
+use crate::sse;
+
+pub const COUNTER_URI: &str = "mesh://counter";
+const COUNTER_NAME: &str = "counter";
+/// The longest `announce` text accepted; the whole notification must stay far below the runtime's
+/// WebSocket message limit since it is relayed to every session.
+pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
+
+/// Builds the reference server.
+pub fn reference_server<B: McpBackend + 'static>() -> McpServer<B> {
+    McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION"))
+        .with_instructions("Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.")
+        .tool(
+            "announce",
+            "Broadcasts a notifications/message with the text to every connected session",
+            json!({
+                "type": "object",
+                "properties": { "text": { "type": "string", "description": "What to announce" } },
+                "required": ["text"]
+            }),
+            Rc::new(|ctx, args| Box::pin(announce(ctx, args))),
+        )
+        .tool(
+            "increment",
+            "Increments mesh://counter and notifies its subscribers",
+            json!({ "type": "object", "properties": {} }),
+            Rc::new(|ctx, _args| Box::pin(increment(ctx))),
+        )
+        .resource(
+            COUNTER_URI,
+            "counter",
+            "A deployment-wide counter; subscribe to be told when it changes",
+            "text/plain",
+            Rc::new(|backend: &B| Box::pin(async move { Ok(backend.read_counter(COUNTER_NAME).await?.to_string()) })),
+        )
+}
+
+async fn announce<B: McpBackend>(ctx: ToolContext<'_, B>, args: rmcp::model::JsonObject) -> Result<CallToolResult> {
+    let text = args
+        .get("text")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| MeshError::InvalidParams("\"text\" must be a string".into()))?;
+    if text.len() > MAX_ANNOUNCE_BYTES {
+        return Err(MeshError::InvalidParams(format!("\"text\" is longer than {MAX_ANNOUNCE_BYTES} bytes")));
+    }
+    let sent_at_ms = ctx.backend.now_ms();
+    let notification = notification_json(
+        "notifications/message",
+        json!({ "level": "info", "logger": "announce", "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session } }),
+    );
+    let report = ctx.backend.send(None, &sse::encode_message(&notification, None)).await?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
+        "announced to {} sessions ({} failed)",
+        report.delivered, report.failed
+    ))]);
+    result.structured_content = Some(json!({ "delivered": report.delivered, "failed": report.failed, "sent_at_ms": sent_at_ms }));
+    Ok(result)
+}
+
+async fn increment<B: McpBackend>(ctx: ToolContext<'_, B>) -> Result<CallToolResult> {
+    let value = ctx.backend.increment_counter(COUNTER_NAME).await?;
+    let subscribers = ctx.backend.subscribers(COUNTER_URI).await?;
+    let notification = notification_json(
+        "notifications/resources/updated",
+        json!({ "uri": COUNTER_URI, "_meta": { "sent_at_ms": ctx.backend.now_ms(), "value": value } }),
+    );
+    let report = if subscribers.is_empty() {
+        Default::default()
+    } else {
+        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None)).await?
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    result.structured_content = Some(json!({ "value": value, "notified": report.delivered, "subscribers": subscribers.len() }));
+    Ok(result)
+}

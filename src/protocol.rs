@@ -1,0 +1,318 @@
+//! The versioned messages between the Worker, the `SyncLayer` shards and the coordinator.
+//!
+//! Control calls are POSTs to a stub (`https://mesh/v1/...`, JSON bodies, so ids and URIs need no URL
+//! escaping); the one exception is `connect`, a WebSocket upgrade. Pushes from a shard
+//! to the Worker holding a session's stream are WebSocket text frames. Every path and frame carries the
+//! protocol version, because during a rollout a new Worker can reach an old object and vice versa: an
+//! unknown version is rejected with an error instead of being misread. Must not touch the runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MeshError, Result};
+
+/// The worker↔shard↔coordinator protocol version. Bump it on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Any host works for a stub URL; it only has to be absolute.
+pub const STUB_ORIGIN: &str = "https://mesh";
+
+/// Paths served by a `SyncLayer` shard.
+pub mod shard_path {
+    /// GET with `Upgrade: websocket`, query `session=<id>` and optionally `require_session=1`.
+    pub const CONNECT: &str = "/v1/connect";
+    /// POST [`super::SendRequest`] → [`super::SendReport`].
+    pub const SEND: &str = "/v1/send";
+    /// POST [`super::SessionRef`] → [`super::HasReply`].
+    pub const HAS: &str = "/v1/has";
+    /// POST [`super::SessionRef`] → [`super::DeleteReply`]: closes the session's stream.
+    pub const DELETE: &str = "/v1/delete";
+    /// POST [`super::RegisterSession`]: records an MCP session (created by `initialize`).
+    pub const SESSION_REGISTER: &str = "/v1/session/register";
+    /// POST [`super::SessionRef`] → [`super::SessionLookup`].
+    pub const SESSION_GET: &str = "/v1/session/get";
+    /// POST [`super::UpdateSession`].
+    pub const SESSION_UPDATE: &str = "/v1/session/update";
+    /// POST [`super::SessionRef`] → [`super::DeleteReply`]: forgets the session and closes its stream.
+    pub const SESSION_END: &str = "/v1/session/end";
+    /// POST [`super::TopicChange`]: this shard holds the subscriber index of topics hashed onto it.
+    pub const TOPIC_SUBSCRIBE: &str = "/v1/topic/subscribe";
+    pub const TOPIC_UNSUBSCRIBE: &str = "/v1/topic/unsubscribe";
+    /// POST [`super::TopicName`] → [`super::TopicSubscribers`].
+    pub const TOPIC_SUBSCRIBERS: &str = "/v1/topic/subscribers";
+    /// POST (empty body) → [`super::ShardStatus`].
+    pub const STATUS: &str = "/v1/status";
+}
+
+/// Paths served by the coordinator.
+pub mod coordinator_path {
+    /// POST [`super::MembershipReport`] → [`super::ReportAck`].
+    pub const REPORT: &str = "/v1/report";
+    /// POST (empty body) → [`super::MemberList`].
+    pub const MEMBERS: &str = "/v1/members";
+    /// POST [`super::CounterName`] → [`super::CounterValue`]: the reference server's shared counters.
+    pub const COUNTER_INCREMENT: &str = "/v1/counter/increment";
+    pub const COUNTER_GET: &str = "/v1/counter/get";
+}
+
+/// The name the single coordinator object is addressed by.
+pub const COORDINATOR_NAME: &str = "coordinator";
+
+/// A send through a shard: `sessions: None` means every session the shard holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<String>>,
+    /// The payload as the session's stream should receive it (for MCP: a framed SSE event).
+    pub data: String,
+}
+
+/// What a send reached. `delivered + failed` is the number of live sockets that were tried;
+/// `missing` counts targeted ids with no live socket on the shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReport {
+    pub delivered: u64,
+    pub failed: u64,
+    #[serde(default)]
+    pub missing: u64,
+}
+
+impl SendReport {
+    pub fn merge(&mut self, other: SendReport) {
+        self.delivered += other.delivered;
+        self.failed += other.failed;
+        self.missing += other.missing;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRef {
+    pub session: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasReply {
+    pub has: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReply {
+    pub existed: bool,
+}
+
+/// The MCP-level facts about a session that must be strongly consistent, kept in its shard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub protocol_version: String,
+    #[serde(default)]
+    pub initialized: bool,
+    #[serde(default)]
+    pub client_info: serde_json::Value,
+    #[serde(default)]
+    pub client_capabilities: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// Topics (resource URIs) this session subscribed to, so ending it can clean the indexes.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterSession {
+    pub session: String,
+    pub record: SessionRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionLookup {
+    pub record: Option<SessionRecord>,
+}
+
+/// A partial update; absent fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateSession {
+    pub session: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialized: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_subscription: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_subscription: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicChange {
+    pub topic: String,
+    pub session: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicName {
+    pub topic: String,
+}
+
+/// An error body any object answers a failed control call with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// What a shard stores in each accepted socket's attachment (it survives hibernation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketAttachment {
+    pub v: u32,
+    pub session: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSubscribers {
+    pub sessions: Vec<String>,
+}
+
+/// A shard's live view of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStatus {
+    pub shard: u32,
+    /// Live streams (sockets) the shard holds.
+    pub sessions: u64,
+    /// MCP sessions recorded in the shard's storage.
+    pub registered: u64,
+    /// A random id minted when the object was constructed: it changes after eviction or hibernation.
+    pub instance: String,
+}
+
+/// A shard tells the coordinator how many sessions it holds. `version` orders reports from one shard,
+/// so a delayed report never overwrites a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipReport {
+    pub shard: u32,
+    pub version: u64,
+    pub sessions: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportAck {
+    pub applied: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub shard: u32,
+    pub sessions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterName {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterValue {
+    pub value: u64,
+}
+
+/// A frame pushed from a shard to the Worker relaying one session's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShardFrame {
+    /// Write `data` to the session's stream.
+    Data { v: u32, data: String },
+    /// End the session's stream (the session was deleted).
+    Close { v: u32, reason: String },
+}
+
+impl ShardFrame {
+    /// Serializes a data frame once, so a send to many sockets does not re-encode it per socket.
+    pub fn encode_data(data: &str) -> String {
+        // A hand-built prefix + serde_json string escape is what Serialize would produce; building it
+        // this way keeps one allocation for the whole frame.
+        let mut out = String::with_capacity(data.len() + 40);
+        out.push_str("{\"type\":\"data\",\"v\":");
+        out.push_str(&PROTOCOL_VERSION.to_string());
+        out.push_str(",\"data\":");
+        // Serializing a &str cannot fail.
+        out.push_str(&serde_json::to_string(data).unwrap_or_default());
+        out.push('}');
+        out
+    }
+
+    pub fn encode_close(reason: &str) -> String {
+        serde_json::to_string(&ShardFrame::Close { v: PROTOCOL_VERSION, reason: reason.to_owned() })
+            .unwrap_or_default()
+    }
+
+    /// Parses a frame and checks its version.
+    pub fn decode(text: &str) -> Result<Self> {
+        let frame: ShardFrame = serde_json::from_str(text)?;
+        let v = match &frame {
+            ShardFrame::Data { v, .. } | ShardFrame::Close { v, .. } => *v,
+        };
+        if v != PROTOCOL_VERSION {
+            return Err(MeshError::Protocol(format!(
+                "shard frame version {v}, this worker speaks {PROTOCOL_VERSION}"
+            )));
+        }
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_frames_round_trip_with_awkward_payloads() {
+        for data in ["", "event: message\ndata: {\"a\":1}\n\n", "quote \" backslash \\ unicode é 🚀", "\u{0}"] {
+            let encoded = ShardFrame::encode_data(data);
+            assert_eq!(
+                ShardFrame::decode(&encoded).unwrap(),
+                ShardFrame::Data { v: PROTOCOL_VERSION, data: data.to_owned() }
+            );
+            // The hand-built frame must equal what serde would have written.
+            let via_serde: serde_json::Value = serde_json::to_value(ShardFrame::Data {
+                v: PROTOCOL_VERSION,
+                data: data.to_owned(),
+            })
+            .unwrap();
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&encoded).unwrap(), via_serde);
+        }
+    }
+
+    #[test]
+    fn close_frames_round_trip_and_other_versions_are_rejected() {
+        let encoded = ShardFrame::encode_close("deleted");
+        assert_eq!(
+            ShardFrame::decode(&encoded).unwrap(),
+            ShardFrame::Close { v: PROTOCOL_VERSION, reason: "deleted".into() }
+        );
+        assert!(matches!(
+            ShardFrame::decode(r#"{"type":"data","v":99,"data":"x"}"#),
+            Err(MeshError::Protocol(_))
+        ));
+        assert!(ShardFrame::decode("not json").is_err());
+        assert!(ShardFrame::decode(r#"{"type":"explode","v":1}"#).is_err());
+    }
+
+    #[test]
+    fn send_request_omits_absent_sessions() {
+        let all = SendRequest { sessions: None, data: "x".into() };
+        assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"data":"x"}"#);
+        let back: SendRequest = serde_json::from_str(r#"{"sessions":["a"],"data":"x"}"#).unwrap();
+        assert_eq!(back.sessions, Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn reports_merge() {
+        let mut total = SendReport::default();
+        total.merge(SendReport { delivered: 2, failed: 1, missing: 0 });
+        total.merge(SendReport { delivered: 3, failed: 0, missing: 4 });
+        assert_eq!(total, SendReport { delivered: 5, failed: 1, missing: 4 });
+    }
+}

@@ -1,0 +1,92 @@
+//! Session id → shard index: xxh3-64 of the id, then jump consistent hash over the shard count.
+//!
+//! This file owns the mapping that decides which `SyncLayer` object holds a session. It is pure and
+//! must not touch the Workers runtime. The mapping is part of the deployed contract: changing it moves
+//! live sessions to shards that do not hold them, so `tests/routing.rs` pins it with golden vectors.
+
+use twox_hash::XxHash3_64;
+
+/// The largest shard count a deployment may configure: 512 × 32,768 ≈ 16.7M sessions. A broadcast
+/// costs one subrequest per member shard plus one, so this keeps every broadcast inside one Worker
+/// invocation's Durable Object subrequest budget (see `fanout::DIRECT_FANOUT_SHARD_LIMIT`).
+pub const MAX_SHARD_COUNT: u32 = 512;
+
+/// Prefix of every shard object's name; the full name is `shard-<index>`.
+pub const SHARD_NAME_PREFIX: &str = "shard-";
+
+/// The 64-bit key a session id is hashed to before the jump. Seed 0 keeps it reproducible anywhere
+/// xxh3 exists (the Python and JS ports of xxh3 give the same value).
+pub fn session_key(session_id: &str) -> u64 {
+    XxHash3_64::oneshot(session_id.as_bytes())
+}
+
+/// Jump consistent hash (Lamping & Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).
+///
+/// Growing from `n` to `n + 1` buckets moves only about `1 / (n + 1)` of the keys, all of them into
+/// the new bucket, which is what lets a deployment add shards while sessions are live. `buckets` of 0
+/// is treated as 1 so the function is total.
+pub fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {
+    let buckets = i64::from(buckets.max(1));
+    let mut bucket: i64 = -1;
+    let mut next: i64 = 0;
+    while next < buckets {
+        bucket = next;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        // The paper's constant: (b + 1) * 2^31 / ((key >> 33) + 1), computed in f64 as published.
+        next = ((bucket + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    // bucket is in 0..buckets, which fits u32 because buckets came from a u32.
+    bucket as u32
+}
+
+/// The shard that holds `session_id` when the deployment has `shard_count` shards.
+pub fn shard_for(session_id: &str, shard_count: u32) -> u32 {
+    jump_consistent_hash(session_key(session_id), shard_count)
+}
+
+/// The stable name a shard object is addressed by (`id_from_name`). Names, not ids, are the contract:
+/// the same name always reaches the same object, across deploys.
+pub fn shard_name(shard: u32) -> String {
+    format!("{SHARD_NAME_PREFIX}{shard}")
+}
+
+/// Parses a name made by [`shard_name`] back into its index.
+pub fn parse_shard_name(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix(SHARD_NAME_PREFIX)?;
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bucket_takes_everything() {
+        for key in [0, 1, u64::MAX, 12345] {
+            assert_eq!(jump_consistent_hash(key, 1), 0);
+            assert_eq!(jump_consistent_hash(key, 0), 0);
+        }
+    }
+
+    #[test]
+    fn results_stay_in_range() {
+        for n in [1, 2, 3, 7, 16, 1000] {
+            for i in 0..2000u64 {
+                assert!(jump_consistent_hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), n) < n);
+            }
+        }
+    }
+
+    #[test]
+    fn shard_names_round_trip() {
+        for i in [0, 1, 15, 511] {
+            assert_eq!(parse_shard_name(&shard_name(i)), Some(i));
+        }
+        for bad in ["shard-", "shard-01", "shard-x", "coordinator", "shard--1"] {
+            assert_eq!(parse_shard_name(bad), None, "{bad}");
+        }
+    }
+}

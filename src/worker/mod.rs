@@ -1,0 +1,232 @@
+//! The Workers glue, and the only code that touches the runtime (wasm32 only): the fetch entry, the
+//! `SyncLayer` shard and `Coordinator` objects, the Durable Object implementation of the manager,
+//! and the SSE relay.
+//!
+//! Routes:
+//! - `/mcp`: the MCP Streamable HTTP endpoint (POST, GET, DELETE).
+//! - `/mesh/status`: shard occupancy (bearer `MESH_ADMIN_TOKEN`; 404 when the secret is not set).
+//! - `/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`: the manager API over HTTP, behind the
+//!   same token, so the behavioural suite drives the sharded implementation end to end.
+
+mod coordinator;
+mod mesh;
+mod relay;
+mod shard;
+mod stubs;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use worker::{event, Context, Env, Headers, Method, Request, Response};
+
+use crate::config::MeshConfig;
+use crate::error::{MeshError, Result};
+use crate::manager::SessionManager;
+use crate::mcp::http::{HttpReply, HttpRequest, HEADER_SESSION_ID};
+use crate::mcp::reference::reference_server;
+use crate::mcp::server::Outcome;
+use crate::protocol::{HasReply, SendRequest, SessionRef};
+use crate::sse;
+use mesh::DurableMesh;
+use relay::SseSink;
+use stubs::platform;
+
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let reply = match route(request, env).await {
+        Ok(response) => return Ok(response),
+        Err(error) => {
+            if error.http_status() >= 500 {
+                worker::console_error!("request failed: {error}");
+            }
+            HttpReply::error(&error, None)
+        }
+    };
+    to_response(reply)
+}
+
+fn config(env: &Env) -> Result<MeshConfig> {
+    MeshConfig::from_lookup(|name| {
+        env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
+    })
+}
+
+async fn route(mut request: Request, env: Env) -> Result<Response> {
+    let path = request.path();
+    let config = config(&env)?;
+    match path.as_str() {
+        "/mcp" => mcp(&mut request, DurableMesh::new(env, config)).await,
+        "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
+        _ if path.starts_with("/mesh/") => {
+            check_admin(&request, &config)?;
+            admin(&path, &mut request, DurableMesh::new(env, config)).await
+        }
+        _ => Err(MeshError::NotFound),
+    }
+}
+
+async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
+    let limit = mesh.config().max_body_bytes;
+    let core_request = to_core_request(request, limit).await?;
+    match reference_server::<DurableMesh>().handle(&mesh, &core_request, limit).await {
+        Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
+        Outcome::OpenStream { session } => {
+            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
+            // The retry hint goes first so a client reconnects at the pace we choose.
+            let _ = tx.unbounded_send(sse::encode_retry(u64::from(mesh.config().sse_retry_ms)).into_bytes());
+            mesh.connect(&session, true, SseSink::new(tx)).await?;
+            sse_response(rx, Some(&session))
+        }
+    }
+}
+
+/// Reads a runtime request into the core's plain form, refusing oversized bodies before reading
+/// them when `Content-Length` says so.
+async fn to_core_request(request: &mut Request, limit: u32) -> Result<HttpRequest> {
+    let mut core = HttpRequest::new(&request.method().to_string(), &request.path());
+    for (name, value) in request.headers().entries() {
+        core.headers.push((name.to_ascii_lowercase(), value));
+    }
+    crate::mcp::http::check_declared_length(&core, limit)?;
+    if request.method() == Method::Post {
+        core.body = request.bytes().await.map_err(platform("request body"))?;
+        crate::mcp::http::check_body_length(&core.body, limit)?;
+    }
+    Ok(core)
+}
+
+fn to_response(reply: HttpReply) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &reply.headers {
+        headers.set(name, value)?;
+    }
+    let response = if reply.body.is_empty() { Response::empty()? } else { Response::ok(reply.body)? };
+    Ok(response.with_status(reply.status).with_headers(headers))
+}
+
+fn sse_response(rx: futures_channel::mpsc::UnboundedReceiver<Vec<u8>>, session: Option<&str>) -> Result<Response> {
+    let headers = Headers::new();
+    let mut pairs = vec![
+        ("content-type", "text/event-stream"),
+        ("cache-control", "no-cache, no-transform"),
+        ("x-accel-buffering", "no"),
+    ];
+    if let Some(session) = session {
+        pairs.push((HEADER_SESSION_ID, session));
+    }
+    for (name, value) in pairs {
+        headers.set(name, value).map_err(platform("headers"))?;
+    }
+    let response = Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>)).map_err(platform("from_stream"))?;
+    Ok(response.with_headers(headers))
+}
+
+/// The admin token, compared in constant time (no early exit on the first differing byte).
+fn check_admin(request: &Request, config: &MeshConfig) -> Result<()> {
+    let Some(expected) = &config.admin_token else { return Err(MeshError::NotFound) };
+    let given = request.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = given.strip_prefix("Bearer ").unwrap_or("");
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(MeshError::Unauthorized)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (i, byte) in b.iter().enumerate() {
+        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    difference == 0
+}
+
+#[derive(Serialize)]
+struct StatusShard {
+    shard: u32,
+    sessions: u64,
+    registered: u64,
+    reported: u64,
+    instance: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    shard_count: u32,
+    sessions: u64,
+    shards: Vec<StatusShard>,
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    session: String,
+}
+
+async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
+    let json = |value: &dyn erased::Json| value.response();
+    match (path, request.method()) {
+        ("/mesh/status", Method::Get) => {
+            // Membership from the coordinator, live counts from each member shard.
+            let members = mesh.members().await?.members;
+            let mut shards = Vec::with_capacity(members.len());
+            for member in members {
+                let live = mesh.shard_status(member.shard).await?;
+                shards.push(StatusShard {
+                    shard: member.shard,
+                    sessions: live.sessions,
+                    registered: live.registered,
+                    reported: member.sessions,
+                    instance: live.instance,
+                });
+            }
+            let status = Status {
+                shard_count: mesh.config().shard_count,
+                sessions: shards.iter().map(|s| s.sessions).sum(),
+                shards,
+            };
+            json(&status)
+        }
+        ("/mesh/stream", Method::Get) => {
+            let query: StreamQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
+            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
+            let _ = tx.unbounded_send(sse::encode_comment("connected").into_bytes());
+            mesh.create(&query.session, SseSink::new(tx)).await?;
+            sse_response(rx, None)
+        }
+        ("/mesh/has", Method::Post) => {
+            let body: SessionRef = read_body(request).await?;
+            json(&HasReply { has: mesh.has(&body.session).await? })
+        }
+        ("/mesh/send", Method::Post) => {
+            let body: SendRequest = read_body(request).await?;
+            json(&mesh.send(body.sessions.as_deref(), &body.data).await?)
+        }
+        ("/mesh/delete", Method::Post) => {
+            let body: SessionRef = read_body(request).await?;
+            mesh.delete(&body.session).await?;
+            json(&serde_json::json!({}))
+        }
+        (_, Method::Get | Method::Post) => Err(MeshError::NotFound),
+        _ => Err(MeshError::MethodNotAllowed),
+    }
+}
+
+async fn read_body<T: serde::de::DeserializeOwned>(request: &mut Request) -> Result<T> {
+    let text = request.text().await.map_err(platform("request body"))?;
+    serde_json::from_str(&text).map_err(|e| MeshError::InvalidRequest(e.to_string()))
+}
+
+/// JSON responses from any serializable value, without a generic closure per type.
+mod erased {
+    use super::*;
+
+    pub trait Json {
+        fn response(&self) -> Result<Response>;
+    }
+
+    impl<T: Serialize> Json for T {
+        fn response(&self) -> Result<Response> {
+            Response::from_json(self).map_err(platform("from_json"))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Relaying a session's shard WebSocket into its SSE response body, with keepalives.
+//!
+//! The Worker holds the outbound socket for as long as the client reads the stream. Keepalive
+//! comments are written here (timers never go in the shard, where they would block hibernation), and
+//! they are also how a vanished client is noticed: the next write fails, the socket is closed, and the
+//! shard's `websocket_close` drops the session.
+
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::StreamExt;
+use futures_channel::mpsc::UnboundedSender;
+use worker::{Delay, WebSocket, WebsocketEvent};
+
+use crate::manager::SessionSink;
+use crate::protocol::ShardFrame;
+use crate::sse;
+
+/// The SSE body of one GET request.
+pub struct SseSink {
+    tx: UnboundedSender<Vec<u8>>,
+}
+
+impl SseSink {
+    pub fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
+        Self { tx }
+    }
+}
+
+impl SessionSink for SseSink {
+    fn write(&self, data: &str) -> bool {
+        self.tx.unbounded_send(data.as_bytes().to_vec()).is_ok()
+    }
+
+    fn close(&self) {
+        self.tx.close_channel();
+    }
+}
+
+/// Forwards shard frames to `sink` until either side ends.
+pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32) {
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        relay(&ws, &sink, keepalive_ms).await;
+        sink.close();
+    });
+}
+
+async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
+    // `events()` must come before `accept()` or early frames are lost.
+    let Ok(mut events) = ws.events() else { return };
+    if ws.accept().is_err() {
+        return;
+    }
+    let keepalive = sse::encode_comment("keepalive");
+    loop {
+        let tick = Delay::from(Duration::from_millis(u64::from(keepalive_ms)));
+        let next = events.next();
+        futures::pin_mut!(tick);
+        match select(next, tick).await {
+            Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
+                let Some(text) = message.text() else { continue };
+                match ShardFrame::decode(&text) {
+                    Ok(ShardFrame::Data { data, .. }) => {
+                        if !sink.write(&data) {
+                            let _ = ws.close(Some(1000), Some("sse closed"));
+                            return;
+                        }
+                    }
+                    Ok(ShardFrame::Close { .. }) => {
+                        let _ = ws.close(Some(1000), Some("deleted"));
+                        return;
+                    }
+                    Err(error) => worker::console_warn!("relay: dropping frame: {error}"),
+                }
+            }
+            // The shard closed the socket, or it failed: the stream ends and the client reconnects.
+            Either::Left(_) => return,
+            Either::Right(_) => {
+                if !sink.write(&keepalive) {
+                    let _ = ws.close(Some(1000), Some("sse closed"));
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! `SyncLayer`, the shard object: holds the hibernatable WebSockets of the sessions hashed onto it,
+//! their MCP session records (SQLite), and the subscriber index of the topics hashed onto it.
+//!
+//! Nothing lives only in memory that matters after eviction: sockets and their tags/attachments are
+//! kept by the runtime across hibernation, records and indexes are in storage. In memory there is
+//! only the membership reporter, whose loss costs one extra coordinator call. Every handler is
+//! implemented (a default would panic and reset every object in the isolate).
+
+use std::cell::{Cell, RefCell};
+
+use worker::{
+    durable_object, js_sys, wasm_bindgen, DurableObject, Env, Method, Request, Response, Result as WorkerResult,
+    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+};
+
+use super::stubs::{self, platform, Target};
+use crate::config::DEFAULT_COORDINATOR_BINDING;
+use crate::error::{MeshError, Result};
+use crate::manager::validate_session_id;
+use crate::mcp::backend::apply_update;
+use crate::membership::{MembershipReporter, ReportPlan};
+use crate::protocol::{
+    coordinator_path, shard_path, DeleteReply, HasReply, MembershipReport, RegisterSession, ReportAck, SendReport,
+    SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange,
+    TopicName, TopicSubscribers, UpdateSession, PROTOCOL_VERSION,
+};
+use crate::routing::parse_shard_name;
+
+/// Sockets a shard accepts before answering 503: the runtime's hard limit is 32,768 and exceeding
+/// it throws inside `acceptWebSocket`, which the bindings turn into a panic.
+pub const MAX_SOCKETS_PER_SHARD: usize = 32_000;
+const WS_OPEN: u16 = 1;
+
+#[durable_object]
+pub struct SyncLayer {
+    state: State,
+    env: Env,
+    shard: u32,
+    instance: String,
+    reporter: RefCell<MembershipReporter>,
+    /// Accepts waiting for their membership report; counted as sessions (see `MembershipReporter`).
+    pending_accepts: Cell<u64>,
+}
+
+impl DurableObject for SyncLayer {
+    fn new(state: State, env: Env) -> Self {
+        let shard = state.id().name().as_deref().and_then(parse_shard_name).unwrap_or(u32::MAX);
+        let sql = state.storage().sql();
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS topic_subscribers (topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))",
+        ] {
+            if let Err(error) = sql.exec(statement, None) {
+                worker::console_error!("shard {shard}: schema: {error}");
+            }
+        }
+        Self {
+            state,
+            env,
+            shard,
+            instance: uuid::Uuid::new_v4().to_string(),
+            reporter: RefCell::new(MembershipReporter::new(shard)),
+            pending_accepts: Cell::new(0),
+        }
+    }
+
+    async fn fetch(&self, mut request: Request) -> WorkerResult<Response> {
+        let path = request.path();
+        if path == shard_path::CONNECT {
+            return match self.accept_stream(&request).await {
+                Ok(response) => Ok(response),
+                Err(error) => stubs::error_response(&error),
+            };
+        }
+        if request.method() != Method::Post {
+            return stubs::error_response(&MeshError::MethodNotAllowed);
+        }
+        let result = match path.as_str() {
+            shard_path::SEND => self.send(stubs::read_json(&mut request).await).map(|r| json(&r)),
+            shard_path::HAS => stubs::read_json::<SessionRef>(&mut request).await.map(|r| json(&HasReply { has: !self.open_sockets(Some(&r.session)).is_empty() })),
+            shard_path::DELETE => match stubs::read_json::<SessionRef>(&mut request).await {
+                Ok(r) => Ok(json(&DeleteReply { existed: self.close_session_sockets(&r.session) })),
+                Err(e) => Err(e),
+            },
+            shard_path::SESSION_REGISTER => stubs::read_json(&mut request).await.and_then(|r| self.register(r)).map(|_| json(&serde_json::json!({}))),
+            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.load_record(&r.session)).map(|record| json(&SessionLookup { record })),
+            shard_path::SESSION_UPDATE => stubs::read_json(&mut request).await.and_then(|u| self.update(u)).map(|_| json(&serde_json::json!({}))),
+            shard_path::SESSION_END => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.end(&r.session)).map(|existed| json(&DeleteReply { existed })),
+            shard_path::TOPIC_SUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, true)).map(|_| json(&serde_json::json!({}))),
+            shard_path::TOPIC_UNSUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, false)).map(|_| json(&serde_json::json!({}))),
+            shard_path::TOPIC_SUBSCRIBERS => stubs::read_json::<TopicName>(&mut request).await.and_then(|t| self.topic_subscribers(&t.topic)).map(|sessions| json(&TopicSubscribers { sessions })),
+            shard_path::STATUS => self.status().map(|s| json(&s)),
+            _ => Err(MeshError::NotFound),
+        };
+        match result {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => stubs::error_response(&MeshError::Protocol("could not encode a reply".into())),
+            Err(error) => stubs::error_response(&error),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> WorkerResult<()> {
+        // The Worker never needs to talk back; answer a text "ping" so it can probe liveness, and
+        // ignore anything else rather than fail (a failed handler would close nothing useful).
+        if let WebSocketIncomingMessage::String(text) = message {
+            if text == "ping" {
+                let _ = ws.send_with_str("pong");
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> WorkerResult<()> {
+        // Completing the close handshake may fail for reserved codes (1005/1006); either way the socket
+        // is gone, and since the socket *is* the session's entry, nothing else needs removing.
+        let reply_code = if code == 1005 || code == 1006 || code > 4999 { 1000 } else { code as u16 };
+        let _ = ws.close(Some(reply_code), Some("closed"));
+        self.count_changed();
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> WorkerResult<()> {
+        worker::console_warn!("shard {}: socket error: {error}", self.shard);
+        let _ = ws.close(Some(1011), Some("error"));
+        self.count_changed();
+        Ok(())
+    }
+
+    async fn connect(&self, mut socket: worker::Socket) -> WorkerResult<()> {
+        // Raw TCP connections are not part of the mesh protocol; close them instead of panicking.
+        let _ = socket.close().await;
+        Ok(())
+    }
+
+    async fn alarm(&self) -> WorkerResult<Response> {
+        // No alarm is scheduled by this version; an alarm left by another version is acknowledged.
+        Response::ok("no alarm work")
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Option<Response> {
+    stubs::json_response(value).ok()
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+impl SyncLayer {
+    /// Open sockets, all or those tagged with one session. CLOSING sockets are treated as gone.
+    fn open_sockets(&self, session: Option<&str>) -> Vec<WebSocket> {
+        let sockets = match session {
+            Some(session) => self.state.get_websockets_with_tag(session),
+            None => self.state.get_websockets(),
+        };
+        sockets.into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
+    }
+
+    fn session_count(&self) -> u64 {
+        self.open_sockets(None).len() as u64 + self.pending_accepts.get()
+    }
+
+    async fn accept_stream(&self, request: &Request) -> Result<Response> {
+        let url = request.url().map_err(platform("url"))?;
+        let mut session = None;
+        let mut require_session = false;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "session" => session = Some(value.into_owned()),
+                "require_session" => require_session = value == "1",
+                _ => {}
+            }
+        }
+        let session = session.ok_or(MeshError::MissingSessionId)?;
+        validate_session_id(&session)?;
+        if request.headers().get("upgrade").ok().flatten().as_deref() != Some("websocket") {
+            return Err(MeshError::InvalidRequest("connect needs Upgrade: websocket".into()));
+        }
+        if require_session && self.load_record(&session)?.is_none() {
+            return Err(MeshError::SessionNotFound);
+        }
+        if !self.open_sockets(Some(&session)).is_empty() {
+            return Err(MeshError::StreamConflict);
+        }
+        if self.open_sockets(None).len() + self.pending_accepts.get() as usize >= MAX_SOCKETS_PER_SHARD {
+            return Err(MeshError::ShardFull { shard: self.shard });
+        }
+        let plan = self.reporter.borrow_mut().before_accept(self.session_count() + 1, now_ms());
+        match plan {
+            ReportPlan::Await(report) => {
+                self.pending_accepts.set(self.pending_accepts.get() + 1);
+                let outcome = send_report(&self.env, report).await;
+                self.pending_accepts.set(self.pending_accepts.get().saturating_sub(1));
+                outcome?;
+                self.reporter.borrow_mut().confirm_member();
+                // Another connect for the same session may have won while this one waited.
+                if !self.open_sockets(Some(&session)).is_empty() {
+                    return Err(MeshError::StreamConflict);
+                }
+            }
+            ReportPlan::Background(report) => self.report_in_background(report),
+            ReportPlan::Skip => {}
+        }
+        let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
+        // The session id is the socket's only tag (validated above: at most 128 visible ASCII
+        // characters, inside the runtime's 256-character tag limit) so a targeted send looks the
+        // socket up directly instead of scanning.
+        self.state.accept_websocket_with_tags(&pair.server, &[session.as_str()]);
+        pair.server
+            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session })
+            .map_err(platform("serialize_attachment"))?;
+        Response::from_websocket(pair.client).map_err(platform("from_websocket"))
+    }
+
+    fn report_in_background(&self, report: MembershipReport) {
+        let env = self.env.clone();
+        self.state.wait_until(async move {
+            if let Err(error) = send_report(&env, report).await {
+                worker::console_warn!("shard {}: background membership report failed: {error}", report.shard);
+            }
+        });
+    }
+
+    fn count_changed(&self) {
+        let plan = self.reporter.borrow_mut().after_count_change(self.session_count(), now_ms());
+        if let ReportPlan::Background(report) | ReportPlan::Await(report) = plan {
+            self.report_in_background(report);
+        }
+    }
+
+    fn send(&self, request: Result<SendRequest>) -> Result<SendReport> {
+        let request = request?;
+        // Serialized once for every recipient.
+        let frame = ShardFrame::encode_data(&request.data);
+        let mut report = SendReport::default();
+        let targets: Vec<WebSocket> = match &request.sessions {
+            None => self.open_sockets(None),
+            Some(ids) => {
+                let mut targets = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let sockets = self.open_sockets(Some(id));
+                    if sockets.is_empty() {
+                        report.missing += 1;
+                    }
+                    targets.extend(sockets);
+                }
+                targets
+            }
+        };
+        let mut pruned = false;
+        for ws in targets {
+            match ws.send_with_str(&frame) {
+                Ok(()) => report.delivered += 1,
+                Err(_) => {
+                    // A socket that cannot be written is dead: close it so it stops counting, and
+                    // go on with the others.
+                    report.failed += 1;
+                    let _ = ws.close(Some(1011), Some("send failed"));
+                    pruned = true;
+                }
+            }
+        }
+        if pruned {
+            self.count_changed();
+        }
+        Ok(report)
+    }
+
+    /// Ends a session's stream: a close frame first so the Worker ends the SSE body cleanly.
+    fn close_session_sockets(&self, session: &str) -> bool {
+        let sockets = self.open_sockets(Some(session));
+        let close = ShardFrame::encode_close("deleted");
+        for ws in &sockets {
+            let _ = ws.send_with_str(&close);
+            let _ = ws.close(Some(1000), Some("deleted"));
+        }
+        if !sockets.is_empty() {
+            self.count_changed();
+        }
+        !sockets.is_empty()
+    }
+
+    fn register(&self, request: RegisterSession) -> Result<()> {
+        validate_session_id(&request.session)?;
+        let record = serde_json::to_string(&request.record)?;
+        self.sql("INSERT OR REPLACE INTO sessions (id, record) VALUES (?, ?)", vec![request.session.into(), record.into()])?;
+        Ok(())
+    }
+
+    fn load_record(&self, session: &str) -> Result<Option<SessionRecord>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            record: String,
+        }
+        let rows: Vec<Row> = self
+            .sql("SELECT record FROM sessions WHERE id = ?", vec![session.into()])?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        match rows.into_iter().next() {
+            Some(row) => Ok(Some(serde_json::from_str(&row.record)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn update(&self, update: UpdateSession) -> Result<()> {
+        let mut record = self.load_record(&update.session)?.ok_or(MeshError::SessionNotFound)?;
+        apply_update(&mut record, &update);
+        self.register(RegisterSession { session: update.session, record })
+    }
+
+    fn end(&self, session: &str) -> Result<bool> {
+        let existed = self.load_record(session)?.is_some();
+        self.sql("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
+        self.close_session_sockets(session);
+        Ok(existed)
+    }
+
+    fn topic_change(&self, change: TopicChange, subscribe: bool) -> Result<()> {
+        validate_session_id(&change.session)?;
+        if change.topic.is_empty() || change.topic.len() > 2048 {
+            return Err(MeshError::InvalidParams("a topic is 1 to 2048 bytes".into()));
+        }
+        let statement = if subscribe {
+            "INSERT OR IGNORE INTO topic_subscribers (topic, session) VALUES (?, ?)"
+        } else {
+            "DELETE FROM topic_subscribers WHERE topic = ? AND session = ?"
+        };
+        self.sql(statement, vec![change.topic.into(), change.session.into()])?;
+        Ok(())
+    }
+
+    fn topic_subscribers(&self, topic: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session: String,
+        }
+        let rows: Vec<Row> = self
+            .sql("SELECT session FROM topic_subscribers WHERE topic = ?", vec![topic.into()])?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        Ok(rows.into_iter().map(|row| row.session).collect())
+    }
+
+    fn status(&self) -> Result<ShardStatus> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            n: f64,
+        }
+        let rows: Vec<Row> = self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        Ok(ShardStatus {
+            shard: self.shard,
+            sessions: self.open_sockets(None).len() as u64,
+            registered: rows.first().map(|row| row.n as u64).unwrap_or(0),
+            instance: self.instance.clone(),
+        })
+    }
+
+    fn sql(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
+        self.state.storage().sql().exec(statement, bindings).map_err(platform("sql exec"))
+    }
+}
+
+/// Sends a membership report to the coordinator and waits for its ack.
+async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
+    let binding = env
+        .var("COORDINATOR_BINDING")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| DEFAULT_COORDINATOR_BINDING.to_owned());
+    let stub = stubs::stub(env, &binding, Target::Coordinator)?;
+    let _: ReportAck = stubs::call(&stub, Target::Coordinator, coordinator_path::REPORT, &report).await?;
+    Ok(())
+}
+
+#[allow(unused_imports)]
+use wasm_bindgen as _;
