@@ -66,6 +66,29 @@ impl MeshConfig {
     }
 }
 
+impl MeshConfig {
+    /// Checks an `Authorization` header against `MESH_ADMIN_TOKEN`. Without a configured token the
+    /// admin routes do not exist (404), so probing them reveals nothing; a wrong token is 401. The
+    /// comparison takes the same time wherever the first differing byte is.
+    pub fn authorize_admin(&self, authorization: Option<&str>) -> Result<()> {
+        let Some(expected) = &self.admin_token else { return Err(MeshError::NotFound) };
+        let given = authorization.and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(MeshError::Unauthorized)
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (i, byte) in b.iter().enumerate() {
+        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    difference == 0
+}
+
 /// Validates a `SHARD_COUNT` value: a whole number from 1 to [`MAX_SHARD_COUNT`].
 pub fn parse_shard_count(raw: &str) -> Result<u32> {
     let error = |reason: String| MeshError::Config { var: "SHARD_COUNT", reason };
@@ -127,6 +150,17 @@ mod tests {
             }
         }
         assert_eq!(config(&[("SHARD_COUNT", " 64 ")]).unwrap().shard_count, 64);
+    }
+
+    #[test]
+    fn admin_routes_hide_without_a_token_and_refuse_wrong_ones() {
+        let without = config(&[("SHARD_COUNT", "4")]).unwrap();
+        assert_eq!(without.authorize_admin(Some("Bearer x")), Err(MeshError::NotFound));
+        let with = config(&[("SHARD_COUNT", "4"), ("MESH_ADMIN_TOKEN", "s3cret")]).unwrap();
+        assert_eq!(with.authorize_admin(Some("Bearer s3cret")), Ok(()));
+        for bad in [None, Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("s3cret"), Some("Bearer "), Some("bearer s3cret")] {
+            assert_eq!(with.authorize_admin(bad), Err(MeshError::Unauthorized), "{bad:?}");
+        }
     }
 
     #[test]

@@ -121,24 +121,8 @@ fn sse_response(rx: futures_channel::mpsc::UnboundedReceiver<Vec<u8>>, session: 
     Ok(response.with_headers(headers))
 }
 
-/// The admin token, compared in constant time (no early exit on the first differing byte).
 fn check_admin(request: &Request, config: &MeshConfig) -> Result<()> {
-    let Some(expected) = &config.admin_token else { return Err(MeshError::NotFound) };
-    let given = request.headers().get("authorization").ok().flatten().unwrap_or_default();
-    let given = given.strip_prefix("Bearer ").unwrap_or("");
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(MeshError::Unauthorized)
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut difference = a.len() ^ b.len();
-    for (i, byte) in b.iter().enumerate() {
-        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);
-    }
-    difference == 0
+    config.authorize_admin(request.headers().get("authorization").ok().flatten().as_deref())
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,291 @@
+//! The end-to-end harness: starts `wrangler dev` (workerd with real Durable Objects, hibernation
+//! and SQLite) on a free port with its own state directory, and talks to it with plain HTTP and a
+//! raw-socket SSE client that can drop its connection on purpose.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mcp_mesh::sse::{SseDecoder, SseEvent};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+pub struct Wrangler {
+    pub port: u16,
+    pub token: String,
+    child: Child,
+    state_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Wrangler {
+    /// Starts `wrangler dev` with `vars` on top of wrangler.toml's, and waits until it answers.
+    pub fn start(vars: &[(&str, &str)]) -> Result<Self, String> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        if !wrangler.exists() {
+            return Err("node_modules/.bin/wrangler is missing: run `make test`".into());
+        }
+        let port = free_port();
+        let token = format!("e2e-{}-{}", std::process::id(), port);
+        let state_dir = std::env::temp_dir().join(format!("mcp-mesh-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
+        let env_file = state_dir.join("env");
+        std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
+        let log_path = state_dir.join("wrangler.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut command = Command::new(&wrangler);
+        command
+            .current_dir(&root)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(state_dir.join("state"))
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--show-interactive-dev-session=false", "--log-level", "warn"])
+            .args(["--var", &format!("MESH_ADMIN_TOKEN:{token}")]);
+        for (name, value) in vars {
+            command.args(["--var", &format!("{name}:{value}")]);
+        }
+        use std::os::unix::process::CommandExt;
+        command.process_group(0).stdin(Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+        let child = command.spawn().map_err(|e| format!("spawning wrangler: {e}"))?;
+        let wrangler = Wrangler { port, token, child, state_dir, log_path };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline {
+            if let Ok(response) = ureq::get(&wrangler.url("/")).timeout(Duration::from_secs(2)).call() {
+                if response.status() == 200 {
+                    return Ok(wrangler);
+                }
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+        Err(format!("wrangler did not answer on port {port}; log: {}", wrangler.log_tail()))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Wrangler {
+    fn drop(&mut self) {
+        // wrangler starts workerd children; end the whole process group.
+        // `-s SIG --` matters: procps-ng 4.0's kill misreads `kill -TERM -<pgid>` and signals far more
+        // than the group (it took down this machine's shell).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A plain HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Sends a request and returns whatever status came back (ureq's error statuses included).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(30));
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    let result = match body {
+        Some(body) => req.send_string(body),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => return Reply { status: 0, headers: vec![], body: error.to_string() },
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| response.header(&name).map(|v| (name.clone(), v.to_owned())))
+        .collect();
+    let body = response.into_string().unwrap_or_default();
+    Reply { status, headers, body }
+}
+
+pub enum StreamItem {
+    Event(SseEvent),
+    Raw(String),
+    Closed,
+}
+
+/// An SSE stream read by a background thread from a raw socket, so a test can drop the connection
+/// the way a vanished client would.
+pub struct SseStream {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    socket: TcpStream,
+    items: Receiver<StreamItem>,
+    pub events: Vec<SseEvent>,
+    pub raw: Vec<String>,
+    pub closed: bool,
+}
+
+impl SseStream {
+    /// Opens a GET stream. Non-200 answers come back as `Err((status, body))`.
+    pub fn open(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<SseStream, (u16, String)> {
+        let socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| (0, e.to_string()))?;
+        let mut head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        (&socket).write_all(head.as_bytes()).map_err(|e| (0, e.to_string()))?;
+        let mut reader = BufReader::new(socket.try_clone().map_err(|e| (0, e.to_string()))?);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).map_err(|e| (0, e.to_string()))?;
+        let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut response_headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_err(|e| (status, e.to_string()))? == 0 {
+                break;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                response_headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let chunked = response_headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        if status != 200 {
+            let mut body = String::new();
+            if chunked {
+                let _ = read_chunk(&mut reader).map(|c| body = String::from_utf8_lossy(&c).into_owned());
+            } else {
+                let length = response_headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0usize);
+                let mut buffer = vec![0; length];
+                let _ = reader.read_exact(&mut buffer);
+                body = String::from_utf8_lossy(&buffer).into_owned();
+            }
+            return Err((status, body));
+        }
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let mut decoder = SseDecoder::new();
+            loop {
+                let bytes = if chunked {
+                    match read_chunk(&mut reader) {
+                        Some(bytes) if !bytes.is_empty() => bytes,
+                        _ => break,
+                    }
+                } else {
+                    let mut buffer = [0u8; 4096];
+                    match reader.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buffer[..n].to_vec(),
+                    }
+                };
+                let _ = tx.send(StreamItem::Raw(String::from_utf8_lossy(&bytes).into_owned()));
+                for event in decoder.feed(&bytes) {
+                    if tx.send(StreamItem::Event(event)).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(StreamItem::Closed);
+        });
+        Ok(SseStream { status, headers: response_headers, socket, items: rx, events: Vec::new(), raw: Vec::new(), closed: false })
+    }
+
+    fn take(&mut self, item: StreamItem) {
+        match item {
+            StreamItem::Event(event) => self.events.push(event),
+            StreamItem::Raw(raw) => self.raw.push(raw),
+            StreamItem::Closed => self.closed = true,
+        }
+    }
+
+    /// Waits until `done(self)` holds or `timeout` passes; returns whether it held.
+    pub fn wait_until(&mut self, timeout: Duration, mut done: impl FnMut(&SseStream) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.closed {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.items.recv_timeout(left) {
+                Ok(item) => self.take(item),
+                Err(RecvTimeoutError::Timeout) => return done(self),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    return done(self);
+                }
+            }
+        }
+    }
+
+    /// Data of every event received so far.
+    pub fn data(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.data.clone()).collect()
+    }
+
+    /// Drops the connection without a goodbye, like a client that vanished.
+    pub fn disconnect(&self) {
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+}
+
+impl Drop for SseStream {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
+fn read_chunk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut size_line = String::new();
+    if reader.read_line(&mut size_line).ok()? == 0 {
+        return None;
+    }
+    let size = usize::from_str_radix(size_line.trim().split(';').next()?.trim(), 16).ok()?;
+    let mut chunk = vec![0; size];
+    reader.read_exact(&mut chunk).ok()?;
+    let mut crlf = [0u8; 2];
+    reader.read_exact(&mut crlf).ok()?;
+    Some(chunk)
+}
