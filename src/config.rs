@@ -5,6 +5,7 @@
 //! names the var. Must not touch the Workers runtime.
 
 use crate::error::{MeshError, Result};
+use crate::mcp::http::OriginPolicy;
 use crate::routing::MAX_SHARD_COUNT;
 
 /// `SHARD_COUNT`: how many `SyncLayer` shard objects sessions are spread over.
@@ -32,6 +33,8 @@ pub struct MeshConfig {
     pub max_body_bytes: u32,
     /// `MESH_ADMIN_TOKEN` (a secret). `None` turns the `/mesh/*` admin routes off (they answer 404).
     pub admin_token: Option<String>,
+    /// `ALLOWED_HOSTS` / `ALLOWED_ORIGINS`: DNS rebinding protection (see `OriginPolicy`).
+    pub origins: OriginPolicy,
 }
 
 impl MeshConfig {
@@ -62,6 +65,10 @@ impl MeshConfig {
                 32 * 1024 * 1024,
             )?,
             admin_token: lookup("MESH_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()),
+            origins: OriginPolicy::from_lists(
+                &lookup("ALLOWED_HOSTS").unwrap_or_default(),
+                &lookup("ALLOWED_ORIGINS").unwrap_or_default(),
+            ),
         })
     }
 }

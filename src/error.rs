@@ -60,6 +60,23 @@ pub enum MeshError {
     Upstream { what: &'static str, detail: String },
     /// A Workers runtime call failed (`what` names the call).
     Platform { what: &'static str, detail: String },
+    /// A handler needs a client capability the client did not declare.
+    MissingClientCapability(String),
+    /// The client answered a server→client request with an error.
+    ClientError(serde_json::Value),
+    /// The client did not answer a server→client request in time.
+    ClientTimeout(String),
+    /// The stream a server→client request was to go out on is closed.
+    ClientGone,
+    /// Stateless era: the handler needs input; the call ends with an `input_required` result
+    /// listing (key, method, params) for each question.
+    InputRequired(Vec<(String, String, serde_json::Value)>),
+    /// Origin or Host is not allowed (DNS rebinding protection).
+    Forbidden(String),
+    /// Stateless era: a required header is missing or disagrees with the body.
+    HeaderMismatch(String),
+    /// `resources/read` of a URI no resource or template serves.
+    ResourceNotFound(String),
 }
 
 impl MeshError {
@@ -74,7 +91,11 @@ impl MeshError {
             | Self::AlreadyInitialized
             | Self::UnsupportedProtocolVersion(_) => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
+            Self::HeaderMismatch(_) | Self::MissingClientCapability(_) => 400,
+            Self::ClientError(_) | Self::ClientTimeout(_) | Self::ClientGone | Self::InputRequired(_) => 200,
             Self::MethodNotFound(_) | Self::SessionNotFound | Self::NotFound => 404,
+            Self::ResourceNotFound(_) => 200,
             Self::MethodNotAllowed => 405,
             Self::NotAcceptable(_) => 406,
             Self::StreamConflict => 409,
@@ -94,6 +115,14 @@ impl MeshError {
             Self::InvalidParams(_) => ErrorCode::INVALID_PARAMS.0,
             Self::MethodNotFound(_) => ErrorCode::METHOD_NOT_FOUND.0,
             Self::SessionNotFound => CODE_SESSION_NOT_FOUND,
+            Self::HeaderMismatch(_) => ErrorCode::HEADER_MISMATCH.0,
+            // -32002 is the session-era code; the stateless transport rewrites it to -32602.
+            Self::ResourceNotFound(_) => ErrorCode::RESOURCE_NOT_FOUND.0,
+            Self::MissingClientCapability(_) => ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY.0,
+            Self::UnsupportedProtocolVersion(_) => ErrorCode::UNSUPPORTED_PROTOCOL_VERSION.0,
+            Self::ClientError(_) | Self::ClientTimeout(_) | Self::ClientGone | Self::InputRequired(_) => {
+                ErrorCode::INTERNAL_ERROR.0
+            }
             Self::Config { .. } | Self::Protocol(_) | Self::Upstream { .. } | Self::Platform { .. } => {
                 ErrorCode::INTERNAL_ERROR.0
             }
@@ -148,6 +177,14 @@ impl fmt::Display for MeshError {
             Self::Protocol(detail) => write!(f, "Mesh protocol error: {detail}"),
             Self::Upstream { what, detail } => write!(f, "Upstream error from {what}: {detail}"),
             Self::Platform { what, detail } => write!(f, "Platform error in {what}: {detail}"),
+            Self::MissingClientCapability(method) => write!(f, "Client does not support {method}"),
+            Self::ClientError(error) => write!(f, "The client answered with an error: {error}"),
+            Self::ClientTimeout(method) => write!(f, "The client did not answer {method} in time"),
+            Self::ClientGone => f.write_str("The request's stream is closed"),
+            Self::InputRequired(questions) => write!(f, "Input required: {} question(s)", questions.len()),
+            Self::Forbidden(what) => write!(f, "Forbidden: {what}"),
+            Self::HeaderMismatch(what) => write!(f, "Header mismatch: {what}"),
+            Self::ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
         }
     }
 }

@@ -41,6 +41,37 @@ pub mod shard_path {
     pub const TOPIC_SUBSCRIBERS: &str = "/v1/topic/subscribers";
     /// POST (empty body) → [`super::ShardStatus`].
     pub const STATUS: &str = "/v1/status";
+    /// GET with `Upgrade: websocket`, query `session=<id>`: a waiter for the client's answer to one
+    /// server→client request. The allocated request id comes back in [`super::HEADER_REQUEST_ID`].
+    pub const WAITER: &str = "/v1/waiter";
+    /// POST [`super::ClientReply`] → [`super::ReplyAck`]: hands a client's answer to its waiter.
+    pub const REPLY: &str = "/v1/reply";
+}
+
+/// Response header of [`shard_path::WAITER`] carrying the allocated request id.
+pub const HEADER_REQUEST_ID: &str = "x-mesh-request-id";
+
+/// Socket tags that can never be session ids (those have no spaces): the kind of every socket, so a
+/// broadcast reaches session streams and never waiters.
+pub const TAG_SESSION_STREAM: &str = "@ session";
+pub const TAG_WAITER: &str = "@ waiter";
+
+/// The tag of the waiter for request `request_id` of `session`.
+pub fn waiter_tag(session: &str, request_id: &str) -> String {
+    format!("@w {session} {request_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientReply {
+    pub session: String,
+    pub request_id: String,
+    /// The client's whole JSON-RPC response.
+    pub message: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyAck {
+    pub delivered: bool,
 }
 
 /// Paths served by the coordinator.
@@ -64,6 +95,9 @@ pub struct SendRequest {
     pub sessions: Option<Vec<String>>,
     /// The payload as the session's stream should receive it (for MCP: a framed SSE event).
     pub data: String,
+    /// For log notifications: skip sessions whose chosen log level is more severe than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
 }
 
 /// What a send reached. `delivered + failed` is the number of live sockets that were tried;
@@ -164,6 +198,9 @@ pub struct ErrorBody {
 pub struct SocketAttachment {
     pub v: u32,
     pub session: String,
+    /// The session's `logging/setLevel`, kept here so a log broadcast filters without storage reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +263,8 @@ pub enum ShardFrame {
     Data { v: u32, data: String },
     /// End the session's stream (the session was deleted).
     Close { v: u32, reason: String },
+    /// The client's answer to a server→client request (to a waiter socket).
+    Reply { v: u32, message: serde_json::Value },
 }
 
 impl ShardFrame {
@@ -252,7 +291,7 @@ impl ShardFrame {
     pub fn decode(text: &str) -> Result<Self> {
         let frame: ShardFrame = serde_json::from_str(text)?;
         let v = match &frame {
-            ShardFrame::Data { v, .. } | ShardFrame::Close { v, .. } => *v,
+            ShardFrame::Data { v, .. } | ShardFrame::Close { v, .. } | ShardFrame::Reply { v, .. } => *v,
         };
         if v != PROTOCOL_VERSION {
             return Err(MeshError::Protocol(format!(
@@ -302,7 +341,7 @@ mod tests {
 
     #[test]
     fn send_request_omits_absent_sessions() {
-        let all = SendRequest { sessions: None, data: "x".into() };
+        let all = SendRequest { sessions: None, data: "x".into(), level: None };
         assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"data":"x"}"#);
         let back: SendRequest = serde_json::from_str(r#"{"sessions":["a"],"data":"x"}"#).unwrap();
         assert_eq!(back.sessions, Some(vec!["a".to_owned()]));

@@ -7,16 +7,39 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
+use serde_json::Value;
+
 use crate::error::{MeshError, Result};
 use crate::manager::{InMemorySessionManager, SessionManager, SessionSink};
 use crate::protocol::{SendReport, SessionRecord, UpdateSession};
 
+/// Waits for the client's answer to one server→client request. The answer may arrive on any
+/// isolate; it reaches the waiter through the session's shard.
 #[allow(async_fn_in_trait)]
-pub trait McpBackend {
+pub trait ReplyWaiter {
+    /// The JSON-RPC id allocated for the request, unique within the session.
+    fn request_id(&self) -> u64;
+    /// The client's whole JSON-RPC response (`result` or `error`), or `None` after `timeout_ms`.
+    async fn wait(self, timeout_ms: u32) -> Result<Option<Value>>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait McpBackend: 'static {
+    type Waiter: ReplyWaiter;
+
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// A new session id: a random UUIDv4 from a cryptographic source in production.
     fn new_session_id(&self) -> String;
+    /// Resolves after `ms` milliseconds (a timer in the Worker; immediate in memory).
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'static, ()>;
+
+    /// Registers a waiter for a server→client request of `session` and allocates its id.
+    async fn open_waiter(&self, session: &str) -> Result<Self::Waiter>;
+    /// Hands a client's response to whoever waits for it; `false` if nobody does (any more).
+    async fn deliver_reply(&self, session: &str, request_id: &str, message: Value) -> Result<bool>;
 
     async fn register_session(&self, id: &str, record: SessionRecord) -> Result<()>;
     async fn load_session(&self, id: &str) -> Result<Option<SessionRecord>>;
@@ -28,8 +51,9 @@ pub trait McpBackend {
     async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()>;
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>>;
 
-    /// The manager's `send`: to the listed sessions, or all when `None`.
-    async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport>;
+    /// The manager's `send`: to the listed sessions, or all when `None`. With `level`, sessions whose
+    /// `logging/setLevel` is more severe than it are skipped (log notifications).
+    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport>;
 
     /// A deployment-wide counter (the reference server's `mesh://counter`).
     async fn increment_counter(&self, name: &str) -> Result<u64>;
@@ -62,6 +86,10 @@ impl SessionSink for RecordingSink {
 /// Everything in one process.
 #[derive(Default)]
 pub struct InMemoryBackend {
+    waiters: RefCell<HashMap<(String, String), oneshot::Sender<Value>>>,
+    request_counters: RefCell<HashMap<String, u64>>,
+    /// When set, every wait for a client reply times out (to test cancellation).
+    pub replies_time_out: Cell<bool>,
     pub streams: InMemorySessionManager<RecordingSink>,
     sessions: RefCell<HashMap<String, SessionRecord>>,
     topics: RefCell<BTreeMap<String, BTreeSet<String>>>,
@@ -76,9 +104,49 @@ impl InMemoryBackend {
     }
 }
 
+pub struct InMemoryWaiter {
+    id: u64,
+    receiver: oneshot::Receiver<Value>,
+    times_out: bool,
+}
+
+impl ReplyWaiter for InMemoryWaiter {
+    fn request_id(&self) -> u64 {
+        self.id
+    }
+
+    async fn wait(self, _timeout_ms: u32) -> Result<Option<Value>> {
+        if self.times_out {
+            return Ok(None);
+        }
+        Ok(self.receiver.await.ok())
+    }
+}
+
 impl McpBackend for InMemoryBackend {
+    type Waiter = InMemoryWaiter;
+
     fn now_ms(&self) -> u64 {
         self.clock_ms.get()
+    }
+
+    fn sleep(&self, ms: u32) -> LocalBoxFuture<'static, ()> {
+        self.clock_ms.set(self.clock_ms.get() + u64::from(ms));
+        Box::pin(futures::future::ready(()))
+    }
+
+    async fn open_waiter(&self, session: &str) -> Result<InMemoryWaiter> {
+        let mut counters = self.request_counters.borrow_mut();
+        let id = counters.entry(session.to_owned()).or_default();
+        *id += 1;
+        let (sender, receiver) = oneshot::channel();
+        self.waiters.borrow_mut().insert((session.to_owned(), id.to_string()), sender);
+        Ok(InMemoryWaiter { id: *id, receiver, times_out: self.replies_time_out.get() })
+    }
+
+    async fn deliver_reply(&self, session: &str, request_id: &str, message: Value) -> Result<bool> {
+        let sender = self.waiters.borrow_mut().remove(&(session.to_owned(), request_id.to_owned()));
+        Ok(sender.map(|s| s.send(message).is_ok()).unwrap_or(false))
     }
 
     fn new_session_id(&self) -> String {
@@ -133,8 +201,21 @@ impl McpBackend for InMemoryBackend {
         Ok(self.topics.borrow().get(topic).map(|set| set.iter().cloned().collect()).unwrap_or_default())
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
-        self.streams.send(sessions, data).await
+    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
+        let Some(level) = level else { return self.streams.send(sessions, data).await };
+        // Same rule as the shard: skip sessions whose chosen level is more severe than `level`.
+        let all: Vec<String> = match sessions {
+            Some(ids) => ids.to_vec(),
+            None => self.sessions.borrow().keys().cloned().collect(),
+        };
+        let eligible: Vec<String> = all
+            .into_iter()
+            .filter(|id| {
+                let chosen = self.sessions.borrow().get(id).and_then(|r| r.log_level.clone());
+                crate::mcp::log_level_admits(chosen.as_deref(), level)
+            })
+            .collect();
+        self.streams.send(Some(&eligible), data).await
     }
 
     async fn increment_counter(&self, name: &str) -> Result<u64> {

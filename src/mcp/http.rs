@@ -2,6 +2,8 @@
 //! session and protocol-version headers. The Worker copies the runtime's request into
 //! [`HttpRequest`], so every rule is tested natively. Must not touch the runtime.
 
+use futures::stream::LocalBoxStream;
+
 use crate::error::{MeshError, Result};
 use crate::manager::validate_session_id;
 
@@ -77,6 +79,89 @@ impl HttpReply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// What the transport answers one request with.
+pub enum Outcome {
+    Reply(HttpReply),
+    /// Open the GET stream of this (existing, validated) session through the mesh.
+    OpenStream { session: String },
+    /// An SSE response produced as the handler runs; each item is already SSE-framed.
+    Stream { headers: Vec<(String, String)>, body: LocalBoxStream<'static, String> },
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reply(reply) => f.debug_tuple("Reply").field(reply).finish(),
+            Self::OpenStream { session } => f.debug_struct("OpenStream").field("session", session).finish(),
+            Self::Stream { headers, .. } => f.debug_struct("Stream").field("headers", headers).finish(),
+        }
+    }
+}
+
+/// Headers every SSE response carries.
+pub fn sse_headers() -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "text/event-stream".into()),
+        ("cache-control".into(), "no-cache, no-transform".into()),
+        ("x-accel-buffering".into(), "no".into()),
+    ]
+}
+
+/// Which Hosts and Origins may reach the endpoint (DNS rebinding protection).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginPolicy {
+    /// Extra hosts (no port) besides loopback; `*` allows any host.
+    pub allowed_hosts: Vec<String>,
+    /// Exact origins (`scheme://host[:port]`) allowed besides those whose host is allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// Parses comma-separated lists (the `ALLOWED_HOSTS` and `ALLOWED_ORIGINS` vars).
+    pub fn from_lists(hosts: &str, origins: &str) -> Self {
+        let split = |text: &str| {
+            text.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect::<Vec<_>>()
+        };
+        Self { allowed_hosts: split(hosts), allowed_origins: split(origins) }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = strip_port(host).to_ascii_lowercase();
+        matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+            || self.allowed_hosts.iter().any(|allowed| allowed == "*" || *allowed == host)
+    }
+
+    /// 403 for a Host that is not allowed, or an `Origin` that is neither listed nor on an allowed host.
+    pub fn check(&self, request: &HttpRequest) -> Result<()> {
+        if let Some(host) = request.header("host") {
+            if !self.host_allowed(host) {
+                return Err(MeshError::Forbidden(format!("Host {:?} is not allowed", truncate(host))));
+            }
+        }
+        if let Some(origin) = request.header("origin") {
+            let lowered = origin.trim().to_ascii_lowercase();
+            let listed = self.allowed_origins.iter().any(|o| *o == lowered);
+            let host = lowered.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or(""));
+            if !listed && !host.is_some_and(|h| self.host_allowed(h)) {
+                return Err(MeshError::Forbidden(format!("Origin {:?} is not allowed", truncate(origin))));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(100).collect()
+}
+
+/// `host:port` → `host`, keeping bracketed IPv6 literals whole.
+fn strip_port(host: &str) -> &str {
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host })
 }
 
 /// Whether an `Accept` header admits `media_type` (exact type, `type/*` or `*/*`).
@@ -215,6 +300,29 @@ mod tests {
         assert!(check_declared_length(&post().with_header("Content-Length", "2000"), 1024).is_err());
         assert!(check_declared_length(&post().with_header("Content-Length", "20"), 1024).is_ok());
         assert!(check_body_length(&[0; 1025], 1024).is_err());
+    }
+
+    #[test]
+    fn origin_policy_allows_loopback_and_listed_hosts_only() {
+        let policy = OriginPolicy::from_lists("mcp.example.com", "https://app.example.org");
+        let ok = |host: &str, origin: Option<&str>| {
+            let mut request = post().with_header("Host", host);
+            if let Some(origin) = origin {
+                request = request.with_header("Origin", origin);
+            }
+            policy.check(&request).is_ok()
+        };
+        assert!(ok("localhost:8787", None));
+        assert!(ok("127.0.0.1:3000", Some("http://localhost:3000")));
+        assert!(ok("[::1]:80", None));
+        assert!(ok("MCP.example.com", Some("https://mcp.example.com")));
+        assert!(ok("mcp.example.com", Some("https://app.example.org")));
+        assert!(!ok("evil.example.com", Some("http://evil.example.com")));
+        assert!(!ok("localhost:8787", Some("http://evil.example.com")));
+        assert!(!ok("localhost", Some("null")));
+        let open = OriginPolicy::from_lists("*", "");
+        assert!(open.check(&post().with_header("Host", "anything.dev")).is_ok());
+        assert_eq!(policy.check(&post().with_header("Host", "evil.com")).unwrap_err().http_status(), 403);
     }
 
     #[test]

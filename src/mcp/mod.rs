@@ -3,18 +3,29 @@
 //!
 //! Layout:
 //! - `jsonrpc`: classifying one POSTed body into request / notification / response, with exact errors.
-//! - `http`: the transport rules (Accept, Content-Type, session and version headers) as pure checks.
-//! - `backend`: the trait the server needs from the mesh (session records, sends, topic indexes).
-//! - `server`: the dispatcher and the tool registry.
-//! - `reference`: the reference server's tools and resources (`announce`, `increment`, `mesh://counter`).
+//! - `http`: the transport rules (Accept, Content-Type, Origin/Host, session and version headers).
+//! - `endpoint`: the checks every request passes, and the choice of era per request.
+//! - `legacy`: the session-era transport (2025-03-26 to 2025-11-25).
+//! - `stateless`: the 2026-07-28 transport (no sessions, `server/discover`, `subscriptions/listen`).
+//! - `backend`: the trait the server needs from the mesh (session records, sends, topic indexes,
+//!   reply routing), and its in-memory implementation.
+//! - `context`: what a handler gets (its stream, progress, logs, questions to the client).
+//! - `server`: the server-author API (tools, resources, templates, prompts, completions) and dispatch.
+//! - `fixtures`: the conformance suite's tools, resources and prompts.
+//! - `reference`: the reference server (`announce`, `increment`, `mesh://counter`, the fixtures).
 //!
 //! Nothing here touches the Workers runtime; `crate::worker` adapts requests and implements `backend`.
 
 pub mod backend;
+pub mod context;
+pub mod endpoint;
+pub mod fixtures;
 pub mod http;
 pub mod jsonrpc;
+pub mod legacy;
 pub mod reference;
 pub mod server;
+pub mod stateless;
 
 /// Protocol revisions this server negotiates through `initialize`, newest first.
 pub const SESSION_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -31,8 +42,30 @@ pub fn negotiate_version(requested: &str) -> &'static str {
         .unwrap_or(SESSION_PROTOCOL_VERSIONS[0])
 }
 
+/// The log levels of `logging/setLevel`, least severe first (RFC 5424 order).
+pub const LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+/// Whether a session that chose `chosen` (none: everything) receives a message at `level`.
+/// An unknown message level is treated as the most severe, so it is never filtered out silently.
+pub fn log_level_admits(chosen: Option<&str>, level: &str) -> bool {
+    let rank = |l: &str| LOG_LEVELS.iter().position(|x| *x == l);
+    match chosen.and_then(rank) {
+        None => true,
+        Some(threshold) => rank(level).map_or(true, |r| r >= threshold),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_levels_filter_less_severe_messages() {
+        assert!(super::log_level_admits(None, "debug"));
+        assert!(super::log_level_admits(Some("info"), "info"));
+        assert!(super::log_level_admits(Some("info"), "error"));
+        assert!(!super::log_level_admits(Some("warning"), "info"));
+        assert!(super::log_level_admits(Some("warning"), "made-up"));
+    }
+
     use super::*;
 
     #[test]

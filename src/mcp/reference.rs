@@ -1,4 +1,4 @@
-//! The reference server: the demo tools the mesh is exercised with.
+//! The reference server: the demo tools the mesh is exercised with, plus the conformance fixtures.
 //!
 //! - `announce {text}` broadcasts a `notifications/message` (data: the text and the send time in ms)
 //!   to every session's GET stream, across every shard.
@@ -7,56 +7,63 @@
 //!
 //! Must not touch the runtime.
 
-use std::rc::Rc;
-
-use rmcp::model::{CallToolResult, ContentBlock};
-use serde_json::json;
+use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents, Tool};
+use serde_json::{json, Map, Value};
 
 use super::backend::McpBackend;
+use super::context::RequestContext;
 use super::jsonrpc::notification_json;
-use super::server::{McpServer, ToolContext};
+use super::server::{handler, resource_handler, McpServer, Params};
 use crate::error::{MeshError, Result};
 use crate::sse;
 
 pub const COUNTER_URI: &str = "mesh://counter";
 const COUNTER_NAME: &str = "counter";
-/// The longest `announce` text accepted; the whole notification must stay far below the runtime's
-/// WebSocket message limit since it is relayed to every session.
+/// The longest `announce` text accepted; the notification is relayed to every session and must stay
+/// far below the runtime's WebSocket message limit.
 pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
 
-/// Builds the reference server.
-pub fn reference_server<B: McpBackend + 'static>() -> McpServer<B> {
-    McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION"))
+/// Builds the reference server: the demo tools and every conformance fixture.
+pub fn reference_server<B: McpBackend>() -> McpServer<B> {
+    let server = McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION"))
         .with_instructions("Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.")
         .tool(
-            "announce",
-            "Broadcasts a notifications/message with the text to every connected session",
-            json!({
+            tool("announce", "Broadcasts a notifications/message with the text to every connected session", json!({
                 "type": "object",
                 "properties": { "text": { "type": "string", "description": "What to announce" } },
                 "required": ["text"]
-            }),
-            Rc::new(|ctx, args| Box::pin(announce(ctx, args))),
+            })),
+            handler(announce),
         )
         .tool(
-            "increment",
-            "Increments mesh://counter and notifies its subscribers",
-            json!({ "type": "object", "properties": {} }),
-            Rc::new(|ctx, _args| Box::pin(increment(ctx))),
+            tool("increment", "Increments mesh://counter and notifies its subscribers", json!({ "type": "object", "properties": {} })),
+            handler(|ctx, _params| increment(ctx)),
         )
         .resource(
-            COUNTER_URI,
-            "counter",
-            "A deployment-wide counter; subscribe to be told when it changes",
-            "text/plain",
-            Rc::new(|backend: &B| Box::pin(async move { Ok(backend.read_counter(COUNTER_NAME).await?.to_string()) })),
-        )
+            Resource::new(COUNTER_URI, "counter")
+                .with_description("A deployment-wide counter; subscribe to be told when it changes")
+                .with_mime_type("text/plain"),
+            resource_handler(|ctx: RequestContext<B>, uri, _vars| async move {
+                let value = ctx.backend.read_counter(COUNTER_NAME).await?;
+                Ok(vec![ResourceContents::text(value.to_string(), uri).with_mime_type("text/plain")])
+            }),
+        );
+    super::fixtures::register(server)
 }
 
-async fn announce<B: McpBackend>(ctx: ToolContext<'_, B>, args: rmcp::model::JsonObject) -> Result<CallToolResult> {
+/// A tool descriptor from a name, a description and a JSON Schema object.
+pub fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
+    let schema: Map<String, Value> = match input_schema {
+        Value::Object(schema) => schema,
+        _ => Map::from_iter([("type".to_owned(), json!("object"))]),
+    };
+    Tool::new(name.to_owned(), description.to_owned(), std::sync::Arc::new(schema))
+}
+
+async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result<CallToolResult> {
     let text = args
         .get("text")
-        .and_then(|v| v.as_str())
+        .and_then(Value::as_str)
         .ok_or_else(|| MeshError::InvalidParams("\"text\" must be a string".into()))?;
     if text.len() > MAX_ANNOUNCE_BYTES {
         return Err(MeshError::InvalidParams(format!("\"text\" is longer than {MAX_ANNOUNCE_BYTES} bytes")));
@@ -66,7 +73,7 @@ async fn announce<B: McpBackend>(ctx: ToolContext<'_, B>, args: rmcp::model::Jso
         "notifications/message",
         json!({ "level": "info", "logger": "announce", "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session } }),
     );
-    let report = ctx.backend.send(None, &sse::encode_message(&notification, None)).await?;
+    let report = ctx.backend.send(None, &sse::encode_message(&notification, None), Some("info")).await?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
         "announced to {} sessions ({} failed)",
         report.delivered, report.failed
@@ -75,7 +82,7 @@ async fn announce<B: McpBackend>(ctx: ToolContext<'_, B>, args: rmcp::model::Jso
     Ok(result)
 }
 
-async fn increment<B: McpBackend>(ctx: ToolContext<'_, B>) -> Result<CallToolResult> {
+async fn increment<B: McpBackend>(ctx: RequestContext<B>) -> Result<CallToolResult> {
     let value = ctx.backend.increment_counter(COUNTER_NAME).await?;
     let subscribers = ctx.backend.subscribers(COUNTER_URI).await?;
     let notification = notification_json(
@@ -85,7 +92,7 @@ async fn increment<B: McpBackend>(ctx: ToolContext<'_, B>) -> Result<CallToolRes
     let report = if subscribers.is_empty() {
         Default::default()
     } else {
-        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None)).await?
+        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None), None).await?
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
     result.structured_content = Some(json!({ "value": value, "notified": report.delivered, "subscribers": subscribers.len() }));

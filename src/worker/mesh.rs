@@ -6,7 +6,7 @@
 use futures::StreamExt;
 use worker::{Env, Method, Request, Url};
 
-use super::relay::{spawn_relay, SseSink};
+use super::relay::{spawn_relay, ShardWaiter, SseSink};
 use super::stubs::{self, platform, Target};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
@@ -14,9 +14,9 @@ use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatc
 use crate::manager::{validate_session_id, SessionManager};
 use crate::mcp::backend::McpBackend;
 use crate::protocol::{
-    coordinator_path, shard_path, CounterName, CounterValue, DeleteReply, HasReply, MemberList, RegisterSession,
-    SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus, TopicChange, TopicName,
-    TopicSubscribers, UpdateSession, STUB_ORIGIN,
+    coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, MemberList,
+    RegisterSession, ReplyAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus,
+    TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN,
 };
 use crate::routing::shard_for;
 
@@ -59,13 +59,19 @@ impl DurableMesh {
     /// Opens session `id`'s stream on its shard and relays it into `sink`. With `require_session`,
     /// the shard refuses (404) a session it has no MCP record of, atomically with the accept.
     pub async fn connect(&self, id: &str, require_session: bool, sink: SseSink) -> Result<()> {
+        let query = [("session", id), ("require_session", if require_session { "1" } else { "0" })];
+        let (ws, _) = self.upgrade(id, shard_path::CONNECT, &query).await?;
+        spawn_relay(ws, sink, self.config.keepalive_ms);
+        Ok(())
+    }
+
+    /// Opens a WebSocket to session `id`'s shard at `path`; returns it with the 101's headers.
+    async fn upgrade(&self, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, worker::Headers)> {
         validate_session_id(id)?;
         let shard = self.shard_of(id);
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
-        let mut url = Url::parse(&format!("{STUB_ORIGIN}{}", shard_path::CONNECT)).map_err(|e| MeshError::Protocol(e.to_string()))?;
-        url.query_pairs_mut()
-            .append_pair("session", id)
-            .append_pair("require_session", if require_session { "1" } else { "0" });
+        let mut url = Url::parse(&format!("{STUB_ORIGIN}{path}")).map_err(|e| MeshError::Protocol(e.to_string()))?;
+        url.query_pairs_mut().extend_pairs(query);
         let mut request = Request::new(url.as_str(), Method::Get).map_err(platform("Request::new"))?;
         request.headers_mut().map_err(platform("headers"))?.set("upgrade", "websocket").map_err(platform("headers"))?;
         let mut response = stub
@@ -77,12 +83,12 @@ impl DurableMesh {
             let body = response.text().await.unwrap_or_default();
             return Err(stubs::error_from_status(Target::Shard(shard), status, &body));
         }
+        let headers = response.headers().clone();
         let ws = response.websocket().ok_or_else(|| MeshError::Protocol("shard answered 101 without a socket".into()))?;
-        spawn_relay(ws, sink, self.config.keepalive_ms);
-        Ok(())
+        Ok((ws, headers))
     }
 
-    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str) -> Result<SendReport> {
+    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, level: Option<&str>) -> Result<SendReport> {
         if !fits_direct_fanout(&batches) {
             return Err(MeshError::Config {
                 var: "SHARD_COUNT",
@@ -90,7 +96,7 @@ impl DurableMesh {
             });
         }
         let calls = batches.into_iter().map(|batch| async move {
-            let body = SendRequest { sessions: batch.sessions, data: data.to_owned() };
+            let body = SendRequest { sessions: batch.sessions, data: data.to_owned(), level: level.map(str::to_owned) };
             self.call_shard::<_, SendReport>(batch.shard, shard_path::SEND, &body).await
         });
         let results: Vec<Result<SendReport>> =
@@ -134,24 +140,54 @@ impl SessionManager for DurableMesh {
     }
 
     async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
+        self.send_filtered(sessions, data, None).await
+    }
+}
+
+impl DurableMesh {
+    async fn send_filtered(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
         let batches = match sessions {
             None => plan_broadcast(&self.members().await?.members),
             Some(ids) => {
                 let mut report = SendReport::default();
                 let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
                 report.missing += (ids.len() - valid.len()) as u64;
-                let mut sent = self.send_batches(plan_targeted(&valid, self.config.shard_count), data).await?;
+                let mut sent = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, level).await?;
                 sent.merge(report);
                 return Ok(sent);
             }
         };
-        self.send_batches(batches, data).await
+        self.send_batches(batches, data, level).await
     }
 }
 
 impl McpBackend for DurableMesh {
+    type Waiter = ShardWaiter;
+
     fn now_ms(&self) -> u64 {
         worker::js_sys::Date::now() as u64
+    }
+
+    fn sleep(&self, ms: u32) -> futures::future::LocalBoxFuture<'static, ()> {
+        Box::pin(worker::Delay::from(std::time::Duration::from_millis(u64::from(ms))))
+    }
+
+    async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {
+        let (ws, headers) = self.upgrade(session, shard_path::WAITER, &[("session", session)]).await?;
+        let request_id = headers
+            .get(HEADER_REQUEST_ID)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| MeshError::Protocol("the waiter came without a request id".into()))?;
+        Ok(ShardWaiter { ws, request_id })
+    }
+
+    async fn deliver_reply(&self, session: &str, request_id: &str, message: serde_json::Value) -> Result<bool> {
+        validate_session_id(session)?;
+        let body = ClientReply { session: session.to_owned(), request_id: request_id.to_owned(), message };
+        let ack: ReplyAck = self.call_shard(self.shard_of(session), shard_path::REPLY, &body).await?;
+        Ok(ack.delivered)
     }
 
     fn new_session_id(&self) -> String {
@@ -208,8 +244,8 @@ impl McpBackend for DurableMesh {
         Ok(reply.sessions)
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
-        SessionManager::send(self, sessions, data).await
+    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
+        self.send_filtered(sessions, data, level).await
     }
 
     async fn increment_counter(&self, name: &str) -> Result<u64> {

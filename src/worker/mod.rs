@@ -21,9 +21,11 @@ use worker::{event, Context, Env, Headers, Method, Request, Response};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::manager::SessionManager;
-use crate::mcp::http::{HttpReply, HttpRequest, HEADER_SESSION_ID};
+use std::rc::Rc;
+
+use crate::mcp::endpoint::{handle, EndpointConfig};
+use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 use crate::mcp::reference::reference_server;
-use crate::mcp::server::Outcome;
 use crate::protocol::{HasReply, SendRequest, SessionRef};
 use crate::sse;
 use mesh::DurableMesh;
@@ -66,9 +68,11 @@ async fn route(mut request: Request, env: Env) -> Result<Response> {
 }
 
 async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
-    let limit = mesh.config().max_body_bytes;
-    let core_request = to_core_request(request, limit).await?;
-    match reference_server::<DurableMesh>().handle(&mesh, &core_request, limit).await {
+    let endpoint = EndpointConfig { origins: mesh.config().origins.clone(), max_body_bytes: mesh.config().max_body_bytes };
+    let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
+    let mesh = Rc::new(mesh);
+    let server = Rc::new(reference_server::<DurableMesh>());
+    match handle(server, mesh.clone(), &core_request, &endpoint).await {
         Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
         Outcome::OpenStream { session } => {
             let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
@@ -76,6 +80,15 @@ async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
             let _ = tx.unbounded_send(sse::encode_retry(u64::from(mesh.config().sse_retry_ms)).into_bytes());
             mesh.connect(&session, true, SseSink::new(tx)).await?;
             sse_response(rx, Some(&session))
+        }
+        Outcome::Stream { headers, body } => {
+            let response = Response::from_stream(body.map(|chunk| Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())))
+                .map_err(platform("from_stream"))?;
+            let response_headers = Headers::new();
+            for (name, value) in &headers {
+                response_headers.set(name, value).map_err(platform("headers"))?;
+            }
+            Ok(response.with_headers(response_headers))
         }
     }
 }

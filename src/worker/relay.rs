@@ -37,6 +37,42 @@ impl SessionSink for SseSink {
     }
 }
 
+/// Waits on a waiter socket for the client's reply to one server→client request.
+pub struct ShardWaiter {
+    pub(crate) ws: WebSocket,
+    pub(crate) request_id: u64,
+}
+
+impl crate::mcp::backend::ReplyWaiter for ShardWaiter {
+    fn request_id(&self) -> u64 {
+        self.request_id
+    }
+
+    async fn wait(self, timeout_ms: u32) -> crate::error::Result<Option<serde_json::Value>> {
+        let reply = wait_for_reply(&self.ws, timeout_ms).await;
+        let _ = self.ws.close(Some(1000), Some("done"));
+        Ok(reply)
+    }
+}
+
+async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::Value> {
+    let mut events = ws.events().ok()?;
+    ws.accept().ok()?;
+    let deadline = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
+    futures::pin_mut!(deadline);
+    loop {
+        let next = events.next();
+        match select(next, deadline.as_mut()).await {
+            Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
+                if let Some(Ok(ShardFrame::Reply { message, .. })) = message.text().map(|t| ShardFrame::decode(&t)) {
+                    return Some(message);
+                }
+            }
+            Either::Left(_) | Either::Right(_) => return None,
+        }
+    }
+}
+
 /// Forwards shard frames to `sink` until either side ends.
 pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32) {
     worker::wasm_bindgen_futures::spawn_local(async move {
@@ -70,6 +106,8 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
                         let _ = ws.close(Some(1000), Some("deleted"));
                         return;
                     }
+                    // Replies go to waiter sockets, never to a stream; ignore a misrouted one.
+                    Ok(ShardFrame::Reply { .. }) => {}
                     Err(error) => worker::console_warn!("relay: dropping frame: {error}"),
                 }
             }

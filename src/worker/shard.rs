@@ -20,10 +20,12 @@ use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::{
-    coordinator_path, shard_path, DeleteReply, HasReply, MembershipReport, RegisterSession, ReportAck, SendReport,
-    SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange,
-    TopicName, TopicSubscribers, UpdateSession, PROTOCOL_VERSION,
+    coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, MembershipReport, RegisterSession,
+    ReplyAck, ReportAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus,
+    SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION,
+    TAG_SESSION_STREAM, TAG_WAITER,
 };
+use crate::mcp::log_level_admits;
 use crate::routing::parse_shard_name;
 
 /// Sockets a shard accepts before answering 503: the runtime's hard limit is 32,768 and exceeding
@@ -49,6 +51,7 @@ impl DurableObject for SyncLayer {
         for statement in [
             "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS topic_subscribers (topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))",
+            "CREATE TABLE IF NOT EXISTS request_ids (session TEXT PRIMARY KEY, next INTEGER NOT NULL)",
         ] {
             if let Err(error) = sql.exec(statement, None) {
                 worker::console_error!("shard {shard}: schema: {error}");
@@ -72,6 +75,12 @@ impl DurableObject for SyncLayer {
                 Err(error) => stubs::error_response(&error),
             };
         }
+        if path == shard_path::WAITER {
+            return match self.accept_waiter(&request) {
+                Ok(response) => Ok(response),
+                Err(error) => stubs::error_response(&error),
+            };
+        }
         if request.method() != Method::Post {
             return stubs::error_response(&MeshError::MethodNotAllowed);
         }
@@ -90,6 +99,7 @@ impl DurableObject for SyncLayer {
             shard_path::TOPIC_UNSUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, false)).map(|_| json(&serde_json::json!({}))),
             shard_path::TOPIC_SUBSCRIBERS => stubs::read_json::<TopicName>(&mut request).await.and_then(|t| self.topic_subscribers(&t.topic)).map(|sessions| json(&TopicSubscribers { sessions })),
             shard_path::STATUS => self.status().map(|s| json(&s)),
+            shard_path::REPLY => stubs::read_json(&mut request).await.and_then(|r| self.deliver_reply(r)).map(|a| json(&a)),
             _ => Err(MeshError::NotFound),
         };
         match result {
@@ -151,7 +161,8 @@ impl SyncLayer {
     fn open_sockets(&self, session: Option<&str>) -> Vec<WebSocket> {
         let sockets = match session {
             Some(session) => self.state.get_websockets_with_tag(session),
-            None => self.state.get_websockets(),
+            // Session streams only: waiter sockets carry another kind tag.
+            None => self.state.get_websockets_with_tag(TAG_SESSION_STREAM),
         };
         sockets.into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
     }
@@ -176,13 +187,14 @@ impl SyncLayer {
         if request.headers().get("upgrade").ok().flatten().as_deref() != Some("websocket") {
             return Err(MeshError::InvalidRequest("connect needs Upgrade: websocket".into()));
         }
-        if require_session && self.load_record(&session)?.is_none() {
+        let record = self.load_record(&session)?;
+        if require_session && record.is_none() {
             return Err(MeshError::SessionNotFound);
         }
         if !self.open_sockets(Some(&session)).is_empty() {
             return Err(MeshError::StreamConflict);
         }
-        if self.open_sockets(None).len() + self.pending_accepts.get() as usize >= MAX_SOCKETS_PER_SHARD {
+        if self.state.get_websockets().len() + self.pending_accepts.get() as usize >= MAX_SOCKETS_PER_SHARD {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
         let plan = self.reporter.borrow_mut().before_accept(self.session_count() + 1, now_ms());
@@ -205,9 +217,10 @@ impl SyncLayer {
         // The session id is the socket's only tag (validated above: at most 128 visible ASCII
         // characters, inside the runtime's 256-character tag limit) so a targeted send looks the
         // socket up directly instead of scanning.
-        self.state.accept_websocket_with_tags(&pair.server, &[session.as_str()]);
+        self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), TAG_SESSION_STREAM]);
+        let log_level = record.and_then(|r| r.log_level);
         pair.server
-            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session })
+            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session, log_level })
             .map_err(platform("serialize_attachment"))?;
         Response::from_websocket(pair.client).map_err(platform("from_websocket"))
     }
@@ -249,6 +262,12 @@ impl SyncLayer {
         };
         let mut pruned = false;
         for ws in targets {
+            if let Some(level) = &request.level {
+                let chosen = ws.deserialize_attachment::<SocketAttachment>().ok().flatten().and_then(|a| a.log_level);
+                if !log_level_admits(chosen.as_deref(), level) {
+                    continue;
+                }
+            }
             match ws.send_with_str(&frame) {
                 Ok(()) => report.delivered += 1,
                 Err(_) => {
@@ -305,12 +324,72 @@ impl SyncLayer {
     fn update(&self, update: UpdateSession) -> Result<()> {
         let mut record = self.load_record(&update.session)?.ok_or(MeshError::SessionNotFound)?;
         apply_update(&mut record, &update);
+        if update.log_level.is_some() {
+            // Keep the stream's attachment in step, so log sends filter without reading storage.
+            for ws in self.open_sockets(Some(&update.session)) {
+                let attachment = SocketAttachment {
+                    v: PROTOCOL_VERSION,
+                    session: update.session.clone(),
+                    log_level: record.log_level.clone(),
+                };
+                let _ = ws.serialize_attachment(attachment);
+            }
+        }
         self.register(RegisterSession { session: update.session, record })
+    }
+
+    /// Accepts a waiter socket for one server→client request and allocates the request's id, unique
+    /// within the session (a counter in storage, so ids never repeat across isolates or restarts).
+    fn accept_waiter(&self, request: &Request) -> Result<Response> {
+        let url = request.url().map_err(platform("url"))?;
+        let session = url
+            .query_pairs()
+            .find(|(k, _)| k == "session")
+            .map(|(_, v)| v.into_owned())
+            .ok_or(MeshError::MissingSessionId)?;
+        validate_session_id(&session)?;
+        if self.load_record(&session)?.is_none() {
+            return Err(MeshError::SessionNotFound);
+        }
+        if self.state.get_websockets().len() >= MAX_SOCKETS_PER_SHARD {
+            return Err(MeshError::ShardFull { shard: self.shard });
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            next: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql(
+                "INSERT INTO request_ids (session, next) VALUES (?, 1) ON CONFLICT(session) DO UPDATE SET next = next + 1 RETURNING next",
+                vec![session.clone().into()],
+            )?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let id = rows.first().map(|row| row.next as u64).ok_or_else(|| MeshError::Protocol("no request id".into()))?;
+        let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
+        let tag = waiter_tag(&session, &id.to_string());
+        self.state.accept_websocket_with_tags(&pair.server, &[tag.as_str(), TAG_WAITER]);
+        let headers = worker::Headers::new();
+        headers.set(HEADER_REQUEST_ID, &id.to_string()).map_err(platform("headers"))?;
+        Ok(Response::from_websocket(pair.client).map_err(platform("from_websocket"))?.with_headers(headers))
+    }
+
+    fn deliver_reply(&self, reply: ClientReply) -> Result<ReplyAck> {
+        validate_session_id(&reply.session)?;
+        let frame = serde_json::to_string(&ShardFrame::Reply { v: PROTOCOL_VERSION, message: reply.message })?;
+        let mut delivered = false;
+        for ws in self.state.get_websockets_with_tag(&waiter_tag(&reply.session, &reply.request_id)) {
+            if ws.as_ref().ready_state() == WS_OPEN && ws.send_with_str(&frame).is_ok() {
+                delivered = true;
+            }
+        }
+        Ok(ReplyAck { delivered })
     }
 
     fn end(&self, session: &str) -> Result<bool> {
         let existed = self.load_record(session)?.is_some();
         self.sql("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
+        self.sql("DELETE FROM request_ids WHERE session = ?", vec![session.into()])?;
         self.close_session_sockets(session);
         Ok(existed)
     }

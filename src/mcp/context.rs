@@ -1,0 +1,149 @@
+//! What a handler gets while it runs: the backend, the session, and the request's own stream for
+//! progress, logs and server→client requests.
+//!
+//! In the session era a server→client request goes out on the originating POST's SSE stream and the
+//! answer comes back through the session's shard (`McpBackend::open_waiter`), whichever isolate
+//! receives the client's POST. In the 2026-07-28 era there are no server→client requests: asking
+//! the client ends the call with an `input_required` result, and the retried call carries the answer
+//! (`inputResponses`). Handlers use one API, [`RequestContext::ask_client`], for both. Must not touch
+//! the runtime.
+
+use std::rc::Rc;
+
+use futures::channel::mpsc::UnboundedSender;
+use serde_json::{json, Map, Value};
+
+use super::backend::{McpBackend, ReplyWaiter};
+use super::jsonrpc::notification_json;
+use crate::error::{MeshError, Result};
+
+/// How long a server→client request waits for its answer before it is cancelled.
+pub const CLIENT_REQUEST_TIMEOUT_MS: u32 = 60_000;
+
+/// Which revision family a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25 and earlier: `initialize`, sessions, GET streams.
+    Session,
+    /// 2026-07-28: stateless requests carrying their own `_meta`.
+    Stateless,
+}
+
+pub struct RequestContext<B: McpBackend> {
+    pub backend: Rc<B>,
+    pub era: Era,
+    /// The session (session era only).
+    pub session: Option<String>,
+    /// What the client declared it can do (from `initialize`, or the request's `_meta`).
+    pub client_capabilities: Value,
+    /// The session's (or request's) log level; `None` sends everything.
+    pub log_level: Option<String>,
+    pub progress_token: Option<Value>,
+    /// The request's own SSE stream, when it has one.
+    pub(crate) outbox: Option<UnboundedSender<String>>,
+    /// Answers to earlier `input_required` results (stateless era).
+    pub input_responses: Map<String, Value>,
+}
+
+impl<B: McpBackend> Clone for RequestContext<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            era: self.era,
+            session: self.session.clone(),
+            client_capabilities: self.client_capabilities.clone(),
+            log_level: self.log_level.clone(),
+            progress_token: self.progress_token.clone(),
+            outbox: self.outbox.clone(),
+            input_responses: self.input_responses.clone(),
+        }
+    }
+}
+
+impl<B: McpBackend> RequestContext<B> {
+    /// Writes a notification on this request's own stream; `false` if it has none or it closed.
+    pub fn notify(&self, method: &str, params: Value) -> bool {
+        match &self.outbox {
+            Some(outbox) => outbox.unbounded_send(notification_json(method, params)).is_ok(),
+            None => false,
+        }
+    }
+
+    /// `notifications/progress` for this request, if the client asked for progress.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        let Some(token) = &self.progress_token else { return false };
+        let mut params = json!({ "progressToken": token, "progress": progress });
+        if let Some(total) = total {
+            params["total"] = json!(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        self.notify("notifications/progress", params)
+    }
+
+    /// `notifications/message` on this request's stream, if the session's level admits `level`.
+    pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+        if !super::log_level_admits(self.log_level.as_deref(), level) {
+            return false;
+        }
+        let mut params = json!({ "level": level, "data": data });
+        if let Some(logger) = logger {
+            params["logger"] = json!(logger);
+        }
+        self.notify("notifications/message", params)
+    }
+
+    pub async fn sleep(&self, ms: u32) {
+        self.backend.sleep(ms).await;
+    }
+
+    /// Whether the client declared the capability a server→client method needs.
+    pub fn client_supports(&self, method: &str) -> bool {
+        let key = match method {
+            "sampling/createMessage" => "sampling",
+            "elicitation/create" => "elicitation",
+            "roots/list" => "roots",
+            _ => return true,
+        };
+        self.client_capabilities.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    /// Asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and returns its
+    /// result. `key` names the question in the stateless era's `inputRequests`.
+    pub async fn ask_client(&self, key: &str, method: &str, params: Value) -> Result<Value> {
+        if !self.client_supports(method) {
+            return Err(MeshError::MissingClientCapability(method.to_owned()));
+        }
+        match self.era {
+            Era::Stateless => match self.input_responses.get(key) {
+                Some(answer) => Ok(answer.clone()),
+                None => Err(MeshError::InputRequired(vec![(key.to_owned(), method.to_owned(), params)])),
+            },
+            Era::Session => self.ask_over_stream(method, params).await,
+        }
+    }
+
+    async fn ask_over_stream(&self, method: &str, params: Value) -> Result<Value> {
+        let session = self.session.as_deref().ok_or(MeshError::MissingSessionId)?;
+        let outbox = self.outbox.as_ref().ok_or_else(|| MeshError::InvalidRequest("no stream to ask the client on".into()))?;
+        let waiter = self.backend.open_waiter(session).await?;
+        let id = waiter.request_id();
+        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        if outbox.unbounded_send(request.to_string()).is_err() {
+            return Err(MeshError::ClientGone);
+        }
+        match waiter.wait(CLIENT_REQUEST_TIMEOUT_MS).await? {
+            Some(reply) => match (reply.get("result"), reply.get("error")) {
+                (Some(result), _) => Ok(result.clone()),
+                (None, Some(error)) => Err(MeshError::ClientError(error.clone())),
+                _ => Err(MeshError::ClientError(reply)),
+            },
+            None => {
+                // The spec: a sender that gives up on its own request SHOULD say so.
+                self.notify("notifications/cancelled", json!({ "requestId": id, "reason": "timed out" }));
+                Err(MeshError::ClientTimeout(method.to_owned()))
+            }
+        }
+    }
+}

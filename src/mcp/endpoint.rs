@@ -1,0 +1,75 @@
+//! The one MCP endpoint: checks shared by every request (Origin/Host, Accept, Content-Type, size,
+//! JSON-RPC envelope), then the choice of protocol era per request, then that era's transport.
+//! Must not touch the runtime.
+
+use std::rc::Rc;
+
+use super::backend::McpBackend;
+use super::http::{self, HttpReply, HttpRequest, OriginPolicy, Outcome};
+use super::jsonrpc::{self, Incoming};
+use super::server::McpServer;
+use super::{legacy, stateless};
+use crate::error::{MeshError, Result};
+
+/// Limits and policies of the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    pub origins: OriginPolicy,
+    pub max_body_bytes: u32,
+}
+
+/// Answers one request on the MCP endpoint. Never fails: every error becomes its HTTP answer.
+pub async fn handle<B: McpBackend>(
+    server: Rc<McpServer<B>>,
+    backend: Rc<B>,
+    request: &HttpRequest,
+    config: &EndpointConfig,
+) -> Outcome {
+    match route(server, backend, request, config).await {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome::Reply(HttpReply::error(&error, None)),
+    }
+}
+
+async fn route<B: McpBackend>(
+    server: Rc<McpServer<B>>,
+    backend: Rc<B>,
+    request: &HttpRequest,
+    config: &EndpointConfig,
+) -> Result<Outcome> {
+    config.origins.check(request)?;
+    let stateless_header = stateless::is_stateless_version_header(request);
+    match request.method.as_str() {
+        "POST" => {
+            http::check_post_accept(request)?;
+            http::check_content_type(request)?;
+            http::check_body_length(&request.body, config.max_body_bytes)?;
+            let message = jsonrpc::parse_message(&request.body)?;
+            if stateless_header || stateless::carries_stateless_meta(&message) {
+                stateless::handle_post(server, backend, request, message).await
+            } else {
+                legacy_post(server, backend, request, message).await
+            }
+        }
+        // The stateless revision has no GET stream and no sessions to delete.
+        "GET" | "DELETE" if stateless_header => Err(MeshError::MethodNotAllowed),
+        "GET" => legacy::handle_get(&*backend, request).await,
+        "DELETE" => legacy::handle_delete(&*backend, request).await,
+        _ => Err(MeshError::MethodNotAllowed),
+    }
+}
+
+async fn legacy_post<B: McpBackend>(
+    server: Rc<McpServer<B>>,
+    backend: Rc<B>,
+    request: &HttpRequest,
+    message: Incoming,
+) -> Result<Outcome> {
+    // A session-era client that probes `server/discover` without a session (Python's auto mode)
+    // must get a quick, recognisable refusal so it falls back to `initialize`.
+    let id = message.request_id().cloned();
+    match legacy::handle_post(server, backend, request, message).await {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => Ok(Outcome::Reply(HttpReply::error(&error, id))),
+    }
+}

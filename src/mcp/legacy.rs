@@ -1,0 +1,200 @@
+//! The session-era Streamable HTTP transport (revisions 2025-03-26 to 2025-11-25): `initialize`
+//! mints a session kept in its shard; POST carries requests, notifications and the client's answers
+//! to server requests; GET opens the session's stream through the mesh; DELETE ends the session.
+//!
+//! `tools/call` answers with an SSE stream (priming event first for 2025-11-25 clients) so a tool can
+//! send progress, logs and server→client requests before its result; other requests answer JSON.
+//! Must not touch the runtime.
+
+use std::rc::Rc;
+
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
+use rmcp::model::{InitializeResult, ProtocolVersion, RequestId};
+use serde_json::{json, Map, Value};
+
+use super::backend::McpBackend;
+use super::context::{Era, RequestContext};
+use super::http::{self, sse_headers, HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
+use super::jsonrpc::{self, Incoming};
+use super::server::McpServer;
+use crate::error::{MeshError, Result};
+use crate::protocol::{SessionRecord, UpdateSession};
+use crate::sse;
+
+/// Methods answered with an SSE stream, because their handlers may talk to the client first.
+const STREAMED_METHODS: &[&str] = &["tools/call"];
+/// The first revision whose clients expect a priming event on POST streams.
+const PRIMING_VERSION: &str = "2025-11-25";
+
+pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
+    http::check_get_accept(request)?;
+    let (session, _) = open_session(backend, request).await?;
+    Ok(Outcome::OpenStream { session })
+}
+
+pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
+    let session = http::require_session_id(request)?;
+    if backend.end_session(session).await? {
+        Ok(Outcome::Reply(HttpReply::empty(200)))
+    } else {
+        Err(MeshError::SessionNotFound)
+    }
+}
+
+async fn open_session<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<(String, SessionRecord)> {
+    let session = http::require_session_id(request)?.to_owned();
+    http::check_protocol_version(request)?;
+    let record = backend.load_session(&session).await?.ok_or(MeshError::SessionNotFound)?;
+    Ok((session, record))
+}
+
+/// Handles one POSTed message (already parsed).
+pub async fn handle_post<B: McpBackend>(
+    server: Rc<McpServer<B>>,
+    backend: Rc<B>,
+    request: &HttpRequest,
+    message: Incoming,
+) -> Result<Outcome> {
+    if let Incoming::Request { id, method, params } = &message {
+        if method == "initialize" {
+            return initialize(&server, &*backend, request, id.clone(), params).await;
+        }
+    }
+    let (session, record) = open_session(&*backend, request).await?;
+    match message {
+        Incoming::Notification { method, .. } => {
+            if method == "notifications/initialized" {
+                let update = UpdateSession { session, initialized: Some(true), ..Default::default() };
+                backend.update_session(update).await?;
+            }
+            Ok(Outcome::Reply(HttpReply::empty(202)))
+        }
+        Incoming::Response { id, result } => {
+            deliver(&*backend, &session, &id, json!({ "jsonrpc": "2.0", "id": id, "result": result })).await
+        }
+        Incoming::ErrorReply { id: Some(id), error } => {
+            deliver(&*backend, &session, &id, json!({ "jsonrpc": "2.0", "id": id, "error": error })).await
+        }
+        Incoming::ErrorReply { id: None, .. } => Ok(Outcome::Reply(HttpReply::empty(202))),
+        Incoming::Request { id, method, params } => {
+            let ctx = RequestContext {
+                backend: backend.clone(),
+                era: Era::Session,
+                session: Some(session.clone()),
+                client_capabilities: record.client_capabilities.clone(),
+                log_level: record.log_level.clone(),
+                progress_token: params.get("_meta").and_then(|m| m.get("progressToken")).cloned(),
+                outbox: None,
+                input_responses: Map::new(),
+            };
+            if STREAMED_METHODS.contains(&method.as_str()) {
+                let priming = (record.protocol_version.as_str() >= PRIMING_VERSION).then(|| backend.new_session_id());
+                Ok(streamed(server, ctx, method, params, priming, move |result| match result {
+                    Ok(result) => jsonrpc::response_json(id, session_result(result)),
+                    Err(error) => jsonrpc::error_json(Some(id), &error),
+                }))
+            } else {
+                let reply = match server.dispatch(ctx, &method, params).await {
+                    Ok(result) => HttpReply::json(200, jsonrpc::response_json(id, session_result(result))),
+                    Err(error) => error_reply(Some(id), &error),
+                };
+                Ok(Outcome::Reply(reply))
+            }
+        }
+    }
+}
+
+/// A client's answer to a server→client request: route it to the waiter through the shard.
+async fn deliver<B: McpBackend>(backend: &B, session: &str, id: &RequestId, message: Value) -> Result<Outcome> {
+    let id = match id {
+        RequestId::Number(n) => n.to_string(),
+        RequestId::String(s) => s.to_string(),
+    };
+    // Accepted whether or not someone still waits: a late answer after a timeout is not the
+    // client's error.
+    backend.deliver_reply(session, &id, message).await?;
+    Ok(Outcome::Reply(HttpReply::empty(202)))
+}
+
+/// Runs the request while streaming what its handler sends, then the response that `finish` makes
+/// of its result. Shared by both eras.
+pub(crate) fn streamed<B: McpBackend>(
+    server: Rc<McpServer<B>>,
+    mut ctx: RequestContext<B>,
+    method: String,
+    params: Map<String, Value>,
+    priming_id: Option<String>,
+    finish: impl FnOnce(Result<Value>) -> String + 'static,
+) -> Outcome {
+    let (outbox, inbox) = mpsc::unbounded::<String>();
+    ctx.outbox = Some(outbox.clone());
+    let work = async move {
+        let result = server.dispatch(ctx, &method, params).await;
+        let _ = outbox.unbounded_send(finish(result));
+    };
+    // The work yields nothing itself; the stream ends when the work is done and every sender (the
+    // context's clones included) is gone.
+    let messages = futures::stream::select(work.into_stream().filter_map(|_| async { None }), inbox)
+        .map(|json| sse::encode_message(&json, None));
+    let priming = priming_id.map(|id| format!("id: {id}\ndata: \n\n"));
+    let body = futures::stream::iter(priming).chain(messages).boxed_local();
+    Outcome::Stream { headers: sse_headers(), body }
+}
+
+async fn initialize<B: McpBackend>(
+    server: &McpServer<B>,
+    backend: &B,
+    request: &HttpRequest,
+    id: RequestId,
+    params: &Map<String, Value>,
+) -> Result<Outcome> {
+    if let Some(existing) = http::session_id(request)? {
+        if backend.load_session(existing).await?.is_some() {
+            return Ok(Outcome::Reply(HttpReply::error(&MeshError::AlreadyInitialized, Some(id))));
+        }
+    }
+    let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
+        let error = MeshError::InvalidParams("initialize needs \"protocolVersion\"".into());
+        return Ok(Outcome::Reply(error_reply(Some(id), &error)));
+    };
+    let version = super::negotiate_version(requested);
+    let session = backend.new_session_id();
+    let record = SessionRecord {
+        protocol_version: version.to_owned(),
+        initialized: false,
+        client_info: params.get("clientInfo").cloned().unwrap_or(Value::Null),
+        client_capabilities: params.get("capabilities").cloned().unwrap_or(Value::Null),
+        log_level: None,
+        subscriptions: Vec::new(),
+        created_ms: backend.now_ms(),
+    };
+    backend.register_session(&session, record).await?;
+    let capabilities = serde_json::from_value(server.capabilities(Era::Session)).unwrap_or_default();
+    let mut result = InitializeResult::new(capabilities)
+        .with_server_info(server.info.clone())
+        .with_protocol_version(serde_json::from_value::<ProtocolVersion>(json!(version))?);
+    if let Some(text) = &server.instructions {
+        result = result.with_instructions(text.clone());
+    }
+    let body = jsonrpc::response_json(id, serde_json::to_value(result)?);
+    Ok(Outcome::Reply(HttpReply::json(200, body).with_header(HEADER_SESSION_ID, &session)))
+}
+
+/// A failed request: request-level errors travel as a JSON-RPC error in a 200, transport failures
+/// with their HTTP status.
+fn error_reply(id: Option<RequestId>, error: &MeshError) -> HttpReply {
+    if error.http_status() < 500 && !matches!(error, MeshError::SessionNotFound) {
+        HttpReply::json(200, jsonrpc::error_json(id, error))
+    } else {
+        HttpReply::error(error, id)
+    }
+}
+
+/// Session-era results carry no `resultType` (rmcp's constructors add it for 2026-07-28).
+fn session_result(mut result: Value) -> Value {
+    if let Value::Object(object) = &mut result {
+        object.remove("resultType");
+    }
+    result
+}
