@@ -169,7 +169,7 @@ impl McpBackend for DurableMesh {
     }
 
     fn sleep(&self, ms: u32) -> futures::future::LocalBoxFuture<'static, ()> {
-        Box::pin(worker::Delay::from(std::time::Duration::from_millis(u64::from(ms))))
+        super::timer::sleep(ms)
     }
 
     async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {

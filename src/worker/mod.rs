@@ -13,6 +13,7 @@ mod mesh;
 mod relay;
 mod shard;
 mod stubs;
+mod timer;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};

@@ -5,12 +5,12 @@
 //! they are also how a vanished client is noticed: the next write fails, the socket is closed, and the
 //! shard's `websocket_close` drops the session.
 
-use std::time::Duration;
-
 use futures::future::{select, Either};
 use futures::StreamExt;
 use futures_channel::mpsc::UnboundedSender;
-use worker::{Delay, WebSocket, WebsocketEvent};
+use worker::{WebSocket, WebsocketEvent};
+
+use super::timer::sleep;
 
 use crate::manager::SessionSink;
 use crate::protocol::ShardFrame;
@@ -58,11 +58,10 @@ impl crate::mcp::backend::ReplyWaiter for ShardWaiter {
 async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::Value> {
     let mut events = ws.events().ok()?;
     ws.accept().ok()?;
-    let deadline = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
-    futures::pin_mut!(deadline);
+    let mut deadline = sleep(timeout_ms);
     loop {
         let next = events.next();
-        match select(next, deadline.as_mut()).await {
+        match select(next, &mut deadline).await {
             Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
                 if let Some(Ok(ShardFrame::Reply { message, .. })) = message.text().map(|t| ShardFrame::decode(&t)) {
                     return Some(message);
@@ -88,11 +87,12 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
         return;
     }
     let keepalive = sse::encode_comment("keepalive");
+    // One timer at a time, re-armed when it fires: keepalives go out every interval whatever the
+    // traffic, and a busy stream does not pile up timers.
+    let mut tick = sleep(keepalive_ms);
     loop {
-        let tick = Delay::from(Duration::from_millis(u64::from(keepalive_ms)));
         let next = events.next();
-        futures::pin_mut!(tick);
-        match select(next, tick).await {
+        match select(next, &mut tick).await {
             Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
                 let Some(text) = message.text() else { continue };
                 match ShardFrame::decode(&text) {
@@ -118,6 +118,7 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
                     let _ = ws.close(Some(1000), Some("sse closed"));
                     return;
                 }
+                tick = sleep(keepalive_ms);
             }
         }
     }
