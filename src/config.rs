@@ -35,7 +35,13 @@ pub struct MeshConfig {
     pub admin_token: Option<String>,
     /// `ALLOWED_HOSTS` / `ALLOWED_ORIGINS`: DNS rebinding protection (see `OriginPolicy`).
     pub origins: OriginPolicy,
+    /// `REQUEST_STATE_SECRET` (a secret): signs stateless `requestState`. Unset: a fixed development
+    /// key, which lets anyone forge state; set it in production.
+    pub request_state_secret: String,
 }
+
+/// The development key used when `REQUEST_STATE_SECRET` is unset.
+pub const DEV_REQUEST_STATE_SECRET: &str = "mcp-mesh development key: set REQUEST_STATE_SECRET";
 
 impl MeshConfig {
     /// Reads every var through `lookup`; a var that is absent takes its default, except
@@ -69,6 +75,9 @@ impl MeshConfig {
                 &lookup("ALLOWED_HOSTS").unwrap_or_default(),
                 &lookup("ALLOWED_ORIGINS").unwrap_or_default(),
             ),
+            request_state_secret: lookup("REQUEST_STATE_SECRET")
+                .filter(|secret| !secret.trim().is_empty())
+                .unwrap_or_else(|| DEV_REQUEST_STATE_SECRET.to_owned()),
         })
     }
 }

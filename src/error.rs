@@ -68,15 +68,16 @@ pub enum MeshError {
     ClientTimeout(String),
     /// The stream a server→client request was to go out on is closed.
     ClientGone,
-    /// Stateless era: the handler needs input; the call ends with an `input_required` result
-    /// listing (key, method, params) for each question.
-    InputRequired(Vec<(String, String, serde_json::Value)>),
+    /// Stateless era: the handler needs input; the call ends with an `input_required` result.
+    InputRequired(crate::mcp::context::InputRequest),
     /// Origin or Host is not allowed (DNS rebinding protection).
     Forbidden(String),
     /// Stateless era: a required header is missing or disagrees with the body.
     HeaderMismatch(String),
     /// `resources/read` of a URI no resource or template serves.
     ResourceNotFound(String),
+    /// Stateless era: a `requestState` that this server did not sign, or that was altered.
+    TamperedState,
 }
 
 impl MeshError {
@@ -86,6 +87,7 @@ impl MeshError {
             Self::Parse(_)
             | Self::InvalidRequest(_)
             | Self::InvalidParams(_)
+            | Self::TamperedState
             | Self::MissingSessionId
             | Self::MalformedSessionId
             | Self::AlreadyInitialized
@@ -112,7 +114,7 @@ impl MeshError {
         match self {
             Self::Parse(_) => ErrorCode::PARSE_ERROR.0,
             Self::InvalidRequest(_) | Self::AlreadyInitialized => ErrorCode::INVALID_REQUEST.0,
-            Self::InvalidParams(_) => ErrorCode::INVALID_PARAMS.0,
+            Self::InvalidParams(_) | Self::TamperedState => ErrorCode::INVALID_PARAMS.0,
             Self::MethodNotFound(_) => ErrorCode::METHOD_NOT_FOUND.0,
             Self::SessionNotFound => CODE_SESSION_NOT_FOUND,
             Self::HeaderMismatch(_) => ErrorCode::HEADER_MISMATCH.0,
@@ -139,9 +141,21 @@ impl MeshError {
         }
     }
 
+    /// Structured `error.data` some errors carry.
+    pub fn rpc_data(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
+            Self::MissingClientCapability(method) => {
+                let capability = crate::mcp::context::capability_for(method).unwrap_or(method.as_str());
+                Some(serde_json::json!({ "requiredCapabilities": { capability: {} } }))
+            }
+            _ => None,
+        }
+    }
+
     /// The wire form: a JSON-RPC error object (`id` is omitted when the request's id is unknown).
     pub fn to_rpc_error(&self, id: Option<RequestId>) -> JsonRpcError {
-        JsonRpcError::new(id, ErrorData::new(ErrorCode(self.rpc_code()), self.to_string(), None))
+        JsonRpcError::new(id, ErrorData::new(ErrorCode(self.rpc_code()), self.to_string(), self.rpc_data()))
     }
 }
 
@@ -181,10 +195,11 @@ impl fmt::Display for MeshError {
             Self::ClientError(error) => write!(f, "The client answered with an error: {error}"),
             Self::ClientTimeout(method) => write!(f, "The client did not answer {method} in time"),
             Self::ClientGone => f.write_str("The request's stream is closed"),
-            Self::InputRequired(questions) => write!(f, "Input required: {} question(s)", questions.len()),
+            Self::InputRequired(request) => write!(f, "Input required: {} question(s)", request.questions.len()),
             Self::Forbidden(what) => write!(f, "Forbidden: {what}"),
             Self::HeaderMismatch(what) => write!(f, "Header mismatch: {what}"),
             Self::ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
+            Self::TamperedState => f.write_str("requestState integrity check failed"),
         }
     }
 }

@@ -43,6 +43,28 @@ pub struct RequestContext<B: McpBackend> {
     pub(crate) outbox: Option<UnboundedSender<String>>,
     /// Answers to earlier `input_required` results (stateless era).
     pub input_responses: Map<String, Value>,
+    /// The verified `requestState` of a retried call (stateless era): what the handler put in its
+    /// previous `input_required` result.
+    pub request_state: Option<Value>,
+}
+
+/// Why a stateless call stops: the questions for the client, and state to get back on the retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRequest {
+    /// (key, method, params) per question.
+    pub questions: Vec<(String, String, Value)>,
+    /// Signed by the transport into `requestState`; returned verified in `RequestContext::request_state`.
+    pub state: Option<Value>,
+}
+
+/// The client capability a server→client method needs.
+pub fn capability_for(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" | "sampling" => Some("sampling"),
+        "elicitation/create" | "elicitation" => Some("elicitation"),
+        "roots/list" | "roots" => Some("roots"),
+        _ => None,
+    }
 }
 
 impl<B: McpBackend> Clone for RequestContext<B> {
@@ -56,6 +78,7 @@ impl<B: McpBackend> Clone for RequestContext<B> {
             progress_token: self.progress_token.clone(),
             outbox: self.outbox.clone(),
             input_responses: self.input_responses.clone(),
+            request_state: self.request_state.clone(),
         }
     }
 }
@@ -82,8 +105,12 @@ impl<B: McpBackend> RequestContext<B> {
         self.notify("notifications/progress", params)
     }
 
-    /// `notifications/message` on this request's stream, if the session's level admits `level`.
+    /// `notifications/message` on this request's stream, if the session's level admits `level`. In
+    /// the stateless era a request without `logLevel` gets no logs at all.
     pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+        if self.era == Era::Stateless && self.log_level.is_none() {
+            return false;
+        }
         if !super::log_level_admits(self.log_level.as_deref(), level) {
             return false;
         }
@@ -98,15 +125,22 @@ impl<B: McpBackend> RequestContext<B> {
         self.backend.sleep(ms).await;
     }
 
-    /// Whether the client declared the capability a server→client method needs.
+    /// Whether the client declared the capability a server→client method (or capability name) needs.
     pub fn client_supports(&self, method: &str) -> bool {
-        let key = match method {
-            "sampling/createMessage" => "sampling",
-            "elicitation/create" => "elicitation",
-            "roots/list" => "roots",
-            _ => return true,
-        };
-        self.client_capabilities.get(key).is_some_and(|v| !v.is_null())
+        match capability_for(method) {
+            Some(key) => self.client_capabilities.get(key).is_some_and(|v| !v.is_null()),
+            None => true,
+        }
+    }
+
+    /// Stateless era: the answers to all `questions` if the retried call carries them, otherwise
+    /// the `input_required` error asking for the missing ones (with `state` to get back).
+    pub fn answers(&self, questions: Vec<(String, String, Value)>, state: Option<Value>) -> Result<Vec<Value>> {
+        let missing: Vec<_> = questions.iter().filter(|(key, _, _)| !self.input_responses.contains_key(key)).cloned().collect();
+        if !missing.is_empty() {
+            return Err(MeshError::InputRequired(InputRequest { questions: missing, state }));
+        }
+        Ok(questions.iter().map(|(key, _, _)| self.input_responses.get(key).cloned().unwrap_or(Value::Null)).collect())
     }
 
     /// Asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and returns its
@@ -116,10 +150,10 @@ impl<B: McpBackend> RequestContext<B> {
             return Err(MeshError::MissingClientCapability(method.to_owned()));
         }
         match self.era {
-            Era::Stateless => match self.input_responses.get(key) {
-                Some(answer) => Ok(answer.clone()),
-                None => Err(MeshError::InputRequired(vec![(key.to_owned(), method.to_owned(), params)])),
-            },
+            Era::Stateless => {
+                let mut answers = self.answers(vec![(key.to_owned(), method.to_owned(), params)], None)?;
+                Ok(answers.pop().unwrap_or(Value::Null))
+            }
             Era::Session => self.ask_over_stream(method, params).await,
         }
     }

@@ -16,6 +16,8 @@ use crate::error::{MeshError, Result};
 pub struct EndpointConfig {
     pub origins: OriginPolicy,
     pub max_body_bytes: u32,
+    /// Key that signs stateless `requestState` (`REQUEST_STATE_SECRET`).
+    pub state_key: Rc<[u8]>,
 }
 
 /// Answers one request on the MCP endpoint. Never fails: every error becomes its HTTP answer.
@@ -45,8 +47,8 @@ async fn route<B: McpBackend>(
             http::check_content_type(request)?;
             http::check_body_length(&request.body, config.max_body_bytes)?;
             let message = jsonrpc::parse_message(&request.body)?;
-            if stateless_header || stateless::carries_stateless_meta(&message) {
-                stateless::handle_post(server, backend, request, message).await
+            if stateless::is_stateless_post(request, &message) {
+                stateless::handle_post(server, backend, request, message, config.state_key.clone()).await
             } else {
                 legacy_post(server, backend, request, message).await
             }

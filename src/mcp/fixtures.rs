@@ -20,7 +20,7 @@ pub const WAV_BASE64: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZG
 
 /// Builds an `rmcp::model` value from its wire form (several of its types have no public constructor
 /// for every field).
-fn wire<T: DeserializeOwned>(value: Value) -> Result<T> {
+pub(crate) fn wire<T: DeserializeOwned>(value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| MeshError::Protocol(format!("fixture: {e}")))
 }
 
@@ -28,7 +28,7 @@ fn content(value: Value) -> Result<ContentBlock> {
     wire(value)
 }
 
-fn text_result(text: impl Into<String>) -> CallToolResult {
+pub(crate) fn text_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
 
@@ -36,7 +36,7 @@ fn no_args() -> Value {
     json!({ "type": "object", "properties": {} })
 }
 
-fn string_arg(params: &Params, name: &str) -> Result<String> {
+pub(crate) fn string_arg(params: &Params, name: &str) -> Result<String> {
     params
         .get(name)
         .and_then(Value::as_str)
@@ -47,7 +47,8 @@ fn string_arg(params: &Params, name: &str) -> Result<String> {
 pub fn register<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
     let server = register_tools(server);
     let server = register_resources(server);
-    register_prompts(server)
+    let server = register_prompts(server);
+    super::fixtures_stateless::register(server)
 }
 
 fn register_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
@@ -184,8 +185,18 @@ fn register_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
             tool("json_schema_2020_12_tool", "A tool whose input schema uses JSON Schema 2020-12", json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
-                "$defs": { "address": { "type": "object", "properties": { "street": { "type": "string" }, "city": { "type": "string" } } } },
-                "properties": { "name": { "type": "string" }, "address": { "$ref": "#/$defs/address" } },
+                "$defs": { "address": { "$anchor": "addressDef", "type": "object", "properties": { "street": { "type": "string" }, "city": { "type": "string" } } } },
+                "properties": {
+                    "name": { "type": "string" },
+                    "address": { "$ref": "#/$defs/address" },
+                    "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+                    "phone": { "type": "string" },
+                    "email": { "type": "string" }
+                },
+                "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+                "if": { "properties": { "contactMethod": { "const": "phone" } }, "required": ["contactMethod"] },
+                "then": { "required": ["phone"] },
+                "else": { "required": ["email"] },
                 "additionalProperties": false
             })),
             handler(|_ctx: RequestContext<B>, params| async move {
@@ -244,12 +255,12 @@ fn register_resources<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
         )
 }
 
-fn prompt(value: Value) -> Prompt {
+pub(crate) fn prompt(value: Value) -> Prompt {
     let name = value.get("name").and_then(Value::as_str).unwrap_or("prompt").to_owned();
     wire(value).unwrap_or_else(|_| Prompt::new(name, None::<String>, None))
 }
 
-fn prompt_result(messages: Value) -> Result<GetPromptResult> {
+pub(crate) fn prompt_result(messages: Value) -> Result<GetPromptResult> {
     wire(json!({ "messages": messages }))
 }
 

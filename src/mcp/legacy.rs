@@ -8,19 +8,17 @@
 
 use std::rc::Rc;
 
-use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
 use rmcp::model::{InitializeResult, ProtocolVersion, RequestId};
 use serde_json::{json, Map, Value};
 
 use super::backend::McpBackend;
 use super::context::{Era, RequestContext};
-use super::http::{self, sse_headers, HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
+use super::http::{self, HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 use super::jsonrpc::{self, Incoming};
 use super::server::McpServer;
+use super::streaming::{respond, Finished, StreamMode};
 use crate::error::{MeshError, Result};
 use crate::protocol::{SessionRecord, UpdateSession};
-use crate::sse;
 
 /// Methods answered with an SSE stream, because their handlers may talk to the client first.
 const STREAMED_METHODS: &[&str] = &["tools/call"];
@@ -87,13 +85,18 @@ pub async fn handle_post<B: McpBackend>(
                 progress_token: params.get("_meta").and_then(|m| m.get("progressToken")).cloned(),
                 outbox: None,
                 input_responses: Map::new(),
+                request_state: None,
             };
             if STREAMED_METHODS.contains(&method.as_str()) {
                 let priming = (record.protocol_version.as_str() >= PRIMING_VERSION).then(|| backend.new_session_id());
-                Ok(streamed(server, ctx, method, params, priming, move |result| match result {
-                    Ok(result) => jsonrpc::response_json(id, session_result(result)),
-                    Err(error) => jsonrpc::error_json(Some(id), &error),
-                }))
+                let finish = move |result: Result<Value>| Finished {
+                    status: 200,
+                    body: match result {
+                        Ok(result) => jsonrpc::response_json(id, session_result(result)),
+                        Err(error) => jsonrpc::error_json(Some(id), &error),
+                    },
+                };
+                Ok(respond(server, ctx, method, params, StreamMode::Always { priming_id: priming }, finish).await)
             } else {
                 let reply = match server.dispatch(ctx, &method, params).await {
                     Ok(result) => HttpReply::json(200, jsonrpc::response_json(id, session_result(result))),
@@ -115,31 +118,6 @@ async fn deliver<B: McpBackend>(backend: &B, session: &str, id: &RequestId, mess
     // client's error.
     backend.deliver_reply(session, &id, message).await?;
     Ok(Outcome::Reply(HttpReply::empty(202)))
-}
-
-/// Runs the request while streaming what its handler sends, then the response that `finish` makes
-/// of its result. Shared by both eras.
-pub(crate) fn streamed<B: McpBackend>(
-    server: Rc<McpServer<B>>,
-    mut ctx: RequestContext<B>,
-    method: String,
-    params: Map<String, Value>,
-    priming_id: Option<String>,
-    finish: impl FnOnce(Result<Value>) -> String + 'static,
-) -> Outcome {
-    let (outbox, inbox) = mpsc::unbounded::<String>();
-    ctx.outbox = Some(outbox.clone());
-    let work = async move {
-        let result = server.dispatch(ctx, &method, params).await;
-        let _ = outbox.unbounded_send(finish(result));
-    };
-    // The work yields nothing itself; the stream ends when the work is done and every sender (the
-    // context's clones included) is gone.
-    let messages = futures::stream::select(work.into_stream().filter_map(|_| async { None }), inbox)
-        .map(|json| sse::encode_message(&json, None));
-    let priming = priming_id.map(|id| format!("id: {id}\ndata: \n\n"));
-    let body = futures::stream::iter(priming).chain(messages).boxed_local();
-    Outcome::Stream { headers: sse_headers(), body }
 }
 
 async fn initialize<B: McpBackend>(

@@ -20,12 +20,15 @@ pub mod backend;
 pub mod context;
 pub mod endpoint;
 pub mod fixtures;
+pub mod fixtures_stateless;
 pub mod http;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod reference;
+pub mod request_state;
 pub mod server;
 pub mod stateless;
+pub mod streaming;
 
 /// Protocol revisions this server negotiates through `initialize`, newest first.
 pub const SESSION_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];

@@ -105,20 +105,30 @@ impl<B: McpBackend> McpServer<B> {
 
     /// The capabilities this server has, as sent in `initialize` and `server/discover`.
     pub fn capabilities(&self, era: super::context::Era) -> Value {
-        let mut capabilities = json!({
-            "tools": { "listChanged": true },
-            "resources": { "subscribe": true, "listChanged": true },
-            "prompts": { "listChanged": true },
-            "completions": {},
-        });
-        if era == super::context::Era::Session {
-            capabilities["logging"] = json!({});
+        match era {
+            super::context::Era::Session => json!({
+                "tools": { "listChanged": true },
+                "resources": { "subscribe": true, "listChanged": true },
+                "prompts": { "listChanged": true },
+                "completions": {},
+                "logging": {},
+            }),
+            // Change notifications reach stateless clients only through `subscriptions/listen`.
+            super::context::Era::Stateless => json!({
+                "tools": {},
+                "resources": {},
+                "prompts": {},
+                "completions": {},
+            }),
         }
-        capabilities
     }
 
     pub fn tool_names(&self) -> impl Iterator<Item = &str> {
         self.tools.iter().map(|t| t.descriptor.name.as_ref())
+    }
+
+    pub fn tool_input_schema(&self, name: &str) -> Option<&Map<String, Value>> {
+        self.tools.iter().find(|t| t.descriptor.name == name).map(|t| t.descriptor.input_schema.as_ref())
     }
 
     /// Runs one request method. Session-only methods (`resources/subscribe`, `logging/setLevel`) need

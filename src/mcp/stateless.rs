@@ -1,7 +1,8 @@
 //! The 2026-07-28 transport: no `initialize` and no sessions. Every request carries its protocol
-//! version, client capabilities and log level in `_meta`, and `Mcp-Method` / `Mcp-Name` headers that
-//! must agree with the body. Questions to the client end a call with an `input_required` result
-//! (MRTR) instead of a server→client request. Must not touch the runtime.
+//! version, client capabilities and log level in `_meta`, and `Mcp-Method` / `Mcp-Name` (and
+//! `Mcp-Param-*`) headers that must agree with the body. Questions to the client end a call with an
+//! `input_required` result (MRTR) whose `requestState` is signed, instead of a server→client request.
+//! Must not touch the runtime.
 
 use std::rc::Rc;
 
@@ -11,9 +12,11 @@ use serde_json::{json, Map, Value};
 
 use super::backend::McpBackend;
 use super::context::{Era, RequestContext};
-use super::http::{HttpReply, HttpRequest, Outcome, HEADER_PROTOCOL_VERSION};
+use super::http::{HttpReply, HttpRequest, Outcome, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use super::jsonrpc::{self, Incoming};
+use super::request_state;
 use super::server::McpServer;
+use super::streaming::{respond, Finished, StreamMode};
 use crate::error::{MeshError, Result};
 
 /// Revisions served statelessly.
@@ -25,31 +28,33 @@ pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 pub const HEADER_METHOD: &str = "mcp-method";
 pub const HEADER_NAME: &str = "mcp-name";
+pub const HEADER_PARAM_PREFIX: &str = "mcp-param-";
 
-/// Methods that stream their answer (they may send progress and logs first).
-const STREAMED_METHODS: &[&str] = &["tools/call"];
+/// Session-era methods this revision removed: 404 like any unknown method.
+const REMOVED_METHODS: &[&str] = &["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
+/// Results that may be cached, with their hints (SEP-2549).
+const LIST_TTL_MS: u64 = 300_000;
 
-/// Whether `MCP-Protocol-Version` names a stateless revision (dated on or after 2026-07-28).
-pub fn is_stateless_version_header(request: &HttpRequest) -> bool {
-    request.header(HEADER_PROTOCOL_VERSION).is_some_and(|v| is_stateless_version(v.trim()))
-}
-
-fn is_stateless_version(version: &str) -> bool {
-    version.len() == 10 && version.as_bytes()[4] == b'-' && version >= STATELESS_PROTOCOL_VERSIONS[0]
-}
-
-/// Whether the message names its revision in `_meta` (only stateless requests do).
-pub fn carries_stateless_meta(message: &Incoming) -> bool {
-    meta_of(message).is_some_and(|meta| meta.contains_key(META_PROTOCOL_VERSION))
-}
-
-fn meta_of(message: &Incoming) -> Option<&Map<String, Value>> {
-    match message {
-        Incoming::Request { params, .. } | Incoming::Notification { params, .. } => {
-            params.get("_meta").and_then(Value::as_object)
-        }
-        _ => None,
+/// Whether a POST belongs to the stateless revision: it has no session, and either carries `_meta`
+/// or names a revision in `MCP-Protocol-Version` that is not a session-era one.
+pub fn is_stateless_post(request: &HttpRequest, message: &Incoming) -> bool {
+    if request.header(HEADER_SESSION_ID).is_some() {
+        return false;
     }
+    let has_meta = match message {
+        Incoming::Request { params, .. } | Incoming::Notification { params, .. } => params.contains_key("_meta"),
+        _ => false,
+    };
+    let header = request.header(HEADER_PROTOCOL_VERSION).map(str::trim);
+    has_meta && !matches!(message, Incoming::Request { method, .. } if method == "initialize")
+        || header.is_some_and(|v| !super::SESSION_PROTOCOL_VERSIONS.contains(&v) && v != "2024-11-05")
+}
+
+/// Whether `MCP-Protocol-Version` names a stateless revision (GET and DELETE then get 405).
+pub fn is_stateless_version_header(request: &HttpRequest) -> bool {
+    request
+        .header(HEADER_PROTOCOL_VERSION)
+        .is_some_and(|v| STATELESS_PROTOCOL_VERSIONS.contains(&v.trim()))
 }
 
 pub async fn handle_post<B: McpBackend>(
@@ -57,41 +62,56 @@ pub async fn handle_post<B: McpBackend>(
     backend: Rc<B>,
     request: &HttpRequest,
     message: Incoming,
+    state_key: Rc<[u8]>,
 ) -> Result<Outcome> {
-    let id = message.request_id().cloned();
     match message {
         Incoming::Notification { .. } => Ok(Outcome::Reply(HttpReply::empty(202))),
-        Incoming::Response { .. } | Incoming::ErrorReply { .. } => {
-            Err(MeshError::InvalidRequest("clients do not POST responses in this revision".into()))
-        }
-        Incoming::Request { id, method, params } => match check_request(request, &method, &params) {
-            Ok(meta) => Ok(run(server, backend, id, method, params, meta).await),
-            Err(error) => Ok(Outcome::Reply(HttpReply::json(error.http_status(), error_body(Some(id), &error)))),
+        Incoming::Response { id, .. } => Ok(reject(Some(id), &MeshError::InvalidRequest("clients do not POST responses in this revision".into()))),
+        Incoming::ErrorReply { id, .. } => Ok(reject(id, &MeshError::InvalidRequest("clients do not POST responses in this revision".into()))),
+        Incoming::Request { id, method, params } => match check_request(&server, request, &method, &params) {
+            Ok(meta) => Ok(run(server, backend, id, method, params, meta, state_key).await),
+            Err(error) => Ok(reject(Some(id), &error)),
         },
     }
-    .or_else(|error| Ok(Outcome::Reply(HttpReply::json(error.http_status(), error_body(id, &error)))))
 }
 
-/// Validates version and headers; returns the request's `_meta`.
-fn check_request(request: &HttpRequest, method: &str, params: &Map<String, Value>) -> Result<Map<String, Value>> {
-    let meta = params.get("_meta").and_then(Value::as_object).cloned().unwrap_or_default();
-    let body_version = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str);
-    let header_version = request.header(HEADER_PROTOCOL_VERSION).map(str::trim);
-    let version = match (body_version, header_version) {
-        (Some(body), Some(header)) if body != header => {
-            return Err(MeshError::HeaderMismatch(format!(
-                "MCP-Protocol-Version {header:?} does not match _meta {body:?}"
-            )))
-        }
-        (Some(version), _) | (None, Some(version)) => version,
-        (None, None) => return Err(MeshError::HeaderMismatch("the protocol version is missing".into())),
+fn reject(id: Option<RequestId>, error: &MeshError) -> Outcome {
+    let status = match error {
+        MeshError::MethodNotFound(_) => 404,
+        _ => 400,
     };
-    if !STATELESS_PROTOCOL_VERSIONS.contains(&version) {
-        return Err(MeshError::UnsupportedProtocolVersion(version.chars().take(64).collect()));
+    Outcome::Reply(HttpReply::json(status, error_body(id, error)))
+}
+
+/// Validates, in the order the reference server uses: the version header, the required `_meta`
+/// fields, header/`_meta` agreement, the version, then `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`.
+fn check_request<B: McpBackend>(
+    server: &McpServer<B>,
+    request: &HttpRequest,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    let header_version = request
+        .header(HEADER_PROTOCOL_VERSION)
+        .map(str::trim)
+        .ok_or_else(|| MeshError::HeaderMismatch("MCP-Protocol-Version is required".into()))?;
+    let meta = params.get("_meta").and_then(Value::as_object).cloned().ok_or_else(|| MeshError::InvalidParams("params._meta is required".into()))?;
+    let body_version = meta
+        .get(META_PROTOCOL_VERSION)
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeshError::InvalidParams(format!("_meta[\"{META_PROTOCOL_VERSION}\"] is required")))?;
+    if !meta.get(META_CLIENT_CAPABILITIES).is_some_and(Value::is_object) {
+        return Err(MeshError::InvalidParams(format!("_meta[\"{META_CLIENT_CAPABILITIES}\"] is required")));
+    }
+    if header_version != body_version {
+        return Err(MeshError::HeaderMismatch(format!("MCP-Protocol-Version {header_version:?} does not match _meta {body_version:?}")));
+    }
+    if !STATELESS_PROTOCOL_VERSIONS.contains(&body_version) {
+        return Err(MeshError::UnsupportedProtocolVersion(body_version.chars().take(64).collect()));
     }
     match request.header(HEADER_METHOD).map(decode_header_value) {
         None => return Err(MeshError::HeaderMismatch("Mcp-Method is required".into())),
-        Some(Some(value)) if value == method => {}
+        Some(Ok(value)) if value == method => {}
         Some(_) => return Err(MeshError::HeaderMismatch(format!("Mcp-Method does not match {method:?}"))),
     }
     let named = match method {
@@ -102,22 +122,52 @@ fn check_request(request: &HttpRequest, method: &str, params: &Map<String, Value
     if let Some(name) = named {
         match request.header(HEADER_NAME).map(decode_header_value) {
             None => return Err(MeshError::HeaderMismatch("Mcp-Name is required".into())),
-            Some(Some(value)) if value == name => {}
+            Some(Ok(value)) if value == name => {}
             Some(_) => return Err(MeshError::HeaderMismatch(format!("Mcp-Name does not match {name:?}"))),
         }
+    }
+    if method == "tools/call" {
+        check_param_headers(server, request, params)?;
     }
     Ok(meta)
 }
 
-/// Header values that are not plain ASCII arrive as `=?base64?<data>?=`.
-pub fn decode_header_value(raw: &str) -> Option<String> {
+/// Arguments whose schema property has `x-mcp-header: <Suffix>` must be mirrored in
+/// `Mcp-Param-<Suffix>` with the same value.
+fn check_param_headers<B: McpBackend>(server: &McpServer<B>, request: &HttpRequest, params: &Map<String, Value>) -> Result<()> {
+    let Some(name) = params.get("name").and_then(Value::as_str) else { return Ok(()) };
+    let Some(schema) = server.tool_input_schema(name) else { return Ok(()) };
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return Ok(()) };
+    let arguments = params.get("arguments").and_then(Value::as_object);
+    for (property, spec) in properties {
+        let Some(suffix) = spec.get("x-mcp-header").and_then(Value::as_str) else { continue };
+        let Some(value) = arguments.and_then(|a| a.get(property)) else { continue };
+        let expected = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let header = format!("{HEADER_PARAM_PREFIX}{}", suffix.to_ascii_lowercase());
+        match request.header(&header).map(decode_header_value) {
+            Some(Ok(given)) if given == expected => {}
+            Some(Ok(_)) => return Err(MeshError::HeaderMismatch(format!("Mcp-Param-{suffix} does not match the argument {property:?}"))),
+            Some(Err(error)) => return Err(error),
+            None => return Err(MeshError::HeaderMismatch(format!("Mcp-Param-{suffix} is required"))),
+        }
+    }
+    Ok(())
+}
+
+/// Trims optional whitespace; a value wrapped as `=?base64?<data>?=` must be valid, padded base64
+/// of UTF-8 (anything else is a mismatch); any other value is taken literally.
+pub fn decode_header_value(raw: &str) -> Result<String> {
     let raw = raw.trim();
     match raw.strip_prefix("=?base64?").and_then(|rest| rest.strip_suffix("?=")) {
-        Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-            String::from_utf8(bytes).ok()
-        }
-        None => Some(raw.to_owned()),
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| MeshError::HeaderMismatch("a =?base64?...?= header value is not valid base64".into())),
+        None => Ok(raw.to_owned()),
     }
 }
 
@@ -128,7 +178,27 @@ async fn run<B: McpBackend>(
     method: String,
     mut params: Map<String, Value>,
     meta: Map<String, Value>,
+    state_key: Rc<[u8]>,
 ) -> Outcome {
+    if REMOVED_METHODS.contains(&method.as_str()) {
+        return reject(Some(id), &MeshError::MethodNotFound(method));
+    }
+    let request_state = match params.remove("requestState") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => match request_state::verify(&state_key, &token) {
+            Ok(state) => Some(state),
+            Err(error) => return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &error))),
+        },
+        Some(_) => return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &MeshError::InvalidParams("requestState must be a string".into())))),
+    };
+    let input_responses = match params.remove("inputResponses") {
+        None => Map::new(),
+        Some(Value::Object(responses)) => responses,
+        Some(_) => {
+            let error = MeshError::InvalidParams("inputResponses must be an object".into());
+            return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &error)));
+        }
+    };
     let ctx = RequestContext {
         backend,
         era: Era::Stateless,
@@ -137,40 +207,58 @@ async fn run<B: McpBackend>(
         log_level: meta.get(META_LOG_LEVEL).and_then(Value::as_str).map(str::to_owned),
         progress_token: meta.get("progressToken").cloned(),
         outbox: None,
-        input_responses: match params.remove("inputResponses") {
-            Some(Value::Object(responses)) => responses,
-            _ => Map::new(),
-        },
+        input_responses,
+        request_state,
     };
     let server_info = serde_json::to_value(&server.info).unwrap_or(Value::Null);
     if method == "server/discover" {
         let result = discover(&server);
         return Outcome::Reply(HttpReply::json(200, jsonrpc::response_json(id, with_server_info(result, &server_info))));
     }
-    if STREAMED_METHODS.contains(&method.as_str()) {
-        let finish = move |result: Result<Value>| finish_body(id, result, &server_info);
-        return super::legacy::streamed(server, ctx, method, params, None, finish);
-    }
-    let result = server.dispatch(ctx, &method, params).await;
-    let status = match &result {
-        Err(MeshError::MethodNotFound(_)) => 404,
-        Err(error @ (MeshError::UnsupportedProtocolVersion(_) | MeshError::HeaderMismatch(_))) => error.http_status(),
-        _ => 200,
+    let hints = caching_hints(&method);
+    let finish = move |result: Result<Value>| {
+        let status = match &result {
+            Err(MeshError::MethodNotFound(_)) => 404,
+            Err(MeshError::MissingClientCapability(_)) => 400,
+            _ => 200,
+        };
+        Finished { status, body: finish_body(id, result, &server_info, hints, &state_key) }
     };
-    Outcome::Reply(HttpReply::json(status, finish_body(id, result, &server_info)))
+    // Every stateless request may stream (a prompt handler can ask for input too): SSE only when the
+    // handler sends something before it answers.
+    respond(server, ctx, method, params, StreamMode::IfNeeded, finish).await
 }
 
-/// The response body for a finished request: a result (with `resultType` and `serverInfo`), an
-/// `input_required` result, or an error.
-fn finish_body(id: RequestId, result: Result<Value>, server_info: &Value) -> String {
+/// `ttlMs` and `cacheScope` for results that may be cached (SEP-2549).
+fn caching_hints(method: &str) -> Option<(u64, &'static str)> {
+    match method {
+        "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => Some((LIST_TTL_MS, "public")),
+        "resources/read" => Some((0, "private")),
+        _ => None,
+    }
+}
+
+/// The response body for a finished request: a result (with `resultType`, caching hints and
+/// `serverInfo`), an `input_required` result with signed state, or an error.
+fn finish_body(id: RequestId, result: Result<Value>, server_info: &Value, hints: Option<(u64, &str)>, state_key: &[u8]) -> String {
     match result {
-        Ok(result) => jsonrpc::response_json(id, with_server_info(complete(result), server_info)),
-        Err(MeshError::InputRequired(questions)) => {
-            let requests: Map<String, Value> = questions
+        Ok(mut result) => {
+            if let (Some((ttl, scope)), Value::Object(object)) = (hints, &mut result) {
+                object.entry("ttlMs").or_insert(json!(ttl));
+                object.entry("cacheScope").or_insert(json!(scope));
+            }
+            jsonrpc::response_json(id, with_server_info(complete(result), server_info))
+        }
+        Err(MeshError::InputRequired(request)) => {
+            let requests: Map<String, Value> = request
+                .questions
                 .into_iter()
                 .map(|(key, method, params)| (key, json!({ "method": method, "params": params })))
                 .collect();
-            let result = json!({ "resultType": "input_required", "inputRequests": requests });
+            let mut result = json!({ "resultType": "input_required", "inputRequests": requests });
+            if let Some(state) = request.state {
+                result["requestState"] = json!(request_state::sign(state_key, &state));
+            }
             jsonrpc::response_json(id, with_server_info(result, server_info))
         }
         Err(error) => error_body(Some(id), &error),
@@ -178,20 +266,16 @@ fn finish_body(id: RequestId, result: Result<Value>, server_info: &Value) -> Str
 }
 
 fn error_body(id: Option<RequestId>, error: &MeshError) -> String {
+    let mut body: Value = serde_json::from_str(&jsonrpc::error_json(id, error)).unwrap_or_default();
     match error {
-        // The stateless revision reports a missing resource as invalid params.
-        MeshError::ResourceNotFound(_) => {
-            let mut body: Value = serde_json::from_str(&jsonrpc::error_json(id, error)).unwrap_or_default();
-            body["error"]["code"] = json!(-32602);
-            body.to_string()
-        }
+        // This revision reports a missing resource as invalid params (SEP-2164).
+        MeshError::ResourceNotFound(_) => body["error"]["code"] = json!(-32602),
         MeshError::UnsupportedProtocolVersion(requested) => {
-            let mut body: Value = serde_json::from_str(&jsonrpc::error_json(id, error)).unwrap_or_default();
             body["error"]["data"] = json!({ "supported": STATELESS_PROTOCOL_VERSIONS, "requested": requested });
-            body.to_string()
         }
-        _ => jsonrpc::error_json(id, error),
+        _ => {}
     }
+    body.to_string()
 }
 
 fn complete(mut result: Value) -> Value {
@@ -203,8 +287,7 @@ fn complete(mut result: Value) -> Value {
 
 fn with_server_info(mut result: Value, server_info: &Value) -> Value {
     if let Value::Object(object) = &mut result {
-        let meta = object.entry("_meta").or_insert_with(|| json!({}));
-        if let Value::Object(meta) = meta {
+        if let Value::Object(meta) = object.entry("_meta").or_insert_with(|| json!({})) {
             meta.insert(META_SERVER_INFO.to_owned(), server_info.clone());
         }
     }
@@ -218,11 +301,26 @@ fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {
         "resultType": "complete",
         "supportedVersions": versions,
         "capabilities": server.capabilities(Era::Stateless),
-        "ttlMs": 60_000,
+        "ttlMs": LIST_TTL_MS,
         "cacheScope": "public",
     });
     if let Some(text) = &server.instructions {
         result["instructions"] = json!(text);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_header_value;
+
+    #[test]
+    fn header_values_decode_strictly() {
+        assert_eq!(decode_header_value("  tools/list ").unwrap(), "tools/list");
+        assert_eq!(decode_header_value("=?base64?SGVsbG8=?=").unwrap(), "Hello");
+        assert!(decode_header_value("=?base64?SGVsbG8?=").is_err());
+        assert!(decode_header_value("=?base64?SGVs!!!bG8=?=").is_err());
+        assert_eq!(decode_header_value("SGVsbG8=").unwrap(), "SGVsbG8=");
+        assert_eq!(decode_header_value("=?base64?SGVsbG8=").unwrap(), "=?base64?SGVsbG8=");
+    }
 }

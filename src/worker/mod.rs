@@ -69,7 +69,11 @@ async fn route(mut request: Request, env: Env) -> Result<Response> {
 }
 
 async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
-    let endpoint = EndpointConfig { origins: mesh.config().origins.clone(), max_body_bytes: mesh.config().max_body_bytes };
+    let endpoint = EndpointConfig {
+        origins: mesh.config().origins.clone(),
+        max_body_bytes: mesh.config().max_body_bytes,
+        state_key: Rc::from(mesh.config().request_state_secret.as_bytes()),
+    };
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
     let server = Rc::new(reference_server::<DurableMesh>());
