@@ -55,6 +55,56 @@ pub const HEADER_REQUEST_ID: &str = "x-mesh-request-id";
 /// broadcast reaches session streams and never waiters.
 pub const TAG_SESSION_STREAM: &str = "@ session";
 pub const TAG_WAITER: &str = "@ waiter";
+/// Stateless-era `subscriptions/listen` streams: held like session streams, but they receive only
+/// the change notifications their filter asked for.
+pub const TAG_LISTENER: &str = "@ listener";
+
+/// What a listen stream asked to hear about (resource updates reach it through the topic index).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerFilter {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
+impl ListenerFilter {
+    /// The compact form used in a connect URL: any of `t`, `p`, `r`.
+    pub fn to_flags(self) -> String {
+        [(self.tools, 't'), (self.prompts, 'p'), (self.resources, 'r')].iter().filter(|(on, _)| *on).map(|(_, c)| *c).collect()
+    }
+
+    pub fn from_flags(flags: &str) -> Self {
+        Self { tools: flags.contains('t'), prompts: flags.contains('p'), resources: flags.contains('r') }
+    }
+}
+
+/// The kinds of change notification, for [`SendRequest::topic`].
+pub mod topic {
+    pub const TOOLS_LIST_CHANGED: &str = "tools";
+    pub const PROMPTS_LIST_CHANGED: &str = "prompts";
+    pub const RESOURCES_LIST_CHANGED: &str = "resources";
+    /// `notifications/resources/updated`, sent to the subscribers of one URI.
+    pub const RESOURCE_UPDATED: &str = "resource";
+}
+
+/// Whether a socket with `attachment` receives `request` (its recipient list aside).
+pub fn admits(attachment: Option<&SocketAttachment>, request: &SendRequest) -> bool {
+    let listener = attachment.and_then(|a| a.listener);
+    if let Some(level) = &request.level {
+        // Logs never travel on a listen stream.
+        return listener.is_none() && crate::mcp::log_level_admits(attachment.and_then(|a| a.log_level.as_deref()), level);
+    }
+    match listener {
+        None => true,
+        Some(filter) => match request.topic.as_deref() {
+            Some(topic::TOOLS_LIST_CHANGED) => filter.tools,
+            Some(topic::PROMPTS_LIST_CHANGED) => filter.prompts,
+            Some(topic::RESOURCES_LIST_CHANGED) => filter.resources,
+            Some(topic::RESOURCE_UPDATED) => true,
+            _ => false,
+        },
+    }
+}
 
 /// The tag of the waiter for request `request_id` of `session`.
 pub fn waiter_tag(session: &str, request_id: &str) -> String {
@@ -98,6 +148,9 @@ pub struct SendRequest {
     /// For log notifications: skip sessions whose chosen log level is more severe than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
+    /// For change notifications: the kind (see [`topic`]), so listen streams can filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 /// What a send reached. `delivered + failed` is the number of live sockets that were tried;
@@ -201,6 +254,9 @@ pub struct SocketAttachment {
     /// The session's `logging/setLevel`, kept here so a log broadcast filters without storage reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// Set on listen streams: what they asked to hear about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<ListenerFilter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,10 +397,38 @@ mod tests {
 
     #[test]
     fn send_request_omits_absent_sessions() {
-        let all = SendRequest { sessions: None, data: "x".into(), level: None };
+        let all = SendRequest { sessions: None, data: "x".into(), level: None, topic: None };
         assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"data":"x"}"#);
         let back: SendRequest = serde_json::from_str(r#"{"sessions":["a"],"data":"x"}"#).unwrap();
         assert_eq!(back.sessions, Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn listeners_get_only_what_they_asked_for_and_never_logs() {
+        let request = |level: Option<&str>, t: Option<&str>| SendRequest {
+            sessions: None,
+            data: String::new(),
+            level: level.map(str::to_owned),
+            topic: t.map(str::to_owned),
+        };
+        let session = SocketAttachment { v: 1, session: "s".into(), log_level: Some("warning".into()), listener: None };
+        let listener = SocketAttachment {
+            v: 1,
+            session: "l".into(),
+            log_level: None,
+            listener: Some(ListenerFilter { tools: true, prompts: false, resources: false }),
+        };
+        assert!(admits(Some(&session), &request(None, None)));
+        assert!(admits(Some(&session), &request(Some("error"), None)));
+        assert!(!admits(Some(&session), &request(Some("info"), None)));
+        assert!(admits(Some(&session), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
+        assert!(!admits(Some(&listener), &request(Some("emergency"), None)));
+        assert!(admits(Some(&listener), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
+        assert!(!admits(Some(&listener), &request(None, Some(topic::PROMPTS_LIST_CHANGED))));
+        assert!(admits(Some(&listener), &request(None, Some(topic::RESOURCE_UPDATED))));
+        assert!(!admits(Some(&listener), &request(None, None)));
+        assert!(admits(None, &request(None, None)));
+        assert_eq!(ListenerFilter::from_flags(&listener.listener.unwrap().to_flags()), listener.listener.unwrap());
     }
 
     #[test]

@@ -15,6 +15,23 @@ use crate::error::{MeshError, Result};
 use crate::manager::{InMemorySessionManager, SessionManager, SessionSink};
 use crate::protocol::{SendReport, SessionRecord, UpdateSession};
 
+/// What kind of notification a send carries, for per-stream filtering.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendFilter {
+    pub level: Option<String>,
+    pub topic: Option<String>,
+}
+
+impl SendFilter {
+    pub fn log(level: &str) -> Self {
+        Self { level: Some(level.to_owned()), topic: None }
+    }
+
+    pub fn change(topic: &str) -> Self {
+        Self { level: None, topic: Some(topic.to_owned()) }
+    }
+}
+
 /// Waits for the client's answer to one server→client request. The answer may arrive on any
 /// isolate; it reaches the waiter through the session's shard.
 #[allow(async_fn_in_trait)]
@@ -51,9 +68,10 @@ pub trait McpBackend: 'static {
     async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()>;
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>>;
 
-    /// The manager's `send`: to the listed sessions, or all when `None`. With `level`, sessions whose
-    /// `logging/setLevel` is more severe than it are skipped (log notifications).
-    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport>;
+    /// The manager's `send`: to the listed sessions, or all when `None`. `filter.level` marks a log
+    /// notification (sessions whose `logging/setLevel` is more severe skip it, listen streams never
+    /// get it); `filter.topic` marks a change notification (listen streams get it if they asked).
+    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport>;
 
     /// A deployment-wide counter (the reference server's `mesh://counter`).
     async fn increment_counter(&self, name: &str) -> Result<u64>;
@@ -201,8 +219,8 @@ impl McpBackend for InMemoryBackend {
         Ok(self.topics.borrow().get(topic).map(|set| set.iter().cloned().collect()).unwrap_or_default())
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
-        let Some(level) = level else { return self.streams.send(sessions, data).await };
+    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
+        let Some(level) = filter.level.as_deref() else { return self.streams.send(sessions, data).await };
         // Same rule as the shard: skip sessions whose chosen level is more severe than `level`.
         let all: Vec<String> = match sessions {
             Some(ids) => ids.to_vec(),

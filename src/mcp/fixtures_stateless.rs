@@ -183,6 +183,14 @@ pub fn register<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
             }
             Ok(text_result(format!("capabilities-ok: received {}", keys.join(", "))))
         }))
+        .tool(tool("test_trigger_tool_change", "Tells every listener the tool list changed", no_args()), handler(|ctx: RequestContext<B>, _p| async move {
+            let report = super::reference::broadcast_change(&*ctx.backend, "notifications/tools/list_changed", crate::protocol::topic::TOOLS_LIST_CHANGED).await?;
+            Ok(text_result(format!("tools/list_changed sent to {} streams", report.delivered)))
+        }))
+        .tool(tool("test_trigger_prompt_change", "Tells every listener the prompt list changed", no_args()), handler(|ctx: RequestContext<B>, _p| async move {
+            let report = super::reference::broadcast_change(&*ctx.backend, "notifications/prompts/list_changed", crate::protocol::topic::PROMPTS_LIST_CHANGED).await?;
+            Ok(text_result(format!("prompts/list_changed sent to {} streams", report.delivered)))
+        }))
         .tool(
             tool("test_custom_header", "Echoes a parameter that is mirrored in the Mcp-Param-Region header", json!({
                 "type": "object",

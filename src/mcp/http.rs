@@ -88,6 +88,16 @@ pub enum Outcome {
     OpenStream { session: String },
     /// An SSE response produced as the handler runs; each item is already SSE-framed.
     Stream { headers: Vec<(String, String)>, body: LocalBoxStream<'static, String> },
+    /// Open a `subscriptions/listen` stream through the mesh: `listener` is its mesh id (hashed onto
+    /// a shard like a session), `first_event` the acknowledgement to send before anything else, and
+    /// every later notification gets `subscription_id` in its `_meta`.
+    Listen {
+        listener: String,
+        subscription_id: serde_json::Value,
+        filter: crate::protocol::ListenerFilter,
+        resource_uris: Vec<String>,
+        first_event: String,
+    },
 }
 
 impl std::fmt::Debug for Outcome {
@@ -96,6 +106,12 @@ impl std::fmt::Debug for Outcome {
             Self::Reply(reply) => f.debug_tuple("Reply").field(reply).finish(),
             Self::OpenStream { session } => f.debug_struct("OpenStream").field("session", session).finish(),
             Self::Stream { headers, .. } => f.debug_struct("Stream").field("headers", headers).finish(),
+            Self::Listen { listener, filter, resource_uris, .. } => f
+                .debug_struct("Listen")
+                .field("listener", listener)
+                .field("filter", filter)
+                .field("resource_uris", resource_uris)
+                .finish(),
         }
     }
 }

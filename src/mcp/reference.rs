@@ -10,7 +10,8 @@
 use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents, Tool};
 use serde_json::{json, Map, Value};
 
-use super::backend::McpBackend;
+use super::backend::{McpBackend, SendFilter};
+use crate::protocol::topic;
 use super::context::RequestContext;
 use super::jsonrpc::notification_json;
 use super::server::{handler, resource_handler, McpServer, Params};
@@ -25,7 +26,9 @@ pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
 
 /// Builds the reference server: the demo tools and every conformance fixture.
 pub fn reference_server<B: McpBackend>() -> McpServer<B> {
-    let server = McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION"))
+    // Fixtures first: clients (and the header-validation scenario) call the first listed tool with
+    // no arguments, which `announce` would refuse.
+    let server = super::fixtures::register(McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION")))
         .with_instructions("Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.")
         .tool(
             tool("announce", "Broadcasts a notifications/message with the text to every connected session", json!({
@@ -48,7 +51,14 @@ pub fn reference_server<B: McpBackend>() -> McpServer<B> {
                 Ok(vec![ResourceContents::text(value.to_string(), uri).with_mime_type("text/plain")])
             }),
         );
-    super::fixtures::register(server)
+    server
+}
+
+/// Broadcasts a `*/list_changed` notification to every session stream and to the listen streams
+/// that asked for `topic`.
+pub async fn broadcast_change<B: McpBackend>(backend: &B, method: &str, topic: &str) -> Result<crate::protocol::SendReport> {
+    let notification = notification_json(method, json!({}));
+    backend.send(None, &sse::encode_message(&notification, None), &SendFilter::change(topic)).await
 }
 
 /// A tool descriptor from a name, a description and a JSON Schema object.
@@ -73,7 +83,7 @@ async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result
         "notifications/message",
         json!({ "level": "info", "logger": "announce", "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session } }),
     );
-    let report = ctx.backend.send(None, &sse::encode_message(&notification, None), Some("info")).await?;
+    let report = ctx.backend.send(None, &sse::encode_message(&notification, None), &SendFilter::log("info")).await?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
         "announced to {} sessions ({} failed)",
         report.delivered, report.failed
@@ -92,7 +102,7 @@ async fn increment<B: McpBackend>(ctx: RequestContext<B>) -> Result<CallToolResu
     let report = if subscribers.is_empty() {
         Default::default()
     } else {
-        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None), None).await?
+        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None), &SendFilter::change(topic::RESOURCE_UPDATED)).await?
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
     result.structured_content = Some(json!({ "value": value, "notified": report.delivered, "subscribers": subscribers.len() }));

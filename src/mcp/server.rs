@@ -113,11 +113,11 @@ impl<B: McpBackend> McpServer<B> {
                 "completions": {},
                 "logging": {},
             }),
-            // Change notifications reach stateless clients only through `subscriptions/listen`.
+            // Change notifications reach stateless clients through `subscriptions/listen`.
             super::context::Era::Stateless => json!({
-                "tools": {},
-                "resources": {},
-                "prompts": {},
+                "tools": { "listChanged": true },
+                "resources": { "subscribe": true, "listChanged": true },
+                "prompts": { "listChanged": true },
                 "completions": {},
             }),
         }

@@ -211,6 +211,9 @@ async fn run<B: McpBackend>(
         request_state,
     };
     let server_info = serde_json::to_value(&server.info).unwrap_or(Value::Null);
+    if method == "subscriptions/listen" {
+        return listen(&*ctx.backend, id, &params);
+    }
     if method == "server/discover" {
         let result = discover(&server);
         return Outcome::Reply(HttpReply::json(200, jsonrpc::response_json(id, with_server_info(result, &server_info))));
@@ -294,6 +297,68 @@ fn with_server_info(mut result: Value, server_info: &Value) -> Value {
     result
 }
 
+pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// `subscriptions/listen`: every filter is honoured; the stream itself is opened by the glue.
+fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>) -> Outcome {
+    let wanted = params.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
+    let flag = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let filter = crate::protocol::ListenerFilter {
+        tools: flag("toolsListChanged"),
+        prompts: flag("promptsListChanged"),
+        resources: flag("resourcesListChanged"),
+    };
+    let resource_uris: Vec<String> = wanted
+        .get("resourceSubscriptions")
+        .and_then(Value::as_array)
+        .map(|uris| uris.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let subscription_id = serde_json::to_value(&id).unwrap_or(Value::Null);
+    let mut honored = Map::new();
+    for (key, on) in [("toolsListChanged", filter.tools), ("promptsListChanged", filter.prompts), ("resourcesListChanged", filter.resources)] {
+        if on {
+            honored.insert(key.to_owned(), json!(true));
+        }
+    }
+    if !resource_uris.is_empty() {
+        honored.insert("resourceSubscriptions".to_owned(), json!(resource_uris));
+    }
+    let ack = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/subscriptions/acknowledged",
+        "params": { "notifications": honored, "_meta": { META_SUBSCRIPTION_ID: subscription_id } }
+    });
+    Outcome::Listen {
+        listener: format!("listen-{}", backend.new_session_id()),
+        subscription_id,
+        filter,
+        resource_uris,
+        first_event: super::super::sse::encode_message(&ack.to_string(), None),
+    }
+}
+
+/// Re-frames a notification relayed to a listen stream: every event's JSON gets the stream's
+/// `subscriptionId` in `params._meta`. Events that are not JSON pass through unchanged.
+pub fn tag_subscription(payload: &str, subscription_id: &Value) -> String {
+    let mut out = String::with_capacity(payload.len() + 64);
+    for event in super::super::sse::SseDecoder::new().feed(payload.as_bytes()) {
+        match serde_json::from_str::<Value>(&event.data) {
+            Ok(mut message) => {
+                if let Some(params) = message.as_object_mut().map(|m| m.entry("params").or_insert_with(|| json!({}))) {
+                    if let Some(params) = params.as_object_mut() {
+                        if let Some(meta) = params.entry("_meta").or_insert_with(|| json!({})).as_object_mut() {
+                            meta.insert(META_SUBSCRIPTION_ID.to_owned(), subscription_id.clone());
+                        }
+                    }
+                }
+                out.push_str(&super::super::sse::encode_message(&message.to_string(), event.id.as_deref()));
+            }
+            Err(_) => out.push_str(&super::super::sse::encode(&event)),
+        }
+    }
+    out
+}
+
 fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {
     let mut versions: Vec<&str> = STATELESS_PROTOCOL_VERSIONS.to_vec();
     versions.extend_from_slice(super::SESSION_PROTOCOL_VERSIONS);
@@ -312,7 +377,17 @@ fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_header_value;
+    use super::{decode_header_value, tag_subscription};
+
+    #[test]
+    fn relayed_notifications_get_the_subscription_id() {
+        let payload = crate::sse::encode_message(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#, None);
+        let tagged = tag_subscription(&payload, &serde_json::json!(7));
+        let events = crate::sse::SseDecoder::new().feed(tagged.as_bytes());
+        let message: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+        assert_eq!(message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7);
+        assert_eq!(message["method"], "notifications/tools/list_changed");
+    }
 
     #[test]
     fn header_values_decode_strictly() {

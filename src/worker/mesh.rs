@@ -12,11 +12,11 @@ use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::manager::{validate_session_id, SessionManager};
-use crate::mcp::backend::McpBackend;
+use crate::mcp::backend::{McpBackend, SendFilter};
 use crate::protocol::{
     coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, MemberList,
     RegisterSession, ReplyAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus,
-    TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN,
+    TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN, ListenerFilter,
 };
 use crate::routing::shard_for;
 
@@ -61,7 +61,23 @@ impl DurableMesh {
     pub async fn connect(&self, id: &str, require_session: bool, sink: SseSink) -> Result<()> {
         let query = [("session", id), ("require_session", if require_session { "1" } else { "0" })];
         let (ws, _) = self.upgrade(id, shard_path::CONNECT, &query).await?;
-        spawn_relay(ws, sink, self.config.keepalive_ms);
+        spawn_relay(ws, sink, self.config.keepalive_ms, None);
+        Ok(())
+    }
+
+    /// Opens a `subscriptions/listen` stream: the listener's socket on its shard, then a relay that
+    /// tags each notification with `subscription_id`.
+    pub async fn connect_listener(
+        &self,
+        listener: &str,
+        filter: ListenerFilter,
+        subscription_id: serde_json::Value,
+        sink: SseSink,
+    ) -> Result<()> {
+        let flags = filter.to_flags();
+        let query = [("session", listener), ("require_session", "0"), ("listener", flags.as_str())];
+        let (ws, _) = self.upgrade(listener, shard_path::CONNECT, &query).await?;
+        spawn_relay(ws, sink, self.config.keepalive_ms, Some(subscription_id));
         Ok(())
     }
 
@@ -88,7 +104,7 @@ impl DurableMesh {
         Ok((ws, headers))
     }
 
-    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, level: Option<&str>) -> Result<SendReport> {
+    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, filter: &SendFilter) -> Result<SendReport> {
         if !fits_direct_fanout(&batches) {
             return Err(MeshError::Config {
                 var: "SHARD_COUNT",
@@ -96,7 +112,12 @@ impl DurableMesh {
             });
         }
         let calls = batches.into_iter().map(|batch| async move {
-            let body = SendRequest { sessions: batch.sessions, data: data.to_owned(), level: level.map(str::to_owned) };
+            let body = SendRequest {
+                sessions: batch.sessions,
+                data: data.to_owned(),
+                level: filter.level.clone(),
+                topic: filter.topic.clone(),
+            };
             self.call_shard::<_, SendReport>(batch.shard, shard_path::SEND, &body).await
         });
         let results: Vec<Result<SendReport>> =
@@ -140,24 +161,24 @@ impl SessionManager for DurableMesh {
     }
 
     async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
-        self.send_filtered(sessions, data, None).await
+        self.send_filtered(sessions, data, &SendFilter::default()).await
     }
 }
 
 impl DurableMesh {
-    async fn send_filtered(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
+    async fn send_filtered(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
         let batches = match sessions {
             None => plan_broadcast(&self.members().await?.members),
             Some(ids) => {
                 let mut report = SendReport::default();
                 let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
                 report.missing += (ids.len() - valid.len()) as u64;
-                let mut sent = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, level).await?;
+                let mut sent = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, filter).await?;
                 sent.merge(report);
                 return Ok(sent);
             }
         };
-        self.send_batches(batches, data, level).await
+        self.send_batches(batches, data, filter).await
     }
 }
 
@@ -244,8 +265,8 @@ impl McpBackend for DurableMesh {
         Ok(reply.sessions)
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str, level: Option<&str>) -> Result<SendReport> {
-        self.send_filtered(sessions, data, level).await
+    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
+        self.send_filtered(sessions, data, filter).await
     }
 
     async fn increment_counter(&self, name: &str) -> Result<u64> {

@@ -22,6 +22,7 @@ use worker::{event, Context, Env, Headers, Method, Request, Response};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::manager::SessionManager;
+use crate::mcp::backend::McpBackend;
 use std::rc::Rc;
 
 use crate::mcp::endpoint::{handle, EndpointConfig};
@@ -85,6 +86,17 @@ async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
             let _ = tx.unbounded_send(sse::encode_retry(u64::from(mesh.config().sse_retry_ms)).into_bytes());
             mesh.connect(&session, true, SseSink::new(tx)).await?;
             sse_response(rx, Some(&session))
+        }
+        Outcome::Listen { listener, subscription_id, filter, resource_uris, first_event } => {
+            // Resource subscriptions go into the topic index before the stream opens, so an update
+            // sent after the acknowledgement cannot miss it.
+            for uri in &resource_uris {
+                mesh.subscribe(uri, &listener).await?;
+            }
+            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
+            let _ = tx.unbounded_send(first_event.into_bytes());
+            mesh.connect_listener(&listener, filter, subscription_id, SseSink::new(tx)).await?;
+            sse_response(rx, None)
         }
         Outcome::Stream { headers, body } => {
             let response = Response::from_stream(body.map(|chunk| Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())))
@@ -165,7 +177,6 @@ struct StreamQuery {
 }
 
 async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
-    let json = |value: &dyn erased::Json| value.response();
     match (path, request.method()) {
         ("/mesh/status", Method::Get) => {
             // Membership from the coordinator, live counts from each member shard.
@@ -201,7 +212,7 @@ async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<R
         }
         ("/mesh/send", Method::Post) => {
             let body: SendRequest = read_body(request).await?;
-            json(&mesh.send(body.sessions.as_deref(), &body.data).await?)
+            json(&SessionManager::send(&mesh, body.sessions.as_deref(), &body.data).await?)
         }
         ("/mesh/delete", Method::Post) => {
             let body: SessionRef = read_body(request).await?;
@@ -218,17 +229,6 @@ async fn read_body<T: serde::de::DeserializeOwned>(request: &mut Request) -> Res
     serde_json::from_str(&text).map_err(|e| MeshError::InvalidRequest(e.to_string()))
 }
 
-/// JSON responses from any serializable value, without a generic closure per type.
-mod erased {
-    use super::*;
-
-    pub trait Json {
-        fn response(&self) -> Result<Response>;
-    }
-
-    impl<T: Serialize> Json for T {
-        fn response(&self) -> Result<Response> {
-            Response::from_json(self).map_err(platform("from_json"))
-        }
-    }
+fn json<T: Serialize>(value: &T) -> Result<Response> {
+    Response::from_json(value).map_err(platform("from_json"))
 }

@@ -72,15 +72,16 @@ async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::V
     }
 }
 
-/// Forwards shard frames to `sink` until either side ends.
-pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32) {
+/// Forwards shard frames to `sink` until either side ends. With `subscription_id` (a listen
+/// stream) each notification is tagged with it on the way.
+pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32, subscription_id: Option<serde_json::Value>) {
     worker::wasm_bindgen_futures::spawn_local(async move {
-        relay(&ws, &sink, keepalive_ms).await;
+        relay(&ws, &sink, keepalive_ms, subscription_id.as_ref()).await;
         sink.close();
     });
 }
 
-async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
+async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, subscription_id: Option<&serde_json::Value>) {
     // `events()` must come before `accept()` or early frames are lost.
     let Ok(mut events) = ws.events() else { return };
     if ws.accept().is_err() {
@@ -97,6 +98,10 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32) {
                 let Some(text) = message.text() else { continue };
                 match ShardFrame::decode(&text) {
                     Ok(ShardFrame::Data { data, .. }) => {
+                        let data = match subscription_id {
+                            Some(id) => crate::mcp::stateless::tag_subscription(&data, id),
+                            None => data,
+                        };
                         if !sink.write(&data) {
                             let _ = ws.close(Some(1000), Some("sse closed"));
                             return;

@@ -23,9 +23,8 @@ use crate::protocol::{
     coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, MembershipReport, RegisterSession,
     ReplyAck, ReportAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus,
     SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION,
-    TAG_SESSION_STREAM, TAG_WAITER,
+    TAG_SESSION_STREAM, TAG_WAITER, TAG_LISTENER, ListenerFilter, admits,
 };
-use crate::mcp::log_level_admits;
 use crate::routing::parse_shard_name;
 
 /// Sockets a shard accepts before answering 503: the runtime's hard limit is 32,768 and exceeding
@@ -167,18 +166,26 @@ impl SyncLayer {
         sockets.into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
     }
 
+    /// Open listen streams (stateless-era `subscriptions/listen`).
+    fn open_listeners(&self) -> Vec<WebSocket> {
+        self.state.get_websockets_with_tag(TAG_LISTENER).into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
+    }
+
+    /// Streams of either kind, plus accepts in flight: what membership counts.
     fn session_count(&self) -> u64 {
-        self.open_sockets(None).len() as u64 + self.pending_accepts.get()
+        (self.open_sockets(None).len() + self.open_listeners().len()) as u64 + self.pending_accepts.get()
     }
 
     async fn accept_stream(&self, request: &Request) -> Result<Response> {
         let url = request.url().map_err(platform("url"))?;
         let mut session = None;
         let mut require_session = false;
+        let mut listener = None;
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "session" => session = Some(value.into_owned()),
                 "require_session" => require_session = value == "1",
+                "listener" => listener = Some(ListenerFilter::from_flags(&value)),
                 _ => {}
             }
         }
@@ -217,10 +224,11 @@ impl SyncLayer {
         // The session id is the socket's only tag (validated above: at most 128 visible ASCII
         // characters, inside the runtime's 256-character tag limit) so a targeted send looks the
         // socket up directly instead of scanning.
-        self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), TAG_SESSION_STREAM]);
+        let kind = if listener.is_some() { TAG_LISTENER } else { TAG_SESSION_STREAM };
+        self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), kind]);
         let log_level = record.and_then(|r| r.log_level);
         pair.server
-            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session, log_level })
+            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener })
             .map_err(platform("serialize_attachment"))?;
         Response::from_websocket(pair.client).map_err(platform("from_websocket"))
     }
@@ -247,6 +255,12 @@ impl SyncLayer {
         let frame = ShardFrame::encode_data(&request.data);
         let mut report = SendReport::default();
         let targets: Vec<WebSocket> = match &request.sessions {
+            // Listen streams only ever want change notifications.
+            None if request.topic.is_some() => {
+                let mut targets = self.open_sockets(None);
+                targets.extend(self.open_listeners());
+                targets
+            }
             None => self.open_sockets(None),
             Some(ids) => {
                 let mut targets = Vec::with_capacity(ids.len());
@@ -261,10 +275,13 @@ impl SyncLayer {
             }
         };
         let mut pruned = false;
+        // Attachments are read only when something could filter: a plain broadcast reaches every
+        // session stream without deserializing anything per socket.
+        let filtered = request.level.is_some() || request.topic.is_some() || request.sessions.is_some();
         for ws in targets {
-            if let Some(level) = &request.level {
-                let chosen = ws.deserialize_attachment::<SocketAttachment>().ok().flatten().and_then(|a| a.log_level);
-                if !log_level_admits(chosen.as_deref(), level) {
+            if filtered {
+                let attachment = ws.deserialize_attachment::<SocketAttachment>().ok().flatten();
+                if !admits(attachment.as_ref(), &request) {
                     continue;
                 }
             }
@@ -331,6 +348,7 @@ impl SyncLayer {
                     v: PROTOCOL_VERSION,
                     session: update.session.clone(),
                     log_level: record.log_level.clone(),
+                    listener: None,
                 };
                 let _ = ws.serialize_attachment(attachment);
             }
