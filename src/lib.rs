@@ -12,6 +12,7 @@
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
 //! - [`fanout`]: grouping sends per shard.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
+//! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
 //! - [`sse`]: Server-Sent Events encoding and decoding.
 //! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server and the reference tools.
 //! - `worker` (wasm32 only): the only code that touches the Workers runtime — the fetch entry, the
@@ -21,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod expiry;
 pub mod fanout;
 pub mod manager;
 pub mod mcp;

@@ -202,6 +202,10 @@ pub struct SessionRecord {
     #[serde(default)]
     pub subscriptions: Vec<String>,
     pub created_ms: u64,
+    /// The last time a request used the session (written at most once a minute); idle expiry
+    /// counts from here.
+    #[serde(default)]
+    pub last_seen_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

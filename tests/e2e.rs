@@ -5,6 +5,8 @@
 //! `MESH_E2E=1` after building. It prints one line per scenario and `e2e: N passed, M failed`.
 
 mod support;
+#[path = "interop.rs"]
+mod interop;
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,14 @@ fn main() {
         Ok(wrangler) => wrangler,
         Err(error) => {
             eprintln!("e2e: could not start wrangler dev: {error}");
+            std::process::exit(1);
+        }
+    };
+    // A second worker process bound to the same Durable Objects: another isolate for sure.
+    let peer = match Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[]) {
+        Ok(peer) => peer,
+        Err(error) => {
+            eprintln!("e2e: could not start the peer worker: {error}");
             std::process::exit(1);
         }
     };
@@ -58,6 +68,26 @@ fn main() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
         report(results.last());
     }
+    let url = wrangler.url("/mcp");
+    let peer_url = peer.url("/mcp");
+    let interop: Vec<(&str, Box<dyn Fn() -> Result<String, String>>)> = vec![
+        ("conformance::0.1.16_active_suite", Box::new(|| interop::conformance_0_1_16(&url))),
+        ("conformance::0.2.0-alpha.12_2025-11-25", Box::new(|| interop::conformance_alpha(&url, "2025-11-25"))),
+        ("conformance::0.2.0-alpha.12_2026-07-28", Box::new(|| interop::conformance_alpha(&url, "2026-07-28"))),
+        ("clients::typescript_sdk", Box::new(|| interop::typescript_client(&url, &peer_url))),
+        ("clients::python_sdk_legacy", Box::new(|| interop::python_client(&url, &peer_url, "legacy"))),
+        ("clients::python_sdk_auto", Box::new(|| interop::python_client(&url, &peer_url, "auto"))),
+    ];
+    for (name, check) in interop {
+        let started = Instant::now();
+        let outcome = check();
+        if let Ok(summary) = &outcome {
+            println!("     {name}: {summary}");
+        }
+        results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome.map(|_| ())));
+        report(results.last());
+    }
+    drop(peer);
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {
         eprintln!("--- wrangler log (tail) ---\n{}", wrangler.log_tail());
@@ -184,9 +214,23 @@ fn open_get(w: &Wrangler, session: &str) -> Result<SseStream, (u16, String)> {
 fn call_tool(w: &Wrangler, session: &str, name: &str, arguments: Value) -> Result<Value, String> {
     let reply = post(w, session, json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}));
     check(reply.status == 200, format!("tools/call {name}: {} {}", reply.status, reply.body))?;
-    let result = reply.json()["result"].clone();
+    let result = rpc_body(&reply)["result"].clone();
     check(result.is_object() && result["isError"] != json!(true), format!("tools/call {name}: {}", reply.body))?;
     Ok(result)
+}
+
+/// The JSON-RPC response of a POST, whether it came as JSON or as an SSE stream (tools/call
+/// streams: a priming event, any notifications, then the response).
+fn rpc_body(reply: &Reply) -> Value {
+    if reply.header("content-type").is_some_and(|t| t.starts_with("text/event-stream")) {
+        let events = mcp_mesh::sse::SseDecoder::new().feed(reply.body.as_bytes());
+        return events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .find(|m| m.get("result").is_some() || m.get("error").is_some())
+            .unwrap_or_default();
+    }
+    reply.json()
 }
 
 fn status(w: &Wrangler) -> Value {

@@ -146,6 +146,7 @@ async fn initialize<B: McpBackend>(
         log_level: None,
         subscriptions: Vec::new(),
         created_ms: backend.now_ms(),
+        last_seen_ms: backend.now_ms(),
     };
     backend.register_session(&session, record).await?;
     let capabilities = serde_json::from_value(server.capabilities(Era::Session)).unwrap_or_default();

@@ -16,6 +16,7 @@ use worker::{
 use super::stubs::{self, platform, Target};
 use crate::config::DEFAULT_COORDINATOR_BINDING;
 use crate::error::{MeshError, Result};
+use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
 use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
@@ -90,8 +91,11 @@ impl DurableObject for SyncLayer {
                 Ok(r) => Ok(json(&DeleteReply { existed: self.close_session_sockets(&r.session) })),
                 Err(e) => Err(e),
             },
-            shard_path::SESSION_REGISTER => stubs::read_json(&mut request).await.and_then(|r| self.register(r)).map(|_| json(&serde_json::json!({}))),
-            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.load_record(&r.session)).map(|record| json(&SessionLookup { record })),
+            shard_path::SESSION_REGISTER => match stubs::read_json(&mut request).await.and_then(|r| self.register(r)) {
+                Ok(()) => self.ensure_expiry_alarm().await.map(|_| json(&serde_json::json!({}))),
+                Err(error) => Err(error),
+            },
+            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.load_and_touch(&r.session)).map(|record| json(&SessionLookup { record })),
             shard_path::SESSION_UPDATE => stubs::read_json(&mut request).await.and_then(|u| self.update(u)).map(|_| json(&serde_json::json!({}))),
             shard_path::SESSION_END => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.end(&r.session)).map(|existed| json(&DeleteReply { existed })),
             shard_path::TOPIC_SUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, true)).map(|_| json(&serde_json::json!({}))),
@@ -142,8 +146,11 @@ impl DurableObject for SyncLayer {
     }
 
     async fn alarm(&self) -> WorkerResult<Response> {
-        // No alarm is scheduled by this version; an alarm left by another version is acknowledged.
-        Response::ok("no alarm work")
+        match self.expire_idle_sessions().await {
+            Ok(expired) => Response::ok(format!("expired {expired} idle sessions")),
+            // An error makes the runtime retry the alarm with backoff, which is what we want.
+            Err(error) => Err(worker::Error::RustError(error.to_string())),
+        }
     }
 }
 
@@ -336,6 +343,63 @@ impl SyncLayer {
             Some(row) => Ok(Some(serde_json::from_str(&row.record)?)),
             None => Ok(None),
         }
+    }
+
+    fn idle_ms(&self) -> u64 {
+        self.env
+            .var("SESSION_IDLE_MS")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse().ok())
+            .filter(|ms| *ms >= 1_000)
+            .unwrap_or(DEFAULT_SESSION_IDLE_MS)
+    }
+
+    /// Loads a record for a request and notes that the session is in use (at most once a minute).
+    fn load_and_touch(&self, session: &str) -> Result<Option<SessionRecord>> {
+        let Some(mut record) = self.load_record(session)? else { return Ok(None) };
+        let now = now_ms();
+        if should_touch(record.last_seen_ms.max(record.created_ms), now) {
+            record.last_seen_ms = now;
+            self.register(RegisterSession { session: session.to_owned(), record: record.clone() })?;
+        }
+        Ok(Some(record))
+    }
+
+    async fn ensure_expiry_alarm(&self) -> Result<()> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await.map_err(platform("get_alarm"))?.is_none() {
+            let at = now_ms().saturating_add(self.idle_ms());
+            storage.set_alarm(i64::try_from(at).unwrap_or(i64::MAX)).await.map_err(platform("set_alarm"))?;
+        }
+        Ok(())
+    }
+
+    /// The alarm: forget sessions idle past `SESSION_IDLE_MS` with no open stream, then re-arm.
+    async fn expire_idle_sessions(&self) -> Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            id: String,
+            record: String,
+        }
+        let rows: Vec<Row> = self.sql("SELECT id, record FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let sessions: Vec<SessionActivity> = rows
+            .into_iter()
+            .map(|row| {
+                let record: Option<SessionRecord> = serde_json::from_str(&row.record).ok();
+                let last_seen_ms = record.map_or(0, |r| r.last_seen_ms.max(r.created_ms));
+                let has_stream = !self.open_sockets(Some(&row.id)).is_empty();
+                SessionActivity { id: row.id, last_seen_ms, has_stream }
+            })
+            .collect();
+        let plan = plan_expiry(&sessions, now_ms(), self.idle_ms());
+        for id in &plan.expire {
+            self.end(id)?;
+        }
+        if let Some(at) = plan.next_alarm_ms {
+            let at = i64::try_from(at).unwrap_or(i64::MAX);
+            self.state.storage().set_alarm(at).await.map_err(platform("set_alarm"))?;
+        }
+        Ok(plan.expire.len())
     }
 
     fn update(&self, update: UpdateSession) -> Result<()> {

@@ -27,6 +27,11 @@ pub struct Wrangler {
 impl Wrangler {
     /// Starts `wrangler dev` with `vars` on top of wrangler.toml's, and waits until it answers.
     pub fn start(vars: &[(&str, &str)]) -> Result<Self, String> {
+        Self::start_with_config(None, vars)
+    }
+
+    /// The same with another wrangler config (relative to the crate root).
+    pub fn start_with_config(config: Option<&str>, vars: &[(&str, &str)]) -> Result<Self, String> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let wrangler = root.join("node_modules/.bin/wrangler");
         if !wrangler.exists() {
@@ -44,6 +49,7 @@ impl Wrangler {
         command
             .current_dir(&root)
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(config.map(|c| vec!["--config", c]).unwrap_or_default())
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
             .arg(state_dir.join("state"))
