@@ -35,6 +35,9 @@ pub struct MeshConfig {
     pub admin_token: Option<String>,
     /// `ALLOWED_HOSTS` / `ALLOWED_ORIGINS`: DNS rebinding protection (see `OriginPolicy`).
     pub origins: OriginPolicy,
+    /// `SESSION_IDLE_MS`: a session with no open stream and no request for this long is forgotten
+    /// by its shard's alarm.
+    pub session_idle_ms: u64,
     /// `REQUEST_STATE_SECRET` (a secret): signs stateless `requestState`. Unset: a fixed development
     /// key, which lets anyone forge state; set it in production.
     pub request_state_secret: String,
@@ -75,6 +78,13 @@ impl MeshConfig {
                 &lookup("ALLOWED_HOSTS").unwrap_or_default(),
                 &lookup("ALLOWED_ORIGINS").unwrap_or_default(),
             ),
+            session_idle_ms: u64::from(parse_bounded(
+                &lookup,
+                "SESSION_IDLE_MS",
+                crate::expiry::DEFAULT_SESSION_IDLE_MS as u32,
+                1_000,
+                u32::MAX,
+            )?),
             request_state_secret: lookup("REQUEST_STATE_SECRET")
                 .filter(|secret| !secret.trim().is_empty())
                 .unwrap_or_else(|| DEV_REQUEST_STATE_SECRET.to_owned()),

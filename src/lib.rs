@@ -32,7 +32,7 @@ pub mod routing;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]
-mod worker;
+pub mod worker;
 
 pub use error::{MeshError, Result};
 pub use manager::{InMemorySessionManager, SessionManager, SessionSink};

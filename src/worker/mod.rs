@@ -17,7 +17,9 @@ mod timer;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use worker::{event, Context, Env, Headers, Method, Request, Response};
+#[cfg(feature = "reference-server")]
+use worker::{event, Context};
+use worker::{Env, Headers, Method, Request, Response};
 
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
@@ -27,17 +29,30 @@ use std::rc::Rc;
 
 use crate::mcp::endpoint::{handle, EndpointConfig};
 use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
+#[cfg(feature = "reference-server")]
 use crate::mcp::reference::reference_server;
+use crate::mcp::server::McpServer;
 use crate::protocol::{HasReply, SendRequest, SessionRef};
 use crate::sse;
-use mesh::DurableMesh;
+pub use coordinator::Coordinator;
+pub use mesh::DurableMesh;
+pub use shard::SyncLayer;
 use relay::SseSink;
 use stubs::platform;
 
 
+/// The reference server's Worker entry. Turn the `reference-server` feature off to write your own
+/// entry around [`serve`].
+#[cfg(feature = "reference-server")]
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let reply = match route(request, env).await {
+    serve(request, env, reference_server::<DurableMesh>).await
+}
+
+/// Serves the mesh's routes (`/mcp`, `/mesh/*`) with the MCP server `build` makes. `build` runs per
+/// request; keep it cheap (registering handlers is).
+pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<DurableMesh>) -> worker::Result<Response> {
+    let reply = match route(request, env, &build).await {
         Ok(response) => return Ok(response),
         Err(error) => {
             if error.http_status() >= 500 {
@@ -55,11 +70,11 @@ fn config(env: &Env) -> Result<MeshConfig> {
     })
 }
 
-async fn route(mut request: Request, env: Env) -> Result<Response> {
+async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<DurableMesh>) -> Result<Response> {
     let path = request.path();
     let config = config(&env)?;
     match path.as_str() {
-        "/mcp" => mcp(&mut request, DurableMesh::new(env, config)).await,
+        "/mcp" => mcp(&mut request, DurableMesh::new(env, config), build()).await,
         "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
         _ if path.starts_with("/mesh/") => {
             check_admin(&request, &config)?;
@@ -69,7 +84,7 @@ async fn route(mut request: Request, env: Env) -> Result<Response> {
     }
 }
 
-async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
+async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<DurableMesh>) -> Result<Response> {
     let endpoint = EndpointConfig {
         origins: mesh.config().origins.clone(),
         max_body_bytes: mesh.config().max_body_bytes,
@@ -77,7 +92,7 @@ async fn mcp(request: &mut Request, mesh: DurableMesh) -> Result<Response> {
     };
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
-    let server = Rc::new(reference_server::<DurableMesh>());
+    let server = Rc::new(server);
     match handle(server, mesh.clone(), &core_request, &endpoint).await {
         Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
         Outcome::OpenStream { session } => {
