@@ -13,6 +13,7 @@
 //! - [`fanout`]: grouping sends per shard.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
 //! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
+//! - [`event_log`]: event ids, the shard's bounded replay log, and what a resuming stream gets back.
 //! - [`sse`]: Server-Sent Events encoding and decoding.
 //! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server and the reference tools.
 //! - `worker` (wasm32 only): the only code that touches the Workers runtime — the fetch entry, the
@@ -22,6 +23,7 @@
 
 pub mod config;
 pub mod error;
+pub mod event_log;
 pub mod expiry;
 pub mod fanout;
 pub mod manager;

@@ -319,8 +319,13 @@ pub struct CounterValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShardFrame {
-    /// Write `data` to the session's stream.
-    Data { v: u32, data: String },
+    /// Write `data` to the session's stream, as event `id` (resumable with `Last-Event-ID`).
+    Data {
+        v: u32,
+        data: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
     /// End the session's stream (the session was deleted).
     Close { v: u32, reason: String },
     /// The client's answer to a server→client request (to a waiter socket).
@@ -330,14 +335,23 @@ pub enum ShardFrame {
 impl ShardFrame {
     /// Serializes a data frame once, so a send to many sockets does not re-encode it per socket.
     pub fn encode_data(data: &str) -> String {
+        Self::encode_data_with_id(data, None)
+    }
+
+    /// A data frame carrying its event id.
+    pub fn encode_data_with_id(data: &str, id: Option<&str>) -> String {
         // A hand-built prefix + serde_json string escape is what Serialize would produce; building it
         // this way keeps one allocation for the whole frame.
-        let mut out = String::with_capacity(data.len() + 40);
+        let mut out = String::with_capacity(data.len() + 64);
         out.push_str("{\"type\":\"data\",\"v\":");
         out.push_str(&PROTOCOL_VERSION.to_string());
         out.push_str(",\"data\":");
         // Serializing a &str cannot fail.
         out.push_str(&serde_json::to_string(data).unwrap_or_default());
+        if let Some(id) = id {
+            out.push_str(",\"id\":");
+            out.push_str(&serde_json::to_string(id).unwrap_or_default());
+        }
         out.push('}');
         out
     }
@@ -372,15 +386,19 @@ mod tests {
             let encoded = ShardFrame::encode_data(data);
             assert_eq!(
                 ShardFrame::decode(&encoded).unwrap(),
-                ShardFrame::Data { v: PROTOCOL_VERSION, data: data.to_owned() }
+                ShardFrame::Data { v: PROTOCOL_VERSION, data: data.to_owned(), id: None }
             );
             // The hand-built frame must equal what serde would have written.
-            let via_serde: serde_json::Value = serde_json::to_value(ShardFrame::Data {
-                v: PROTOCOL_VERSION,
-                data: data.to_owned(),
-            })
-            .unwrap();
-            assert_eq!(serde_json::from_str::<serde_json::Value>(&encoded).unwrap(), via_serde);
+            for id in [None, Some("3-17"), Some("we\"ird")] {
+                let encoded = ShardFrame::encode_data_with_id(data, id);
+                let via_serde: serde_json::Value = serde_json::to_value(ShardFrame::Data {
+                    v: PROTOCOL_VERSION,
+                    data: data.to_owned(),
+                    id: id.map(str::to_owned),
+                })
+                .unwrap();
+                assert_eq!(serde_json::from_str::<serde_json::Value>(&encoded).unwrap(), via_serde);
+            }
         }
     }
 

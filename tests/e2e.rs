@@ -60,6 +60,7 @@ fn main() {
         ("mcp::transport_errors_are_json_rpc_errors", transport_errors_are_json_rpc_errors),
         ("mcp::status_route_needs_the_token", status_route_needs_the_token),
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
+        ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
     ];
     for (name, scenario) in scenarios {
@@ -396,6 +397,41 @@ fn a_client_that_disconnects_is_removed(w: &Wrangler, _fixture: &mut Option<Flee
     check(driver.has(&id), "has() is false after the reconnect")?;
     drop(again);
     Ok(())
+}
+
+fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {
+    let driver = HttpDriver { wrangler: w };
+    let (id, other) = (initialize(w)?, initialize(w)?);
+    let tag = std::process::id();
+    let mut stream = open_get(w, &id).map_err(|(s, b)| format!("GET: {s} {b}"))?;
+    call_tool(w, &other, "announce", json!({"text": format!("before-{tag}")}))?;
+    check(stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("before-{tag}")))), "the first announcement never arrived")?;
+    let last_id = stream.events.last().and_then(|e| e.id.clone()).ok_or("events on the GET stream carry no id")?;
+    stream.disconnect();
+    let deadline = Instant::now() + PATIENCE;
+    while driver.has(&id) {
+        check(Instant::now() < deadline, "the dropped stream is still listed")?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // While the client is away: a broadcast, a send to it, and a send to someone else.
+    call_tool(w, &other, "announce", json!({"text": format!("missed-1-{tag}")}))?;
+    let frame = |text: String| mcp_mesh::sse::encode_message(&format!("\"{text}\""), None);
+    driver.send(Some(vec![id.clone()]), &frame(format!("missed-2-{tag}")));
+    driver.send(Some(vec![other.clone()]), &frame(format!("not-yours-{tag}")));
+    let headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
+    let mut resumed = SseStream::open(w.port, "/mcp", &headers).map_err(|(s, b)| format!("resume: {s} {b}"))?;
+    call_tool(w, &other, "announce", json!({"text": format!("after-{tag}")}))?;
+    check(resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("after-{tag}")))), "the live announcement after resuming never arrived")?;
+    let seen: Vec<String> = resumed
+        .events
+        .iter()
+        .filter_map(|e| ["before", "missed-1", "missed-2", "not-yours", "after"].into_iter().find(|k| e.data.contains(&format!("{k}-")) && e.data.contains(&tag.to_string())))
+        .map(str::to_owned)
+        .collect();
+    check(seen == ["missed-1", "missed-2", "after"], format!("the resumed stream saw {seen:?}"))?;
+    let ids: Vec<&str> = resumed.events.iter().filter_map(|e| e.id.as_deref()).collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    check(unique.len() == ids.len() && !ids.contains(&last_id.as_str()), format!("event ids repeat: {ids:?}"))
 }
 
 fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fleet>) -> Result<(), String> {

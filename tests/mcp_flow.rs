@@ -52,7 +52,7 @@ impl Harness {
                 Answer::Json(reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null), reply.headers)
             }
             Outcome::Stream { body, .. } => Answer::Stream(body),
-            Outcome::OpenStream { session } => Answer::Open(session),
+            Outcome::OpenStream { session, .. } => Answer::Open(session),
             Outcome::Listen { listener, .. } => Answer::Open(listener),
         }
     }

@@ -84,8 +84,9 @@ impl HttpReply {
 /// What the transport answers one request with.
 pub enum Outcome {
     Reply(HttpReply),
-    /// Open the GET stream of this (existing, validated) session through the mesh.
-    OpenStream { session: String },
+    /// Open the GET stream of this (existing, validated) session through the mesh, replaying what
+    /// came after `last_event_id` when the client is resuming.
+    OpenStream { session: String, last_event_id: Option<String> },
     /// An SSE response produced as the handler runs; each item is already SSE-framed.
     Stream { headers: Vec<(String, String)>, body: LocalBoxStream<'static, String> },
     /// Open a `subscriptions/listen` stream through the mesh: `listener` is its mesh id (hashed onto
@@ -104,7 +105,7 @@ impl std::fmt::Debug for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Reply(reply) => f.debug_tuple("Reply").field(reply).finish(),
-            Self::OpenStream { session } => f.debug_struct("OpenStream").field("session", session).finish(),
+            Self::OpenStream { session, .. } => f.debug_struct("OpenStream").field("session", session).finish(),
             Self::Stream { headers, .. } => f.debug_struct("Stream").field("headers", headers).finish(),
             Self::Listen { listener, filter, resource_uris, .. } => f
                 .debug_struct("Listen")

@@ -28,7 +28,8 @@ const PRIMING_VERSION: &str = "2025-11-25";
 pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     http::check_get_accept(request)?;
     let (session, _) = open_session(backend, request).await?;
-    Ok(Outcome::OpenStream { session })
+    let last_event_id = request.header(http::HEADER_LAST_EVENT_ID).map(|id| id.chars().take(64).collect());
+    Ok(Outcome::OpenStream { session, last_event_id })
 }
 
 pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {

@@ -58,8 +58,11 @@ impl DurableMesh {
 
     /// Opens session `id`'s stream on its shard and relays it into `sink`. With `require_session`,
     /// the shard refuses (404) a session it has no MCP record of, atomically with the accept.
-    pub async fn connect(&self, id: &str, require_session: bool, sink: SseSink) -> Result<()> {
-        let query = [("session", id), ("require_session", if require_session { "1" } else { "0" })];
+    pub async fn connect(&self, id: &str, require_session: bool, last_event_id: Option<&str>, sink: SseSink) -> Result<()> {
+        let mut query = vec![("session", id), ("require_session", if require_session { "1" } else { "0" })];
+        if let Some(last) = last_event_id {
+            query.push(("last_event_id", last));
+        }
         let (ws, _) = self.upgrade(id, shard_path::CONNECT, &query).await?;
         spawn_relay(ws, sink, self.config.keepalive_ms, None);
         Ok(())
@@ -145,7 +148,7 @@ impl SessionManager for DurableMesh {
     type Sink = SseSink;
 
     async fn create(&self, id: &str, sink: SseSink) -> Result<()> {
-        self.connect(id, false, sink).await
+        self.connect(id, false, None, sink).await
     }
 
     async fn delete(&self, id: &str) -> Result<()> {

@@ -95,11 +95,11 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
     let server = Rc::new(server);
     match handle(server, mesh.clone(), &core_request, &endpoint).await {
         Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
-        Outcome::OpenStream { session } => {
+        Outcome::OpenStream { session, last_event_id } => {
             let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
             // The retry hint goes first so a client reconnects at the pace we choose.
             let _ = tx.unbounded_send(sse::encode_retry(u64::from(mesh.config().sse_retry_ms)).into_bytes());
-            mesh.connect(&session, true, SseSink::new(tx)).await?;
+            mesh.connect(&session, true, last_event_id.as_deref(), SseSink::new(tx)).await?;
             sse_response(rx, Some(&session))
         }
         Outcome::Listen { listener, subscription_id, filter, resource_uris, first_event } => {

@@ -97,10 +97,12 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, subscription_i
             Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
                 let Some(text) = message.text() else { continue };
                 match ShardFrame::decode(&text) {
-                    Ok(ShardFrame::Data { data, .. }) => {
-                        let data = match subscription_id {
-                            Some(id) => crate::mcp::stateless::tag_subscription(&data, id),
-                            None => data,
+                    Ok(ShardFrame::Data { data, id, .. }) => {
+                        let data = match (subscription_id, id) {
+                            // Listen streams are not resumable: no event ids there.
+                            (Some(subscription), _) => crate::mcp::stateless::tag_subscription(&data, subscription),
+                            (None, Some(id)) => crate::event_log::with_event_id(&data, &id),
+                            (None, None) => data,
                         };
                         if !sink.write(&data) {
                             let _ = ws.close(Some(1000), Some("sse closed"));

@@ -16,6 +16,7 @@ use worker::{
 use super::stubs::{self, platform, Target};
 use crate::config::DEFAULT_COORDINATOR_BINDING;
 use crate::error::{MeshError, Result};
+use crate::event_log::{Audience, EventId, LogLimits};
 use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
 use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
@@ -52,6 +53,7 @@ impl DurableObject for SyncLayer {
             "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS topic_subscribers (topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))",
             "CREATE TABLE IF NOT EXISTS request_ids (session TEXT PRIMARY KEY, next INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, audience TEXT NOT NULL, data TEXT NOT NULL, level TEXT, topic TEXT)",
         ] {
             if let Err(error) = sql.exec(statement, None) {
                 worker::console_error!("shard {shard}: schema: {error}");
@@ -92,7 +94,10 @@ impl DurableObject for SyncLayer {
                 Err(e) => Err(e),
             },
             shard_path::SESSION_REGISTER => match stubs::read_json(&mut request).await.and_then(|r| self.register(r)) {
-                Ok(()) => self.ensure_expiry_alarm().await.map(|_| json(&serde_json::json!({}))),
+                Ok(()) => {
+                    self.count_changed();
+                    self.ensure_expiry_alarm().await.map(|_| json(&serde_json::json!({})))
+                }
                 Err(error) => Err(error),
             },
             shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.load_and_touch(&r.session)).map(|record| json(&SessionLookup { record })),
@@ -178,9 +183,100 @@ impl SyncLayer {
         self.state.get_websockets_with_tag(TAG_LISTENER).into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
     }
 
-    /// Streams of either kind, plus accepts in flight: what membership counts.
+    /// Streams of either kind, accepts in flight, and MCP sessions whose stream is down: what
+    /// membership counts. Counting registered sessions keeps a shard a member while its only client
+    /// reconnects, so broadcasts in between are logged for its replay.
     fn session_count(&self) -> u64 {
-        (self.open_sockets(None).len() + self.open_listeners().len()) as u64 + self.pending_accepts.get()
+        let streams = (self.open_sockets(None).len() + self.open_listeners().len()) as u64;
+        streams + self.pending_accepts.get() + self.registered_count().unwrap_or(0)
+    }
+
+    fn registered_count(&self) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            n: f64,
+        }
+        let rows: Vec<Row> = self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        Ok(rows.first().map(|row| row.n as u64).unwrap_or(0))
+    }
+
+    fn log_limits(&self) -> LogLimits {
+        let var = |name: &str| self.env.var(name).ok().and_then(|v| v.to_string().trim().parse::<u64>().ok());
+        let defaults = LogLimits::default();
+        LogLimits {
+            max_events: var("EVENT_LOG_MAX_EVENTS").filter(|n| *n > 0).unwrap_or(defaults.max_events),
+            max_age_ms: var("EVENT_LOG_MAX_AGE_MS").filter(|n| *n > 0).unwrap_or(defaults.max_age_ms),
+        }
+    }
+
+    /// Appends a send to the replay log and prunes it; returns the event's id.
+    fn log_event(&self, request: &SendRequest) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            seq: f64,
+        }
+        let audience = match &request.sessions {
+            None => Audience::Everyone,
+            Some(ids) => Audience::Sessions(ids.clone()),
+        };
+        let now = now_ms();
+        let rows: Vec<Row> = self
+            .sql(
+                "INSERT INTO events (at_ms, audience, data, level, topic) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                vec![
+                    SqlStorageValue::try_from_i64(now as i64).map_err(platform("time"))?,
+                    audience.encode().into(),
+                    request.data.clone().into(),
+                    request.level.clone().into(),
+                    request.topic.clone().into(),
+                ],
+            )?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let seq = rows.first().map(|row| row.seq as u64).ok_or_else(|| MeshError::Protocol("no event sequence".into()))?;
+        let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
+        self.sql(
+            "DELETE FROM events WHERE seq < ? OR at_ms < ?",
+            vec![
+                SqlStorageValue::try_from_i64(min_seq as i64).map_err(platform("seq"))?,
+                SqlStorageValue::try_from_i64(min_at as i64).map_err(platform("time"))?,
+            ],
+        )?;
+        Ok(EventId { shard: self.shard, seq }.format())
+    }
+
+    /// Sends a resuming stream the logged events after `last` that were addressed to it, in order.
+    fn replay(&self, ws: &WebSocket, attachment: &SocketAttachment, last: EventId) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            seq: f64,
+            audience: String,
+            data: String,
+            level: Option<String>,
+            topic: Option<String>,
+        }
+        if last.shard != self.shard {
+            return Ok(0);
+        }
+        let rows: Vec<Row> = self
+            .sql(
+                "SELECT seq, audience, data, level, topic FROM events WHERE seq > ? ORDER BY seq",
+                vec![SqlStorageValue::try_from_i64(last.seq as i64).map_err(platform("seq"))?],
+            )?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let mut replayed = 0;
+        for row in rows {
+            let request = SendRequest { sessions: None, data: row.data, level: row.level, topic: row.topic };
+            if !Audience::decode(&row.audience).includes(&attachment.session) || !admits(Some(attachment), &request) {
+                continue;
+            }
+            let id = EventId { shard: self.shard, seq: row.seq as u64 }.format();
+            if ws.send_with_str(ShardFrame::encode_data_with_id(&request.data, Some(&id))).is_ok() {
+                replayed += 1;
+            }
+        }
+        Ok(replayed)
     }
 
     async fn accept_stream(&self, request: &Request) -> Result<Response> {
@@ -188,11 +284,13 @@ impl SyncLayer {
         let mut session = None;
         let mut require_session = false;
         let mut listener = None;
+        let mut last_event_id = None;
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "session" => session = Some(value.into_owned()),
                 "require_session" => require_session = value == "1",
                 "listener" => listener = Some(ListenerFilter::from_flags(&value)),
+                "last_event_id" => last_event_id = EventId::parse(&value),
                 _ => {}
             }
         }
@@ -234,9 +332,13 @@ impl SyncLayer {
         let kind = if listener.is_some() { TAG_LISTENER } else { TAG_SESSION_STREAM };
         self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), kind]);
         let log_level = record.and_then(|r| r.log_level);
-        pair.server
-            .serialize_attachment(SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener })
-            .map_err(platform("serialize_attachment"))?;
+        let attachment = SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener };
+        pair.server.serialize_attachment(&attachment).map_err(platform("serialize_attachment"))?;
+        // Replayed before the 101 goes back and before any later send can run (nothing awaits in
+        // between), so a resuming client gets its missed events first and in order.
+        if let Some(last) = last_event_id {
+            self.replay(&pair.server, &attachment, last)?;
+        }
         Response::from_websocket(pair.client).map_err(platform("from_websocket"))
     }
 
@@ -258,8 +360,9 @@ impl SyncLayer {
 
     fn send(&self, request: Result<SendRequest>) -> Result<SendReport> {
         let request = request?;
-        // Serialized once for every recipient.
-        let frame = ShardFrame::encode_data(&request.data);
+        // Logged once and serialized once for every recipient.
+        let id = self.log_event(&request)?;
+        let frame = ShardFrame::encode_data_with_id(&request.data, Some(&id));
         let mut report = SendReport::default();
         let targets: Vec<WebSocket> = match &request.sessions {
             // Listen streams only ever want change notifications.
@@ -472,7 +575,9 @@ impl SyncLayer {
         let existed = self.load_record(session)?.is_some();
         self.sql("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
         self.sql("DELETE FROM request_ids WHERE session = ?", vec![session.into()])?;
-        self.close_session_sockets(session);
+        if !self.close_session_sockets(session) && existed {
+            self.count_changed();
+        }
         Ok(existed)
     }
 

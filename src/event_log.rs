@@ -1,0 +1,143 @@
+//! Resumable GET streams: event ids, the shard's bounded event log, and which logged events a
+//! reconnecting session gets back.
+//!
+//! A shard numbers every send it makes (one sequence per shard, in SQLite, so it survives restarts)
+//! and logs it once with its audience: every stream of the shard (a broadcast) or a list of session
+//! ids. The event id a stream sees is `<shard>-<seq>`: unique within a session because it is unique
+//! within the shard that holds the session. A client that reconnects with `Last-Event-ID` gets the
+//! logged events after that sequence whose audience includes it, in order — what it missed and
+//! nothing addressed to anyone else. The log is bounded by count and age. Must not touch the runtime.
+
+use serde::{Deserialize, Serialize};
+
+/// `EVENT_LOG_MAX_EVENTS` default: events a shard keeps for replay.
+pub const DEFAULT_LOG_MAX_EVENTS: u64 = 1_000;
+/// `EVENT_LOG_MAX_AGE_MS` default: how long a shard keeps an event for replay.
+pub const DEFAULT_LOG_MAX_AGE_MS: u64 = 5 * 60 * 1000;
+
+/// The id of one event on a session's GET stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventId {
+    pub shard: u32,
+    pub seq: u64,
+}
+
+impl EventId {
+    pub fn format(self) -> String {
+        format!("{}-{}", self.shard, self.seq)
+    }
+
+    /// Parses a `Last-Event-ID`. Anything else (a POST stream's priming id, garbage) is `None`:
+    /// there is nothing of this stream to replay for it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (shard, seq) = text.trim().split_once('-')?;
+        if shard.is_empty() || seq.is_empty() || !shard.bytes().all(|b| b.is_ascii_digit()) || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self { shard: shard.parse().ok()?, seq: seq.parse().ok()? })
+    }
+}
+
+/// Who a logged event was for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// Every stream of the shard (a broadcast).
+    Everyone,
+    Sessions(Vec<String>),
+}
+
+impl Audience {
+    /// The stored form: `*` or a JSON array of ids.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Everyone => "*".to_owned(),
+            Self::Sessions(ids) => serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned()),
+        }
+    }
+
+    pub fn decode(text: &str) -> Self {
+        if text == "*" {
+            return Self::Everyone;
+        }
+        Self::Sessions(serde_json::from_str(text).unwrap_or_default())
+    }
+
+    pub fn includes(&self, session: &str) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Sessions(ids) => ids.iter().any(|id| id == session),
+        }
+    }
+}
+
+/// Log bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub max_events: u64,
+    pub max_age_ms: u64,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        Self { max_events: DEFAULT_LOG_MAX_EVENTS, max_age_ms: DEFAULT_LOG_MAX_AGE_MS }
+    }
+}
+
+impl LogLimits {
+    /// After appending `newest_seq` at `now_ms`: events with a smaller sequence than the first
+    /// bound, or older than the second, are pruned.
+    pub fn prune_bounds(self, newest_seq: u64, now_ms: u64) -> (u64, u64) {
+        (newest_seq.saturating_sub(self.max_events.saturating_sub(1)), now_ms.saturating_sub(self.max_age_ms))
+    }
+}
+
+/// Prefixes an SSE event (as the mesh carries it) with its id, so the client can resume from it.
+pub fn with_event_id(event: &str, id: &str) -> String {
+    let mut out = String::with_capacity(event.len() + id.len() + 6);
+    out.push_str("id: ");
+    out.extend(id.chars().filter(|c| *c != '\n' && *c != '\r'));
+    out.push('\n');
+    out.push_str(event);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_round_trip_and_foreign_ids_are_refused() {
+        let id = EventId { shard: 12, seq: 34_567 };
+        assert_eq!(EventId::parse(&id.format()), Some(id));
+        for bad in ["", "12", "-5", "12-", "a-1", "1-b", "0ebade1a-d4cf-43bf", "1-2-3", "99999999999-1"] {
+            assert_eq!(EventId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn audiences_encode_and_match() {
+        for audience in [Audience::Everyone, Audience::Sessions(vec!["a".into(), "b c".into()])] {
+            assert_eq!(Audience::decode(&audience.encode()), audience);
+        }
+        assert!(Audience::Everyone.includes("x"));
+        assert!(Audience::Sessions(vec!["a".into()]).includes("a"));
+        assert!(!Audience::Sessions(vec!["a".into()]).includes("b"));
+        assert_eq!(Audience::decode("not json"), Audience::Sessions(vec![]));
+    }
+
+    #[test]
+    fn prune_bounds_keep_the_newest_events_within_age() {
+        let limits = LogLimits { max_events: 3, max_age_ms: 1_000 };
+        assert_eq!(limits.prune_bounds(10, 5_000), (8, 4_000));
+        assert_eq!(limits.prune_bounds(1, 500), (0, 0));
+    }
+
+    #[test]
+    fn ids_prefix_events_and_decode_back() {
+        let framed = with_event_id(&crate::sse::encode_message("{}", None), "3-9");
+        let events = crate::sse::SseDecoder::new().feed(framed.as_bytes());
+        assert_eq!(events[0].id.as_deref(), Some("3-9"));
+        assert_eq!(events[0].data, "{}");
+    }
+}
