@@ -49,7 +49,7 @@ fn my_server<B: McpBackend>() -> McpServer<B> {
 fn main() {
     let server = Rc::new(my_server::<InMemoryBackend>());
     let backend = Rc::new(InMemoryBackend::new());
-    let config = EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 1 << 20, state_key: Rc::from(&b"example"[..]) };
+    let config = EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 1 << 20, state_key: Rc::from(&b"example"[..]), auth: Default::default() };
     // A stateless (2026-07-28) call: no session needed.
     let request = HttpRequest::new("POST", "/mcp")
         .with_header("Accept", "application/json, text/event-stream")

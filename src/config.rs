@@ -5,7 +5,7 @@
 //! names the var. Must not touch the Workers runtime.
 
 use crate::error::{MeshError, Result};
-use crate::mcp::http::OriginPolicy;
+use crate::mcp::http::{OriginPolicy, TokenAuth};
 use crate::routing::MAX_SHARD_COUNT;
 
 /// `SHARD_COUNT`: how many `SyncLayer` shard objects sessions are spread over.
@@ -38,6 +38,9 @@ pub struct MeshConfig {
     /// `SESSION_IDLE_MS`: a session with no open stream and no request for this long is forgotten
     /// by its shard's alarm.
     pub session_idle_ms: u64,
+    /// `AUTH_TOKENS` (a secret): `name:token` pairs; when set, `/mcp` needs a bearer token and each
+    /// session belongs to the identity that created it.
+    pub auth: TokenAuth,
     /// `REQUEST_STATE_SECRET` (a secret): signs stateless `requestState`. Unset: a fixed development
     /// key, which lets anyone forge state; set it in production.
     pub request_state_secret: String,
@@ -85,6 +88,7 @@ impl MeshConfig {
                 1_000,
                 u32::MAX,
             )?),
+            auth: TokenAuth::from_list(&lookup("AUTH_TOKENS").unwrap_or_default()),
             request_state_secret: lookup("REQUEST_STATE_SECRET")
                 .filter(|secret| !secret.trim().is_empty())
                 .unwrap_or_else(|| DEV_REQUEST_STATE_SECRET.to_owned()),
@@ -107,7 +111,8 @@ impl MeshConfig {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equality whose time does not depend on where the inputs first differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut difference = a.len() ^ b.len();
     for (i, byte) in b.iter().enumerate() {
         difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);

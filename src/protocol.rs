@@ -206,6 +206,9 @@ pub struct SessionRecord {
     /// counts from here.
     #[serde(default)]
     pub last_seen_ms: u64,
+    /// The authenticated identity that created the session; any other identity gets 404 for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -362,6 +362,7 @@ fn transport_errors_are_json_rpc_errors(w: &Wrangler, _fixture: &mut Option<Flee
         ("GET without sse accept", request("GET", &url, &[("Accept", "application/json"), ("Mcp-Session-Id", "x")], None), 406, Some(-32000)),
         ("PUT", request("PUT", &url, &[], Some("")), 405, Some(-32000)),
         ("unknown path", request("GET", &w.url("/nowhere"), &[], None), 404, None),
+        ("body over MAX_BODY_BYTES", request("POST", &url, &[ACCEPT_BOTH, JSON], Some(&" ".repeat(4 * 1024 * 1024 + 1))), 413, Some(-32000)),
     ];
     for (name, reply, status, code) in cases {
         check(reply.status == status, format!("{name}: got {} {}", reply.status, reply.body))?;

@@ -26,7 +26,7 @@ fn harness() -> Harness {
     Harness {
         server: Rc::new(reference_server()),
         backend: Rc::new(InMemoryBackend::new()),
-        config: EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 64 * 1024, state_key: Rc::from(&b"test key"[..]) },
+        config: EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 64 * 1024, state_key: Rc::from(&b"test key"[..]), auth: Default::default() },
     }
 }
 

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::backend::McpBackend;
-use super::http::{self, HttpReply, HttpRequest, OriginPolicy, Outcome};
+use super::http::{self, HttpReply, HttpRequest, OriginPolicy, Outcome, TokenAuth};
 use super::jsonrpc::{self, Incoming};
 use super::server::McpServer;
 use super::{legacy, stateless};
@@ -18,6 +18,8 @@ pub struct EndpointConfig {
     pub max_body_bytes: u32,
     /// Key that signs stateless `requestState` (`REQUEST_STATE_SECRET`).
     pub state_key: Rc<[u8]>,
+    /// Bearer tokens (`AUTH_TOKENS`); empty: no authentication.
+    pub auth: TokenAuth,
 }
 
 /// Answers one request on the MCP endpoint. Never fails: every error becomes its HTTP answer.
@@ -40,6 +42,14 @@ async fn route<B: McpBackend>(
     config: &EndpointConfig,
 ) -> Result<Outcome> {
     config.origins.check(request)?;
+    let identity = config.auth.authenticate(request)?;
+    let authenticated;
+    let request = if identity.is_some() {
+        authenticated = HttpRequest { identity, ..request.clone() };
+        &authenticated
+    } else {
+        request
+    };
     let stateless_header = stateless::is_stateless_version_header(request);
     match request.method.as_str() {
         "POST" => {

@@ -18,6 +18,9 @@ pub struct HttpRequest {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Who sent it, once the endpoint has checked the bearer token (`AUTH_TOKENS`); sessions are
+    /// bound to it.
+    pub identity: Option<String>,
 }
 
 impl HttpRequest {
@@ -69,6 +72,9 @@ impl HttpReply {
         let mut reply = Self::json(error.http_status(), super::jsonrpc::error_json(id, error));
         if let MeshError::MethodNotAllowed = error {
             reply = reply.with_header("allow", "GET, POST, DELETE");
+        }
+        if let MeshError::Unauthorized = error {
+            reply = reply.with_header("www-authenticate", "Bearer");
         }
         if let Some(seconds) = error.retry_after_secs() {
             reply = reply.with_header("retry-after", &seconds.to_string());
@@ -179,6 +185,45 @@ fn strip_port(host: &str) -> &str {
         return &host[..=end];
     }
     host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+}
+
+/// Bearer tokens and the identities they stand for (`AUTH_TOKENS`: `name:token,name:token`).
+/// Empty: no authentication, every request is anonymous.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenAuth {
+    identities: Vec<(String, String)>,
+}
+
+impl TokenAuth {
+    pub fn from_list(list: &str) -> Self {
+        let identities = list
+            .split(',')
+            .filter_map(|pair| pair.trim().split_once(':'))
+            .map(|(name, token)| (name.trim().to_owned(), token.trim().to_owned()))
+            .filter(|(name, token)| !name.is_empty() && !token.is_empty())
+            .collect();
+        Self { identities }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.identities.is_empty()
+    }
+
+    /// The identity a request authenticates as; 401 without a known token when auth is on. Every
+    /// token is compared in constant time, and all of them are compared.
+    pub fn authenticate(&self, request: &HttpRequest) -> Result<Option<String>> {
+        if !self.is_enabled() {
+            return Ok(None);
+        }
+        let given = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        let mut found = None;
+        for (name, token) in &self.identities {
+            if crate::config::constant_time_eq(given.as_bytes(), token.as_bytes()) && found.is_none() {
+                found = Some(name.clone());
+            }
+        }
+        found.map(Some).ok_or(MeshError::Unauthorized)
+    }
 }
 
 /// Whether an `Accept` header admits `media_type` (exact type, `type/*` or `*/*`).
@@ -340,6 +385,19 @@ mod tests {
         let open = OriginPolicy::from_lists("*", "");
         assert!(open.check(&post().with_header("Host", "anything.dev")).is_ok());
         assert_eq!(policy.check(&post().with_header("Host", "evil.com")).unwrap_err().http_status(), 403);
+    }
+
+    #[test]
+    fn bearer_tokens_map_to_identities() {
+        let auth = TokenAuth::from_list("alice:t0k3n-a, bob:t0k3n-b, broken, :x");
+        let with = |token: &str| post().with_header("Authorization", &format!("Bearer {token}"));
+        assert_eq!(auth.authenticate(&with("t0k3n-a")).unwrap(), Some("alice".to_owned()));
+        assert_eq!(auth.authenticate(&with("t0k3n-b")).unwrap(), Some("bob".to_owned()));
+        assert_eq!(auth.authenticate(&with("t0k3n")).unwrap_err(), MeshError::Unauthorized);
+        assert_eq!(auth.authenticate(&post()).unwrap_err(), MeshError::Unauthorized);
+        assert_eq!(TokenAuth::default().authenticate(&post()).unwrap(), None);
+        let reply = HttpReply::error(&MeshError::Unauthorized, None);
+        assert_eq!((reply.status, reply.header("www-authenticate")), (401, Some("Bearer")));
     }
 
     #[test]

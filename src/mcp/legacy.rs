@@ -34,6 +34,10 @@ pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Re
 
 pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     let session = http::require_session_id(request)?;
+    let record = backend.load_session(session).await?.ok_or(MeshError::SessionNotFound)?;
+    if record.owner != request.identity {
+        return Err(MeshError::SessionNotFound);
+    }
     if backend.end_session(session).await? {
         Ok(Outcome::Reply(HttpReply::empty(200)))
     } else {
@@ -45,6 +49,10 @@ async fn open_session<B: McpBackend>(backend: &B, request: &HttpRequest) -> Resu
     let session = http::require_session_id(request)?.to_owned();
     http::check_protocol_version(request)?;
     let record = backend.load_session(&session).await?.ok_or(MeshError::SessionNotFound)?;
+    // Another identity's session does not exist, as far as this caller can tell.
+    if record.owner != request.identity {
+        return Err(MeshError::SessionNotFound);
+    }
     Ok((session, record))
 }
 
@@ -148,6 +156,7 @@ async fn initialize<B: McpBackend>(
         subscriptions: Vec::new(),
         created_ms: backend.now_ms(),
         last_seen_ms: backend.now_ms(),
+        owner: request.identity.clone(),
     };
     backend.register_session(&session, record).await?;
     let capabilities = serde_json::from_value(server.capabilities(Era::Session)).unwrap_or_default();

@@ -89,6 +89,7 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
         origins: mesh.config().origins.clone(),
         max_body_bytes: mesh.config().max_body_bytes,
         state_key: Rc::from(mesh.config().request_state_secret.as_bytes()),
+        auth: mesh.config().auth.clone(),
     };
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
