@@ -35,6 +35,9 @@ pub struct MeshConfig {
     pub admin_token: Option<String>,
     /// `ALLOWED_HOSTS` / `ALLOWED_ORIGINS`: DNS rebinding protection (see `OriginPolicy`).
     pub origins: OriginPolicy,
+    /// `STREAM_BUFFER_BYTES`: bytes a GET stream may have queued unread before it is cut off (the
+    /// client resumes with `Last-Event-ID`).
+    pub stream_buffer_bytes: u32,
     /// `SESSION_IDLE_MS`: a session with no open stream and no request for this long is forgotten
     /// by its shard's alarm.
     pub session_idle_ms: u64,
@@ -81,6 +84,13 @@ impl MeshConfig {
                 &lookup("ALLOWED_HOSTS").unwrap_or_default(),
                 &lookup("ALLOWED_ORIGINS").unwrap_or_default(),
             ),
+            stream_buffer_bytes: parse_bounded(
+                &lookup,
+                "STREAM_BUFFER_BYTES",
+                crate::backpressure::DEFAULT_STREAM_BUFFER_BYTES,
+                1024,
+                64 * 1024 * 1024,
+            )?,
             session_idle_ms: u64::from(parse_bounded(
                 &lookup,
                 "SESSION_IDLE_MS",

@@ -13,6 +13,7 @@
 //! - [`fanout`]: grouping sends per shard.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
 //! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
+//! - [`backpressure`]: the byte budget that cuts off a stalled stream.
 //! - [`event_log`]: event ids, the shard's bounded replay log, and what a resuming stream gets back.
 //! - [`sse`]: Server-Sent Events encoding and decoding.
 //! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server and the reference tools.
@@ -21,6 +22,7 @@
 //!
 //! Everything but `worker` is plain Rust, tested natively with `cargo test`.
 
+pub mod backpressure;
 pub mod config;
 pub mod error;
 pub mod event_log;

@@ -27,7 +27,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    let wrangler = match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500")]) {
+    let wrangler = match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")]) {
         Ok(wrangler) => wrangler,
         Err(error) => {
             eprintln!("e2e: could not start wrangler dev: {error}");
@@ -61,6 +61,7 @@ fn main() {
         ("mcp::status_route_needs_the_token", status_route_needs_the_token),
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
         ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
+        ("mesh::a_stalled_consumer_is_cut_off_without_delaying_others", a_stalled_consumer_is_cut_off_without_delaying_others),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
     ];
     for (name, scenario) in scenarios {
@@ -433,6 +434,42 @@ fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Opt
     let ids: Vec<&str> = resumed.events.iter().filter_map(|e| e.id.as_deref()).collect();
     let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
     check(unique.len() == ids.len() && !ids.contains(&last_id.as_str()), format!("event ids repeat: {ids:?}"))
+}
+
+fn a_stalled_consumer_is_cut_off_without_delaying_others(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {
+    use std::io::Write;
+    let driver = HttpDriver { wrangler: w };
+    let tag = std::process::id();
+    let (stalled_id, healthy_id) = (format!("stalled-{tag}"), format!("healthy-{tag}"));
+    // A client that opens its stream and never reads from it again.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", w.port)).map_err(|e| e.to_string())?;
+    let auth = format!("Bearer {}", w.token);
+    write!(stalled, "GET /mesh/stream?session={stalled_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\nAccept: text/event-stream\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut healthy = driver.create(&healthy_id).map_err(|e| format!("healthy stream: {e:?}"))?;
+    let deadline = Instant::now() + PATIENCE;
+    while !driver.has(&stalled_id) {
+        check(Instant::now() < deadline, "the stalled stream never opened")?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Far more than the kernel's socket buffers and STREAM_BUFFER_BYTES (256 KiB) together.
+    let megabyte = mcp_mesh::sse::encode_message(&format!("\"{}\"", "x".repeat(1024 * 1024)), None);
+    let mut cut_off = false;
+    for i in 0..40 {
+        driver.send(Some(vec![stalled_id.clone()]), &megabyte);
+        // Meanwhile a healthy stream on the mesh gets its message at once.
+        let started = Instant::now();
+        let ping = format!("ping-{tag}-{i}");
+        driver.send(Some(vec![healthy_id.clone()]), &mcp_mesh::sse::encode_message(&format!("\"{ping}\""), None));
+        check(healthy.wait_until(Duration::from_secs(5), |s| s.events.iter().any(|e| e.data.contains(&ping))), format!("the healthy stream waited for {ping}"))?;
+        check(started.elapsed() < Duration::from_secs(5), "the healthy stream was delayed")?;
+        if !driver.has(&stalled_id) {
+            cut_off = true;
+            break;
+        }
+    }
+    check(cut_off, "the stalled stream was never cut off after 40 MiB")?;
+    drop(stalled);
+    Ok(())
 }
 
 fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fleet>) -> Result<(), String> {

@@ -15,7 +15,7 @@ const sessionsCreated = new Counter('sessions_created');
 const THINK_TIME = envNumber('THINK_TIME', 0);
 
 export const options = {
-  scenarios: { churn: scenarioFromEnv({ rate: 5, duration: '30s', vusPerRate: 1, vus: 5 }) },
+  scenarios: { churn: scenarioFromEnv({ rate: 5, duration: '30s', vusPerRate: 2, vus: 5 }) },
   thresholds: thresholds(['session_create_ms']),
   summaryTrendStats,
 };

@@ -21,7 +21,7 @@ if (TOOL !== 'increment' && TOOL !== 'announce') throw new Error(`TOOL=${TOOL}: 
 const toolCall = new Trend('tool_call_ms', true);
 
 export const options = {
-  scenarios: { tools: scenarioFromEnv({ rate: 10, duration: '30s', vusPerRate: 1, vus: 10 }) },
+  scenarios: { tools: scenarioFromEnv({ rate: 10, duration: '30s', vusPerRate: 3, vus: 10 }) },
   thresholds: thresholds(['tool_call_ms']),
   summaryTrendStats,
   setupTimeout: envString('SETUP_TIMEOUT', '5m'),

@@ -28,7 +28,7 @@ const broadcastDelivered = new Counter('broadcast_delivered');
 const targetedNotified = new Counter('targeted_notified');
 
 export const options = {
-  scenarios: { trigger: scenarioFromEnv({ rate: 10, duration: '30s', vusPerRate: 1, vus: 10 }) },
+  scenarios: { trigger: scenarioFromEnv({ rate: 10, duration: '30s', vusPerRate: 3, vus: 10 }) },
   thresholds: thresholds(['broadcast_call_ms', 'targeted_call_ms']),
   summaryTrendStats,
   setupTimeout: envString('SETUP_TIMEOUT', '5m'),

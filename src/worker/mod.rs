@@ -37,7 +37,8 @@ use crate::sse;
 pub use coordinator::Coordinator;
 pub use mesh::DurableMesh;
 pub use shard::SyncLayer;
-use relay::SseSink;
+use crate::manager::SessionSink;
+use relay::sse_channel;
 use stubs::platform;
 
 
@@ -97,11 +98,11 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
     match handle(server, mesh.clone(), &core_request, &endpoint).await {
         Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
         Outcome::OpenStream { session, last_event_id } => {
-            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
+            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
             // The retry hint goes first so a client reconnects at the pace we choose.
-            let _ = tx.unbounded_send(sse::encode_retry(u64::from(mesh.config().sse_retry_ms)).into_bytes());
-            mesh.connect(&session, true, last_event_id.as_deref(), SseSink::new(tx)).await?;
-            sse_response(rx, Some(&session))
+            sink.write(&sse::encode_retry(u64::from(mesh.config().sse_retry_ms)));
+            mesh.connect(&session, true, last_event_id.as_deref(), sink).await?;
+            sse_response(body, Some(&session))
         }
         Outcome::Listen { listener, subscription_id, filter, resource_uris, first_event } => {
             // Resource subscriptions go into the topic index before the stream opens, so an update
@@ -109,10 +110,10 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
             for uri in &resource_uris {
                 mesh.subscribe(uri, &listener).await?;
             }
-            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
-            let _ = tx.unbounded_send(first_event.into_bytes());
-            mesh.connect_listener(&listener, filter, subscription_id, SseSink::new(tx)).await?;
-            sse_response(rx, None)
+            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
+            sink.write(&first_event);
+            mesh.connect_listener(&listener, filter, subscription_id, sink).await?;
+            sse_response(body, None)
         }
         Outcome::Stream { headers, body } => {
             let response = Response::from_stream(body.map(|chunk| Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())))
@@ -150,7 +151,7 @@ fn to_response(reply: HttpReply) -> worker::Result<Response> {
     Ok(response.with_status(reply.status).with_headers(headers))
 }
 
-fn sse_response(rx: futures_channel::mpsc::UnboundedReceiver<Vec<u8>>, session: Option<&str>) -> Result<Response> {
+fn sse_response(body: impl futures::Stream<Item = Vec<u8>> + 'static, session: Option<&str>) -> Result<Response> {
     let headers = Headers::new();
     let mut pairs = vec![
         ("content-type", "text/event-stream"),
@@ -163,7 +164,7 @@ fn sse_response(rx: futures_channel::mpsc::UnboundedReceiver<Vec<u8>>, session: 
     for (name, value) in pairs {
         headers.set(name, value).map_err(platform("headers"))?;
     }
-    let response = Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>)).map_err(platform("from_stream"))?;
+    let response = Response::from_stream(body.map(Ok::<Vec<u8>, worker::Error>)).map_err(platform("from_stream"))?;
     Ok(response.with_headers(headers))
 }
 
@@ -217,10 +218,10 @@ async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<R
         }
         ("/mesh/stream", Method::Get) => {
             let query: StreamQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
-            let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
-            let _ = tx.unbounded_send(sse::encode_comment("connected").into_bytes());
-            mesh.create(&query.session, SseSink::new(tx)).await?;
-            sse_response(rx, None)
+            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
+            sink.write(&sse::encode_comment("connected"));
+            mesh.create(&query.session, sink).await?;
+            sse_response(body, None)
         }
         ("/mesh/has", Method::Post) => {
             let body: SessionRef = read_body(request).await?;

@@ -10,25 +10,47 @@ use futures::StreamExt;
 use futures_channel::mpsc::UnboundedSender;
 use worker::{WebSocket, WebsocketEvent};
 
+use std::rc::Rc;
+
 use super::timer::sleep;
+use crate::backpressure::StreamBudget;
 
 use crate::manager::SessionSink;
 use crate::protocol::ShardFrame;
 use crate::sse;
 
-/// The SSE body of one GET request.
+/// The SSE body of one GET request, with a byte budget for what the client has not read yet.
 pub struct SseSink {
     tx: UnboundedSender<Vec<u8>>,
+    budget: Rc<StreamBudget>,
 }
 
 impl SseSink {
-    pub fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
-        Self { tx }
+    pub fn new(tx: UnboundedSender<Vec<u8>>, budget: Rc<StreamBudget>) -> Self {
+        Self { tx, budget }
     }
+}
+
+/// An SSE body whose reads release the stream's budget.
+pub fn sse_channel(budget_bytes: u32) -> (SseSink, impl futures::Stream<Item = Vec<u8>>) {
+    let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
+    let budget = Rc::new(StreamBudget::new(budget_bytes as usize));
+    let reader_budget = budget.clone();
+    let body = rx.map(move |chunk| {
+        reader_budget.release(chunk.len());
+        chunk
+    });
+    (SseSink::new(tx, budget), body)
 }
 
 impl SessionSink for SseSink {
     fn write(&self, data: &str) -> bool {
+        // A client that stopped reading is cut off rather than buffered without bound; it resumes
+        // from the shard's log with Last-Event-ID.
+        if !self.budget.try_reserve(data.len()) {
+            self.tx.close_channel();
+            return false;
+        }
         self.tx.unbounded_send(data.as_bytes().to_vec()).is_ok()
     }
 
