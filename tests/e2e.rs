@@ -5,8 +5,7 @@
 //! `MESH_E2E=1` after building. It prints one line per scenario and `e2e: N passed, M failed`.
 
 mod support;
-#[path = "interop.rs"]
-mod interop;
+
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use mcp_mesh::routing::shard_for;
 use serde_json::{json, Value};
 use support::manager_suite::{self, CreateError, Driver, Probe};
 use support::workerd::{request, Reply, SseStream, Wrangler};
+use support::{chaos, interop};
 
 const SHARD_COUNT: u32 = 16;
 const SESSIONS: usize = 48;
@@ -90,6 +90,16 @@ fn main() {
         report(results.last());
     }
     drop(peer);
+    let started = Instant::now();
+    let outcome = chaos::run(12, 30).and_then(|r| {
+        println!(
+            "     chaos: {} sessions x {} notifications: delivered {}/{} (duplicates {}, reconnects {}); faults: {}",
+            r.sessions, r.notifications, r.delivered, r.expected, r.duplicates, r.reconnects, r.faults.join("; ")
+        );
+        check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
+    });
+    results.push((format!("chaos::restart_and_drops_lose_nothing ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {
         eprintln!("--- wrangler log (tail) ---\n{}", wrangler.log_tail());

@@ -19,9 +19,10 @@ pub fn free_port() -> u16 {
 pub struct Wrangler {
     pub port: u16,
     pub token: String,
-    child: Child,
+    child: Option<Child>,
     state_dir: PathBuf,
     pub log_path: PathBuf,
+    args: Vec<String>,
 }
 
 impl Wrangler {
@@ -32,9 +33,14 @@ impl Wrangler {
 
     /// The same with another wrangler config (relative to the crate root).
     pub fn start_with_config(config: Option<&str>, vars: &[(&str, &str)]) -> Result<Self, String> {
+        Self::start_with_args(config, None, vars)
+    }
+
+    /// The same under another worker name (so it does not take over the dev registry's entry for
+    /// the main worker).
+    pub fn start_with_args(config: Option<&str>, name: Option<&str>, vars: &[(&str, &str)]) -> Result<Self, String> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let wrangler = root.join("node_modules/.bin/wrangler");
-        if !wrangler.exists() {
+        if !root.join("node_modules/.bin/wrangler").exists() {
             return Err("node_modules/.bin/wrangler is missing: run `make test`".into());
         }
         let port = free_port();
@@ -43,37 +49,70 @@ impl Wrangler {
         std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
         let env_file = state_dir.join("env");
         std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
-        let log_path = state_dir.join("wrangler.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-        let mut command = Command::new(&wrangler);
-        command
-            .current_dir(&root)
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(config.map(|c| vec!["--config", c]).unwrap_or_default())
-            .args(["--inspector-port", &free_port().to_string()])
-            .arg("--persist-to")
-            .arg(state_dir.join("state"))
-            .arg("--env-file")
-            .arg(&env_file)
-            .args(["--show-interactive-dev-session=false", "--log-level", "warn"])
-            .args(["--var", &format!("MESH_ADMIN_TOKEN:{token}")]);
-        for (name, value) in vars {
-            command.args(["--var", &format!("{name}:{value}")]);
+        let mut args: Vec<String> = vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
+        if let Some(config) = config {
+            args.extend(["--config".into(), config.into()]);
         }
+        if let Some(name) = name {
+            args.extend(["--name".into(), name.into()]);
+        }
+        args.extend(["--inspector-port".into(), free_port().to_string()]);
+        args.extend(["--persist-to".into(), state_dir.join("state").to_string_lossy().into_owned()]);
+        args.extend(["--env-file".into(), env_file.to_string_lossy().into_owned()]);
+        args.extend(["--show-interactive-dev-session=false".into(), "--log-level".into(), "warn".into()]);
+        args.extend(["--var".into(), format!("MESH_ADMIN_TOKEN:{token}")]);
+        for (name, value) in vars {
+            args.extend(["--var".into(), format!("{name}:{value}")]);
+        }
+        let log_path = state_dir.join("wrangler.log");
+        let mut wrangler = Wrangler { port, token, child: None, state_dir, log_path, args };
+        wrangler.spawn()?;
+        Ok(wrangler)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
         use std::os::unix::process::CommandExt;
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).map_err(|e| e.to_string())?;
+        let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
+        command.current_dir(&root).args(&self.args);
         command.process_group(0).stdin(Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
-        let child = command.spawn().map_err(|e| format!("spawning wrangler: {e}"))?;
-        let wrangler = Wrangler { port, token, child, state_dir, log_path };
+        self.child = Some(command.spawn().map_err(|e| format!("spawning wrangler: {e}"))?);
         let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
-            if let Ok(response) = ureq::get(&wrangler.url("/")).timeout(Duration::from_secs(2)).call() {
+            if let Ok(response) = ureq::get(&self.url("/")).timeout(Duration::from_secs(2)).call() {
                 if response.status() == 200 {
-                    return Ok(wrangler);
+                    return Ok(());
                 }
             }
             thread::sleep(Duration::from_millis(250));
         }
-        Err(format!("wrangler did not answer on port {port}; log: {}", wrangler.log_tail()))
+        Err(format!("wrangler did not answer on port {}; log: {}", self.port, self.log_tail()))
+    }
+
+    /// Kills every process of this wrangler (workerd included): every Durable Object and every
+    /// WebSocket goes, storage stays.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        // `-s SIG --` matters: procps-ng 4.0's kill misreads `kill -TERM -<pgid>` and signals far more
+        // than the group (it took down this machine's shell).
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = child.wait();
+    }
+
+    /// A deploy or crash: everything stops, then starts again on the same port with the same storage.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.spawn()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -88,20 +127,7 @@ impl Wrangler {
 
 impl Drop for Wrangler {
     fn drop(&mut self) {
-        // wrangler starts workerd children; end the whole process group.
-        // `-s SIG --` matters: procps-ng 4.0's kill misreads `kill -TERM -<pgid>` and signals far more
-        // than the group (it took down this machine's shell).
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).stderr(Stdio::null()).status();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }

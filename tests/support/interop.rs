@@ -1,6 +1,6 @@
 //! Interop runs for the end-to-end harness: the official conformance suites and real MCP clients
 //! (TypeScript SDK, Python SDK in legacy and auto modes), each a child process against the running
-//! workers. Included by `tests/e2e.rs`.
+//! workers. Used by `tests/e2e.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;
