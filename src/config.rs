@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_BODY_BYTES: u32 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshConfig {
     pub shard_count: u32,
+    /// `PREVIOUS_SHARD_COUNTS`: shard counts this deployment used before and whose sessions may
+    /// still be live (comma-separated, e.g. "16"). Empty when no resharding is in progress.
+    pub previous_shard_counts: Vec<u32>,
     pub shard_binding: String,
     pub coordinator_binding: String,
     pub keepalive_ms: u32,
@@ -65,8 +68,23 @@ impl MeshConfig {
                 })
             }
         };
+        let previous_shard_counts = match lookup("PREVIOUS_SHARD_COUNTS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    parse_shard_count(item).map_err(|_| MeshError::Config {
+                        var: "PREVIOUS_SHARD_COUNTS",
+                        reason: format!("must list shard counts from 1 to {MAX_SHARD_COUNT}, got {list:?}"),
+                    })
+                })
+                .collect::<Result<Vec<u32>>>()?,
+        };
         Ok(Self {
             shard_count,
+            previous_shard_counts,
             shard_binding: lookup("SHARD_BINDING").unwrap_or_else(|| DEFAULT_SHARD_BINDING.to_owned()),
             coordinator_binding: lookup("COORDINATOR_BINDING")
                 .unwrap_or_else(|| DEFAULT_COORDINATOR_BINDING.to_owned()),
@@ -201,6 +219,19 @@ mod tests {
         assert_eq!(with.authorize_admin(Some("Bearer s3cret")), Ok(()));
         for bad in [None, Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("s3cret"), Some("Bearer "), Some("bearer s3cret")] {
             assert_eq!(with.authorize_admin(bad), Err(MeshError::Unauthorized), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn previous_shard_counts_are_a_validated_list() {
+        let c = config(&[("SHARD_COUNT", "24"), ("PREVIOUS_SHARD_COUNTS", " 16, 8 ,")]).unwrap();
+        assert_eq!(c.previous_shard_counts, vec![16, 8]);
+        assert!(config(&[("SHARD_COUNT", "24")]).unwrap().previous_shard_counts.is_empty());
+        for bad in ["16,x", "0", "9999"] {
+            match config(&[("SHARD_COUNT", "24"), ("PREVIOUS_SHARD_COUNTS", bad)]) {
+                Err(MeshError::Config { var, .. }) => assert_eq!(var, "PREVIOUS_SHARD_COUNTS"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

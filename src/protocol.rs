@@ -20,7 +20,7 @@ pub const STUB_ORIGIN: &str = "https://mesh";
 pub mod shard_path {
     /// GET with `Upgrade: websocket`, query `session=<id>` and optionally `require_session=1`.
     pub const CONNECT: &str = "/v1/connect";
-    /// POST [`super::SendRequest`] → [`super::SendReport`].
+    /// POST [`super::SendRequest`] → [`super::SendReply`].
     pub const SEND: &str = "/v1/send";
     /// POST [`super::SessionRef`] → [`super::HasReply`].
     pub const HAS: &str = "/v1/has";
@@ -161,6 +161,16 @@ pub struct SendReport {
     pub failed: u64,
     #[serde(default)]
     pub missing: u64,
+}
+
+/// A shard's answer to a send: the report, and which targeted ids it holds no stream for (so a
+/// Worker in the middle of a resharding can try their previous shard).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReply {
+    #[serde(flatten)]
+    pub report: SendReport,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_ids: Vec<String>,
 }
 
 impl SendReport {

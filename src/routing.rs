@@ -44,6 +44,21 @@ pub fn shard_for(session_id: &str, shard_count: u32) -> u32 {
     jump_consistent_hash(session_key(session_id), shard_count)
 }
 
+/// Where a session may live while a deployment changes its shard count: its shard under the
+/// current count first, then under each previous count still in service (`PREVIOUS_SHARD_COUNTS`),
+/// without repeats. Sessions stay on the shard that created them; lookups try these in order.
+pub fn candidate_shards(session_id: &str, shard_count: u32, previous_counts: &[u32]) -> Vec<u32> {
+    let key = session_key(session_id);
+    let mut shards = vec![jump_consistent_hash(key, shard_count)];
+    for &count in previous_counts {
+        let shard = jump_consistent_hash(key, count);
+        if !shards.contains(&shard) {
+            shards.push(shard);
+        }
+    }
+    shards
+}
+
 /// The stable name a shard object is addressed by (`id_from_name`). Names, not ids, are the contract:
 /// the same name always reaches the same object, across deploys.
 pub fn shard_name(shard: u32) -> String {
@@ -78,6 +93,22 @@ mod tests {
                 assert!(jump_consistent_hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), n) < n);
             }
         }
+    }
+
+    #[test]
+    fn candidates_start_with_the_current_layout_and_never_repeat() {
+        for i in 0..500 {
+            let id = format!("s-{i}");
+            let candidates = candidate_shards(&id, 24, &[16, 16, 24]);
+            assert_eq!(candidates[0], shard_for(&id, 24));
+            assert!(candidates.contains(&shard_for(&id, 16)));
+            assert!(candidates.len() <= 2);
+            // Jump hash moves a key only into a new shard: if it moved, its old home is below 16.
+            if candidates.len() == 2 {
+                assert!(candidates[0] >= 16 && candidates[1] < 16);
+            }
+        }
+        assert_eq!(candidate_shards("x", 8, &[]), vec![shard_for("x", 8)]);
     }
 
     #[test]

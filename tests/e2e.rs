@@ -27,6 +27,20 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
+    // MESH_E2E_ONLY=reshard (or chaos) runs just that part, for quick iterations by hand.
+    if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
+        let outcome = match only.as_str() {
+            "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
+            "chaos" => chaos::run(12, 30).map(|r| println!("chaos: {}/{}", r.delivered, r.expected)),
+            other => Err(format!("unknown MESH_E2E_ONLY {other}")),
+        };
+        let failed = usize::from(outcome.is_err());
+        if let Err(error) = outcome {
+            println!("FAIL {only}: {error}");
+        }
+        println!("e2e: {} passed, {failed} failed", 1 - failed);
+        std::process::exit(i32::from(failed > 0));
+    }
     let wrangler = match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")]) {
         Ok(wrangler) => wrangler,
         Err(error) => {
@@ -99,6 +113,12 @@ fn main() {
         check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
     });
     results.push((format!("chaos::restart_and_drops_lose_nothing ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = chaos::reshard(24, 4, 6).map(|r| {
+        println!("     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; all kept working", r.sessions, r.from, r.to, r.moved);
+    });
+    results.push((format!("reshard::live_sessions_survive_a_shard_count_change ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {

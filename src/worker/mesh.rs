@@ -15,10 +15,10 @@ use crate::manager::{validate_session_id, SessionManager};
 use crate::mcp::backend::{McpBackend, SendFilter};
 use crate::protocol::{
     coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, MemberList,
-    RegisterSession, ReplyAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus,
+    RegisterSession, ReplyAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus,
     TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN, ListenerFilter,
 };
-use crate::routing::shard_for;
+use crate::routing::{candidate_shards, shard_for};
 
 pub struct DurableMesh {
     env: Env,
@@ -34,8 +34,28 @@ impl DurableMesh {
         &self.config
     }
 
+    /// Where new sessions, and topics, go: the current layout.
     fn shard_of(&self, id: &str) -> u32 {
         shard_for(id, self.config.shard_count)
+    }
+
+    /// Where an existing session may be: the current layout's shard, then previous layouts' while a
+    /// resharding is in progress (`PREVIOUS_SHARD_COUNTS`).
+    fn candidates(&self, id: &str) -> Vec<u32> {
+        candidate_shards(id, self.config.shard_count, &self.config.previous_shard_counts)
+    }
+
+    /// The shard holding session `id`'s record (and so its stream): the first candidate that has it.
+    /// With no resharding in progress this is one call, as before.
+    async fn locate(&self, id: &str) -> Result<(u32, Option<SessionRecord>)> {
+        let candidates = self.candidates(id);
+        for &shard in &candidates {
+            let lookup: SessionLookup = self.call_shard(shard, shard_path::SESSION_GET, &SessionRef { session: id.to_owned() }).await?;
+            if lookup.record.is_some() {
+                return Ok((shard, lookup.record));
+            }
+        }
+        Ok((candidates[0], None))
     }
 
     async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, shard: u32, path: &str, body: &B) -> Result<T> {
@@ -63,7 +83,9 @@ impl DurableMesh {
         if let Some(last) = last_event_id {
             query.push(("last_event_id", last));
         }
-        let (ws, _) = self.upgrade(id, shard_path::CONNECT, &query).await?;
+        // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
+        let shard = if require_session { self.locate(id).await?.0 } else { self.shard_of(id) };
+        let (ws, _) = self.upgrade_at(shard, id, shard_path::CONNECT, &query).await?;
         spawn_relay(ws, sink, self.config.keepalive_ms, None);
         Ok(())
     }
@@ -86,8 +108,11 @@ impl DurableMesh {
 
     /// Opens a WebSocket to session `id`'s shard at `path`; returns it with the 101's headers.
     async fn upgrade(&self, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, worker::Headers)> {
+        self.upgrade_at(self.shard_of(id), id, path, query).await
+    }
+
+    async fn upgrade_at(&self, shard: u32, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, worker::Headers)> {
         validate_session_id(id)?;
-        let shard = self.shard_of(id);
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
         let mut url = Url::parse(&format!("{STUB_ORIGIN}{path}")).map_err(|e| MeshError::Protocol(e.to_string()))?;
         url.query_pairs_mut().extend_pairs(query);
@@ -107,7 +132,7 @@ impl DurableMesh {
         Ok((ws, headers))
     }
 
-    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, filter: &SendFilter) -> Result<SendReport> {
+    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, filter: &SendFilter) -> Result<SendReply> {
         if !fits_direct_fanout(&batches) {
             return Err(MeshError::Config {
                 var: "SHARD_COUNT",
@@ -121,15 +146,18 @@ impl DurableMesh {
                 level: filter.level.clone(),
                 topic: filter.topic.clone(),
             };
-            self.call_shard::<_, SendReport>(batch.shard, shard_path::SEND, &body).await
+            self.call_shard::<_, SendReply>(batch.shard, shard_path::SEND, &body).await
         });
-        let results: Vec<Result<SendReport>> =
+        let results: Vec<Result<SendReply>> =
             futures::stream::iter(calls).buffer_unordered(MAX_CONCURRENT_SUBREQUESTS).collect().await;
-        let mut total = SendReport::default();
+        let mut total = SendReply::default();
         let mut first_error = None;
         for result in results {
             match result {
-                Ok(report) => total.merge(report),
+                Ok(reply) => {
+                    total.report.merge(reply.report);
+                    total.missing_ids.extend(reply.missing_ids);
+                }
                 Err(error) => {
                     worker::console_error!("send: a shard failed: {error}");
                     first_error.get_or_insert(error);
@@ -153,14 +181,21 @@ impl SessionManager for DurableMesh {
 
     async fn delete(&self, id: &str) -> Result<()> {
         validate_session_id(id)?;
-        let _: DeleteReply = self.call_shard(self.shard_of(id), shard_path::DELETE, &SessionRef { session: id.to_owned() }).await?;
+        for shard in self.candidates(id) {
+            let _: DeleteReply = self.call_shard(shard, shard_path::DELETE, &SessionRef { session: id.to_owned() }).await?;
+        }
         Ok(())
     }
 
     async fn has(&self, id: &str) -> Result<bool> {
         validate_session_id(id)?;
-        let reply: HasReply = self.call_shard(self.shard_of(id), shard_path::HAS, &SessionRef { session: id.to_owned() }).await?;
-        Ok(reply.has)
+        for shard in self.candidates(id) {
+            let reply: HasReply = self.call_shard(shard, shard_path::HAS, &SessionRef { session: id.to_owned() }).await?;
+            if reply.has {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
@@ -170,18 +205,30 @@ impl SessionManager for DurableMesh {
 
 impl DurableMesh {
     async fn send_filtered(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
-        let batches = match sessions {
-            None => plan_broadcast(&self.members().await?.members),
-            Some(ids) => {
-                let mut report = SendReport::default();
-                let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
-                report.missing += (ids.len() - valid.len()) as u64;
-                let mut sent = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, filter).await?;
-                sent.merge(report);
-                return Ok(sent);
-            }
+        let Some(ids) = sessions else {
+            let batches = plan_broadcast(&self.members().await?.members);
+            return Ok(self.send_batches(batches, data, filter).await?.report);
         };
-        self.send_batches(batches, data, filter).await
+        let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
+        let invalid = (ids.len() - valid.len()) as u64;
+        let mut reply = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, filter).await?;
+        // Mid-resharding, an id missing on its current shard may live on a previous layout's shard.
+        for &previous in &self.config.previous_shard_counts {
+            let retry: Vec<String> = std::mem::take(&mut reply.missing_ids)
+                .into_iter()
+                .filter(|id| shard_for(id, previous) != shard_for(id, self.config.shard_count))
+                .collect();
+            if retry.is_empty() {
+                break;
+            }
+            let again = self.send_batches(plan_targeted(&retry, previous), data, filter).await?;
+            reply.report.missing = reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
+            reply.report.delivered += again.report.delivered;
+            reply.report.failed += again.report.failed;
+            reply.missing_ids = again.missing_ids;
+        }
+        reply.report.missing += invalid;
+        Ok(reply.report)
     }
 }
 
@@ -197,7 +244,8 @@ impl McpBackend for DurableMesh {
     }
 
     async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {
-        let (ws, headers) = self.upgrade(session, shard_path::WAITER, &[("session", session)]).await?;
+        let (shard, _) = self.locate(session).await?;
+        let (ws, headers) = self.upgrade_at(shard, session, shard_path::WAITER, &[("session", session)]).await?;
         let request_id = headers
             .get(HEADER_REQUEST_ID)
             .ok()
@@ -210,7 +258,8 @@ impl McpBackend for DurableMesh {
     async fn deliver_reply(&self, session: &str, request_id: &str, message: serde_json::Value) -> Result<bool> {
         validate_session_id(session)?;
         let body = ClientReply { session: session.to_owned(), request_id: request_id.to_owned(), message };
-        let ack: ReplyAck = self.call_shard(self.shard_of(session), shard_path::REPLY, &body).await?;
+        let (shard, _) = self.locate(session).await?;
+        let ack: ReplyAck = self.call_shard(shard, shard_path::REPLY, &body).await?;
         Ok(ack.delivered)
     }
 
@@ -226,20 +275,18 @@ impl McpBackend for DurableMesh {
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        let lookup: SessionLookup =
-            self.call_shard(self.shard_of(id), shard_path::SESSION_GET, &SessionRef { session: id.to_owned() }).await?;
-        Ok(lookup.record)
+        Ok(self.locate(id).await?.1)
     }
 
     async fn update_session(&self, update: UpdateSession) -> Result<()> {
-        let _: serde_json::Value = self.call_shard(self.shard_of(&update.session), shard_path::SESSION_UPDATE, &update).await?;
+        let (shard, _) = self.locate(&update.session).await?;
+        let _: serde_json::Value = self.call_shard(shard, shard_path::SESSION_UPDATE, &update).await?;
         Ok(())
     }
 
     async fn end_session(&self, id: &str) -> Result<bool> {
-        let record = self.load_session(id).await?;
-        let reply: DeleteReply =
-            self.call_shard(self.shard_of(id), shard_path::SESSION_END, &SessionRef { session: id.to_owned() }).await?;
+        let (shard, record) = self.locate(id).await?;
+        let reply: DeleteReply = self.call_shard(shard, shard_path::SESSION_END, &SessionRef { session: id.to_owned() }).await?;
         // Topic indexes live on other shards; a stale entry there only costs a "missing" on a later
         // send, so cleaning them is best effort.
         for topic in record.map(|r| r.subscriptions).unwrap_or_default() {
@@ -258,14 +305,26 @@ impl McpBackend for DurableMesh {
 
     async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()> {
         let change = TopicChange { topic: topic.to_owned(), session: session.to_owned() };
-        let _: serde_json::Value = self.call_shard(self.shard_of(topic), shard_path::TOPIC_UNSUBSCRIBE, &change).await?;
+        for shard in self.candidates(topic) {
+            let _: serde_json::Value = self.call_shard(shard, shard_path::TOPIC_UNSUBSCRIBE, &change).await?;
+        }
         Ok(())
     }
 
+    /// Subscribers from the topic's shard in every layout still in service, so subscriptions made
+    /// before a resharding keep working.
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>> {
-        let reply: TopicSubscribers =
-            self.call_shard(self.shard_of(topic), shard_path::TOPIC_SUBSCRIBERS, &TopicName { topic: topic.to_owned() }).await?;
-        Ok(reply.sessions)
+        let mut sessions = Vec::new();
+        for shard in self.candidates(topic) {
+            let reply: TopicSubscribers =
+                self.call_shard(shard, shard_path::TOPIC_SUBSCRIBERS, &TopicName { topic: topic.to_owned() }).await?;
+            for session in reply.sessions {
+                if !sessions.contains(&session) {
+                    sessions.push(session);
+                }
+            }
+        }
+        Ok(sessions)
     }
 
     async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {

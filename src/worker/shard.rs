@@ -23,7 +23,7 @@ use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::{
     coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, MembershipReport, RegisterSession,
-    ReplyAck, ReportAck, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus,
+    ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus,
     SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION,
     TAG_SESSION_STREAM, TAG_WAITER, TAG_LISTENER, ListenerFilter, admits,
 };
@@ -358,12 +358,13 @@ impl SyncLayer {
         }
     }
 
-    fn send(&self, request: Result<SendRequest>) -> Result<SendReport> {
+    fn send(&self, request: Result<SendRequest>) -> Result<SendReply> {
         let request = request?;
         // Logged once and serialized once for every recipient.
         let id = self.log_event(&request)?;
         let frame = ShardFrame::encode_data_with_id(&request.data, Some(&id));
         let mut report = SendReport::default();
+        let mut missing_ids = Vec::new();
         let targets: Vec<WebSocket> = match &request.sessions {
             // Listen streams only ever want change notifications.
             None if request.topic.is_some() => {
@@ -378,6 +379,7 @@ impl SyncLayer {
                     let sockets = self.open_sockets(Some(id));
                     if sockets.is_empty() {
                         report.missing += 1;
+                        missing_ids.push(id.clone());
                     }
                     targets.extend(sockets);
                 }
@@ -409,7 +411,7 @@ impl SyncLayer {
         if pruned {
             self.count_changed();
         }
-        Ok(report)
+        Ok(SendReply { report, missing_ids })
     }
 
     /// Ends a session's stream: a close frame first so the Worker ends the SSE body cleanly.

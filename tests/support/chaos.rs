@@ -78,6 +78,15 @@ fn initialize(w: &Wrangler) -> Result<String, String> {
     reply.header("mcp-session-id").map(str::to_owned).ok_or_else(|| format!("initialize: {} {}", reply.status, reply.body))
 }
 
+fn post(w: &Wrangler, session: &str, body: serde_json::Value) -> super::workerd::Reply {
+    let headers = [
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("Mcp-Session-Id", session),
+    ];
+    request("POST", &w.url("/mcp"), &headers, Some(&body.to_string()))
+}
+
 fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
     let headers = [
         ("Accept", "application/json, text/event-stream"),
@@ -146,4 +155,83 @@ pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String>
         reconnects: clients.iter().map(|c| c.reconnects).sum(),
         faults,
     })
+}
+
+pub struct ReshardReport {
+    pub sessions: usize,
+    pub moved: usize,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// Resharding while sessions are live: a deploy changes `SHARD_COUNT` from `from` to `to` with
+/// `PREVIOUS_SHARD_COUNTS=from`. Every existing session must keep working (its stream resumes, `has`,
+/// targeted sends, subscriptions, broadcasts, DELETE) and new sessions use the new layout.
+pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, String> {
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-reshard"), &[("SHARD_COUNT", &from.to_string()), ("KEEPALIVE_MS", "500")])?;
+    let tag = format!("reshard{}", std::process::id());
+    let mut clients = Vec::new();
+    for _ in 0..sessions {
+        let mut client = Client { id: initialize(&w)?, stream: None, seen: BTreeMap::new(), consumed: 0, last_event_id: None, reconnects: 0 };
+        client.ensure_connected(w.port);
+        clients.push(client);
+    }
+    let subscribers: Vec<String> = clients.iter().step_by(4).map(|c| c.id.clone()).collect();
+    for id in &subscribers {
+        let reply = post(&w, id, json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}));
+        check(reply.status == 200, format!("subscribe: {} {}", reply.status, reply.body))?;
+    }
+    w.redeploy_with_vars(&[("SHARD_COUNT", &to.to_string()), ("PREVIOUS_SHARD_COUNTS", &from.to_string())])?;
+    let moved = clients.iter().filter(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to)).count();
+    // Every stream broke with the deploy; each resumes where its session lives.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for client in &mut clients {
+            client.pump(&tag);
+            client.ensure_connected(w.port);
+        }
+        if clients.iter().all(|c| c.reconnects >= 2 && c.stream.as_ref().is_some_and(|s| !s.closed)) {
+            break;
+        }
+        check(Instant::now() < deadline, "streams did not come back after the resharding deploy".into())?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin = |path: &str, body: serde_json::Value| {
+        let auth = format!("Bearer {}", w.token);
+        request("POST", &w.url(path), &[("Authorization", auth.as_str()), ("Content-Type", "application/json")], Some(&body.to_string()))
+    };
+    for client in &clients {
+        let reply = admin("/mesh/has", json!({"session": client.id}));
+        let candidates = mcp_mesh::routing::candidate_shards(&client.id, to, &[from]);
+        let state = client.stream.as_ref().map(|s| format!("open={} events={} reconnects={}", !s.closed, s.events.len(), client.reconnects));
+        check(reply.json()["has"] == json!(true), format!("has() lost {} (candidates {candidates:?}, stream {state:?}): {} {}", client.id, reply.status, reply.body))?;
+    }
+    check(announce(&w, &clients[1].id, &format!("{tag}-0")), "announce after resharding".into())?;
+    let reply = post(&w, &clients[2].id, json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}}));
+    check(reply.body.contains(&format!("\"notified\":{}", subscribers.len())), format!("increment after resharding: {}", reply.body))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        for client in &mut clients {
+            client.pump(&tag);
+        }
+        let updates = |c: &Client| c.stream.as_ref().map_or(0, |s| s.events.iter().filter(|e| e.data.contains("resources/updated")).count());
+        let done = clients.iter().all(|c| c.seen.get(&0) == Some(&1)) && clients.iter().all(|c| updates(c) == usize::from(subscribers.contains(&c.id)));
+        if done {
+            break;
+        }
+        check(Instant::now() < deadline, "after resharding, a broadcast or a subscriber update did not arrive exactly once where it should".into())?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A moved session can still be ended; a new session lands on the new layout.
+    if let Some(moved_client) = clients.iter().find(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to)) {
+        let delete = request("DELETE", &w.url("/mcp"), &[("Mcp-Session-Id", moved_client.id.as_str())], None);
+        check(delete.status == 200, format!("DELETE of a moved session: {}", delete.status))?;
+        let after = post(&w, &moved_client.id, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
+        check(after.status == 404, format!("a deleted moved session answered {}", after.status))?;
+    }
+    let fresh = initialize(&w)?;
+    let listed = post(&w, &fresh, json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}));
+    check(listed.status == 200, format!("a new session after resharding: {}", listed.status))?;
+    Ok(ReshardReport { sessions, moved, from, to })
 }

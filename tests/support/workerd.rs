@@ -109,6 +109,19 @@ impl Wrangler {
         let _ = child.wait();
     }
 
+    /// A deploy with changed vars: like [`Wrangler::restart`], with each `name` set to `value`.
+    pub fn redeploy_with_vars(&mut self, vars: &[(&str, &str)]) -> Result<(), String> {
+        for (name, value) in vars {
+            let prefix = format!("{name}:");
+            if let Some(position) = self.args.iter().position(|a| a.starts_with(&prefix)) {
+                self.args[position] = format!("{name}:{value}");
+            } else {
+                self.args.extend(["--var".into(), format!("{name}:{value}")]);
+            }
+        }
+        self.restart()
+    }
+
     /// A deploy or crash: everything stops, then starts again on the same port with the same storage.
     pub fn restart(&mut self) -> Result<(), String> {
         self.stop();
