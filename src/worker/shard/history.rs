@@ -1,0 +1,151 @@
+//! The parts of `SyncLayer` that deal with history: the replay log behind resumable GET streams
+//! (`Last-Event-ID`), and idle session expiry by alarm. Policies live in `crate::event_log` and
+//! `crate::expiry`; this file does the storage and socket work.
+
+use worker::{SqlStorageValue, WebSocket};
+
+use super::{now_ms, SyncLayer};
+use crate::error::{MeshError, Result};
+use crate::event_log::{Audience, EventId, LogLimits};
+use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
+use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, ShardFrame, SocketAttachment};
+use crate::worker::stubs::platform;
+
+impl SyncLayer {
+    fn log_limits(&self) -> LogLimits {
+        let var = |name: &str| self.env.var(name).ok().and_then(|v| v.to_string().trim().parse::<u64>().ok());
+        let defaults = LogLimits::default();
+        LogLimits {
+            max_events: var("EVENT_LOG_MAX_EVENTS").filter(|n| *n > 0).unwrap_or(defaults.max_events),
+            max_age_ms: var("EVENT_LOG_MAX_AGE_MS").filter(|n| *n > 0).unwrap_or(defaults.max_age_ms),
+        }
+    }
+
+    /// Appends a send to the replay log and prunes it; returns the event's id.
+    pub(super) fn log_event(&self, request: &SendRequest) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            seq: f64,
+        }
+        let audience = match &request.sessions {
+            None => Audience::Everyone,
+            Some(ids) => Audience::Sessions(ids.clone()),
+        };
+        let now = now_ms();
+        let rows: Vec<Row> = self
+            .sql(
+                "INSERT INTO events (at_ms, audience, data, level, topic) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                vec![
+                    SqlStorageValue::try_from_i64(now as i64).map_err(platform("time"))?,
+                    audience.encode().into(),
+                    request.data.clone().into(),
+                    request.level.clone().into(),
+                    request.topic.clone().into(),
+                ],
+            )?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let seq = rows.first().map(|row| row.seq as u64).ok_or_else(|| MeshError::Protocol("no event sequence".into()))?;
+        let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
+        self.sql(
+            "DELETE FROM events WHERE seq < ? OR at_ms < ?",
+            vec![
+                SqlStorageValue::try_from_i64(min_seq as i64).map_err(platform("seq"))?,
+                SqlStorageValue::try_from_i64(min_at as i64).map_err(platform("time"))?,
+            ],
+        )?;
+        Ok(EventId { shard: self.shard, seq }.format())
+    }
+
+    /// Sends a resuming stream the logged events after `last` that were addressed to it, in order.
+    pub(super) fn replay(&self, ws: &WebSocket, attachment: &SocketAttachment, last: EventId) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            seq: f64,
+            audience: String,
+            data: String,
+            level: Option<String>,
+            topic: Option<String>,
+        }
+        if last.shard != self.shard {
+            return Ok(0);
+        }
+        let rows: Vec<Row> = self
+            .sql(
+                "SELECT seq, audience, data, level, topic FROM events WHERE seq > ? ORDER BY seq",
+                vec![SqlStorageValue::try_from_i64(last.seq as i64).map_err(platform("seq"))?],
+            )?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let mut replayed = 0;
+        for row in rows {
+            let request = SendRequest { sessions: None, data: row.data, level: row.level, topic: row.topic };
+            if !Audience::decode(&row.audience).includes(&attachment.session) || !admits(Some(attachment), &request) {
+                continue;
+            }
+            let id = EventId { shard: self.shard, seq: row.seq as u64 }.format();
+            if ws.send_with_str(ShardFrame::encode_data_with_id(&request.data, Some(&id))).is_ok() {
+                replayed += 1;
+            }
+        }
+        Ok(replayed)
+    }
+
+    fn idle_ms(&self) -> u64 {
+        self.env
+            .var("SESSION_IDLE_MS")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse().ok())
+            .filter(|ms| *ms >= 1_000)
+            .unwrap_or(DEFAULT_SESSION_IDLE_MS)
+    }
+
+    /// Loads a record for a request and notes that the session is in use (at most once a minute).
+    pub(super) fn load_and_touch(&self, session: &str) -> Result<Option<SessionRecord>> {
+        let Some(mut record) = self.load_record(session)? else { return Ok(None) };
+        let now = now_ms();
+        if should_touch(record.last_seen_ms.max(record.created_ms), now) {
+            record.last_seen_ms = now;
+            self.register(RegisterSession { session: session.to_owned(), record: record.clone() })?;
+        }
+        Ok(Some(record))
+    }
+
+    pub(super) async fn ensure_expiry_alarm(&self) -> Result<()> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await.map_err(platform("get_alarm"))?.is_none() {
+            let at = now_ms().saturating_add(self.idle_ms());
+            storage.set_alarm(i64::try_from(at).unwrap_or(i64::MAX)).await.map_err(platform("set_alarm"))?;
+        }
+        Ok(())
+    }
+
+    /// The alarm: forget sessions idle past `SESSION_IDLE_MS` with no open stream, then re-arm.
+    pub(super) async fn expire_idle_sessions(&self) -> Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            id: String,
+            record: String,
+        }
+        let rows: Vec<Row> = self.sql("SELECT id, record FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let sessions: Vec<SessionActivity> = rows
+            .into_iter()
+            .map(|row| {
+                let record: Option<SessionRecord> = serde_json::from_str(&row.record).ok();
+                let last_seen_ms = record.map_or(0, |r| r.last_seen_ms.max(r.created_ms));
+                let has_stream = !self.open_sockets(Some(&row.id)).is_empty();
+                SessionActivity { id: row.id, last_seen_ms, has_stream }
+            })
+            .collect();
+        let plan = plan_expiry(&sessions, now_ms(), self.idle_ms());
+        for id in &plan.expire {
+            self.end(id)?;
+        }
+        if let Some(at) = plan.next_alarm_ms {
+            let at = i64::try_from(at).unwrap_or(i64::MAX);
+            self.state.storage().set_alarm(at).await.map_err(platform("set_alarm"))?;
+        }
+        Ok(plan.expire.len())
+    }
+
+}
