@@ -146,11 +146,7 @@ fn register_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
                     "required": []
                 }
             })).await?;
-            Ok(text_result(format!(
-                "Elicitation completed: action={}, content={}",
-                answer.get("action").and_then(Value::as_str).unwrap_or("unknown"),
-                answer.get("content").cloned().unwrap_or(json!({}))
-            )))
+            Ok(text_result(format!("Elicitation completed: {}", elicitation_fields(&answer))))
         }))
         .tool(tool("test_elicitation_sep1330_enums", "Elicitation with every enum shape", no_args()), handler(|ctx: RequestContext<B>, _p| async move {
             let answer = ctx.ask_client("elicitation", "elicitation/create", json!({
@@ -175,11 +171,7 @@ fn register_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
                     "required": []
                 }
             })).await?;
-            Ok(text_result(format!(
-                "Elicitation completed: action={}, content={}",
-                answer.get("action").and_then(Value::as_str).unwrap_or("unknown"),
-                answer.get("content").cloned().unwrap_or(json!({}))
-            )))
+            Ok(text_result(format!("Elicitation completed: {}", elicitation_fields(&answer))))
         }))
         .tool(
             tool("json_schema_2020_12_tool", "A tool whose input schema uses JSON Schema 2020-12", json!({
@@ -205,6 +197,15 @@ fn register_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
         )
 }
 
+/// `action=<a>, content=<json>` of an elicitation answer, as the fixtures report it.
+fn elicitation_fields(answer: &Value) -> String {
+    format!(
+        "action={}, content={}",
+        answer.get("action").and_then(Value::as_str).unwrap_or("unknown"),
+        answer.get("content").cloned().unwrap_or(json!({}))
+    )
+}
+
 fn elicitation_summary(answer: &Value) -> String {
     format!(
         "<action: {}, content: {}>",
@@ -213,30 +214,26 @@ fn elicitation_summary(answer: &Value) -> String {
     )
 }
 
+/// A static text resource.
+fn text_resource<B: McpBackend>(server: McpServer<B>, uri: &str, name: &str, description: &str, text: &'static str) -> McpServer<B> {
+    server.resource(
+        Resource::new(uri, name).with_description(description).with_mime_type("text/plain"),
+        resource_handler(move |_ctx: RequestContext<B>, uri, _vars| async move {
+            Ok(vec![ResourceContents::text(text, uri).with_mime_type("text/plain")])
+        }),
+    )
+}
+
 fn register_resources<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
+    let server = text_resource(server, "test://static-text", "Static Text Resource", "A static text resource for testing", "This is the content of the static text resource.");
+    let server = text_resource(server, "test://watched-resource", "Watched Resource", "A resource clients may subscribe to", "Watched resource content");
     server
-        .resource(
-            Resource::new("test://static-text", "Static Text Resource")
-                .with_description("A static text resource for testing")
-                .with_mime_type("text/plain"),
-            resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move {
-                Ok(vec![ResourceContents::text("This is the content of the static text resource.", uri).with_mime_type("text/plain")])
-            }),
-        )
         .resource(
             Resource::new("test://static-binary", "Static Binary Resource")
                 .with_description("A static binary resource (a PNG) for testing")
                 .with_mime_type("image/png"),
             resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move {
                 Ok(vec![wire(json!({ "uri": uri, "mimeType": "image/png", "blob": PNG_BASE64 }))?])
-            }),
-        )
-        .resource(
-            Resource::new("test://watched-resource", "Watched Resource")
-                .with_description("A resource clients may subscribe to")
-                .with_mime_type("text/plain"),
-            resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move {
-                Ok(vec![ResourceContents::text("Watched resource content", uri).with_mime_type("text/plain")])
             }),
         )
         .resource_template(
