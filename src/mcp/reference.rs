@@ -28,7 +28,7 @@ pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
 pub fn reference_server<B: McpBackend>() -> McpServer<B> {
     // Fixtures first: clients (and the header-validation scenario) call the first listed tool with
     // no arguments, which `announce` would refuse.
-    let server = super::fixtures::register(McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION")))
+    super::fixtures::register(McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION")))
         .with_instructions("Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.")
         .tool(
             tool("announce", "Broadcasts a notifications/message with the text to every connected session", json!({
@@ -50,8 +50,7 @@ pub fn reference_server<B: McpBackend>() -> McpServer<B> {
                 let value = ctx.backend.read_counter(COUNTER_NAME).await?;
                 Ok(vec![ResourceContents::text(value.to_string(), uri).with_mime_type("text/plain")])
             }),
-        );
-    server
+        )
 }
 
 /// Broadcasts a `*/list_changed` notification to every session stream and to the listen streams

@@ -15,6 +15,8 @@ mod shard;
 mod stubs;
 mod timer;
 
+use std::rc::Rc;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "reference-server")]
@@ -23,10 +25,8 @@ use worker::{Env, Headers, Method, Request, Response};
 
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
-use crate::manager::SessionManager;
+use crate::manager::{SessionManager, SessionSink};
 use crate::mcp::backend::McpBackend;
-use std::rc::Rc;
-
 use crate::mcp::endpoint::{handle, EndpointConfig};
 use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 #[cfg(feature = "reference-server")]
@@ -34,13 +34,12 @@ use crate::mcp::reference::reference_server;
 use crate::mcp::server::McpServer;
 use crate::protocol::{HasReply, SendRequest, SessionRef};
 use crate::sse;
-pub use coordinator::Coordinator;
-pub use mesh::DurableMesh;
-pub use shard::SyncLayer;
-use crate::manager::SessionSink;
 use relay::sse_channel;
 use stubs::platform;
 
+pub use coordinator::Coordinator;
+pub use mesh::DurableMesh;
+pub use shard::SyncLayer;
 
 /// The reference server's Worker entry. Turn the `reference-server` feature off to write your own
 /// entry around [`serve`].
@@ -118,11 +117,7 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
         Outcome::Stream { headers, body } => {
             let response = Response::from_stream(body.map(|chunk| Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())))
                 .map_err(platform("from_stream"))?;
-            let response_headers = Headers::new();
-            for (name, value) in &headers {
-                response_headers.set(name, value).map_err(platform("headers"))?;
-            }
-            Ok(response.with_headers(response_headers))
+            Ok(response.with_headers(headers_from(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?))
         }
     }
 }
@@ -142,30 +137,29 @@ async fn to_core_request(request: &mut Request, limit: u32) -> Result<HttpReques
     Ok(core)
 }
 
-fn to_response(reply: HttpReply) -> worker::Result<Response> {
+fn headers_from<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
     let headers = Headers::new();
-    for (name, value) in &reply.headers {
-        headers.set(name, value)?;
+    for (name, value) in pairs {
+        headers.set(name, value).map_err(platform("headers"))?;
     }
+    Ok(headers)
+}
+
+fn to_response(reply: HttpReply) -> worker::Result<Response> {
+    let headers = headers_from(reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let response = if reply.body.is_empty() { Response::empty()? } else { Response::ok(reply.body)? };
     Ok(response.with_status(reply.status).with_headers(headers))
 }
 
+/// A GET or listen stream's response: the core's SSE headers, plus the session id on GET streams.
 fn sse_response(body: impl futures::Stream<Item = Vec<u8>> + 'static, session: Option<&str>) -> Result<Response> {
-    let headers = Headers::new();
-    let mut pairs = vec![
-        ("content-type", "text/event-stream"),
-        ("cache-control", "no-cache, no-transform"),
-        ("x-accel-buffering", "no"),
-    ];
+    let mut pairs = crate::mcp::http::sse_headers();
     if let Some(session) = session {
-        pairs.push((HEADER_SESSION_ID, session));
-    }
-    for (name, value) in pairs {
-        headers.set(name, value).map_err(platform("headers"))?;
+        pairs.push((HEADER_SESSION_ID.to_owned(), session.to_owned()));
     }
     let response = Response::from_stream(body.map(Ok::<Vec<u8>, worker::Error>)).map_err(platform("from_stream"))?;
-    Ok(response.with_headers(headers))
+    Ok(response.with_headers(headers_from(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?))
 }
 
 fn check_admin(request: &Request, config: &MeshConfig) -> Result<()> {

@@ -21,8 +21,11 @@ pub fn platform(what: &'static str) -> impl Fn(worker::Error) -> MeshError {
 
 pub fn stub(env: &Env, binding: &str, target: Target) -> Result<Stub> {
     let namespace = env.durable_object(binding).map_err(|e| MeshError::Config {
-        var: "durable object binding",
-        reason: format!("{binding:?} is not bound: {e}"),
+        var: match target {
+            Target::Shard(_) => "SHARD_BINDING",
+            Target::Coordinator => "COORDINATOR_BINDING",
+        },
+        reason: format!("names {binding:?}, which is not a Durable Object binding of this Worker: {e}"),
     })?;
     let name = match target {
         Target::Shard(shard) => shard_name(shard),
