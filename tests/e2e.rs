@@ -27,11 +27,12 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard (or chaos) runs just that part, for quick iterations by hand.
+    // MESH_E2E_ONLY=reshard|chaos|limits runs just that part, for quick iterations by hand.
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
             "chaos" => chaos::run(12, 30).map(|r| println!("chaos: {}/{}", r.delivered, r.expected)),
+            "limits" => chaos::shard_full(),
             other => Err(format!("unknown MESH_E2E_ONLY {other}")),
         };
         let failed = usize::from(outcome.is_err());
@@ -119,6 +120,10 @@ fn main() {
         println!("     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; all kept working", r.sessions, r.from, r.to, r.moved);
     });
     results.push((format!("reshard::live_sessions_survive_a_shard_count_change ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = chaos::shard_full();
+    results.push((format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {

@@ -179,6 +179,15 @@ impl SyncLayer {
         sockets.into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
     }
 
+    /// `SHARD_MAX_SOCKETS` (lower only: tests use it to reach the limit), at most the runtime's.
+    fn max_sockets(&self) -> usize {
+        self.env
+            .var("SHARD_MAX_SOCKETS")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse::<usize>().ok())
+            .map_or(MAX_SOCKETS_PER_SHARD, |n| n.clamp(1, MAX_SOCKETS_PER_SHARD))
+    }
+
     /// Open listen streams (stateless-era `subscriptions/listen`).
     fn open_listeners(&self) -> Vec<WebSocket> {
         self.state.get_websockets_with_tag(TAG_LISTENER).into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
@@ -228,7 +237,7 @@ impl SyncLayer {
         if !self.open_sockets(Some(&session)).is_empty() {
             return Err(MeshError::StreamConflict);
         }
-        if self.state.get_websockets().len() + self.pending_accepts.get() as usize >= MAX_SOCKETS_PER_SHARD {
+        if self.state.get_websockets().len() + self.pending_accepts.get() as usize >= self.max_sockets() {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
         let plan = self.reporter.borrow_mut().before_accept(self.session_count() + 1, now_ms());
@@ -403,7 +412,7 @@ impl SyncLayer {
         if self.load_record(&session)?.is_none() {
             return Err(MeshError::SessionNotFound);
         }
-        if self.state.get_websockets().len() >= MAX_SOCKETS_PER_SHARD {
+        if self.state.get_websockets().len() >= self.max_sockets() {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
         #[derive(serde::Deserialize)]

@@ -235,3 +235,29 @@ pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, Str
     check(listed.status == 200, format!("a new session after resharding: {}", listed.status))?;
     Ok(ReshardReport { sessions, moved, from, to })
 }
+
+/// A shard at its socket limit answers 503 with `Retry-After` and a JSON-RPC error, and serves again
+/// once a socket frees up.
+pub fn shard_full() -> Result<(), String> {
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    let w = Wrangler::start_with_args(None, Some("mcp-mesh-limit"), &[("SHARD_COUNT", "1"), ("SHARD_MAX_SOCKETS", "3"), ("KEEPALIVE_MS", "500")])?;
+    let auth = format!("Bearer {}", w.token);
+    let open = |id: &str| SseStream::open(w.port, &format!("/mesh/stream?session={id}"), &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")]);
+    let mut held = Vec::new();
+    for i in 0..3 {
+        held.push(open(&format!("full-{i}")).map_err(|(s, b)| format!("stream {i}: {s} {b}"))?);
+    }
+    let reply = request("GET", &w.url("/mesh/stream?session=full-3"), &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")], None);
+    check(reply.status == 503, format!("the fourth stream got {} {}", reply.status, reply.body))?;
+    check(reply.header("retry-after").is_some(), "503 without Retry-After".into())?;
+    check(reply.json()["error"]["code"].is_i64(), format!("503 without a JSON-RPC error: {}", reply.body))?;
+    held.pop().map(|s| s.disconnect());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if open("full-4").is_ok() {
+            return Ok(());
+        }
+        check(Instant::now() < deadline, "no stream could open after one closed".into())?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
