@@ -43,6 +43,7 @@ async fn route<B: McpBackend>(
 ) -> Result<Outcome> {
     config.origins.check(request)?;
     let identity = config.auth.authenticate(request)?;
+    // The identity rides on the request; copying it costs a body copy, only with auth enabled.
     let authenticated;
     let request = if identity.is_some() {
         authenticated = HttpRequest { identity, ..request.clone() };
@@ -77,8 +78,7 @@ async fn legacy_post<B: McpBackend>(
     request: &HttpRequest,
     message: Incoming,
 ) -> Result<Outcome> {
-    // A session-era client that probes `server/discover` without a session (Python's auto mode)
-    // must get a quick, recognisable refusal so it falls back to `initialize`.
+    // Transport errors of a request still name the request's id, so the client can match them.
     let id = message.request_id().cloned();
     match legacy::handle_post(server, backend, request, message).await {
         Ok(outcome) => Ok(outcome),
