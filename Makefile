@@ -25,5 +25,9 @@ e2e: build
 
 test: setup unit e2e
 
+# Benchmarks (issue 4 in progress): the criterion benches of the core today.
+bench: setup
+	cargo bench --bench mesh
+
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler
