@@ -8,7 +8,7 @@
 import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Trend } from 'k6/metrics';
-import { callTool, deleteMany, initializeMany } from './lib/mcp.js';
+import { callTool, deleteMany, openSessions } from './lib/mcp.js';
 import { envNumber, envString, scenarioFromEnv, summaryTrendStats, thresholds } from './lib/options.js';
 import { makeHandleSummary } from './lib/summary.js';
 
@@ -29,9 +29,7 @@ export const options = {
 };
 
 export function setup() {
-  const sessions = initializeMany(SESSIONS, SETUP_PARALLEL);
-  if (sessions.length === 0) throw new Error(`setup: no session could be opened at the target`);
-  if (sessions.length < SESSIONS) console.warn(`setup: opened ${sessions.length} of ${SESSIONS} sessions`);
+  const sessions = openSessions(SESSIONS, SETUP_PARALLEL);
   return { sessions };
 }
 

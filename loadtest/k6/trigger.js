@@ -11,7 +11,7 @@
 import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
-import { callTool, deleteMany, initializeMany, subscribe } from './lib/mcp.js';
+import { callTool, deleteMany, openSessions, subscribe } from './lib/mcp.js';
 import { envNumber, envString, scenarioFromEnv, summaryTrendStats, thresholds } from './lib/options.js';
 import { makeHandleSummary } from './lib/summary.js';
 
@@ -36,9 +36,7 @@ export const options = {
 };
 
 export function setup() {
-  const sessions = initializeMany(SESSIONS, SETUP_PARALLEL);
-  if (sessions.length === 0) throw new Error(`setup: no session could be opened at the target`);
-  if (sessions.length < SESSIONS) console.warn(`setup: opened ${sessions.length} of ${SESSIONS} sessions`);
+  const sessions = openSessions(SESSIONS, SETUP_PARALLEL);
   const want = Math.min(sessions.length, Math.round(sessions.length * SUBSCRIBE_FRACTION));
   let subscribed = 0;
   for (let i = 0; i < want; i++) if (subscribe(sessions[i], COUNTER_URI).ok) subscribed += 1;

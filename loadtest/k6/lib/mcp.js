@@ -236,6 +236,14 @@ export function initializeMany(count, parallel) {
  * tools/call. `ok` additionally requires the tool result not to be an error (isError !== true).
  * Returns { res, msg, result, ok, durationMs }.
  */
+/** Opens `count` sessions for a script's setup(); fails the run if none opens, warns if some don't. */
+export function openSessions(count, parallel) {
+  const sessions = initializeMany(count, parallel);
+  if (sessions.length === 0) throw new Error(`setup: no session could be opened at the target`);
+  if (sessions.length < count) console.warn(`setup: opened ${sessions.length} of ${count} sessions`);
+  return sessions;
+}
+
 export function callTool(sessionId, name, args, extraTags) {
   const label = `tools/call ${name}`;
   const r = request(sessionId, 'tools/call', { name, arguments: args || {} }, label, Object.assign({ tool: name }, extraTags || {}));
