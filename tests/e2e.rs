@@ -531,7 +531,10 @@ fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fl
     check(report.delivered == 1, format!("targeted send after hibernation: {report:?}; status {}", status(w)))?;
     let after = instance_of(&status(w));
     check(before["instance"] != after["instance"], format!("the shard was not rebuilt: before {before}, after {after}"))?;
-    check(after["sessions"] == before["sessions"], format!("sessions before {before}, after {after}"))?;
+    // Other scenarios' streams on this shard may close meanwhile (a dropped client is noticed at the
+    // Worker's next write), so the rebuilt table is checked against this fleet's streams only.
+    let ours = fleet.sessions.iter().filter(|s| shard_for(&s.id, SHARD_COUNT) == shard).count() as u64;
+    check(after["sessions"].as_u64().unwrap_or(0) >= ours, format!("the rebuilt shard lists {after}, this fleet alone holds {ours} streams there (before: {before})"))?;
     let target = &mut fleet.sessions[5];
     check(target.stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains("after-eviction"))), "the send after eviction never arrived")
 }
