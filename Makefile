@@ -5,7 +5,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev test setup build unit e2e bench clean
+.PHONY: dev test setup build unit e2e bench bench-latency clean
 
 setup:
 	bash scripts/setup.sh
@@ -28,6 +28,11 @@ test: setup unit e2e
 # Benchmarks (issue 4 in progress): the criterion benches of the core today.
 bench: setup
 	cargo bench --bench mesh
+
+# Delivery latency, side by side: the tmcp single-object baseline vs the mesh with 1 and 16 shards
+# (examples/probe.rs; writes loadtest/results/latest.json and latency.svg; see loadtest/PROBE.md).
+bench-latency: build
+	bash scripts/bench.sh
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler

@@ -1,0 +1,792 @@
+//! Delivery-latency load probe for an MCP Streamable HTTP server (the mesh or the baseline).
+//!
+//! ```sh
+//! cargo run --release --example probe -- --url http://127.0.0.1:8787/mcp --sessions 1000 \
+//!     --broadcasts 10 --targeted 100 --label mesh-16 --out result.json [--server-pids 1,2]
+//! ```
+//!
+//! 1. Opens `--sessions` K sessions (initialize, notifications/initialized, GET /mcp stream) with
+//!    `--create-concurrency` workers and measures creates/s.
+//! 2. Sends `--broadcasts` B `announce` calls with unique texts and records, for every stream that
+//!    receives one, receive time (ms since epoch) − `params.data.sent_at_ms`.
+//! 3. Subscribes ~`--subscribe-fraction` of the sessions to `mesh://counter`, then calls `increment`
+//!    `--targeted` T times from `--callers` concurrent callers (targeted sends per second), recording
+//!    receive time − `params._meta.sent_at_ms` for every `notifications/resources/updated`.
+//! 4. Waits for deliveries up to `--wait-secs` after the last send of each phase; whatever has not
+//!    arrived by then is counted as lost.
+//! 5. Reports peak RSS (VmHWM) summed over the server's workerd processes, DELETEs the sessions and
+//!    closes every socket.
+//!
+//! Streams are read by one thread per socket with blocking reads (small stacks), so a receive is
+//! timestamped the moment its bytes arrive and idle streams cost no CPU. Only loopback URLs are
+//! accepted.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mcp_mesh::sse::SseDecoder;
+use serde_json::{json, Value};
+
+const ANNOUNCE_PREFIX: &str = "probe-bcast";
+
+struct Args {
+    url: String,
+    host: String,
+    port: u16,
+    path: String,
+    sessions: usize,
+    broadcasts: usize,
+    targeted: usize,
+    label: String,
+    out: Option<String>,
+    server_pids: Vec<u32>,
+    create_concurrency: usize,
+    callers: usize,
+    subscribe_fraction: f64,
+    wait_secs: u64,
+    broadcast_gap_ms: u64,
+    settle_ms: u64,
+    no_delete: bool,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] [--label NAME] [--out FILE]\n\
+         \x20            [--server-pids PID,PID] [--create-concurrency 8] [--callers 4] [--subscribe-fraction 0.1]\n\
+         \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        url: String::new(),
+        host: String::new(),
+        port: 0,
+        path: String::new(),
+        sessions: 100,
+        broadcasts: 10,
+        targeted: 100,
+        label: "probe".into(),
+        out: None,
+        server_pids: Vec::new(),
+        create_concurrency: 8,
+        callers: 4,
+        subscribe_fraction: 0.1,
+        wait_secs: 30,
+        broadcast_gap_ms: 200,
+        settle_ms: 1000,
+        no_delete: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let flag = argv[i].as_str();
+        if flag == "--no-delete" {
+            a.no_delete = true;
+            i += 1;
+            continue;
+        }
+        if flag == "-h" || flag == "--help" {
+            usage();
+        }
+        let Some(value) = argv.get(i + 1).cloned() else { usage() };
+        let num = |v: &str| -> usize { v.parse().unwrap_or_else(|_| usage()) };
+        match flag {
+            "--url" => a.url = value,
+            "--sessions" => a.sessions = num(&value),
+            "--broadcasts" => a.broadcasts = num(&value),
+            "--targeted" => a.targeted = num(&value),
+            "--label" => a.label = value,
+            "--out" => a.out = Some(value),
+            "--server-pids" => {
+                a.server_pids = value.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap_or_else(|_| usage())).collect()
+            }
+            "--create-concurrency" => a.create_concurrency = num(&value).max(1),
+            "--callers" => a.callers = num(&value).max(1),
+            "--subscribe-fraction" => a.subscribe_fraction = value.parse().unwrap_or_else(|_| usage()),
+            "--wait-secs" => a.wait_secs = num(&value) as u64,
+            "--broadcast-gap-ms" => a.broadcast_gap_ms = num(&value) as u64,
+            "--settle-ms" => a.settle_ms = num(&value) as u64,
+            _ => usage(),
+        }
+        i += 2;
+    }
+    // Only loopback http URLs.
+    let rest = a.url.strip_prefix("http://").unwrap_or_else(|| {
+        eprintln!("--url must be http://127.0.0.1:PORT/path (loopback only)");
+        std::process::exit(2)
+    });
+    let (hostport, path) = match rest.find('/') {
+        Some(p) => (&rest[..p], &rest[p..]),
+        None => (rest, "/mcp"),
+    };
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "80"));
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        eprintln!("refusing non-loopback host {host}");
+        std::process::exit(2);
+    }
+    a.host = if host == "localhost" { "127.0.0.1".into() } else { host.trim_matches(|c| c == '[' || c == ']').into() };
+    a.port = port.parse().unwrap_or_else(|_| usage());
+    a.path = path.into();
+    a
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// POSTs (ureq; SSE or JSON answers)
+
+struct Client {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Client {
+    fn post(&self, session: Option<&str>, body: &Value) -> Result<(Option<String>, String), String> {
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .set("Content-Type", "application/json")
+            .set("Accept", "application/json, text/event-stream")
+            .set("MCP-Protocol-Version", "2025-11-25");
+        if let Some(sid) = session {
+            req = req.set("Mcp-Session-Id", sid);
+        }
+        match req.send_string(&body.to_string()) {
+            Ok(resp) => {
+                let sid = resp.header("mcp-session-id").map(str::to_owned);
+                let text = resp.into_string().map_err(|e| format!("reading body: {e}"))?;
+                Ok((sid, text))
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                Err(format!("HTTP {code}: {}", text.chars().take(200).collect::<String>()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A JSON-RPC request; returns the response object with the same id (from JSON or SSE).
+    fn rpc(&self, session: Option<&str>, id: u64, method: &str, params: Value) -> Result<(Option<String>, Value), String> {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (sid, text) = self.post(session, &body)?;
+        let found = find_response(&text, id).ok_or_else(|| format!("{method}: no response with id {id} in {:?}", text.chars().take(200).collect::<String>()))?;
+        if let Some(err) = found.get("error") {
+            return Err(format!("{method}: JSON-RPC error {err}"));
+        }
+        if found.pointer("/result/isError").and_then(Value::as_bool) == Some(true) {
+            return Err(format!("{method}: tool error {}", found["result"]));
+        }
+        Ok((sid, found))
+    }
+
+    fn delete(&self, session: &str) {
+        let _ = self.agent.delete(&self.url).set("Mcp-Session-Id", session).call();
+    }
+}
+
+fn find_response(text: &str, id: u64) -> Option<Value> {
+    let matches = |v: &Value| v.get("id").and_then(Value::as_u64) == Some(id);
+    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
+        if matches(&v) {
+            return Some(v);
+        }
+        if let Some(arr) = v.as_array() {
+            return arr.iter().find(|x| matches(x)).cloned();
+        }
+    }
+    let mut dec = SseDecoder::new();
+    let mut events = dec.feed(text.as_bytes());
+    events.extend(dec.feed(b"\n\n"));
+    events.into_iter().filter_map(|e| serde_json::from_str::<Value>(&e.data).ok()).find(|v| matches(v))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET streams: raw sockets, chunked transfer decoding, one small-stack reader thread each.
+
+#[derive(Debug)]
+enum Kind {
+    Broadcast(String),
+    Targeted,
+}
+
+struct Delivery {
+    stream: usize,
+    kind: Kind,
+    latency_ms: f64,
+}
+
+/// Incremental chunked-transfer de-framer.
+#[derive(Default)]
+struct Dechunker {
+    state: ChunkState,
+    line: Vec<u8>,
+    done: bool,
+}
+
+#[derive(Default)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(usize),
+    DataEnd,
+    Trailer,
+}
+
+impl Dechunker {
+    fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        while !bytes.is_empty() && !self.done {
+            match self.state {
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {
+                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+                        self.line.extend_from_slice(bytes);
+                        return;
+                    };
+                    self.line.extend_from_slice(&bytes[..nl]);
+                    bytes = &bytes[nl + 1..];
+                    let line = String::from_utf8_lossy(&self.line).trim().to_owned();
+                    self.line.clear();
+                    match self.state {
+                        ChunkState::Size => {
+                            let hex = line.split(';').next().unwrap_or("").trim();
+                            let size = usize::from_str_radix(hex, 16).unwrap_or(0);
+                            self.state = if size == 0 { ChunkState::Trailer } else { ChunkState::Data(size) };
+                        }
+                        ChunkState::DataEnd => self.state = ChunkState::Size,
+                        _ => {
+                            if line.is_empty() {
+                                self.done = true;
+                            }
+                        }
+                    }
+                }
+                ChunkState::Data(left) => {
+                    let n = left.min(bytes.len());
+                    out.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    self.state = if n == left { ChunkState::DataEnd } else { ChunkState::Data(left - n) };
+                }
+            }
+        }
+    }
+}
+
+struct Stream {
+    socket: TcpStream,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Opens the GET stream; returns once the 200 head has been read, with a reader thread started.
+fn open_stream(
+    args: &Args,
+    index: usize,
+    session: &str,
+    tx: Sender<Delivery>,
+    stop: Arc<AtomicBool>,
+    closed: Arc<AtomicUsize>,
+) -> Result<Stream, String> {
+    let mut socket = TcpStream::connect((args.host.as_str(), args.port)).map_err(|e| format!("connect: {e}"))?;
+    socket.set_nodelay(true).ok();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let head = format!(
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
+        args.path, args.host, args.port
+    );
+    socket.write_all(head.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    // Read the head byte-wise up to the blank line; keep whatever body bytes followed.
+    let mut buf = Vec::with_capacity(1024);
+    let mut tmp = [0u8; 2048];
+    let header_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err("response head too long".into());
+        }
+        let n = socket.read(&mut tmp).map_err(|e| format!("reading head: {e}"))?;
+        if n == 0 {
+            return Err("closed before the response head".into());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head_text = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let status: u16 = head_text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if status != 200 {
+        return Err(format!("GET stream: HTTP {status}"));
+    }
+    let chunked = head_text.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    let leftover = buf[header_end..].to_vec();
+    socket.set_read_timeout(Some(Duration::from_millis(1000))).ok();
+    let mut reader = socket.try_clone().map_err(|e| e.to_string())?;
+    let handle = thread::Builder::new()
+        .name(format!("sse-{index}"))
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let mut dechunker = Dechunker::default();
+            let mut decoder = SseDecoder::new();
+            let mut payload = Vec::with_capacity(4096);
+            let mut buffer = vec![0u8; 16 * 1024];
+            let mut first = Some(leftover);
+            loop {
+                let (bytes, at) = if let Some(l) = first.take() {
+                    if l.is_empty() {
+                        continue;
+                    }
+                    (l, now_ms())
+                } else {
+                    match reader.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(n) => (buffer[..n].to_vec(), now_ms()),
+                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            continue;
+                        }
+                        Err(_) => break,
+                    }
+                };
+                payload.clear();
+                if chunked {
+                    dechunker.feed(&bytes, &mut payload);
+                } else {
+                    payload.extend_from_slice(&bytes);
+                }
+                for event in decoder.feed(&payload) {
+                    let Ok(v) = serde_json::from_str::<Value>(&event.data) else { continue };
+                    match v.get("method").and_then(Value::as_str) {
+                        Some("notifications/message") => {
+                            let data = &v["params"]["data"];
+                            let (Some(text), Some(sent)) = (data.get("text").and_then(Value::as_str), data.get("sent_at_ms").and_then(Value::as_f64)) else {
+                                continue;
+                            };
+                            if text.starts_with(ANNOUNCE_PREFIX) {
+                                let _ = tx.send(Delivery { stream: index, kind: Kind::Broadcast(text.to_owned()), latency_ms: at - sent });
+                            }
+                        }
+                        Some("notifications/resources/updated") => {
+                            if let Some(sent) = v.pointer("/params/_meta/sent_at_ms").and_then(Value::as_f64) {
+                                let _ = tx.send(Delivery { stream: index, kind: Kind::Targeted, latency_ms: at - sent });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if dechunker.done {
+                    break;
+                }
+            }
+            if !stop.load(Ordering::Relaxed) {
+                closed.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .map_err(|e| format!("spawning reader: {e}"))?;
+    Ok(Stream { socket, handle: Some(handle) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server memory
+
+fn status_kb(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+}
+
+fn pgid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The workerd processes serving `port`: the listener found with `ss -ltnp`, plus every workerd in
+/// its process group (wrangler's proxy workerd listens; the user worker's workerd does not).
+fn find_server_pids(port: u16) -> Vec<u32> {
+    let Ok(out) = std::process::Command::new("ss").args(["-ltnpH"]).output() else { return vec![] };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut listeners = Vec::new();
+    for line in text.lines() {
+        if !line.split_whitespace().any(|f| f.ends_with(&format!(":{port}"))) {
+            continue;
+        }
+        for part in line.split("pid=").skip(1) {
+            if let Ok(pid) = part.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("").parse::<u32>() {
+                listeners.push(pid);
+            }
+        }
+    }
+    let groups: HashSet<u32> = listeners.iter().filter_map(|&p| pgid_of(p)).collect();
+    let mut pids: HashSet<u32> = listeners.into_iter().collect();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "workerd" && pgid_of(pid).is_some_and(|g| groups.contains(&g)) {
+                pids.insert(pid);
+            }
+        }
+    }
+    let mut v: Vec<u32> = pids.into_iter().collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn round1(v: Option<f64>) -> Value {
+    v.map(|x| json!((x * 10.0).round() / 10.0)).unwrap_or(Value::Null)
+}
+
+/// Drains deliveries into the tallies until `done()` or the deadline.
+fn drain(rx: &Receiver<Delivery>, deadline: Instant, mut take: impl FnMut(Delivery), mut done: impl FnMut() -> bool) {
+    loop {
+        if done() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            while let Ok(d) = rx.try_recv() {
+                take(d);
+            }
+            return;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(d) => take(d),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let started = Instant::now();
+    let client = Arc::new(Client {
+        agent: ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(64)
+            .build(),
+        url: format!("http://{}:{}{}", args.host, args.port, args.path),
+    });
+    let errors = Arc::new(AtomicUsize::new(0));
+    let error_samples: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let note_error = {
+        let errors = errors.clone();
+        let samples = error_samples.clone();
+        move |e: String| {
+            errors.fetch_add(1, Ordering::Relaxed);
+            let mut s = samples.lock().unwrap();
+            if s.len() < 5 {
+                eprintln!("probe: error: {e}");
+                s.push(e);
+            }
+        }
+    };
+    let (tx, rx) = channel::<Delivery>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let args = Arc::new(args);
+
+    // ---- 1. sessions
+    eprintln!("probe[{}]: opening {} sessions on {} ...", args.label, args.sessions, client.url);
+    let next = Arc::new(AtomicUsize::new(0));
+    let opened: Arc<Mutex<Vec<(usize, String, Stream)>>> = Arc::new(Mutex::new(Vec::new()));
+    let create_start = Instant::now();
+    let create_deadline = create_start + Duration::from_secs(300);
+    let mut workers = Vec::new();
+    for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
+        let (client, args, next, opened, tx, stop, closed, note_error) =
+            (client.clone(), args.clone(), next.clone(), opened.clone(), tx.clone(), stop.clone(), closed.clone(), note_error.clone());
+        workers.push(thread::spawn(move || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= args.sessions || Instant::now() > create_deadline {
+                return;
+            }
+            let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}});
+            let sid = match client.rpc(None, 1, "initialize", init) {
+                Ok((Some(sid), _)) => sid,
+                Ok((None, _)) => {
+                    note_error("initialize: no mcp-session-id".into());
+                    continue;
+                }
+                Err(e) => {
+                    note_error(e);
+                    continue;
+                }
+            };
+            if let Err(e) = client.post(Some(&sid), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})) {
+                note_error(format!("initialized: {e}"));
+                continue;
+            }
+            match open_stream(&args, i, &sid, tx.clone(), stop.clone(), closed.clone()) {
+                Ok(stream) => opened.lock().unwrap().push((i, sid, stream)),
+                Err(e) => {
+                    note_error(e);
+                    client.delete(&sid);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    let create_secs = create_start.elapsed().as_secs_f64();
+    let mut sessions = std::mem::take(&mut *opened.lock().unwrap());
+    sessions.sort_by_key(|(i, _, _)| *i);
+    let k_open = sessions.len();
+    let creates_per_s = k_open as f64 / create_secs.max(1e-9);
+    eprintln!("probe[{}]: {k_open}/{} sessions open in {create_secs:.1}s ({creates_per_s:.1}/s)", args.label, args.sessions);
+    thread::sleep(Duration::from_millis(args.settle_ms));
+
+    // ---- 2. broadcasts
+    let run_id = format!("{:x}", uuid::Uuid::new_v4().as_u128() as u32);
+    let mut bcast_lat: Vec<f64> = Vec::new();
+    let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
+    let mut stray_targeted = 0usize;
+    let mut sent_texts = Vec::new();
+    if k_open > 0 {
+        let caller = sessions[0].1.clone();
+        for b in 0..args.broadcasts {
+            let text = format!("{ANNOUNCE_PREFIX}-{run_id}-{b}");
+            match client.rpc(Some(&caller), 100 + b as u64, "tools/call", json!({"name": "announce", "arguments": {"text": text}})) {
+                Ok(_) => sent_texts.push(text),
+                Err(e) => note_error(format!("announce: {e}")),
+            }
+            // Take what already arrived so the channel stays short.
+            while let Ok(d) = rx.try_recv() {
+                if let Kind::Broadcast(t) = &d.kind {
+                    if bcast_seen.insert((d.stream, t.clone())) {
+                        bcast_lat.push(d.latency_ms);
+                    }
+                } else {
+                    stray_targeted += 1;
+                }
+            }
+            if b + 1 < args.broadcasts {
+                thread::sleep(Duration::from_millis(args.broadcast_gap_ms));
+            }
+        }
+    }
+    let bcast_expected = sent_texts.len() * k_open;
+    let sent_set: HashSet<String> = sent_texts.iter().cloned().collect();
+    {
+        let deadline = Instant::now() + Duration::from_secs(args.wait_secs);
+        let seen = std::cell::RefCell::new(&mut bcast_seen);
+        let lat = std::cell::RefCell::new(&mut bcast_lat);
+        drain(
+            &rx,
+            deadline,
+            |d| {
+                if let Kind::Broadcast(t) = &d.kind {
+                    if sent_set.contains(t) && seen.borrow_mut().insert((d.stream, t.clone())) {
+                        lat.borrow_mut().push(d.latency_ms);
+                    }
+                }
+            },
+            || seen.borrow().len() >= bcast_expected,
+        );
+    }
+    let bcast_delivered = bcast_seen.iter().filter(|(_, t)| sent_set.contains(t)).count();
+    eprintln!("probe[{}]: broadcasts delivered {bcast_delivered}/{bcast_expected}", args.label);
+
+    // ---- 3. targeted
+    let mut subscribers: Vec<usize> = Vec::new();
+    let mut targeted_per_s = 0.0;
+    let mut targ_lat: Vec<f64> = Vec::new();
+    let mut targ_ok_calls = 0usize;
+    let mut targ_expected = 0usize;
+    if k_open > 0 && args.targeted > 0 {
+        let n_sub = ((k_open as f64 * args.subscribe_fraction).round() as usize).clamp(1, k_open);
+        let step = k_open as f64 / n_sub as f64;
+        let picks: Vec<usize> = (0..n_sub).map(|j| ((j as f64 * step) as usize).min(k_open - 1)).collect();
+        let sub_sids: Vec<(usize, String)> = picks.iter().map(|&p| (sessions[p].0, sessions[p].1.clone())).collect();
+        let ok_subs = Arc::new(Mutex::new(Vec::new()));
+        let cursor = Arc::new(AtomicUsize::new(0));
+        let sub_sids = Arc::new(sub_sids);
+        let mut hs = Vec::new();
+        for _ in 0..args.create_concurrency {
+            let (client, sub_sids, cursor, ok_subs, note_error) = (client.clone(), sub_sids.clone(), cursor.clone(), ok_subs.clone(), note_error.clone());
+            hs.push(thread::spawn(move || loop {
+                let j = cursor.fetch_add(1, Ordering::Relaxed);
+                let Some((idx, sid)) = sub_sids.get(j) else { return };
+                match client.rpc(Some(sid), 2, "resources/subscribe", json!({"uri": "mesh://counter"})) {
+                    Ok(_) => ok_subs.lock().unwrap().push(*idx),
+                    Err(e) => note_error(format!("subscribe: {e}")),
+                }
+            }));
+        }
+        for h in hs {
+            let _ = h.join();
+        }
+        subscribers = std::mem::take(&mut *ok_subs.lock().unwrap());
+        thread::sleep(Duration::from_millis(args.settle_ms.min(1000)));
+        // Anything stray (e.g. a late broadcast) is dropped before the targeted phase.
+        while let Ok(d) = rx.try_recv() {
+            if matches!(d.kind, Kind::Targeted) {
+                stray_targeted += 1;
+            }
+        }
+        let calls_done = Arc::new(AtomicUsize::new(0));
+        let calls_ok = Arc::new(AtomicUsize::new(0));
+        let call_sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
+        let t_start = Instant::now();
+        let mut hs = Vec::new();
+        for _ in 0..args.callers {
+            let (client, call_sids, calls_done, calls_ok, note_error, total) =
+                (client.clone(), call_sids.clone(), calls_done.clone(), calls_ok.clone(), note_error.clone(), args.targeted);
+            hs.push(thread::spawn(move || loop {
+                let n = calls_done.fetch_add(1, Ordering::Relaxed);
+                if n >= total || t_start.elapsed() > Duration::from_secs(300) {
+                    return;
+                }
+                let sid = &call_sids[n % call_sids.len()];
+                match client.rpc(Some(sid), 1000 + n as u64, "tools/call", json!({"name": "increment", "arguments": {}})) {
+                    Ok(_) => {
+                        calls_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => note_error(format!("increment: {e}")),
+                }
+            }));
+        }
+        // Collect while calling.
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        let sub_set: HashSet<usize> = subscribers.iter().copied().collect();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(d) => {
+                    if matches!(d.kind, Kind::Targeted) && sub_set.contains(&d.stream) {
+                        *counts.entry(d.stream).or_default() += 1;
+                        targ_lat.push(d.latency_ms);
+                    }
+                }
+                Err(_) => {
+                    if hs.iter().all(|h| h.is_finished()) {
+                        break;
+                    }
+                }
+            }
+        }
+        for h in hs {
+            let _ = h.join();
+        }
+        let t_secs = t_start.elapsed().as_secs_f64();
+        targ_ok_calls = calls_ok.load(Ordering::Relaxed);
+        targeted_per_s = targ_ok_calls as f64 / t_secs.max(1e-9);
+        targ_expected = targ_ok_calls * subscribers.len();
+        let deadline = Instant::now() + Duration::from_secs(args.wait_secs);
+        let total = std::cell::Cell::new(targ_lat.len());
+        drain(
+            &rx,
+            deadline,
+            |d| {
+                if matches!(d.kind, Kind::Targeted) && sub_set.contains(&d.stream) {
+                    targ_lat.push(d.latency_ms);
+                    total.set(total.get() + 1);
+                }
+            },
+            || total.get() >= targ_expected,
+        );
+        eprintln!(
+            "probe[{}]: targeted {targ_ok_calls} calls in {t_secs:.1}s ({targeted_per_s:.1}/s), {} subscribers, notified {}/{targ_expected}",
+            args.label,
+            subscribers.len(),
+            targ_lat.len()
+        );
+    }
+    let targ_delivered = targ_lat.len().min(targ_expected);
+
+    // ---- 4. memory, report, cleanup
+    let pids = if args.server_pids.is_empty() { find_server_pids(args.port) } else { args.server_pids.clone() };
+    let hwm_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmHWM:")).sum();
+    let rss_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmRSS:")).sum();
+    let streams_closed_early = closed.load(Ordering::Relaxed);
+
+    bcast_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    targ_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let total_errors = errors.load(Ordering::Relaxed);
+    let report = json!({
+        "system": args.label,
+        "sessions": args.sessions,
+        "sessions_open": k_open,
+        "broadcast_p50_ms": round1(percentile(&bcast_lat, 50.0)),
+        "broadcast_p95_ms": round1(percentile(&bcast_lat, 95.0)),
+        "broadcast_p99_ms": round1(percentile(&bcast_lat, 99.0)),
+        "broadcast_max_ms": round1(bcast_lat.last().copied()),
+        "delivered": bcast_delivered,
+        "expected": bcast_expected,
+        "broadcasts_sent": sent_texts.len(),
+        "errors": total_errors,
+        "error_samples": *error_samples.lock().unwrap(),
+        "streams_closed_early": streams_closed_early,
+        "targeted_calls": targ_ok_calls,
+        "targeted_subscribers": subscribers.len(),
+        "targeted_per_s": (targeted_per_s * 10.0).round() / 10.0,
+        "targeted_delivered": targ_delivered,
+        "targeted_expected": targ_expected,
+        "targeted_p50_ms": round1(percentile(&targ_lat, 50.0)),
+        "targeted_p99_ms": round1(percentile(&targ_lat, 99.0)),
+        "creates_per_s": (creates_per_s * 10.0).round() / 10.0,
+        "rss_mb": if pids.is_empty() { Value::Null } else { json!(((hwm_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
+        "rss_now_mb": if pids.is_empty() { Value::Null } else { json!(((rss_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
+        "server_pids": pids,
+        "stray_targeted": stray_targeted,
+        "probe_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+
+    // Close: stop readers, DELETE sessions (bounded), shut sockets, join.
+    stop.store(true, Ordering::Relaxed);
+    if !args.no_delete {
+        let sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
+        let cursor = Arc::new(AtomicUsize::new(0));
+        let del_deadline = Instant::now() + Duration::from_secs(60);
+        let hs: Vec<_> = (0..args.create_concurrency)
+            .map(|_| {
+                let (client, sids, cursor) = (client.clone(), sids.clone(), cursor.clone());
+                thread::spawn(move || loop {
+                    let j = cursor.fetch_add(1, Ordering::Relaxed);
+                    if j >= sids.len() || Instant::now() > del_deadline {
+                        return;
+                    }
+                    client.delete(&sids[j]);
+                })
+            })
+            .collect();
+        for h in hs {
+            let _ = h.join();
+        }
+    }
+    for (_, _, s) in sessions.iter() {
+        let _ = s.socket.shutdown(Shutdown::Both);
+    }
+    for (_, _, s) in sessions.iter_mut() {
+        if let Some(h) = s.handle.take() {
+            let _ = h.join();
+        }
+    }
+    drop(sessions);
+
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    if let Some(out) = &args.out {
+        if let Err(e) = std::fs::write(out, &text) {
+            eprintln!("probe: writing {out}: {e}");
+        }
+    }
+    println!("{text}");
+}
