@@ -30,7 +30,7 @@ bench: setup
 	cargo bench --bench mesh
 
 # Delivery latency, side by side: the tmcp single-object baseline vs the mesh with 1 and 16 shards
-# (examples/probe.rs; writes loadtest/results/latest.json and latency.svg; see loadtest/PROBE.md).
+# (examples/probe/; writes loadtest/results/latest.json and latency.svg; see loadtest/PROBE.md).
 bench-latency: build
 	bash scripts/bench.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Delivery-latency benchmark: baseline (tmcp, one Durable Object) vs the mesh with SHARD_COUNT=1 and
 # SHARD_COUNT=16, each at every session count in SESSIONS_LIST. For every (system, K) a fresh
-# `wrangler dev` is started on a free loopback port with its own state directory, examples/probe.rs
+# `wrangler dev` is started on a free loopback port with its own state directory, examples/probe/
 # runs against it, and the server's whole process group is stopped. Results go to
 # loadtest/results/latest.json; scripts/plot_latency.py draws loadtest/results/latency.svg and prints
 # a markdown table.
