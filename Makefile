@@ -5,7 +5,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev test setup build unit e2e bench bench-latency clean
+.PHONY: dev test setup build unit e2e bench bench-core clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,14 +25,16 @@ e2e: build
 
 test: setup unit e2e
 
-# Benchmarks (issue 4 in progress): the criterion benches of the core today.
-bench: setup
-	cargo bench --bench mesh
-
-# Delivery latency, side by side: the tmcp single-object baseline vs the mesh with 1 and 16 shards
-# (examples/probe/; writes loadtest/results/latest.json and latency.svg; see loadtest/PROBE.md).
-bench-latency: build
+# Every benchmark in one run (scripts/bench.sh): the criterion benches of the core, delivery latency
+# side by side (the tmcp single-object baseline vs the mesh with 1 and 16 shards, up to 10,000
+# sessions, examples/probe/), k6 tool-call throughput and SSE-polling delivery. Writes
+# loadtest/results/latest.json and latency.svg and prints a table (see loadtest/PROBE.md).
+bench: build
 	bash scripts/bench.sh
+
+# The criterion benches alone.
+bench-core: setup
+	cargo bench --bench mesh
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler

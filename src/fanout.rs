@@ -6,10 +6,8 @@
 //! [`MAX_CONCURRENT_SUBREQUESTS`] connections at once and make a bounded number of subrequests, so the
 //! shards are sent to with at most that many requests in flight. Must not touch the runtime.
 
-use std::collections::BTreeMap;
-
 use crate::protocol::Member;
-use crate::routing::shard_for;
+use crate::routing::shards_for_many;
 
 /// Simultaneous outgoing connections per Workers invocation; more queue in the runtime anyway, so
 /// issuing more at once only adds memory.
@@ -31,17 +29,24 @@ pub struct ShardBatch {
 /// Groups `session_ids` by the shard that holds them. Duplicate ids are sent once. The result is
 /// ordered by shard index so plans are deterministic.
 pub fn plan_targeted<S: AsRef<str>>(session_ids: &[S], shard_count: u32) -> Vec<ShardBatch> {
-    let mut by_shard: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for id in session_ids {
-        let id = id.as_ref();
-        by_shard.entry(shard_for(id, shard_count)).or_default().push(id.to_owned());
+    let shards = shards_for_many(session_ids, shard_count);
+    // Bucketed by shard index (dense, at most MAX_SHARD_COUNT wide) rather than a map: one pass, no
+    // per-id tree walk; ids are borrowed until each batch is sorted and deduplicated.
+    let width = shards.iter().max().map_or(0, |&top| top as usize + 1);
+    let mut by_shard: Vec<Vec<&str>> = vec![Vec::new(); width];
+    for (id, &shard) in session_ids.iter().zip(&shards) {
+        by_shard[shard as usize].push(id.as_ref());
     }
     by_shard
         .into_iter()
+        .enumerate()
+        .filter(|(_, sessions)| !sessions.is_empty())
         .map(|(shard, mut sessions)| {
             sessions.sort_unstable();
             sessions.dedup();
-            ShardBatch { shard, sessions: Some(sessions) }
+            let sessions = sessions.into_iter().map(str::to_owned).collect();
+            // shard < width ≤ u32::MAX + 1 by construction.
+            ShardBatch { shard: shard as u32, sessions: Some(sessions) }
         })
         .collect()
 }
@@ -63,6 +68,7 @@ pub fn fits_direct_fanout(batches: &[ShardBatch]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::shard_for;
 
     #[test]
     fn targeted_sends_are_grouped_once_per_shard_and_deduplicated() {

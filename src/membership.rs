@@ -112,6 +112,14 @@ impl MembershipReporter {
         version
     }
 
+    /// Whether the next count change could lead to a report other than a membership transition:
+    /// outside the rate limit, or not yet a confirmed member. When this is false and the shard is
+    /// known to keep at least one session, the change is a `Skip` whatever the count, so the shard
+    /// need not count its sockets (which costs one runtime call per socket).
+    pub fn count_report_due(&self, now_ms: u64) -> bool {
+        !self.confirmed_member || now_ms >= self.last_sent_ms.saturating_add(COUNT_REPORT_INTERVAL_MS)
+    }
+
     /// Called before a new session is accepted, with the count it will have. While membership is not
     /// confirmed every accept awaits a report, including concurrent ones: a second session accepted
     /// while the first one's report is in flight must not complete before the coordinator knows.
@@ -236,5 +244,22 @@ mod tests {
         let mut after = MembershipReporter::new(1);
         let ReportPlan::Await(fresh) = after.before_accept(1, 10_001) else { panic!() };
         assert!(fresh.version > before.last_version);
+    }
+
+    #[test]
+    fn counting_is_due_only_when_a_report_could_follow() {
+        let mut reporter = MembershipReporter::new(1);
+        assert!(reporter.count_report_due(0), "an unconfirmed shard must count before accepting");
+        assert!(matches!(reporter.before_accept(1, 5_000), ReportPlan::Await(_)));
+        reporter.confirm_member();
+        // Within the interval a confirmed member with sessions skips any count change...
+        assert!(!reporter.count_report_due(5_000 + COUNT_REPORT_INTERVAL_MS - 1));
+        assert_eq!(reporter.after_count_change(7, 5_000 + COUNT_REPORT_INTERVAL_MS - 1), ReportPlan::Skip);
+        // ...and after it, a changed count is reported.
+        assert!(reporter.count_report_due(5_000 + COUNT_REPORT_INTERVAL_MS));
+        assert!(matches!(reporter.after_count_change(7, 5_000 + COUNT_REPORT_INTERVAL_MS), ReportPlan::Background(_)));
+        // Losing the last session ends membership, after which counting is due again.
+        assert!(matches!(reporter.after_count_change(0, 5_000 + COUNT_REPORT_INTERVAL_MS + 1), ReportPlan::Background(_)));
+        assert!(reporter.count_report_due(5_000 + COUNT_REPORT_INTERVAL_MS + 1));
     }
 }

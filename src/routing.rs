@@ -44,6 +44,52 @@ pub fn shard_for(session_id: &str, shard_count: u32) -> u32 {
     jump_consistent_hash(session_key(session_id), shard_count)
 }
 
+/// How many keys [`shards_for_many`] walks through the jump loop side by side.
+const JUMP_LANES: usize = 8;
+
+/// [`shard_for`] for many ids at once, with exactly the same answers (`out[i]` is `ids[i]`'s shard).
+///
+/// One jump walks a dependent chain of float divisions (~ln N of them), so a single id waits on each
+/// division's full latency. Walking [`JUMP_LANES`] keys in lockstep keeps several divisions in
+/// flight; the per-step arithmetic is the paper's, bit for bit, so the mapping does not change. Fan-out
+/// planning for large targeted sends uses this.
+pub fn shards_for_many<S: AsRef<str>>(ids: &[S], shard_count: u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut chunks = ids.chunks_exact(JUMP_LANES);
+    for chunk in &mut chunks {
+        let mut keys = [0u64; JUMP_LANES];
+        for (key, id) in keys.iter_mut().zip(chunk) {
+            *key = session_key(id.as_ref());
+        }
+        out.extend_from_slice(&jump_lanes(keys, shard_count));
+    }
+    out.extend(chunks.remainder().iter().map(|id| shard_for(id.as_ref(), shard_count)));
+    out
+}
+
+/// [`jump_consistent_hash`] over `JUMP_LANES` keys in lockstep. A lane that has finished keeps its
+/// values (selected, not branched on) until the slowest lane is done.
+fn jump_lanes(mut keys: [u64; JUMP_LANES], buckets: u32) -> [u32; JUMP_LANES] {
+    let buckets = i64::from(buckets.max(1));
+    let mut bucket = [-1i64; JUMP_LANES];
+    let mut next = [0i64; JUMP_LANES];
+    while next.iter().any(|&n| n < buckets) {
+        for lane in 0..JUMP_LANES {
+            let live = next[lane] < buckets;
+            let candidate_bucket = next[lane];
+            let stepped = keys[lane].wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+            let jumped = ((candidate_bucket + 1) as f64 * ((1u64 << 31) as f64 / ((stepped >> 33) + 1) as f64)) as i64;
+            if live {
+                bucket[lane] = candidate_bucket;
+                keys[lane] = stepped;
+                next[lane] = jumped;
+            }
+        }
+    }
+    // Every bucket is in 0..buckets (each lane ran at least once), which fits u32.
+    bucket.map(|b| b as u32)
+}
+
 /// Where a session may live while a deployment changes its shard count: its shard under the
 /// current count first, then under each previous count still in service (`PREVIOUS_SHARD_COUNTS`),
 /// without repeats. Sessions stay on the shard that created them; lookups try these in order.
@@ -109,6 +155,18 @@ mod tests {
             }
         }
         assert_eq!(candidate_shards("x", 8, &[]), vec![shard_for("x", 8)]);
+    }
+
+    #[test]
+    fn many_at_once_matches_one_at_a_time() {
+        // Lengths around the lane width exercise the remainder path; 1000 ids mix long and short walks.
+        for count in [0usize, 1, 7, 8, 9, 17, 1000] {
+            let ids: Vec<String> = (0..count).map(|i| format!("id-{i}-{}", i * 7919)).collect();
+            for n in [0u32, 1, 2, 3, 16, 255, 256, 512, 100_000] {
+                let expected: Vec<u32> = ids.iter().map(|id| shard_for(id, n)).collect();
+                assert_eq!(shards_for_many(&ids, n), expected, "{count} ids over {n} shards");
+            }
+        }
     }
 
     #[test]

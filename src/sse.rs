@@ -14,6 +14,10 @@ pub struct SseEvent {
     pub retry_ms: Option<u64>,
 }
 
+/// An event with empty data: with an id in front, the 2025-11-25 priming event, which gives the
+/// client a cursor to resume from before anything has been sent.
+pub const EMPTY_DATA_EVENT: &str = "data: \n\n";
+
 /// Encodes a `message` event carrying one JSON-RPC message, the way MCP streams carry them.
 pub fn encode_message(json: &str, id: Option<&str>) -> String {
     encode(&SseEvent { id: id.map(str::to_owned), event: Some("message".into()), data: json.into(), retry_ms: None })
@@ -57,6 +61,31 @@ pub fn encode_comment(text: &str) -> String {
 /// A stream's opening: the `retry:` hint on its own, which readers apply without dispatching an event.
 pub fn encode_retry(retry_ms: u64) -> String {
     format!("retry: {retry_ms}\n\n")
+}
+
+/// How many more events a GET stream may carry before it ends (`STREAM_MAX_EVENTS`), for SSE
+/// polling: the server closes the stream after sending, and the client resumes with `Last-Event-ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventQuota {
+    left: Option<u32>,
+}
+
+impl EventQuota {
+    /// `max_events` of 0 means unlimited (a long-lived stream).
+    pub fn new(max_events: u32) -> Self {
+        Self { left: (max_events > 0).then_some(max_events) }
+    }
+
+    /// Counts one event sent; true when that was the last one the stream may carry.
+    pub fn spend(&mut self) -> bool {
+        match &mut self.left {
+            None => false,
+            Some(left) => {
+                *left = left.saturating_sub(1);
+                *left == 0
+            }
+        }
+    }
 }
 
 fn push_single_line(out: &mut String, text: &str) {
@@ -243,5 +272,15 @@ mod tests {
         assert_eq!(events[0].event, None);
         let events = SseDecoder::new().feed(b"data: \xff\xfe\n\n");
         assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn event_quota_ends_a_polling_stream_after_its_events() {
+        let mut unlimited = EventQuota::new(0);
+        assert!((0..10_000).all(|_| !unlimited.spend()));
+        let mut one = EventQuota::new(1);
+        assert!(one.spend(), "a one-event poll ends with its first event");
+        let mut three = EventQuota::new(3);
+        assert_eq!([three.spend(), three.spend(), three.spend()], [false, false, true]);
     }
 }

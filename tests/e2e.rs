@@ -27,12 +27,13 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits runs just that part, for quick iterations by hand.
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling runs just that part, for quick iterations by hand.
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
             "chaos" => chaos::run(12, 30).map(|r| println!("chaos: {}/{}", r.delivered, r.expected)),
             "limits" => chaos::shard_full(),
+            "polling" => chaos::polling(),
             other => Err(format!("unknown MESH_E2E_ONLY {other}")),
         };
         let failed = usize::from(outcome.is_err());
@@ -125,6 +126,10 @@ fn main() {
     let outcome = chaos::shard_full();
     results.push((format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
+    let started = Instant::now();
+    let outcome = chaos::polling();
+    results.push((format!("polling::each_poll_carries_the_next_event ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {
         eprintln!("--- wrangler log (tail) ---\n{}", wrangler.log_tail());
@@ -165,8 +170,10 @@ impl HttpDriver<'_> {
 
 impl Probe for SseStream {
     fn wait_payloads(&mut self, count: usize, timeout: Duration) -> Vec<String> {
-        self.wait_until(timeout, |s| s.events.len() >= count);
-        self.events.iter().map(mcp_mesh::sse::encode).collect()
+        // The priming event (an id, empty data) opens every fresh stream; it is not a payload.
+        let is_payload = |e: &&mcp_mesh::sse::SseEvent| !e.data.is_empty();
+        self.wait_until(timeout, |s| s.events.iter().filter(is_payload).count() >= count);
+        self.events.iter().filter(is_payload).map(mcp_mesh::sse::encode).collect()
     }
 
     fn wait_closed(&mut self, timeout: Duration) -> bool {

@@ -58,7 +58,7 @@ pub async fn respond<B: McpBackend>(
     let mut messages = futures::stream::select(work.into_stream().filter_map(|_| async { None }), inbox).boxed_local();
     let first = match mode {
         StreamMode::Always { priming_id } => {
-            let priming = priming_id.map(|id| format!("id: {id}\ndata: \n\n"));
+            let priming = priming_id.map(|id| format!("id: {id}\n{}", sse::EMPTY_DATA_EVENT));
             let body = futures::stream::iter(priming).chain(messages.map(|json| sse::encode_message(&json, None))).boxed_local();
             return Outcome::Stream { headers: sse_headers(), body };
         }

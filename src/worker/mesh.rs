@@ -19,6 +19,7 @@ use crate::protocol::{
     TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN, ListenerFilter,
 };
 use crate::routing::{candidate_shards, shard_for};
+use crate::sse::EventQuota;
 
 pub struct DurableMesh {
     env: Env,
@@ -58,6 +59,15 @@ impl DurableMesh {
         Ok((candidates[0], None))
     }
 
+    /// The shard holding session `id`'s record, for calls that check existence themselves. Sessions
+    /// never move, so with no resharding in progress the layout alone answers, without a call.
+    async fn home_shard(&self, id: &str) -> Result<u32> {
+        match self.candidates(id).as_slice() {
+            [only] => Ok(*only),
+            _ => Ok(self.locate(id).await?.0),
+        }
+    }
+
     async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, shard: u32, path: &str, body: &B) -> Result<T> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
         stubs::call(&stub, Target::Shard(shard), path, body).await
@@ -84,9 +94,9 @@ impl DurableMesh {
             query.push(("last_event_id", last));
         }
         // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
-        let shard = if require_session { self.locate(id).await?.0 } else { self.shard_of(id) };
+        let shard = if require_session { self.home_shard(id).await? } else { self.shard_of(id) };
         let (ws, _) = self.upgrade_at(shard, id, shard_path::CONNECT, &query).await?;
-        spawn_relay(ws, sink, self.config.keepalive_ms, None);
+        spawn_relay(ws, sink, self.config.keepalive_ms, EventQuota::new(self.config.stream_max_events), None);
         Ok(())
     }
 
@@ -102,7 +112,7 @@ impl DurableMesh {
         let flags = filter.to_flags();
         let query = [("session", listener), ("require_session", "0"), ("listener", flags.as_str())];
         let (ws, _) = self.upgrade(listener, shard_path::CONNECT, &query).await?;
-        spawn_relay(ws, sink, self.config.keepalive_ms, Some(subscription_id));
+        spawn_relay(ws, sink, self.config.keepalive_ms, EventQuota::new(0), Some(subscription_id));
         Ok(())
     }
 
@@ -244,7 +254,7 @@ impl McpBackend for DurableMesh {
     }
 
     async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {
-        let (shard, _) = self.locate(session).await?;
+        let shard = self.home_shard(session).await?;
         let (ws, headers) = self.upgrade_at(shard, session, shard_path::WAITER, &[("session", session)]).await?;
         let request_id = headers
             .get(HEADER_REQUEST_ID)
@@ -258,7 +268,7 @@ impl McpBackend for DurableMesh {
     async fn deliver_reply(&self, session: &str, request_id: &str, message: serde_json::Value) -> Result<bool> {
         validate_session_id(session)?;
         let body = ClientReply { session: session.to_owned(), request_id: request_id.to_owned(), message };
-        let (shard, _) = self.locate(session).await?;
+        let shard = self.home_shard(session).await?;
         let ack: ReplyAck = self.call_shard(shard, shard_path::REPLY, &body).await?;
         Ok(ack.delivered)
     }
@@ -279,7 +289,7 @@ impl McpBackend for DurableMesh {
     }
 
     async fn update_session(&self, update: UpdateSession) -> Result<()> {
-        let (shard, _) = self.locate(&update.session).await?;
+        let shard = self.home_shard(&update.session).await?;
         let _: serde_json::Value = self.call_shard(shard, shard_path::SESSION_UPDATE, &update).await?;
         Ok(())
     }

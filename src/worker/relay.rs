@@ -17,7 +17,7 @@ use crate::backpressure::StreamBudget;
 
 use crate::manager::SessionSink;
 use crate::protocol::ShardFrame;
-use crate::sse;
+use crate::sse::{self, EventQuota};
 
 /// The SSE body of one GET request, with a byte budget for what the client has not read yet.
 pub struct SseSink {
@@ -94,16 +94,17 @@ async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::V
     }
 }
 
-/// Forwards shard frames to `sink` until either side ends. With `subscription_id` (a listen
-/// stream) each notification is tagged with it on the way.
-pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32, subscription_id: Option<serde_json::Value>) {
+/// Forwards shard frames to `sink` until either side ends, or until `quota` is spent on resumable
+/// events (SSE polling). With `subscription_id` (a listen stream) each notification is tagged with it
+/// on the way.
+pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32, quota: EventQuota, subscription_id: Option<serde_json::Value>) {
     worker::wasm_bindgen_futures::spawn_local(async move {
-        relay(&ws, &sink, keepalive_ms, subscription_id.as_ref()).await;
+        relay(&ws, &sink, keepalive_ms, quota, subscription_id.as_ref()).await;
         sink.close();
     });
 }
 
-async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, subscription_id: Option<&serde_json::Value>) {
+async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, mut quota: EventQuota, subscription_id: Option<&serde_json::Value>) {
     // `events()` must come before `accept()` or early frames are lost.
     let Ok(mut events) = ws.events() else { return };
     if ws.accept().is_err() {
@@ -120,6 +121,8 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, subscription_i
                 let Some(text) = message.text() else { continue };
                 match ShardFrame::decode(&text) {
                     Ok(ShardFrame::Data { data, id, .. }) => {
+                        // Only events with an id can end a poll: the client resumes after them.
+                        let ends_poll = subscription_id.is_none() && id.is_some() && quota.spend();
                         let data = match (subscription_id, id) {
                             // Listen streams are not resumable: no event ids there.
                             (Some(subscription), _) => crate::mcp::stateless::tag_subscription(&data, subscription),
@@ -128,6 +131,10 @@ async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, subscription_i
                         };
                         if !sink.write(&data) {
                             let _ = ws.close(Some(1000), Some("sse closed"));
+                            return;
+                        }
+                        if ends_poll {
+                            let _ = ws.close(Some(1000), Some("poll complete"));
                             return;
                         }
                     }

@@ -44,6 +44,10 @@ pub struct SyncLayer {
     reporter: RefCell<MembershipReporter>,
     /// Accepts waiting for their membership report; counted as sessions (see `MembershipReporter`).
     pending_accepts: Cell<u64>,
+    /// An upper bound on the sockets this object holds: the runtime's count when last taken plus the
+    /// accepts since (closes only lower the real number). `None` until first taken. Counting costs one
+    /// runtime call per socket, so it is retaken only when the bound reaches `SHARD_MAX_SOCKETS`.
+    socket_bound: Cell<Option<usize>>,
 }
 
 impl DurableObject for SyncLayer {
@@ -67,6 +71,7 @@ impl DurableObject for SyncLayer {
             instance: uuid::Uuid::new_v4().to_string(),
             reporter: RefCell::new(MembershipReporter::new(shard)),
             pending_accepts: Cell::new(0),
+            socket_bound: Cell::new(None),
         }
     }
 
@@ -201,6 +206,35 @@ impl SyncLayer {
         streams + self.pending_accepts.get() + self.registered_count().unwrap_or(0)
     }
 
+    /// Whether an MCP session record exists here: one indexed probe, not a count.
+    fn has_registered_session(&self) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            found: f64,
+        }
+        self.sql("SELECT EXISTS(SELECT 1 FROM sessions) AS found", vec![])
+            .and_then(|cursor| cursor.to_array::<Row>().map_err(platform("sql rows")))
+            .map(|rows| rows.first().is_some_and(|row| row.found > 0.0))
+            .unwrap_or(false)
+    }
+
+    /// Whether one more socket fits under `SHARD_MAX_SOCKETS`, counting sockets only near the limit.
+    fn has_room_for_socket(&self) -> bool {
+        let limit = self.max_sockets();
+        let pending = self.pending_accepts.get() as usize;
+        if self.socket_bound.get().is_some_and(|bound| bound + pending < limit) {
+            return true;
+        }
+        let exact = self.state.get_websockets().len();
+        self.socket_bound.set(Some(exact));
+        exact + pending < limit
+    }
+
+    /// Notes an accepted socket in the bound.
+    fn note_socket_accepted(&self) {
+        self.socket_bound.set(self.socket_bound.get().map(|bound| bound + 1));
+    }
+
     fn registered_count(&self) -> Result<u64> {
         #[derive(serde::Deserialize)]
         struct Row {
@@ -237,10 +271,17 @@ impl SyncLayer {
         if !self.open_sockets(Some(&session)).is_empty() {
             return Err(MeshError::StreamConflict);
         }
-        if self.state.get_websockets().len() + self.pending_accepts.get() as usize >= self.max_sockets() {
+        if !self.has_room_for_socket() {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
-        let plan = self.reporter.borrow_mut().before_accept(self.session_count() + 1, now_ms());
+        // A confirmed member inside the report interval would skip: counting every socket on every
+        // accept made opening sessions cost O(sessions on the shard).
+        let now = now_ms();
+        let plan = if self.reporter.borrow().count_report_due(now) {
+            self.reporter.borrow_mut().before_accept(self.session_count() + 1, now)
+        } else {
+            ReportPlan::Skip
+        };
         match plan {
             ReportPlan::Await(report) => {
                 self.pending_accepts.set(self.pending_accepts.get() + 1);
@@ -262,6 +303,7 @@ impl SyncLayer {
         // socket up directly instead of scanning.
         let kind = if listener.is_some() { TAG_LISTENER } else { TAG_SESSION_STREAM };
         self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), kind]);
+        self.note_socket_accepted();
         let log_level = record.and_then(|r| r.log_level);
         let attachment = SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener };
         pair.server.serialize_attachment(&attachment).map_err(platform("serialize_attachment"))?;
@@ -269,6 +311,8 @@ impl SyncLayer {
         // between), so a resuming client gets its missed events first and in order.
         if let Some(last) = last_event_id {
             self.replay(&pair.server, &attachment, last)?;
+        } else if attachment.listener.is_none() {
+            self.prime(&pair.server)?;
         }
         Response::from_websocket(pair.client).map_err(platform("from_websocket"))
     }
@@ -283,6 +327,11 @@ impl SyncLayer {
     }
 
     fn count_changed(&self) {
+        // Still holding a registered session, a confirmed member inside the report interval would
+        // only skip, so the sockets need not be counted (closes would cost O(sessions) each).
+        if !self.reporter.borrow().count_report_due(now_ms()) && self.has_registered_session() {
+            return;
+        }
         let plan = self.reporter.borrow_mut().after_count_change(self.session_count(), now_ms());
         if let ReportPlan::Background(report) | ReportPlan::Await(report) = plan {
             self.report_in_background(report);
@@ -412,7 +461,7 @@ impl SyncLayer {
         if self.load_record(&session)?.is_none() {
             return Err(MeshError::SessionNotFound);
         }
-        if self.state.get_websockets().len() >= self.max_sockets() {
+        if !self.has_room_for_socket() {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
         #[derive(serde::Deserialize)]
@@ -430,6 +479,7 @@ impl SyncLayer {
         let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
         let tag = waiter_tag(&session, &id.to_string());
         self.state.accept_websocket_with_tags(&pair.server, &[tag.as_str(), TAG_WAITER]);
+        self.note_socket_accepted();
         let headers = worker::Headers::new();
         headers.set(HEADER_REQUEST_ID, &id.to_string()).map_err(platform("headers"))?;
         Ok(Response::from_websocket(pair.client).map_err(platform("from_websocket"))?.with_headers(headers))

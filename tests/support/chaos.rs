@@ -261,3 +261,38 @@ pub fn shard_full() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// SSE polling (`STREAM_MAX_EVENTS=1`): a fresh GET stream carries the priming event (an id, empty
+/// data) and ends; each poll with `Last-Event-ID` then carries exactly the next event, including the
+/// ones sent while no stream was open, in order.
+pub fn polling() -> Result<(), String> {
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    let w = Wrangler::start_with_args(None, Some("mcp-mesh-poll"), &[("SHARD_COUNT", "2"), ("STREAM_MAX_EVENTS", "1"), ("KEEPALIVE_MS", "500")])?;
+    let session = initialize(&w)?;
+    let poll = |cursor: Option<&str>| -> Result<SseStream, String> {
+        let mut headers = vec![("Accept", "text/event-stream"), ("Mcp-Session-Id", session.as_str())];
+        if let Some(cursor) = cursor {
+            headers.push(("Last-Event-ID", cursor));
+        }
+        let mut stream = SseStream::open(w.port, "/mcp", &headers).map_err(|(status, body)| format!("poll: {status} {body}"))?;
+        if stream.wait_until(Duration::from_secs(10), |s| s.closed) {
+            Ok(stream)
+        } else {
+            Err(format!("a poll did not end: {:?}", stream.data()))
+        }
+    };
+    let first = poll(None)?;
+    let primed: Vec<_> = first.events.iter().filter(|e| e.id.is_some()).collect();
+    check(primed.len() == 1 && primed[0].data.is_empty(), format!("the first poll should carry only the priming event: {:?}", first.events))?;
+    let mut cursor = primed[0].id.clone().unwrap_or_default();
+    for text in ["poll-a", "poll-b"] {
+        check(announce(&w, &session, text), format!("announce {text} failed"))?;
+    }
+    for text in ["poll-a", "poll-b"] {
+        let got = poll(Some(&cursor))?;
+        let events: Vec<_> = got.events.iter().filter(|e| !e.data.is_empty()).collect();
+        check(events.len() == 1 && events[0].data.contains(text), format!("the poll for {text} carried {:?}", got.data()))?;
+        cursor = events[0].id.clone().ok_or_else(|| format!("{text} came without an event id"))?;
+    }
+    Ok(())
+}

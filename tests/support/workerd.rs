@@ -50,9 +50,11 @@ impl Wrangler {
         let env_file = state_dir.join("env");
         std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
         let mut args: Vec<String> = vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
-        if let Some(config) = config {
-            args.extend(["--config".into(), config.into()]);
-        }
+        let config = match config {
+            Some(config) => config.to_owned(),
+            None => unwatched_config(&root)?,
+        };
+        args.extend(["--config".into(), config]);
         if let Some(name) = name {
             args.extend(["--name".into(), name.into()]);
         }
@@ -320,6 +322,35 @@ impl Drop for SseStream {
     fn drop(&mut self) {
         self.disconnect();
     }
+}
+
+/// wrangler.toml without its `[build]` section, written under target/: wrangler dev runs the build
+/// command at start and again whenever src/ changes, which would reload every test server mid-run
+/// when a file is edited. `make e2e` builds first, so the tests serve that build as it is.
+fn unwatched_config(root: &std::path::Path) -> Result<String, String> {
+    let original = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| format!("wrangler.toml: {e}"))?;
+    let mut out = String::new();
+    let mut in_build = false;
+    for line in original.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_build = trimmed.starts_with("[build]");
+        }
+        if in_build {
+            continue;
+        }
+        // main is relative to the config file, which moves one level down.
+        if let Some(main) = trimmed.strip_prefix("main = \"") {
+            out.push_str(&format!("main = \"../{main}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let path = root.join("target").join("e2e-wrangler.toml");
+    std::fs::create_dir_all(root.join("target")).map_err(|e| e.to_string())?;
+    std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok("target/e2e-wrangler.toml".into())
 }
 
 fn read_chunk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {

@@ -109,6 +109,9 @@ export function compact(data, title, trendNames, counterNames) {
   }
   const counters = {};
   for (const name of counterNames || []) if (m[name]) counters[name] = val(name, 'count');
+  // Every Rate metric (checks, http_req_failed, and a script's own such as sse_poll's `delivered`).
+  const rates = {};
+  for (const name of Object.keys(m)) if (m[name].type === 'rate') rates[name] = val(name, 'rate');
   const ths = thresholdResults(data);
   return {
     script: title,
@@ -123,6 +126,7 @@ export function compact(data, title, trendNames, counterNames) {
     checks_rate: val('checks', 'rate'),
     trends,
     counters,
+    rates,
     thresholds: ths,
     passed: ths.every((t) => t.ok),
   };

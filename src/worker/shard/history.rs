@@ -8,6 +8,7 @@ use super::{now_ms, SyncLayer};
 use crate::error::{MeshError, Result};
 use crate::event_log::{Audience, EventId, LogLimits};
 use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
+use crate::sse::EMPTY_DATA_EVENT;
 use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, ShardFrame, SocketAttachment};
 use crate::worker::stubs::platform;
 
@@ -55,6 +56,25 @@ impl SyncLayer {
             ],
         )?;
         Ok(EventId { shard: self.shard, seq }.format())
+    }
+
+    /// Sends a fresh stream the log's position as an event with an id and empty data (the
+    /// 2025-11-25 priming event): a client that loses the stream before any event resumes from
+    /// there without a gap, and a polling client (`STREAM_MAX_EVENTS`) gets its first cursor at once.
+    pub(super) fn prime(&self, ws: &WebSocket) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            seq: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql("SELECT COALESCE(MAX(seq), 0) AS seq FROM events", vec![])?
+            .to_array()
+            .map_err(platform("sql rows"))?;
+        let seq = rows.first().map_or(0, |row| row.seq as u64);
+        let id = EventId { shard: self.shard, seq }.format();
+        // A failed send means the socket is already gone; the Worker's relay notices on its own.
+        let _ = ws.send_with_str(ShardFrame::encode_data_with_id(EMPTY_DATA_EVENT, Some(&id)));
+        Ok(())
     }
 
     /// Sends a resuming stream the logged events after `last` that were addressed to it, in order.
