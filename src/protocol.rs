@@ -201,8 +201,6 @@ pub struct DeleteReply {
 pub struct SessionRecord {
     pub protocol_version: String,
     #[serde(default)]
-    pub initialized: bool,
-    #[serde(default)]
     pub client_info: serde_json::Value,
     #[serde(default)]
     pub client_capabilities: serde_json::Value,
@@ -236,8 +234,6 @@ pub struct SessionLookup {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateSession {
     pub session: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initialized: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

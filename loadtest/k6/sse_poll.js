@@ -30,7 +30,6 @@ const SETTLE_S = envNumber('SETTLE_S', 5);
 // How long a listener keeps polling for broadcasts it has not seen, after the last one was sent.
 const DRAIN_S = envNumber('DRAIN_S', 30);
 const POLL_TIMEOUT = `${Math.ceil(SETTLE_S + (BROADCASTS * GAP_MS) / 1000 + DRAIN_S)}s`;
-const RUN_ID = `${Date.now()}`;
 
 const deliveryMs = new Trend('poll_delivery_ms', true);
 const delivered = new Rate('delivered');
@@ -65,20 +64,26 @@ function sseEvents(body) {
   return out;
 }
 
-/** The broadcast index and send time in an `announce` notification of this run, or undefined. */
-function broadcastOf(data) {
+/** The broadcast index and send time in an `announce` notification of run `runId`, or undefined. */
+function broadcastOf(data, runId) {
   try {
     const message = JSON.parse(data);
     const payload = message && message.params && message.params.data;
     const match = payload && typeof payload.text === 'string' && payload.text.match(/^poll (\d+) (\d+)$/);
-    if (!match || match[1] !== RUN_ID) return undefined;
+    if (!match || match[1] !== runId) return undefined;
     return { index: Number(match[2]), sentAtMs: Number(payload.sent_at_ms) };
   } catch (_) {
     return undefined;
   }
 }
 
-export function listen() {
+// One id for the whole run: init code runs once per VU, so an id made there would differ between the
+// trigger and the listeners.
+export function setup() {
+  return { runId: `${Date.now()}` };
+}
+
+export function listen(data) {
   const session = initialize();
   if (!check(session, { 'listener: session opened': (s) => s.ok })) {
     for (let i = 0; i < BROADCASTS; i++) delivered.add(false);
@@ -103,7 +108,7 @@ export function listen() {
     }
     for (const event of sseEvents(res.body)) {
       if (event.id) cursor = event.id;
-      const broadcast = broadcastOf(event.data);
+      const broadcast = broadcastOf(event.data, data.runId);
       if (broadcast && !seen.has(broadcast.index)) {
         seen.add(broadcast.index);
         deliveryMs.add(arrivedMs - broadcast.sentAtMs);
@@ -114,12 +119,12 @@ export function listen() {
   deleteSession(session.sessionId);
 }
 
-export function trigger() {
+export function trigger(data) {
   sleep(SETTLE_S);
   const session = initialize();
   if (!check(session, { 'trigger: session opened': (s) => s.ok })) return;
   for (let i = 0; i < BROADCASTS; i++) {
-    const r = callTool(session.sessionId, 'announce', { text: `poll ${RUN_ID} ${i}` }, { kind: 'broadcast' });
+    const r = callTool(session.sessionId, 'announce', { text: `poll ${data.runId} ${i}` }, { kind: 'broadcast' });
     if (r.ok) announced.add(1);
     sleep(GAP_MS / 1000);
   }

@@ -250,9 +250,6 @@ impl McpBackend for InMemoryBackend {
 
 /// Applies a partial update to a record; shared by every backend so they agree.
 pub fn apply_update(record: &mut SessionRecord, update: &UpdateSession) {
-    if let Some(initialized) = update.initialized {
-        record.initialized = initialized;
-    }
     if let Some(level) = &update.log_level {
         record.log_level = Some(level.clone());
     }

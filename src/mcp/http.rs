@@ -165,7 +165,7 @@ impl OriginPolicy {
         }
         if let Some(origin) = request.header("origin") {
             let lowered = origin.trim().to_ascii_lowercase();
-            let listed = self.allowed_origins.iter().any(|o| *o == lowered);
+            let listed = self.allowed_origins.contains(&lowered);
             let host = lowered.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or(""));
             if !listed && !host.is_some_and(|h| self.host_allowed(h)) {
                 return Err(MeshError::Forbidden(format!("Origin {:?} is not allowed", truncate(origin))));

@@ -18,7 +18,7 @@ use super::jsonrpc::{self, Incoming};
 use super::server::McpServer;
 use super::streaming::{respond, Finished, StreamMode};
 use crate::error::{MeshError, Result};
-use crate::protocol::{SessionRecord, UpdateSession};
+use crate::protocol::SessionRecord;
 
 /// Methods answered with an SSE stream, because their handlers may talk to the client first.
 const STREAMED_METHODS: &[&str] = &["tools/call"];
@@ -70,13 +70,9 @@ pub async fn handle_post<B: McpBackend>(
     }
     let (session, record) = open_session(&*backend, request).await?;
     match message {
-        Incoming::Notification { method, .. } => {
-            if method == "notifications/initialized" {
-                let update = UpdateSession { session, initialized: Some(true), ..Default::default() };
-                backend.update_session(update).await?;
-            }
-            Ok(Outcome::Reply(HttpReply::empty(202)))
-        }
+        // Nothing is recorded for notifications/initialized: no behaviour depends on it, and a write
+        // there made every session's setup one shard call longer.
+        Incoming::Notification { .. } => Ok(Outcome::Reply(HttpReply::empty(202))),
         Incoming::Response { id, result } => {
             deliver(&*backend, &session, &id, json!({ "jsonrpc": "2.0", "id": id, "result": result })).await
         }
@@ -149,7 +145,6 @@ async fn initialize<B: McpBackend>(
     let session = backend.new_session_id();
     let record = SessionRecord {
         protocol_version: version.to_owned(),
-        initialized: false,
         client_info: params.get("clientInfo").cloned().unwrap_or(Value::Null),
         client_capabilities: params.get("capabilities").cloned().unwrap_or(Value::Null),
         log_level: None,

@@ -54,7 +54,7 @@ pub fn log_level_admits(chosen: Option<&str>, level: &str) -> bool {
     let rank = |l: &str| LOG_LEVELS.iter().position(|x| *x == l);
     match chosen.and_then(rank) {
         None => true,
-        Some(threshold) => rank(level).map_or(true, |r| r >= threshold),
+        Some(threshold) => rank(level).is_none_or(|r| r >= threshold),
     }
 }
 

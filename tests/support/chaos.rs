@@ -251,7 +251,9 @@ pub fn shard_full() -> Result<(), String> {
     check(reply.status == 503, format!("the fourth stream got {} {}", reply.status, reply.body))?;
     check(reply.header("retry-after").is_some(), "503 without Retry-After".into())?;
     check(reply.json()["error"]["code"].is_i64(), format!("503 without a JSON-RPC error: {}", reply.body))?;
-    held.pop().map(|s| s.disconnect());
+    if let Some(stream) = held.pop() {
+        stream.disconnect();
+    }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if open("full-4").is_ok() {
