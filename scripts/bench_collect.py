@@ -87,11 +87,12 @@ def ratios(runs):
 
 
 def memory_per_session(runs):
-    """Peak RSS growth per session between the smallest and largest session count, per system."""
+    """Idle RSS growth per session (every session open, before any send) between the smallest and
+    largest session count, per system: what one more idle session costs the server."""
     out = {}
     for system in sorted({r.get("system") for r in runs}):
-        points = sorted((r["sessions"], r["rss_mb"]) for r in runs
-                        if r.get("system") == system and isinstance(r.get("rss_mb"), (int, float)) and r.get("sessions"))
+        points = sorted((r["sessions"], r["rss_idle_mb"]) for r in runs
+                        if r.get("system") == system and isinstance(r.get("rss_idle_mb"), (int, float)) and r.get("sessions"))
         if len(points) >= 2 and points[-1][0] > points[0][0]:
             (k0, m0), (k1, m1) = points[0], points[-1]
             out[system] = round((m1 - m0) * 1024 / (k1 - k0), 1)

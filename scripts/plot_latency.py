@@ -92,8 +92,8 @@ def draw(runs, path):
 def table(doc):
     m = doc.get("machine", {})
     lines = [f"Machine: {m.get('cores')} cores, {m.get('memory_gb')} GB, {m.get('cpu') or 'cpu ?'}, kernel {m.get('kernel')}", "",
-             "| system | sessions | bcast p50 ms | bcast p95 ms | bcast p99 ms | bcast max ms | delivered/expected | targeted/s | targeted p50 ms | targeted p99 ms | targeted delivered/expected | creates/s | peak RSS MB | errors |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| system | sessions | bcast p50 ms | bcast p95 ms | bcast p99 ms | bcast max ms | delivered/expected | targeted/s | targeted p50 ms | targeted p99 ms | targeted delivered/expected | creates/s | idle RSS MB | peak RSS MB | errors |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in doc.get("runs", []):
         lines.append("| " + " | ".join([
             str(r.get("system")), fmt(r.get("sessions")),
@@ -101,7 +101,7 @@ def table(doc):
             f"{fmt(r.get('delivered'))}/{fmt(r.get('expected'))}",
             fmt(r.get("targeted_per_s")), fmt(r.get("targeted_p50_ms")), fmt(r.get("targeted_p99_ms")),
             f"{fmt(r.get('targeted_delivered'))}/{fmt(r.get('targeted_expected'))}",
-            fmt(r.get("creates_per_s")), fmt(r.get("rss_mb")), fmt(r.get("errors")),
+            fmt(r.get("creates_per_s")), fmt(r.get("rss_idle_mb")), fmt(r.get("rss_mb")), fmt(r.get("errors")),
         ]) + " |")
     if doc.get("ratios"):
         lines += ["", "Against the baseline at the same session count (targets: p99 <= 0.5, targeted/s >= 3, creates/s >= 1, RSS <= 1):", "",
@@ -111,7 +111,7 @@ def table(doc):
             lines.append(f"| {r['system']} | {r['sessions']} | {fmt(r.get('broadcast_p99_vs_baseline'), 2)} | "
                          f"{fmt(r.get('targeted_per_s_vs_baseline'), 2)} | {fmt(r.get('creates_per_s_vs_baseline'), 2)} | {fmt(r.get('rss_vs_baseline'), 2)} |")
     if doc.get("memory_kb_per_session"):
-        lines += ["", "Peak RSS growth per session (KiB, smallest to largest session count): " +
+        lines += ["", "Idle RSS growth per session (KiB, smallest to largest session count): " +
                   ", ".join(f"{k} {fmt(v)}" for k, v in doc["memory_kb_per_session"].items())]
     k6 = doc.get("k6") or {}
     for system, c in (k6.get("tools") or {}).items():

@@ -329,6 +329,9 @@ fn main() {
     let creates_per_s = k_open as f64 / create_secs.max(1e-9);
     eprintln!("probe[{}]: {k_open}/{} sessions open in {create_secs:.1}s ({creates_per_s:.1}/s)", args.label, args.sessions);
     thread::sleep(Duration::from_millis(args.settle_ms));
+    // Resident memory with every session open and idle, before any send: what an idle session costs.
+    let pids = if args.server_pids.is_empty() { find_server_pids(args.port) } else { args.server_pids.clone() };
+    let idle_rss_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmRSS:")).sum();
 
     // ---- 2. broadcasts
     let run_id = format!("{:x}", uuid::Uuid::new_v4().as_u128() as u32);
@@ -488,7 +491,6 @@ fn main() {
     let targ_delivered = targ_lat.len().min(targ_expected);
 
     // ---- 4. memory, report, cleanup
-    let pids = if args.server_pids.is_empty() { find_server_pids(args.port) } else { args.server_pids.clone() };
     let hwm_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmHWM:")).sum();
     let rss_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmRSS:")).sum();
     let streams_closed_early = closed.load(Ordering::Relaxed);
@@ -519,6 +521,7 @@ fn main() {
         "targeted_p99_ms": round1(percentile(&targ_lat, 99.0)),
         "creates_per_s": (creates_per_s * 10.0).round() / 10.0,
         "rss_mb": if pids.is_empty() { Value::Null } else { json!(((hwm_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
+        "rss_idle_mb": if pids.is_empty() { Value::Null } else { json!(((idle_rss_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
         "rss_now_mb": if pids.is_empty() { Value::Null } else { json!(((rss_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
         "server_pids": pids,
         "stray_targeted": stray_targeted,

@@ -85,7 +85,7 @@ impl Dechunker {
 }
 
 pub(crate) struct Stream {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Arc<TcpStream>,
     pub(crate) handle: Option<JoinHandle<()>>,
 }
 
@@ -130,7 +130,10 @@ pub(crate) fn open_stream(
     let chunked = head_text.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
     let leftover = buf[header_end..].to_vec();
     socket.set_read_timeout(Some(Duration::from_millis(1000))).ok();
-    let mut reader = socket.try_clone().map_err(|e| e.to_string())?;
+    // One descriptor per stream, shared with the reader thread (`&TcpStream` reads): a cloned socket
+    // would be a second descriptor, and 10,000 streams must fit a 20,000 open-files limit.
+    let socket = Arc::new(socket);
+    let reader = socket.clone();
     let handle = thread::Builder::new()
         .name(format!("sse-{index}"))
         .stack_size(128 * 1024)
@@ -147,7 +150,7 @@ pub(crate) fn open_stream(
                     }
                     (l, now_ms())
                 } else {
-                    match reader.read(&mut buffer) {
+                    match (&*reader).read(&mut buffer) {
                         Ok(0) => break,
                         Ok(n) => (buffer[..n].to_vec(), now_ms()),
                         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
