@@ -199,7 +199,7 @@ for system in $SYSTEMS; do
       log "$system K=$k: probe failed (see $LOG_DIR/probe-$system-$k.txt)"
       [ -s "$RUNS_DIR/$system-$k.json" ] || printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["probe failed"]}\n' "$system" "$k" >"$RUNS_DIR/$system-$k.json"
     fi
-    log "$system K=$k: $(tail -n 3 "$LOG_DIR/probe-$system-$k.txt" | tr '\n' ' ')"
+    log "$system K=$k: $(grep -F "probe[" "$LOG_DIR/probe-$system-$k.txt" | tail -n 3 | tr '\n' ' ')"
     if [ -n "$K6_BIN" ] && [ $k6_done -eq 0 ]; then
       k6_done=1
       run_k6 "tools-$system" loadtest/k6/tools.js "$WORK/k6-tools-$system.json" \
