@@ -329,10 +329,11 @@ impl SyncLayer {
     fn count_changed(&self) {
         // Still holding a registered session, a confirmed member inside the report interval would
         // only skip, so the sockets need not be counted (closes would cost O(sessions) each).
-        if !self.reporter.borrow().count_report_due(now_ms()) && self.has_registered_session() {
+        let now = now_ms();
+        if !self.reporter.borrow().count_report_due(now) && self.has_registered_session() {
             return;
         }
-        let plan = self.reporter.borrow_mut().after_count_change(self.session_count(), now_ms());
+        let plan = self.reporter.borrow_mut().after_count_change(self.session_count(), now);
         if let ReportPlan::Background(report) | ReportPlan::Await(report) = plan {
             self.report_in_background(report);
         }
