@@ -19,6 +19,7 @@ dev: build
 
 unit:
 	cargo test --all-targets
+	node --test tests/js/
 
 e2e: build
 	MESH_E2E=1 cargo test --test e2e

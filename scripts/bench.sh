@@ -20,7 +20,11 @@
 #   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]  PROBE_TIMEOUT_S [1800]
 #   BENCH_CRITERION [1]  BENCH_K6 [1]  BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
 #   POLL_LISTENERS [100]  POLL_BROADCASTS [20]
+#   STORM_SESSIONS [10000]: sessions of the reconnect storm (every GET stream opened at once, once per
+#     system, `probe --storm`); 0 skips it
 #   RESULTS_DIR [loadtest/results]   LOG_DIR [/tmp/mcp-bench-logs] (wrangler logs, k6 output)
+#   ALT_BUILDS [unset]: "name=dir ..." build/ directories of other versions of the mesh, each served
+#     as system `<name>-<N>` (N shards) beside `mesh-<N>`, for an A/B of one change in the same run
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +46,7 @@ BENCH_K6_DURATION="${BENCH_K6_DURATION:-10s}"
 BENCH_K6_RATE="${BENCH_K6_RATE:-20}"
 POLL_LISTENERS="${POLL_LISTENERS:-100}"
 POLL_BROADCASTS="${POLL_BROADCASTS:-20}"
+STORM_SESSIONS="${STORM_SESSIONS:-10000}"
 RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
 LOG_DIR="${LOG_DIR:-/tmp/mcp-bench-logs}"
 WRANGLER="$ROOT/node_modules/.bin/wrangler"
@@ -86,6 +91,12 @@ snapshot_mesh() {
   mkdir -p "$SNAPSHOT"
   cp -r build "$SNAPSHOT/build"
   awk '/^\[/{skip = ($0 ~ /^\[build\]/)} !skip' wrangler.toml >"$SNAPSHOT/wrangler.toml"
+  local alt
+  for alt in ${ALT_BUILDS:-}; do
+    mkdir -p "$SNAPSHOT/alt-${alt%%=*}"
+    cp -r "${alt#*=}" "$SNAPSHOT/alt-${alt%%=*}/build"
+    cp "$SNAPSHOT/wrangler.toml" "$SNAPSHOT/alt-${alt%%=*}/wrangler.toml"
+  done
 }
 
 # find_direct_port PGID: the port of the workerd in that group that serves the worker itself (not
@@ -117,9 +128,17 @@ start_server() {
     baseline)
       cmd=("$WRANGLER" dev --config "$ROOT/loadtest/baseline/wrangler.toml" --name mcp-baseline-bench)
       ;;
+    floor)
+      cmd=("$WRANGLER" dev --config "$ROOT/loadtest/floor/wrangler.toml" --name mcp-floor-bench)
+      ;;
     mesh-*)
       cmd=("$WRANGLER" dev --config "$SNAPSHOT/wrangler.toml" --name mcp-mesh-bench
            --var "SHARD_COUNT:${system#mesh-}" --var KEEPALIVE_MS:25000)
+      ;;
+    *-*)
+      if [ ! -d "$SNAPSHOT/alt-${system%-*}" ]; then log "unknown system $system (not in ALT_BUILDS)"; return 1; fi
+      cmd=("$WRANGLER" dev --config "$SNAPSHOT/alt-${system%-*}/wrangler.toml" --name mcp-mesh-bench
+           --var "SHARD_COUNT:${system##*-}" --var KEEPALIVE_MS:25000)
       ;;
     *) log "unknown system $system"; return 1 ;;
   esac
@@ -207,6 +226,16 @@ for system in $SYSTEMS; do
     fi
     stop_server
   done
+  if [ "$STORM_SESSIONS" != "0" ]; then
+    log "$system storm: $STORM_SESSIONS GET streams at once"
+    if start_server "$system" "$WORK/state-$system-storm" "$LOG_DIR/wrangler-$system-storm.log"; then
+      timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" --storm --sessions "$STORM_SESSIONS" \
+        --create-concurrency "$CREATE_CONCURRENCY" --label "$system" --out "$RUNS_DIR/storm-$system.json" \
+        >"$LOG_DIR/probe-$system-storm.txt" 2>&1 || log "$system storm: probe failed (see $LOG_DIR/probe-$system-storm.txt)"
+      log "$system storm: $(grep -F "storm:" "$LOG_DIR/probe-$system-storm.txt" | tail -n 1)"
+    fi
+    stop_server
+  fi
 done
 
 if [ -n "$K6_BIN" ]; then

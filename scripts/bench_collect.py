@@ -65,23 +65,53 @@ def k6(work_dir):
     return out
 
 
-def ratios(runs):
-    """Mesh vs baseline at each session count: how the issue's targets read."""
+def tool_call_p50(k6_doc, system):
+    try:
+        return k6_doc["tools"][system]["trends"]["tool_call_ms"]["med"]
+    except (KeyError, TypeError):
+        return None
+
+
+def storms(runs_dir):
+    """The reconnect storm per system (`probe --storm`): streams opened of those asked at once."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(runs_dir, "storm-*.json"))):
+        try:
+            with open(path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            continue
+        out[report.get("system") or os.path.basename(path)[len("storm-"):-len(".json")]] = report
+    return out
+
+
+def ratios(runs, k6_doc=None, memory=None, storm=None):
+    """Mesh vs baseline at each session count: how the issue's targets read. Figures measured once
+    per system (k6 tool-call p50, idle memory per session, the reconnect storm) repeat at every K."""
+    k6_doc, memory, storm = k6_doc or {}, memory or {}, storm or {}
     by_key = {(r.get("system"), r.get("sessions")): r for r in runs}
     out = []
     for (system, k), run in sorted(by_key.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
         base = by_key.get(("baseline", k))
         if system == "baseline" or not base:
             continue
-        def ratio(field):
-            a, b = run.get(field), base.get(field)
+        def divide(a, b):
             return round(a / b, 2) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+        def ratio(field):
+            return divide(run.get(field), base.get(field))
+
+        storm_opened = lambda s: (storm.get(s) or {}).get("storm_opened")
         out.append({
             "system": system, "sessions": k,
+            "broadcast_p50_vs_baseline": ratio("broadcast_p50_ms"),
             "broadcast_p99_vs_baseline": ratio("broadcast_p99_ms"),
             "targeted_per_s_vs_baseline": ratio("targeted_per_s"),
             "creates_per_s_vs_baseline": ratio("creates_per_s"),
             "rss_vs_baseline": ratio("rss_mb"),
+            "tool_call_p50_vs_baseline": divide(tool_call_p50(k6_doc, system), tool_call_p50(k6_doc, "baseline")),
+            "memory_per_session_vs_baseline": divide(memory.get(system), memory.get("baseline")),
+            "storm_opened_vs_baseline": divide(storm_opened(system), storm_opened("baseline")),
         })
     return out
 
@@ -108,12 +138,14 @@ def main():
             if os.path.exists(path):
                 with open(path) as f:
                     runs.append(json.load(f))
+    k6_doc, memory, storm = k6(work_dir), memory_per_session(runs), storms(runs_dir)
     doc = {
         "machine": machine(),
         "runs": runs,
-        "ratios": ratios(runs),
-        "memory_kb_per_session": memory_per_session(runs),
-        "k6": k6(work_dir),
+        "ratios": ratios(runs, k6_doc, memory, storm),
+        "memory_kb_per_session": memory,
+        "storm": storm,
+        "k6": k6_doc,
         "core": criterion(),
     }
     with open(out_path, "w") as f:

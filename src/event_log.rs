@@ -102,6 +102,28 @@ pub fn with_event_id(event: &str, id: &str) -> String {
     out
 }
 
+/// What a shard does with a new GET stream for a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOpen {
+    /// No stream is open: open this one.
+    Open,
+    /// A stream is still registered but the client is resuming (`Last-Event-ID`): the old one is
+    /// almost surely dead (a dropped client is noticed only at the next write or keepalive), so it
+    /// is closed and this one replaces it, replaying what was missed.
+    TakeOver,
+    /// A second stream without `Last-Event-ID` while one is open: refused (409).
+    Conflict,
+}
+
+/// Decides [`StreamOpen`] from whether the session has an open stream and whether the client resumes.
+pub fn decide_stream_open(already_open: bool, resuming: bool) -> StreamOpen {
+    match (already_open, resuming) {
+        (false, _) => StreamOpen::Open,
+        (true, true) => StreamOpen::TakeOver,
+        (true, false) => StreamOpen::Conflict,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +161,13 @@ mod tests {
         let events = crate::sse::SseDecoder::new().feed(framed.as_bytes());
         assert_eq!(events[0].id.as_deref(), Some("3-9"));
         assert_eq!(events[0].data, "{}");
+    }
+
+    #[test]
+    fn a_resuming_stream_takes_over_and_a_fresh_second_one_conflicts() {
+        assert_eq!(decide_stream_open(false, false), StreamOpen::Open);
+        assert_eq!(decide_stream_open(false, true), StreamOpen::Open);
+        assert_eq!(decide_stream_open(true, true), StreamOpen::TakeOver);
+        assert_eq!(decide_stream_open(true, false), StreamOpen::Conflict);
     }
 }

@@ -11,6 +11,7 @@
 //! - [`protocol`]: the versioned worker↔shard↔coordinator messages and frames.
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
 //! - [`fanout`]: grouping sends per shard.
+//! - [`delivery`]: which sockets a send reaches, decided once per send for the shard's JS loop.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
 //! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
 //! - [`backpressure`]: the byte budget that cuts off a stalled stream.
@@ -24,6 +25,7 @@
 
 pub mod backpressure;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod event_log;
 pub mod expiry;

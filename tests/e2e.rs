@@ -77,6 +77,7 @@ fn main() {
         ("mcp::status_route_needs_the_token", status_route_needs_the_token),
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
         ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
+        ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
         ("mesh::a_stalled_consumer_is_cut_off_without_delaying_others", a_stalled_consumer_is_cut_off_without_delaying_others),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
     ];
@@ -441,6 +442,30 @@ fn a_client_that_disconnects_is_removed(w: &Wrangler, _fixture: &mut Option<Flee
     check(driver.has(&id), "has() is false after the reconnect")?;
     drop(again);
     Ok(())
+}
+
+/// A client that comes back before its dead stream was noticed (the old socket still registered)
+/// resumes at once instead of getting 409: the old stream is closed and the new one replays.
+fn a_resuming_stream_takes_over_a_registered_one(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {
+    let (id, other) = (initialize(w)?, initialize(w)?);
+    let tag = format!("takeover-{}", std::process::id());
+    let mut old = open_get(w, &id).map_err(|(s, b)| format!("GET: {s} {b}"))?;
+    call_tool(w, &other, "announce", json!({"text": format!("{tag}-before")}))?;
+    check(old.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-before")))), "the first announcement never arrived")?;
+    let last_id = old.events.last().and_then(|e| e.id.clone()).ok_or("events on the GET stream carry no id")?;
+    // The old stream stays open: to the shard, the session still has a live stream.
+    call_tool(w, &other, "announce", json!({"text": format!("{tag}-missed")}))?;
+    let headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
+    let mut resumed = SseStream::open(w.port, "/mcp", &headers).map_err(|(s, b)| format!("resume was refused: {s} {b}"))?;
+    check(old.wait_until(PATIENCE, |s| s.closed), "the replaced stream stayed open")?;
+    call_tool(w, &other, "announce", json!({"text": format!("{tag}-after")}))?;
+    check(resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-after")))), "the live announcement after the takeover never arrived")?;
+    let seen: Vec<&str> = resumed
+        .events
+        .iter()
+        .filter_map(|e| ["before", "missed", "after"].into_iter().find(|k| e.data.contains(&format!("{tag}-{k}"))))
+        .collect();
+    check(seen == ["missed", "after"], format!("the resuming stream saw {seen:?}"))
 }
 
 fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {

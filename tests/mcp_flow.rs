@@ -157,6 +157,16 @@ fn subscribers_alone_get_resource_updates() {
 }
 
 #[test]
+fn a_tool_that_says_nothing_first_answers_plain_json() {
+    let h = harness();
+    let session = h.initialize(json!({}));
+    let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment"}});
+    let Answer::Json(200, body, _) = h.send(in_session(&session, call)) else { panic!("a quiet tool call must answer JSON") };
+    assert_eq!(body["id"], 4);
+    assert_eq!(body["result"]["structuredContent"]["notified"], 0);
+}
+
+#[test]
 fn a_sampling_request_is_answered_by_another_post() {
     let h = harness();
     let session = h.initialize(json!({"sampling": {}}));

@@ -52,13 +52,15 @@ struct Args {
     broadcast_gap_ms: u64,
     settle_ms: u64,
     no_delete: bool,
+    /// `--storm`: the reconnect storm (see storm.rs) instead of the delivery run.
+    storm: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] [--label NAME] [--out FILE]\n\
          \x20            [--server-pids PID,PID] [--create-concurrency 8] [--callers 4] [--subscribe-fraction 0.1]\n\
-         \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete]"
+         \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete] [--storm]"
     );
     std::process::exit(2)
 }
@@ -82,13 +84,15 @@ fn parse_args() -> Args {
         broadcast_gap_ms: 200,
         settle_ms: 1000,
         no_delete: false,
+        storm: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let flag = argv[i].as_str();
-        if flag == "--no-delete" {
-            a.no_delete = true;
+        if flag == "--no-delete" || flag == "--storm" {
+            a.no_delete |= flag == "--no-delete";
+            a.storm |= flag == "--storm";
             i += 1;
             continue;
         }
@@ -150,6 +154,18 @@ struct Client {
 }
 
 impl Client {
+    /// A client with its own pool of at most 64 keep-alive connections.
+    fn pooled(url: &str) -> Arc<Self> {
+        Arc::new(Client {
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .max_idle_connections(64)
+                .max_idle_connections_per_host(64)
+                .build(),
+            url: url.to_owned(),
+        })
+    }
+
     fn post(&self, session: Option<&str>, body: &Value) -> Result<(Option<String>, String), String> {
         let mut req = self
             .agent
@@ -210,6 +226,7 @@ fn find_response(text: &str, id: u64) -> Option<Value> {
 }
 
 mod memory;
+mod storm;
 mod streams;
 use memory::*;
 use streams::*;
@@ -252,14 +269,8 @@ fn drain(rx: &Receiver<Delivery>, deadline: Instant, mut take: impl FnMut(Delive
 fn main() {
     let args = parse_args();
     let started = Instant::now();
-    let client = Arc::new(Client {
-        agent: ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .max_idle_connections(64)
-            .max_idle_connections_per_host(64)
-            .build(),
-        url: format!("http://{}:{}{}", args.host, args.port, args.path),
-    });
+    let url = format!("http://{}:{}{}", args.host, args.port, args.path);
+    let client = Client::pooled(&url);
     let errors = Arc::new(AtomicUsize::new(0));
     let error_samples: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let note_error = {
@@ -278,6 +289,10 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let closed = Arc::new(AtomicUsize::new(0));
     let args = Arc::new(args);
+    if args.storm {
+        write_report(&args, &storm::run(&args, &client));
+        return;
+    }
 
     // ---- 1. sessions
     eprintln!("probe[{}]: opening {} sessions on {} ...", args.label, args.sessions, client.url);
@@ -334,6 +349,9 @@ fn main() {
     let idle_rss_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmRSS:")).sum();
 
     // ---- 2. broadcasts
+    // Every phase starts with an empty connection pool: a keep-alive connection left idle through the
+    // previous phase may have been closed by the server, and reusing it fails a POST with an EOF.
+    let client = Client::pooled(&url);
     let run_id = format!("{:x}", uuid::Uuid::new_v4().as_u128() as u32);
     let mut bcast_lat: Vec<f64> = Vec::new();
     let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
@@ -385,6 +403,7 @@ fn main() {
     eprintln!("probe[{}]: broadcasts delivered {bcast_delivered}/{bcast_expected}", args.label);
 
     // ---- 3. targeted
+    let client = Client::pooled(&url);
     let mut subscribers: Vec<usize> = Vec::new();
     let mut targeted_per_s = 0.0;
     let mut targ_lat: Vec<f64> = Vec::new();
@@ -529,6 +548,7 @@ fn main() {
     });
 
     // Close: stop readers, DELETE sessions (bounded), shut sockets, join.
+    let client = Client::pooled(&url);
     stop.store(true, Ordering::Relaxed);
     if !args.no_delete {
         let sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
@@ -560,7 +580,12 @@ fn main() {
     }
     drop(sessions);
 
-    let text = serde_json::to_string_pretty(&report).unwrap();
+    write_report(&args, &report);
+}
+
+/// Prints the report, and writes it to `--out` when given.
+fn write_report(args: &Args, report: &Value) {
+    let text = serde_json::to_string_pretty(report).unwrap_or_default();
     if let Some(out) = &args.out {
         if let Err(e) = std::fs::write(out, &text) {
             eprintln!("probe: writing {out}: {e}");

@@ -47,6 +47,11 @@ pub trait McpBackend: 'static {
     type Waiter: ReplyWaiter;
 
     /// Milliseconds since the Unix epoch.
+    /// Whether opening a GET stream checks, in the same call, that the session exists and belongs
+    /// to the caller (the Durable Object mesh does it in the shard's accept). Then a GET costs one
+    /// call instead of a lookup followed by the open.
+    const OPEN_CHECKS_SESSION: bool = false;
+
     fn now_ms(&self) -> u64;
     /// A new session id: a random UUIDv4 from a cryptographic source in production.
     fn new_session_id(&self) -> String;

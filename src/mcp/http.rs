@@ -90,9 +90,11 @@ impl HttpReply {
 /// What the transport answers one request with.
 pub enum Outcome {
     Reply(HttpReply),
-    /// Open the GET stream of this (existing, validated) session through the mesh, replaying what
-    /// came after `last_event_id` when the client is resuming.
-    OpenStream { session: String, last_event_id: Option<String> },
+    /// Open the GET stream of this session through the mesh, replaying what came after
+    /// `last_event_id` when the client is resuming. Unless the backend checks the session as it
+    /// opens the stream ([`super::backend::McpBackend::OPEN_CHECKS_SESSION`]), the session exists
+    /// and belongs to `owner` already; otherwise the open must refuse (404) one that does not.
+    OpenStream { session: String, last_event_id: Option<String>, owner: Option<String> },
     /// An SSE response produced as the handler runs; each item is already SSE-framed.
     Stream { headers: Vec<(String, String)>, body: LocalBoxStream<'static, String> },
     /// Open a `subscriptions/listen` stream through the mesh: `listener` is its mesh id (hashed onto

@@ -16,20 +16,26 @@ use super::context::{Era, RequestContext};
 use super::http::{self, HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 use super::jsonrpc::{self, Incoming};
 use super::server::McpServer;
-use super::streaming::{respond, Finished, StreamMode};
+use super::streaming::{respond, Finished};
 use crate::error::{MeshError, Result};
 use crate::protocol::SessionRecord;
 
-/// Methods answered with an SSE stream, because their handlers may talk to the client first.
+/// Methods whose handlers may talk to the client first: their answer streams (SSE) if they do.
 const STREAMED_METHODS: &[&str] = &["tools/call"];
 /// The first revision whose clients expect a priming event on POST streams.
 const PRIMING_VERSION: &str = "2025-11-25";
 
 pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     http::check_get_accept(request)?;
-    let (session, _) = open_session(backend, request).await?;
+    let session = if B::OPEN_CHECKS_SESSION {
+        let session = http::require_session_id(request)?.to_owned();
+        http::check_protocol_version(request)?;
+        session
+    } else {
+        open_session(backend, request).await?.0
+    };
     let last_event_id = request.header(http::HEADER_LAST_EVENT_ID).map(|id| id.chars().take(64).collect());
-    Ok(Outcome::OpenStream { session, last_event_id })
+    Ok(Outcome::OpenStream { session, last_event_id, owner: request.identity.clone() })
 }
 
 pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
@@ -68,10 +74,15 @@ pub async fn handle_post<B: McpBackend>(
             return initialize(&server, &*backend, request, id.clone(), params).await;
         }
     }
+    if let Incoming::Notification { .. } = message {
+        // No client notification changes session state (notifications/initialized included), so
+        // none is worth a shard call: a well-formed one is accepted without looking the session up.
+        http::require_session_id(request)?;
+        http::check_protocol_version(request)?;
+        return Ok(Outcome::Reply(HttpReply::empty(202)));
+    }
     let (session, record) = open_session(&*backend, request).await?;
     match message {
-        // Nothing is recorded for notifications/initialized: no behaviour depends on it, and a write
-        // there made every session's setup one shard call longer.
         Incoming::Notification { .. } => Ok(Outcome::Reply(HttpReply::empty(202))),
         Incoming::Response { id, result } => {
             deliver(&*backend, &session, &id, json!({ "jsonrpc": "2.0", "id": id, "result": result })).await
@@ -101,7 +112,7 @@ pub async fn handle_post<B: McpBackend>(
                         Err(error) => jsonrpc::error_json(Some(id), &error),
                     },
                 };
-                Ok(respond(server, ctx, method, params, StreamMode::Always { priming_id: priming }, finish).await)
+                Ok(respond(server, ctx, method, params, priming, finish).await)
             } else {
                 let reply = match server.dispatch(ctx, &method, params).await {
                     Ok(result) => HttpReply::json(200, jsonrpc::response_json(id, session_result(result))),

@@ -16,7 +16,7 @@ use super::http::{HttpReply, HttpRequest, Outcome, HEADER_PROTOCOL_VERSION, HEAD
 use super::jsonrpc::{self, Incoming};
 use super::request_state;
 use super::server::McpServer;
-use super::streaming::{respond, Finished, StreamMode};
+use super::streaming::{respond, Finished};
 use crate::error::{MeshError, Result};
 
 /// Revisions served statelessly.
@@ -229,7 +229,7 @@ async fn run<B: McpBackend>(
     };
     // Every stateless request may stream (a prompt handler can ask for input too): SSE only when the
     // handler sends something before it answers.
-    respond(server, ctx, method, params, StreamMode::IfNeeded, finish).await
+    respond(server, ctx, method, params, None, finish).await
 }
 
 /// `ttlMs` and `cacheScope` for results that may be cached (SEP-2549).

@@ -1,10 +1,11 @@
 //! Running a request whose handler may talk before it answers: its notifications (and, in the
 //! session era, server→client requests) and then its response go out as one SSE stream.
 //!
-//! The session era always streams (with a priming event for 2025-11-25 clients). The stateless era
-//! streams only if the handler sends something before finishing; otherwise it answers plain JSON,
-//! which lets an error carry its HTTP status (a missing client capability is a 400 there). Must
-//! not touch the runtime.
+//! Both eras stream only if the handler sends something before finishing (a progress notification,
+//! a server→client request); otherwise the answer is plain JSON, which lets an error carry its HTTP
+//! status (a missing client capability is a 400 in the stateless era) and costs the Worker no
+//! streamed body. A session-era stream opens with a priming event for 2025-11-25 clients. Must not
+//! touch the runtime.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -26,19 +27,12 @@ pub struct Finished {
     pub body: String,
 }
 
-pub enum StreamMode {
-    /// Always SSE; `priming_id` puts an event with that id and no data first.
-    Always { priming_id: Option<String> },
-    /// SSE only if the handler sends something before its response.
-    IfNeeded,
-}
-
 pub async fn respond<B: McpBackend>(
     server: Rc<McpServer<B>>,
     mut ctx: RequestContext<B>,
     method: String,
     params: Map<String, Value>,
-    mode: StreamMode,
+    priming_id: Option<String>,
     finish: impl FnOnce(Result<Value>) -> Finished + 'static,
 ) -> Outcome {
     let (outbox, inbox) = mpsc::unbounded::<String>();
@@ -56,15 +50,9 @@ pub async fn respond<B: McpBackend>(
     // The work yields nothing itself; the stream ends when the work is done and every sender (the
     // context's clones included) is gone.
     let mut messages = futures::stream::select(work.into_stream().filter_map(|_| async { None }), inbox).boxed_local();
-    let first = match mode {
-        StreamMode::Always { priming_id } => {
-            let priming = priming_id.map(|id| format!("id: {id}\n{}", sse::EMPTY_DATA_EVENT));
-            let body = futures::stream::iter(priming).chain(messages.map(|json| sse::encode_message(&json, None))).boxed_local();
-            return Outcome::Stream { headers: sse_headers(), body };
-        }
-        StreamMode::IfNeeded => messages.next().await,
-    };
-    let Some(first) = first else {
+    // `priming_id` puts an event with that id and no data first, when the answer streams.
+    let priming = priming_id.map(|id| format!("id: {id}\n{}", sse::EMPTY_DATA_EVENT));
+    let Some(first) = messages.next().await else {
         return Outcome::Reply(HttpReply::empty(500));
     };
     if done.get() {
@@ -73,11 +61,13 @@ pub async fn respond<B: McpBackend>(
             Some(None) => return Outcome::Reply(HttpReply::json(status.get(), first)),
             Some(Some(second)) => {
                 let body = futures::stream::iter([first, second]).chain(messages).map(|json| sse::encode_message(&json, None));
+                let body = futures::stream::iter(priming).chain(body);
                 return Outcome::Stream { headers: sse_headers(), body: body.boxed_local() };
             }
             None => {}
         }
     }
     let body = futures::stream::iter([first]).chain(messages).map(|json| sse::encode_message(&json, None));
+    let body = futures::stream::iter(priming).chain(body);
     Outcome::Stream { headers: sse_headers(), body: body.boxed_local() }
 }

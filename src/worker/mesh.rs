@@ -4,10 +4,10 @@
 //! flight at once.
 
 use futures::StreamExt;
-use worker::{Env, Method, Request, Url};
+use worker::{Env, Url};
 
-use super::relay::{spawn_relay, ShardWaiter, SseSink};
-use super::stubs::{self, platform, Target};
+use super::relay::{spawn_relay, RelayOptions, ShardWaiter, SseSink};
+use super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
@@ -19,7 +19,7 @@ use crate::protocol::{
     TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN, ListenerFilter,
 };
 use crate::routing::{candidate_shards, shard_for};
-use crate::sse::EventQuota;
+use crate::mcp::stateless::META_SUBSCRIPTION_ID;
 
 pub struct DurableMesh {
     env: Env,
@@ -70,12 +70,12 @@ impl DurableMesh {
 
     async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, shard: u32, path: &str, body: &B) -> Result<T> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
-        stubs::call(&stub, Target::Shard(shard), path, body).await
+        stubs::call(&stub, path, body).await
     }
 
     async fn call_coordinator<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let stub = stubs::stub(&self.env, &self.config.coordinator_binding, Target::Coordinator)?;
-        stubs::call(&stub, Target::Coordinator, path, body).await
+        stubs::call(&stub, path, body).await
     }
 
     pub async fn members(&self) -> Result<MemberList> {
@@ -87,16 +87,30 @@ impl DurableMesh {
     }
 
     /// Opens session `id`'s stream on its shard and relays it into `sink`. With `require_session`,
-    /// the shard refuses (404) a session it has no MCP record of, atomically with the accept.
-    pub async fn connect(&self, id: &str, require_session: bool, last_event_id: Option<&str>, sink: SseSink) -> Result<()> {
-        let mut query = vec![("session", id), ("require_session", if require_session { "1" } else { "0" })];
+    /// the shard refuses (404) a session it has no MCP record of, or one that `owner` (the caller's
+    /// authenticated identity) did not create, atomically with the accept: one shard call.
+    pub async fn connect(
+        &self,
+        id: &str,
+        require_session: Option<Option<&str>>,
+        last_event_id: Option<&str>,
+        sink: &SseSink,
+    ) -> Result<()> {
+        let mut query = vec![("session", id)];
+        if let Some(owner) = require_session {
+            query.push(("require_session", "1"));
+            if let Some(owner) = owner {
+                query.push(("owner", owner));
+            }
+        }
         if let Some(last) = last_event_id {
             query.push(("last_event_id", last));
         }
         // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
-        let shard = if require_session { self.home_shard(id).await? } else { self.shard_of(id) };
+        let shard = if require_session.is_some() { self.home_shard(id).await? } else { self.shard_of(id) };
         let (ws, _) = self.upgrade_at(shard, id, shard_path::CONNECT, &query).await?;
-        spawn_relay(ws, sink, self.config.keepalive_ms, EventQuota::new(self.config.stream_max_events), None);
+        let options = RelayOptions { keepalive_ms: self.config.keepalive_ms, max_events: self.config.stream_max_events, tag: None };
+        spawn_relay(ws, sink, options);
         Ok(())
     }
 
@@ -107,39 +121,37 @@ impl DurableMesh {
         listener: &str,
         filter: ListenerFilter,
         subscription_id: serde_json::Value,
-        sink: SseSink,
+        sink: &SseSink,
     ) -> Result<()> {
         let flags = filter.to_flags();
-        let query = [("session", listener), ("require_session", "0"), ("listener", flags.as_str())];
+        let query = [("session", listener), ("listener", flags.as_str())];
         let (ws, _) = self.upgrade(listener, shard_path::CONNECT, &query).await?;
-        spawn_relay(ws, sink, self.config.keepalive_ms, EventQuota::new(0), Some(subscription_id));
+        let options = RelayOptions {
+            keepalive_ms: self.config.keepalive_ms,
+            max_events: 0,
+            tag: Some((META_SUBSCRIPTION_ID, subscription_id)),
+        };
+        spawn_relay(ws, sink, options);
         Ok(())
     }
 
     /// Opens a WebSocket to session `id`'s shard at `path`; returns it with the 101's headers.
-    async fn upgrade(&self, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, worker::Headers)> {
+    async fn upgrade(&self, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, Option<String>)> {
         self.upgrade_at(self.shard_of(id), id, path, query).await
     }
 
-    async fn upgrade_at(&self, shard: u32, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, worker::Headers)> {
+    async fn upgrade_at(
+        &self,
+        shard: u32,
+        id: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(worker::WebSocket, Option<String>)> {
         validate_session_id(id)?;
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
         let mut url = Url::parse(&format!("{STUB_ORIGIN}{path}")).map_err(|e| MeshError::Protocol(e.to_string()))?;
         url.query_pairs_mut().extend_pairs(query);
-        let mut request = Request::new(url.as_str(), Method::Get).map_err(platform("Request::new"))?;
-        request.headers_mut().map_err(platform("headers"))?.set("upgrade", "websocket").map_err(platform("headers"))?;
-        let mut response = stub
-            .fetch_with_request(request)
-            .await
-            .map_err(|e| MeshError::Upstream { what: "shard", detail: e.to_string() })?;
-        let status = response.status_code();
-        if status != 101 {
-            let body = response.text().await.unwrap_or_default();
-            return Err(stubs::error_from_status(Target::Shard(shard), status, &body));
-        }
-        let headers = response.headers().clone();
-        let ws = response.websocket().ok_or_else(|| MeshError::Protocol("shard answered 101 without a socket".into()))?;
-        Ok((ws, headers))
+        stubs::upgrade(&stub, url.as_str(), HEADER_REQUEST_ID).await
     }
 
     async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, filter: &SendFilter) -> Result<SendReply> {
@@ -186,7 +198,7 @@ impl SessionManager for DurableMesh {
     type Sink = SseSink;
 
     async fn create(&self, id: &str, sink: SseSink) -> Result<()> {
-        self.connect(id, false, None, sink).await
+        self.connect(id, None, None, &sink).await
     }
 
     async fn delete(&self, id: &str) -> Result<()> {
@@ -245,6 +257,9 @@ impl DurableMesh {
 impl McpBackend for DurableMesh {
     type Waiter = ShardWaiter;
 
+    /// The shard's accept checks the record and its owner (`connect` with `require_session`).
+    const OPEN_CHECKS_SESSION: bool = true;
+
     fn now_ms(&self) -> u64 {
         worker::js_sys::Date::now() as u64
     }
@@ -255,11 +270,8 @@ impl McpBackend for DurableMesh {
 
     async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {
         let shard = self.home_shard(session).await?;
-        let (ws, headers) = self.upgrade_at(shard, session, shard_path::WAITER, &[("session", session)]).await?;
-        let request_id = headers
-            .get(HEADER_REQUEST_ID)
-            .ok()
-            .flatten()
+        let (ws, request_id) = self.upgrade_at(shard, session, shard_path::WAITER, &[("session", session)]).await?;
+        let request_id = request_id
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| MeshError::Protocol("the waiter came without a request id".into()))?;
         Ok(ShardWaiter { ws, request_id })

@@ -34,7 +34,7 @@ use crate::mcp::reference::reference_server;
 use crate::mcp::server::McpServer;
 use crate::protocol::{HasReply, SendRequest, SessionRef};
 use crate::sse;
-use relay::sse_channel;
+use relay::SseSink;
 use stubs::platform;
 
 pub use coordinator::Coordinator;
@@ -49,8 +49,9 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     serve(request, env, reference_server::<DurableMesh>).await
 }
 
-/// Serves the mesh's routes (`/mcp`, `/mesh/*`) with the MCP server `build` makes. `build` runs per
-/// request; keep it cheap (registering handlers is).
+/// Serves the mesh's routes (`/mcp`, `/mesh/*`) with the MCP server `build` makes. `build` runs once
+/// per isolate: the server and its tool registry are kept for the isolate's later requests, as is
+/// the configuration (vars do not change while an isolate lives), so pass the same `build` always.
 pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<DurableMesh>) -> worker::Result<Response> {
     let reply = match route(request, env, &build).await {
         Ok(response) => return Ok(response),
@@ -64,17 +65,33 @@ pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<Dur
     to_response(reply)
 }
 
+thread_local! {
+    /// Per isolate: the parsed configuration and the built server (see [`serve`]).
+    static CONFIG: std::cell::RefCell<Option<MeshConfig>> = const { std::cell::RefCell::new(None) };
+    static SERVER: std::cell::RefCell<Option<Rc<McpServer<DurableMesh>>>> = const { std::cell::RefCell::new(None) };
+}
+
 fn config(env: &Env) -> Result<MeshConfig> {
-    MeshConfig::from_lookup(|name| {
+    if let Some(config) = CONFIG.with(|cached| cached.borrow().clone()) {
+        return Ok(config);
+    }
+    // An invalid configuration is not kept: every request reports it until it is fixed.
+    let config = MeshConfig::from_lookup(|name| {
         env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
-    })
+    })?;
+    CONFIG.with(|cached| *cached.borrow_mut() = Some(config.clone()));
+    Ok(config)
+}
+
+fn server(build: &dyn Fn() -> McpServer<DurableMesh>) -> Rc<McpServer<DurableMesh>> {
+    SERVER.with(|cached| cached.borrow_mut().get_or_insert_with(|| Rc::new(build())).clone())
 }
 
 async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<DurableMesh>) -> Result<Response> {
     let path = request.path();
     let config = config(&env)?;
     match path.as_str() {
-        "/mcp" => mcp(&mut request, DurableMesh::new(env, config), build()).await,
+        "/mcp" => mcp(&mut request, DurableMesh::new(env, config), server(build)).await,
         "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
         _ if path.starts_with("/mesh/") => {
             check_admin(&request, &config)?;
@@ -84,7 +101,7 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
     }
 }
 
-async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<DurableMesh>) -> Result<Response> {
+async fn mcp(request: &mut Request, mesh: DurableMesh, server: Rc<McpServer<DurableMesh>>) -> Result<Response> {
     let endpoint = EndpointConfig {
         origins: mesh.config().origins.clone(),
         max_body_bytes: mesh.config().max_body_bytes,
@@ -93,15 +110,14 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
     };
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
-    let server = Rc::new(server);
     match handle(server, mesh.clone(), &core_request, &endpoint).await {
         Outcome::Reply(reply) => to_response(reply).map_err(platform("response")),
-        Outcome::OpenStream { session, last_event_id } => {
-            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
+        Outcome::OpenStream { session, last_event_id, owner } => {
+            let sink = SseSink::new(mesh.config().stream_buffer_bytes);
             // The retry hint goes first so a client reconnects at the pace we choose.
             sink.write(&sse::encode_retry(u64::from(mesh.config().sse_retry_ms)));
-            mesh.connect(&session, true, last_event_id.as_deref(), sink).await?;
-            sse_response(body, Some(&session))
+            mesh.connect(&session, Some(owner.as_deref()), last_event_id.as_deref(), &sink).await?;
+            sse_response(&sink, Some(&session))
         }
         Outcome::Listen { listener, subscription_id, filter, resource_uris, first_event } => {
             // Resource subscriptions go into the topic index before the stream opens, so an update
@@ -109,10 +125,10 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: McpServer<Durable
             for uri in &resource_uris {
                 mesh.subscribe(uri, &listener).await?;
             }
-            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
+            let sink = SseSink::new(mesh.config().stream_buffer_bytes);
             sink.write(&first_event);
-            mesh.connect_listener(&listener, filter, subscription_id, sink).await?;
-            sse_response(body, None)
+            mesh.connect_listener(&listener, filter, subscription_id, &sink).await?;
+            sse_response(&sink, None)
         }
         Outcome::Stream { headers, body } => {
             let response = Response::from_stream(body.map(|chunk| Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())))
@@ -153,13 +169,13 @@ fn to_response(reply: HttpReply) -> worker::Result<Response> {
 }
 
 /// A GET or listen stream's response: the core's SSE headers, plus the session id on GET streams.
-fn sse_response(body: impl futures::Stream<Item = Vec<u8>> + 'static, session: Option<&str>) -> Result<Response> {
+fn sse_response(sink: &SseSink, session: Option<&str>) -> Result<Response> {
     let mut pairs = crate::mcp::http::sse_headers();
     if let Some(session) = session {
         pairs.push((HEADER_SESSION_ID.to_owned(), session.to_owned()));
     }
-    let response = Response::from_stream(body.map(Ok::<Vec<u8>, worker::Error>)).map_err(platform("from_stream"))?;
-    Ok(response.with_headers(headers_from(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?))
+    let headers = headers_from(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    Ok(worker::ResponseBuilder::new().with_headers(headers).stream(sink.readable()))
 }
 
 fn check_admin(request: &Request, config: &MeshConfig) -> Result<()> {
@@ -212,10 +228,11 @@ async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<R
         }
         ("/mesh/stream", Method::Get) => {
             let query: StreamQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
-            let (sink, body) = sse_channel(mesh.config().stream_buffer_bytes);
+            let sink = SseSink::new(mesh.config().stream_buffer_bytes);
             sink.write(&sse::encode_comment("connected"));
+            let response = sse_response(&sink, None)?;
             mesh.create(&query.session, sink).await?;
-            sse_response(body, None)
+            Ok(response)
         }
         ("/mesh/has", Method::Post) => {
             let body: SessionRef = read_body(request).await?;

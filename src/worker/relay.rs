@@ -1,62 +1,95 @@
-//! Relaying a session's shard WebSocket into its SSE response body, with keepalives.
+//! Relaying a session's shard WebSocket into its SSE response body, with keepalives; and the
+//! waiter that receives a client's reply to a server→client request.
 //!
-//! The Worker holds the outbound socket for as long as the client reads the stream. Keepalive
-//! comments are written here (timers never go in the shard, where they would block hibernation), and
-//! they are also how a vanished client is noticed: the next write fails, the socket is closed, and the
-//! shard's `websocket_close` drops the session.
+//! The per-message path runs in JS (`relay.js`, beside this file): socket messages, which the shard
+//! sends as ready SSE bytes, are enqueued into the body's `ReadableStream` without waking wasm, and
+//! keepalive comments are written there too (timers never go in the shard, where they would block
+//! hibernation). Rust sets the stream up and writes only its first bytes. A vanished client is
+//! noticed at the next write or keepalive, or when the runtime cancels the body: the socket is then
+//! closed, and the shard's `websocket_close` drops the session.
 
 use futures::future::{select, Either};
 use futures::StreamExt;
-use futures_channel::mpsc::UnboundedSender;
-use worker::{WebSocket, WebsocketEvent};
-
-use std::rc::Rc;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::{web_sys, WebSocket, WebsocketEvent};
 
 use super::timer::sleep;
-use crate::backpressure::StreamBudget;
-
 use crate::manager::SessionSink;
 use crate::protocol::ShardFrame;
-use crate::sse::{self, EventQuota};
 
-/// The SSE body of one GET request, with a byte budget for what the client has not read yet.
+#[wasm_bindgen(module = "/src/worker/relay.js")]
+extern "C" {
+    /// A JS SSE body with a byte budget (see `relay.js`).
+    #[wasm_bindgen(js_name = SseBody)]
+    type JsSseBody;
+
+    #[wasm_bindgen(constructor, js_class = "SseBody")]
+    fn new(budget_bytes: u32) -> JsSseBody;
+
+    #[wasm_bindgen(method, getter, js_class = "SseBody")]
+    fn readable(this: &JsSseBody) -> web_sys::ReadableStream;
+
+    #[wasm_bindgen(method, js_class = "SseBody")]
+    fn write(this: &JsSseBody, text: &str) -> bool;
+
+    #[wasm_bindgen(method, js_class = "SseBody")]
+    fn close(this: &JsSseBody);
+
+    #[wasm_bindgen(js_name = relay)]
+    fn js_relay(
+        ws: &web_sys::WebSocket,
+        body: &JsSseBody,
+        keepalive_ms: u32,
+        max_events: u32,
+        tag_key: &str,
+        tag_value: Option<String>,
+    );
+}
+
+/// The SSE body of one GET or listen request, with a byte budget for what the client has not read
+/// yet: a client that stopped reading is cut off rather than buffered without bound, and resumes
+/// from the shard's log with `Last-Event-ID`.
 pub struct SseSink {
-    tx: UnboundedSender<Vec<u8>>,
-    budget: Rc<StreamBudget>,
+    body: JsSseBody,
 }
 
 impl SseSink {
-    pub fn new(tx: UnboundedSender<Vec<u8>>, budget: Rc<StreamBudget>) -> Self {
-        Self { tx, budget }
+    pub fn new(budget_bytes: u32) -> Self {
+        Self { body: JsSseBody::new(budget_bytes) }
     }
-}
 
-/// An SSE body whose reads release the stream's budget.
-pub fn sse_channel(budget_bytes: u32) -> (SseSink, impl futures::Stream<Item = Vec<u8>>) {
-    let (tx, rx) = futures_channel::mpsc::unbounded::<Vec<u8>>();
-    let budget = Rc::new(StreamBudget::new(budget_bytes as usize));
-    let reader_budget = budget.clone();
-    let body = rx.map(move |chunk| {
-        reader_budget.release(chunk.len());
-        chunk
-    });
-    (SseSink::new(tx, budget), body)
+    /// The stream to hand the runtime as the response body.
+    pub fn readable(&self) -> web_sys::ReadableStream {
+        self.body.readable()
+    }
 }
 
 impl SessionSink for SseSink {
     fn write(&self, data: &str) -> bool {
-        // A client that stopped reading is cut off rather than buffered without bound; it resumes
-        // from the shard's log with Last-Event-ID.
-        if !self.budget.try_reserve(data.len()) {
-            self.tx.close_channel();
-            return false;
-        }
-        self.tx.unbounded_send(data.as_bytes().to_vec()).is_ok()
+        self.body.write(data)
     }
 
     fn close(&self) {
-        self.tx.close_channel();
+        self.body.close();
     }
+}
+
+/// What a relay does besides copying bytes.
+pub struct RelayOptions {
+    pub keepalive_ms: u32,
+    /// Resumable events after which the stream ends (SSE polling); 0: unlimited.
+    pub max_events: u32,
+    /// A listen stream's subscription id, tagged onto each notification as `_meta[tag_key]`.
+    pub tag: Option<(&'static str, serde_json::Value)>,
+}
+
+/// Pipes the shard socket `ws` into `sink` (in JS) until either side ends.
+pub fn spawn_relay(ws: WebSocket, sink: &SseSink, options: RelayOptions) {
+    let (tag_key, tag_value) = match options.tag {
+        Some((key, value)) => (key, Some(value.to_string())),
+        None => ("", None),
+    };
+    js_relay(ws.as_ref(), &sink.body, options.keepalive_ms, options.max_events, tag_key, tag_value);
 }
 
 /// Waits on a waiter socket for the client's reply to one server→client request.
@@ -78,6 +111,7 @@ impl crate::mcp::backend::ReplyWaiter for ShardWaiter {
 }
 
 async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::Value> {
+    // `events()` must come before `accept()` or early frames are lost.
     let mut events = ws.events().ok()?;
     ws.accept().ok()?;
     let mut deadline = sleep(timeout_ms);
@@ -90,72 +124,6 @@ async fn wait_for_reply(ws: &WebSocket, timeout_ms: u32) -> Option<serde_json::V
                 }
             }
             Either::Left(_) | Either::Right(_) => return None,
-        }
-    }
-}
-
-/// Forwards shard frames to `sink` until either side ends, or until `quota` is spent on resumable
-/// events (SSE polling). With `subscription_id` (a listen stream) each notification is tagged with it
-/// on the way.
-pub fn spawn_relay(ws: WebSocket, sink: SseSink, keepalive_ms: u32, quota: EventQuota, subscription_id: Option<serde_json::Value>) {
-    worker::wasm_bindgen_futures::spawn_local(async move {
-        relay(&ws, &sink, keepalive_ms, quota, subscription_id.as_ref()).await;
-        sink.close();
-    });
-}
-
-async fn relay(ws: &WebSocket, sink: &SseSink, keepalive_ms: u32, mut quota: EventQuota, subscription_id: Option<&serde_json::Value>) {
-    // `events()` must come before `accept()` or early frames are lost.
-    let Ok(mut events) = ws.events() else { return };
-    if ws.accept().is_err() {
-        return;
-    }
-    let keepalive = sse::encode_comment("keepalive");
-    // One timer at a time, re-armed when it fires: keepalives go out every interval whatever the
-    // traffic, and a busy stream does not pile up timers.
-    let mut tick = sleep(keepalive_ms);
-    loop {
-        let next = events.next();
-        match select(next, &mut tick).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(message))), _)) => {
-                let Some(text) = message.text() else { continue };
-                match ShardFrame::decode(&text) {
-                    Ok(ShardFrame::Data { data, id, .. }) => {
-                        // Only events with an id can end a poll: the client resumes after them.
-                        let ends_poll = subscription_id.is_none() && id.is_some() && quota.spend();
-                        let data = match (subscription_id, id) {
-                            // Listen streams are not resumable: no event ids there.
-                            (Some(subscription), _) => crate::mcp::stateless::tag_subscription(&data, subscription),
-                            (None, Some(id)) => crate::event_log::with_event_id(&data, &id),
-                            (None, None) => data,
-                        };
-                        if !sink.write(&data) {
-                            let _ = ws.close(Some(1000), Some("sse closed"));
-                            return;
-                        }
-                        if ends_poll {
-                            let _ = ws.close(Some(1000), Some("poll complete"));
-                            return;
-                        }
-                    }
-                    Ok(ShardFrame::Close { .. }) => {
-                        let _ = ws.close(Some(1000), Some("deleted"));
-                        return;
-                    }
-                    // Replies go to waiter sockets, never to a stream; ignore a misrouted one.
-                    Ok(ShardFrame::Reply { .. }) => {}
-                    Err(error) => worker::console_warn!("relay: dropping frame: {error}"),
-                }
-            }
-            // The shard closed the socket, or it failed: the stream ends and the client reconnects.
-            Either::Left(_) => return,
-            Either::Right(_) => {
-                if !sink.write(&keepalive) {
-                    let _ = ws.close(Some(1000), Some("sse closed"));
-                    return;
-                }
-                tick = sleep(keepalive_ms);
-            }
         }
     }
 }

@@ -8,23 +8,25 @@
 
 use std::cell::{Cell, RefCell};
 
+use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
-    durable_object, js_sys, wasm_bindgen, DurableObject, Env, Method, Request, Response, Result as WorkerResult,
+    durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result as WorkerResult,
     SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::stubs::{self, platform, Target};
 use crate::config::DEFAULT_COORDINATOR_BINDING;
 use crate::error::{MeshError, Result};
-use crate::event_log::EventId;
 use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
+use crate::delivery::DeliveryRule;
+use crate::event_log::{decide_stream_open, EventId, with_event_id, StreamOpen};
 use crate::protocol::{
-    coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, MembershipReport, RegisterSession,
-    ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardFrame, ShardStatus,
-    SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION,
-    TAG_SESSION_STREAM, TAG_WAITER, TAG_LISTENER, ListenerFilter, admits,
+    coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter, MembershipReport,
+    RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef,
+    ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID,
+    PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
 };
 use crate::routing::parse_shard_name;
 
@@ -34,6 +36,23 @@ pub const MAX_SOCKETS_PER_SHARD: usize = 32_000;
 const WS_OPEN: u16 = 1;
 
 mod history;
+
+#[wasm_bindgen(module = "/src/worker/shard/deliver.js")]
+extern "C" {
+    /// The per-socket send loop (see `deliver.js`): returns `[delivered, failed, ...missing ids]`.
+    #[wasm_bindgen(catch)]
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        state: &JsValue,
+        session_tag: &str,
+        listener_tag: &str,
+        frame: &[u8],
+        listener_frame: &[u8],
+        ids: JsValue,
+        blocked_levels: &js_sys::Array,
+        listener_key: Option<&str>,
+    ) -> std::result::Result<js_sys::Array, JsValue>;
+}
 
 #[durable_object]
 pub struct SyncLayer {
@@ -48,6 +67,8 @@ pub struct SyncLayer {
     /// accepts since (closes only lower the real number). `None` until first taken. Counting costs one
     /// runtime call per socket, so it is retaken only when the bound reaches `SHARD_MAX_SOCKETS`.
     socket_bound: Cell<Option<usize>>,
+    /// The replay log's next sequence number; `None` until read from the log after a wake.
+    next_seq: Cell<Option<u64>>,
 }
 
 impl DurableObject for SyncLayer {
@@ -72,6 +93,7 @@ impl DurableObject for SyncLayer {
             reporter: RefCell::new(MembershipReporter::new(shard)),
             pending_accepts: Cell::new(0),
             socket_bound: Cell::new(None),
+            next_seq: Cell::new(None),
         }
     }
 
@@ -250,9 +272,11 @@ impl SyncLayer {
         let mut require_session = false;
         let mut listener = None;
         let mut last_event_id = None;
+        let mut owner = None;
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "session" => session = Some(value.into_owned()),
+                "owner" => owner = Some(value.into_owned()),
                 "require_session" => require_session = value == "1",
                 "listener" => listener = Some(ListenerFilter::from_flags(&value)),
                 "last_event_id" => last_event_id = EventId::parse(&value),
@@ -265,12 +289,11 @@ impl SyncLayer {
             return Err(MeshError::InvalidRequest("connect needs Upgrade: websocket".into()));
         }
         let record = self.load_record(&session)?;
-        if require_session && record.is_none() {
+        // Another identity's session does not exist, as far as this caller can tell.
+        if require_session && record.as_ref().is_none_or(|record| record.owner != owner) {
             return Err(MeshError::SessionNotFound);
         }
-        if !self.open_sockets(Some(&session)).is_empty() {
-            return Err(MeshError::StreamConflict);
-        }
+        self.take_over_or_refuse(&session, last_event_id.is_some())?;
         if !self.has_room_for_socket() {
             return Err(MeshError::ShardFull { shard: self.shard });
         }
@@ -290,9 +313,7 @@ impl SyncLayer {
                 outcome?;
                 self.reporter.borrow_mut().confirm_member();
                 // Another connect for the same session may have won while this one waited.
-                if !self.open_sockets(Some(&session)).is_empty() {
-                    return Err(MeshError::StreamConflict);
-                }
+                self.take_over_or_refuse(&session, last_event_id.is_some())?;
             }
             ReportPlan::Background(report) => self.report_in_background(report),
             ReportPlan::Skip => {}
@@ -315,6 +336,22 @@ impl SyncLayer {
             self.prime(&pair.server)?;
         }
         Response::from_websocket(pair.client).map_err(platform("from_websocket"))
+    }
+
+    /// Applies [`decide_stream_open`] to the session's open streams: closes them for a resuming
+    /// client, refuses a second fresh one.
+    fn take_over_or_refuse(&self, session: &str, resuming: bool) -> Result<()> {
+        let open = self.open_sockets(Some(session));
+        match decide_stream_open(!open.is_empty(), resuming) {
+            StreamOpen::Open => Ok(()),
+            StreamOpen::Conflict => Err(MeshError::StreamConflict),
+            StreamOpen::TakeOver => {
+                for ws in open {
+                    let _ = ws.close(Some(1000), Some("replaced by a resuming stream"));
+                }
+                Ok(())
+            }
+        }
     }
 
     fn report_in_background(&self, report: MembershipReport) {
@@ -341,66 +378,40 @@ impl SyncLayer {
 
     fn send(&self, request: Result<SendRequest>) -> Result<SendReply> {
         let request = request?;
-        // Logged once and serialized once for every recipient.
-        let id = self.log_event(&request)?;
-        let frame = ShardFrame::encode_data_with_id(&request.data, Some(&id));
-        let mut report = SendReport::default();
-        let mut missing_ids = Vec::new();
-        let targets: Vec<WebSocket> = match &request.sessions {
-            // Listen streams only ever want change notifications.
-            None if request.topic.is_some() => {
-                let mut targets = self.open_sockets(None);
-                targets.extend(self.open_listeners());
-                targets
-            }
-            None => self.open_sockets(None),
-            Some(ids) => {
-                let mut targets = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let sockets = self.open_sockets(Some(id));
-                    if sockets.is_empty() {
-                        report.missing += 1;
-                        missing_ids.push(id.clone());
-                    }
-                    targets.extend(sockets);
-                }
-                targets
-            }
-        };
-        let mut pruned = false;
-        // Attachments are read only when something could filter: a plain broadcast reaches every
-        // session stream without deserializing anything per socket.
-        let filtered = request.level.is_some() || request.topic.is_some() || request.sessions.is_some();
-        for ws in targets {
-            if filtered {
-                let attachment = ws.deserialize_attachment::<SocketAttachment>().ok().flatten();
-                if !admits(attachment.as_ref(), &request) {
-                    continue;
-                }
-            }
-            match ws.send_with_str(&frame) {
-                Ok(()) => report.delivered += 1,
-                Err(_) => {
-                    // A socket that cannot be written is dead: close it so it stops counting, and
-                    // go on with the others.
-                    report.failed += 1;
-                    let _ = ws.close(Some(1011), Some("send failed"));
-                    pruned = true;
-                }
-            }
-        }
-        if pruned {
+        // Logged once and framed once for every recipient: the frame is the stream's SSE bytes, so
+        // the Worker's relay copies it into the body as it is.
+        let seq = self.reserve_event_seq()?;
+        let frame = with_event_id(&request.data, &self.event_id(seq));
+        let rule = DeliveryRule::for_request(&request);
+        let ids = request.sessions.as_ref().map(|ids| ids.iter().map(|id| JsValue::from_str(id)).collect::<js_sys::Array>());
+        let blocked: js_sys::Array = rule.blocked_levels.iter().map(|level| JsValue::from_str(level)).collect();
+        let counts = deliver(
+            self.state.as_raw().as_ref(),
+            TAG_SESSION_STREAM,
+            TAG_LISTENER,
+            frame.as_bytes(),
+            request.data.as_bytes(),
+            ids.as_ref().map_or(JsValue::NULL, |ids| ids.into()),
+            &blocked,
+            rule.listeners.as_key(),
+        )
+        .map_err(|error| MeshError::Upstream { what: "shard send", detail: format!("{error:?}") })?;
+        let count = |i: u32| counts.get(i).as_f64().unwrap_or(0.0) as u64;
+        let missing_ids: Vec<String> = (2..counts.length()).filter_map(|i| counts.get(i).as_string()).collect();
+        let report = SendReport { delivered: count(0), failed: count(1), missing: missing_ids.len() as u64 };
+        // Logged after the sockets were written, so no recipient waits for the commit. A crash in
+        // between loses the event from the replay log (see README, Reliability).
+        self.log_event(&request, seq)?;
+        if report.failed > 0 {
             self.count_changed();
         }
         Ok(SendReply { report, missing_ids })
     }
 
-    /// Ends a session's stream: a close frame first so the Worker ends the SSE body cleanly.
+    /// Ends a session's stream; the Worker's relay ends the SSE body when the socket closes.
     fn close_session_sockets(&self, session: &str) -> bool {
         let sockets = self.open_sockets(Some(session));
-        let close = ShardFrame::encode_close("deleted");
         for ws in &sockets {
-            let _ = ws.send_with_str(&close);
             let _ = ws.close(Some(1000), Some("deleted"));
         }
         if !sockets.is_empty() {
@@ -560,9 +571,8 @@ async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
         .map(|v| v.to_string())
         .unwrap_or_else(|_| DEFAULT_COORDINATOR_BINDING.to_owned());
     let stub = stubs::stub(env, &binding, Target::Coordinator)?;
-    let _: ReportAck = stubs::call(&stub, Target::Coordinator, coordinator_path::REPORT, &report).await?;
+    let _: ReportAck = stubs::call(&stub, coordinator_path::REPORT, &report).await?;
     Ok(())
 }
 
-#[allow(unused_imports)]
-use wasm_bindgen as _;
+

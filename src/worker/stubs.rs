@@ -1,8 +1,12 @@
-//! Calling shard and coordinator objects: stub lookup by name, JSON control calls, and the mapping of
-//! their error statuses back into `MeshError`.
+//! Calling shard and coordinator objects: stub lookup by name, JSON control calls and WebSocket
+//! upgrades (made in `stubs.js`, beside this file), and the mapping of their error statuses back
+//! into `MeshError`.
 
 use serde::{de::DeserializeOwned, Serialize};
-use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
+use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys, Env, Request, Response, WebSocket};
 
 use crate::error::{MeshError, Result};
 use crate::protocol::{ErrorBody, COORDINATOR_NAME, STUB_ORIGIN};
@@ -19,37 +23,86 @@ pub fn platform(what: &'static str) -> impl Fn(worker::Error) -> MeshError {
     move |error| MeshError::Platform { what, detail: error.to_string() }
 }
 
-pub fn stub(env: &Env, binding: &str, target: Target) -> Result<Stub> {
-    let namespace = env.durable_object(binding).map_err(|e| MeshError::Config {
-        var: match target {
-            Target::Shard(_) => "SHARD_BINDING",
-            Target::Coordinator => "COORDINATOR_BINDING",
-        },
-        reason: format!("names {binding:?}, which is not a Durable Object binding of this Worker: {e}"),
-    })?;
+#[wasm_bindgen(module = "/src/worker/stubs.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = callObject)]
+    fn call_object(namespace: &JsValue, name: &str, url: &str, body: String) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = upgradeObject)]
+    fn upgrade_object(namespace: &JsValue, name: &str, url: &str, header: &str) -> js_sys::Promise;
+}
+
+/// One shard or the coordinator, reached through its namespace binding by name.
+pub struct ObjectStub {
+    namespace: JsValue,
+    name: String,
+    target: Target,
+}
+
+pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
+    let namespace = js_sys::Reflect::get(env, &JsValue::from_str(binding)).unwrap_or(JsValue::UNDEFINED);
+    // A Durable Object namespace is the binding with `getByName`; anything else is a wrong var.
+    let has_get_by_name = js_sys::Reflect::get(&namespace, &JsValue::from_str("getByName")).is_ok_and(|f| f.is_function());
+    if namespace.is_undefined() || !has_get_by_name {
+        return Err(MeshError::Config {
+            var: match target {
+                Target::Shard(_) => "SHARD_BINDING",
+                Target::Coordinator => "COORDINATOR_BINDING",
+            },
+            reason: format!("names {binding:?}, which is not a Durable Object binding of this Worker"),
+        });
+    }
     let name = match target {
         Target::Shard(shard) => shard_name(shard),
         Target::Coordinator => COORDINATOR_NAME.to_owned(),
     };
-    namespace.get_by_name(&name).map_err(platform("get_by_name"))
+    Ok(ObjectStub { namespace, name, target })
 }
 
-/// POSTs `body` as JSON to `path` on the stub and decodes the JSON answer.
-pub async fn call<B: Serialize, T: DeserializeOwned>(stub: &Stub, target: Target, path: &str, body: &B) -> Result<T> {
+/// POSTs `body` as JSON to `path` on the object and decodes the JSON answer.
+pub async fn call<B: Serialize, T: DeserializeOwned>(stub: &ObjectStub, path: &str, body: &B) -> Result<T> {
+    let target = stub.target;
     let text = serde_json::to_string(body)?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json").map_err(platform("headers"))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(text.into()));
-    let request = Request::new_with_init(&format!("{STUB_ORIGIN}{path}"), &init).map_err(platform("Request::new"))?;
-    let mut response = stub.fetch_with_request(request).await.map_err(|e| upstream(target, e.to_string()))?;
-    let status = response.status_code();
-    let text = response.text().await.map_err(|e| upstream(target, e.to_string()))?;
+    let url = format!("{STUB_ORIGIN}{path}");
+    let answer = JsFuture::from(call_object(&stub.namespace, &stub.name, &url, text))
+        .await
+        .map_err(|e| upstream(target, js_error(&e)))?;
+    let answer: js_sys::Array = answer.unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let text = answer.get(1).as_string().unwrap_or_default();
     if (200..300).contains(&status) {
         serde_json::from_str(&text).map_err(|e| MeshError::Protocol(format!("{target:?} {path}: {e}")))
     } else {
         Err(error_from_status(target, status, &text))
     }
+}
+
+/// Opens a WebSocket to `url` (a path and query on [`STUB_ORIGIN`]) on the object; returns it with
+/// the value of response header `header`, if any.
+pub async fn upgrade(stub: &ObjectStub, url: &str, header: &str) -> Result<(WebSocket, Option<String>)> {
+    let target = stub.target;
+    let answer = JsFuture::from(upgrade_object(&stub.namespace, &stub.name, url, header))
+        .await
+        .map_err(|e| upstream(target, js_error(&e)))?;
+    let answer: js_sys::Array = answer.unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    if status != 101 {
+        return Err(error_from_status(target, status, &answer.get(2).as_string().unwrap_or_default()));
+    }
+    let socket = answer.get(1);
+    if !socket.is_object() {
+        return Err(MeshError::Protocol(format!("{target:?} answered 101 without a socket")));
+    }
+    let socket: web_sys::WebSocket = socket.unchecked_into();
+    Ok((WebSocket::from(socket), answer.get(2).as_string()))
+}
+
+fn js_error(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "a call to an object failed".into())
 }
 
 fn upstream(target: Target, detail: String) -> MeshError {

@@ -43,33 +43,42 @@ impl Wrangler {
         if !root.join("node_modules/.bin/wrangler").exists() {
             return Err("node_modules/.bin/wrangler is missing: run `make test`".into());
         }
-        let port = free_port();
-        let token = format!("e2e-{}-{}", std::process::id(), port);
-        let state_dir = std::env::temp_dir().join(format!("mcp-mesh-e2e-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
-        let env_file = state_dir.join("env");
-        std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
-        let mut args: Vec<String> = vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
-        let config = match config {
-            Some(config) => config.to_owned(),
-            None => unwatched_config(&root)?,
-        };
-        args.extend(["--config".into(), config]);
-        if let Some(name) = name {
-            args.extend(["--name".into(), name.into()]);
+        // A free port can be taken between the probe and wrangler's bind (workerd's own ephemeral
+        // ports come from the same range): try another one then.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let token = format!("e2e-{}-{}", std::process::id(), port);
+            let state_dir = std::env::temp_dir().join(format!("mcp-mesh-e2e-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
+            let env_file = state_dir.join("env");
+            std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
+            let mut args: Vec<String> = vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
+            let config = match config {
+                Some(config) => config.to_owned(),
+                None => unwatched_config(&root)?,
+            };
+            args.extend(["--config".into(), config]);
+            if let Some(name) = name {
+                args.extend(["--name".into(), name.into()]);
+            }
+            args.extend(["--inspector-port".into(), free_port().to_string()]);
+            args.extend(["--persist-to".into(), state_dir.join("state").to_string_lossy().into_owned()]);
+            args.extend(["--env-file".into(), env_file.to_string_lossy().into_owned()]);
+            args.extend(["--show-interactive-dev-session=false".into(), "--log-level".into(), "warn".into()]);
+            args.extend(["--var".into(), format!("MESH_ADMIN_TOKEN:{token}")]);
+            for (name, value) in vars {
+                args.extend(["--var".into(), format!("{name}:{value}")]);
+            }
+            let log_path = state_dir.join("wrangler.log");
+            let mut wrangler = Wrangler { port, token, child: None, state_dir, log_path, args };
+            match wrangler.spawn() {
+                Ok(()) => return Ok(wrangler),
+                Err(error) if error.contains("Address already in use") => last_error = error,
+                Err(error) => return Err(error),
+            }
         }
-        args.extend(["--inspector-port".into(), free_port().to_string()]);
-        args.extend(["--persist-to".into(), state_dir.join("state").to_string_lossy().into_owned()]);
-        args.extend(["--env-file".into(), env_file.to_string_lossy().into_owned()]);
-        args.extend(["--show-interactive-dev-session=false".into(), "--log-level".into(), "warn".into()]);
-        args.extend(["--var".into(), format!("MESH_ADMIN_TOKEN:{token}")]);
-        for (name, value) in vars {
-            args.extend(["--var".into(), format!("{name}:{value}")]);
-        }
-        let log_path = state_dir.join("wrangler.log");
-        let mut wrangler = Wrangler { port, token, child: None, state_dir, log_path, args };
-        wrangler.spawn()?;
-        Ok(wrangler)
+        Err(last_error)
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -82,6 +91,11 @@ impl Wrangler {
         self.child = Some(command.spawn().map_err(|e| format!("spawning wrangler: {e}"))?);
         let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
+            // A wrangler that exited (its port was taken, a bad config) will not answer: say so now.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|child| child.try_wait()) {
+                self.child = None;
+                return Err(format!("wrangler exited ({status}) on port {}; log: {}", self.port, self.log_tail()));
+            }
             if let Ok(response) = ureq::get(&self.url("/")).timeout(Duration::from_secs(2)).call() {
                 if response.status() == 200 {
                     return Ok(());

@@ -5,12 +5,15 @@
 use worker::{SqlStorageValue, WebSocket};
 
 use super::{now_ms, SyncLayer};
-use crate::error::{MeshError, Result};
-use crate::event_log::{Audience, EventId, LogLimits};
+use crate::error::Result;
+use crate::event_log::{with_event_id, Audience, EventId, LogLimits};
 use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
 use crate::sse::EMPTY_DATA_EVENT;
-use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, ShardFrame, SocketAttachment};
+use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, SocketAttachment};
 use crate::worker::stubs::platform;
+
+/// The replay log is pruned once every this many events (a batch of at most this many rows).
+const PRUNE_EVERY: u64 = 32;
 
 impl SyncLayer {
     fn log_limits(&self) -> LogLimits {
@@ -22,46 +25,19 @@ impl SyncLayer {
         }
     }
 
-    /// Appends a send to the replay log and prunes it; returns the event's id.
-    pub(super) fn log_event(&self, request: &SendRequest) -> Result<String> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            seq: f64,
-        }
-        let audience = match &request.sessions {
-            None => Audience::Everyone,
-            Some(ids) => Audience::Sessions(ids.clone()),
+    /// The sequence number the next send gets. Kept in memory so a send can go out before its log
+    /// row is written: a socket send issued while a write is pending waits for the commit (output
+    /// gates), so writing first would hold every recipient behind it. Read from the log after a wake.
+    pub(super) fn reserve_event_seq(&self) -> Result<u64> {
+        let seq = match self.next_seq.get() {
+            Some(seq) => seq,
+            None => self.newest_logged_seq()? + 1,
         };
-        let now = now_ms();
-        let rows: Vec<Row> = self
-            .sql(
-                "INSERT INTO events (at_ms, audience, data, level, topic) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-                vec![
-                    SqlStorageValue::try_from_i64(now as i64).map_err(platform("time"))?,
-                    audience.encode().into(),
-                    request.data.clone().into(),
-                    request.level.clone().into(),
-                    request.topic.clone().into(),
-                ],
-            )?
-            .to_array()
-            .map_err(platform("sql rows"))?;
-        let seq = rows.first().map(|row| row.seq as u64).ok_or_else(|| MeshError::Protocol("no event sequence".into()))?;
-        let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
-        self.sql(
-            "DELETE FROM events WHERE seq < ? OR at_ms < ?",
-            vec![
-                SqlStorageValue::try_from_i64(min_seq as i64).map_err(platform("seq"))?,
-                SqlStorageValue::try_from_i64(min_at as i64).map_err(platform("time"))?,
-            ],
-        )?;
-        Ok(EventId { shard: self.shard, seq }.format())
+        self.next_seq.set(Some(seq + 1));
+        Ok(seq)
     }
 
-    /// Sends a fresh stream the log's position as an event with an id and empty data (the
-    /// 2025-11-25 priming event): a client that loses the stream before any event resumes from
-    /// there without a gap, and a polling client (`STREAM_MAX_EVENTS`) gets its first cursor at once.
-    pub(super) fn prime(&self, ws: &WebSocket) -> Result<()> {
+    fn newest_logged_seq(&self) -> Result<u64> {
         #[derive(serde::Deserialize)]
         struct Row {
             seq: f64,
@@ -70,10 +46,56 @@ impl SyncLayer {
             .sql("SELECT COALESCE(MAX(seq), 0) AS seq FROM events", vec![])?
             .to_array()
             .map_err(platform("sql rows"))?;
-        let seq = rows.first().map_or(0, |row| row.seq as u64);
-        let id = EventId { shard: self.shard, seq }.format();
+        Ok(rows.first().map_or(0, |row| row.seq as u64))
+    }
+
+    /// Appends a send (already delivered to the open sockets) to the replay log as event `seq`, and
+    /// prunes the log every `PRUNE_EVERY` events rather than on every send (one write per send).
+    pub(super) fn log_event(&self, request: &SendRequest, seq: u64) -> Result<()> {
+        let audience = match &request.sessions {
+            None => Audience::Everyone,
+            Some(ids) => Audience::Sessions(ids.clone()),
+        };
+        let now = now_ms();
+        self.sql(
+            "INSERT INTO events (seq, at_ms, audience, data, level, topic) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                SqlStorageValue::try_from_i64(seq as i64).map_err(platform("seq"))?,
+                SqlStorageValue::try_from_i64(now as i64).map_err(platform("time"))?,
+                audience.encode().into(),
+                request.data.clone().into(),
+                request.level.clone().into(),
+                request.topic.clone().into(),
+            ],
+        )?;
+        if seq % PRUNE_EVERY == 0 {
+            let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
+            self.sql(
+                "DELETE FROM events WHERE seq < ? OR at_ms < ?",
+                vec![
+                    SqlStorageValue::try_from_i64(min_seq as i64).map_err(platform("seq"))?,
+                    SqlStorageValue::try_from_i64(min_at as i64).map_err(platform("time"))?,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The id of event `seq` on this shard, as streams carry it.
+    pub(super) fn event_id(&self, seq: u64) -> String {
+        EventId { shard: self.shard, seq }.format()
+    }
+
+    /// Sends a fresh stream the log's position as an event with an id and empty data (the
+    /// 2025-11-25 priming event): a client that loses the stream before any event resumes from
+    /// there without a gap, and a polling client (`STREAM_MAX_EVENTS`) gets its first cursor at once.
+    pub(super) fn prime(&self, ws: &WebSocket) -> Result<()> {
+        let seq = match self.next_seq.get() {
+            Some(next) => next - 1,
+            None => self.newest_logged_seq()?,
+        };
         // A failed send means the socket is already gone; the Worker's relay notices on its own.
-        let _ = ws.send_with_str(ShardFrame::encode_data_with_id(EMPTY_DATA_EVENT, Some(&id)));
+        let _ = ws.send_with_bytes(with_event_id(EMPTY_DATA_EVENT, &self.event_id(seq)));
         Ok(())
     }
 
@@ -104,7 +126,7 @@ impl SyncLayer {
                 continue;
             }
             let id = EventId { shard: self.shard, seq: row.seq as u64 }.format();
-            if ws.send_with_str(ShardFrame::encode_data_with_id(&request.data, Some(&id))).is_ok() {
+            if ws.send_with_bytes(with_event_id(&request.data, &id)).is_ok() {
                 replayed += 1;
             }
         }

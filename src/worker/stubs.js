@@ -1,0 +1,22 @@
+// Calls to shard and coordinator objects (see stubs.rs): the request is built and the answer read in
+// JS, so a call crosses into wasm once for its result instead of once per body chunk and header.
+
+/// POSTs a JSON `body` to `url` on object `name`; resolves to [status, text].
+export async function callObject(namespace, name, url, body) {
+  const response = await namespace.getByName(name).fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  return [response.status, await response.text()];
+}
+
+/// Opens a WebSocket to `url` on object `name`; resolves to [101, socket, the `header` value] or,
+/// when the object refused, [status, null, text].
+export async function upgradeObject(namespace, name, url, header) {
+  const response = await namespace.getByName(name).fetch(url, { headers: { upgrade: "websocket" } });
+  if (response.status === 101 && response.webSocket) {
+    return [101, response.webSocket, response.headers.get(header)];
+  }
+  return [response.status, null, await response.text()];
+}

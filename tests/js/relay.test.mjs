@@ -1,0 +1,95 @@
+// The Worker's relay from a shard socket into an SSE body (src/worker/relay.js): node --test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SseBody, relay } from '../../src/worker/relay.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class FakeSocket extends EventTarget {
+  constructor() {
+    super();
+    this.accepted = false;
+    this.closed = null;
+  }
+  accept() {
+    this.accepted = true;
+  }
+  close(code, reason) {
+    this.closed ??= [code, reason];
+  }
+  deliver(text) {
+    const event = new Event('message');
+    event.data = encoder.encode(text).buffer;
+    this.dispatchEvent(event);
+  }
+  end() {
+    this.dispatchEvent(new Event('close'));
+  }
+}
+
+async function readAll(body) {
+  const reader = body.readable.getReader();
+  let text = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return text;
+    text += decoder.decode(value);
+  }
+}
+
+test('frames go into the body byte for byte, after what Rust wrote first, until the socket closes', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(1 << 20);
+  body.write('retry: 1000\n\n');
+  relay(ws, body, 60_000, 0, '', null);
+  assert.equal(ws.accepted, true);
+  assert.equal(ws.binaryType, 'arraybuffer');
+  ws.deliver('id: 3-1\ndata: \n\n');
+  ws.deliver('id: 3-2\nevent: message\ndata: {"a":"é"}\n\n');
+  ws.end();
+  assert.equal(await readAll(body), 'retry: 1000\n\nid: 3-1\ndata: \n\nid: 3-2\nevent: message\ndata: {"a":"é"}\n\n');
+});
+
+test('with max events, the stream ends after that many resumable events', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(1 << 20);
+  relay(ws, body, 60_000, 2, '', null);
+  ws.deliver('id: 1-1\ndata: \n\n');
+  ws.deliver(': comment\n\n');
+  ws.deliver('id: 1-2\ndata: x\n\n');
+  ws.deliver('id: 1-3\ndata: y\n\n');
+  assert.deepEqual(ws.closed, [1000, 'poll complete']);
+  assert.equal(await readAll(body), 'id: 1-1\ndata: \n\n: comment\n\nid: 1-2\ndata: x\n\n');
+});
+
+test('a reader that falls behind its budget is cut off and the socket closed', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(16);
+  relay(ws, body, 60_000, 0, '', null);
+  ws.deliver('0123456789');
+  ws.deliver('0123456789');
+  assert.deepEqual(ws.closed, [1000, 'sse closed']);
+  assert.equal(await readAll(body), '0123456789');
+});
+
+test('a listen stream tags each notification with its subscription id', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(1 << 20);
+  relay(ws, body, 60_000, 0, 'io.modelcontextprotocol/subscriptionId', '"sub-7"');
+  ws.deliver('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n');
+  ws.end();
+  const text = await readAll(body);
+  const data = JSON.parse(text.split('\n').find((l) => l.startsWith('data: ')).slice(6));
+  assert.equal(data.params._meta['io.modelcontextprotocol/subscriptionId'], 'sub-7');
+  assert.ok(text.startsWith('event: message\n'));
+});
+
+test('a cancelled body closes the socket', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(1 << 20);
+  relay(ws, body, 60_000, 0, '', null);
+  await body.readable.cancel();
+  assert.deepEqual(ws.closed, [1000, 'sse closed']);
+  assert.equal(body.write('late'), false);
+});
