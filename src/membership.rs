@@ -72,6 +72,9 @@ pub enum ReportPlan {
     Await(MembershipReport),
     /// Send in the background (`wait_until`); correctness does not depend on it.
     Background(MembershipReport),
+    /// An awaited report is already in flight: await its ack instead of sending another, so a
+    /// storm of accepts on an unconfirmed shard costs the coordinator one call, not one per accept.
+    Join,
 }
 
 /// Shard-side reporting state. Lives in memory only: after eviction `confirmed_member` starts false,
@@ -84,6 +87,8 @@ pub enum ReportPlan {
 pub struct MembershipReporter {
     shard: u32,
     confirmed_member: bool,
+    /// An awaited report was sent and neither confirmed nor failed yet.
+    awaiting: bool,
     last_version: u64,
     last_sent_ms: u64,
     last_sent_sessions: u64,
@@ -95,7 +100,7 @@ pub const COUNT_REPORT_INTERVAL_MS: u64 = 1_000;
 
 impl MembershipReporter {
     pub fn new(shard: u32) -> Self {
-        Self { shard, confirmed_member: false, last_version: 0, last_sent_ms: 0, last_sent_sessions: 0 }
+        Self { shard, confirmed_member: false, awaiting: false, last_version: 0, last_sent_ms: 0, last_sent_sessions: 0 }
     }
 
     /// Whether the coordinator is known to list this shard as a member.
@@ -121,12 +126,18 @@ impl MembershipReporter {
     }
 
     /// Called before a new session is accepted, with the count it will have. While membership is not
-    /// confirmed every accept awaits a report, including concurrent ones: a second session accepted
-    /// while the first one's report is in flight must not complete before the coordinator knows.
+    /// confirmed every accept awaits a report's ack, including concurrent ones: a second session
+    /// accepted while the first one's report is in flight must not complete before the coordinator
+    /// knows. Concurrent ones join the report in flight ([`ReportPlan::Join`]): its count, taken with
+    /// the accept in flight, already makes this shard a member.
     pub fn before_accept(&mut self, sessions_after: u64, now_ms: u64) -> ReportPlan {
         if self.confirmed_member {
             return self.after_count_change(sessions_after, now_ms);
         }
+        if self.awaiting {
+            return ReportPlan::Join;
+        }
+        self.awaiting = true;
         let version = self.next_version(now_ms);
         self.note_sent(sessions_after, now_ms);
         ReportPlan::Await(MembershipReport { shard: self.shard, version, sessions: sessions_after })
@@ -135,6 +146,12 @@ impl MembershipReporter {
     /// Called when the coordinator acknowledged an awaited report.
     pub fn confirm_member(&mut self) {
         self.confirmed_member = true;
+        self.awaiting = false;
+    }
+
+    /// Called when an awaited report failed: the next accept sends a new one.
+    pub fn report_failed(&mut self) {
+        self.awaiting = false;
     }
 
     /// Called after the count changed for any other reason (a session left, or joined while already a
@@ -196,8 +213,13 @@ mod tests {
         let mut r = MembershipReporter::new(2);
         let ReportPlan::Await(first) = r.before_accept(1, 1_000) else { panic!("must await") };
         assert_eq!(first.sessions, 1);
-        // A second accept while the first report is still in flight must await too.
-        assert!(matches!(r.before_accept(2, 1_000), ReportPlan::Await(_)));
+        // A second accept while the first report is still in flight must await it too: it joins
+        // that report instead of sending its own.
+        assert_eq!(r.before_accept(2, 1_000), ReportPlan::Join);
+        // A failed report is not joined any more: the next accept sends (and awaits) a new one.
+        r.report_failed();
+        let ReportPlan::Await(again) = r.before_accept(2, 1_001) else { panic!("must await a new report") };
+        assert!(again.version > first.version);
         r.confirm_member();
         assert_eq!(r.before_accept(3, 1_001), ReportPlan::Skip);
         assert!(matches!(r.before_accept(4, 5_000), ReportPlan::Background(_)));

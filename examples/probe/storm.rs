@@ -29,9 +29,10 @@ pub(crate) fn run(args: &Arc<Args>, client: &Arc<Client>) -> Value {
             (args.clone(), session.clone(), barrier.clone(), opened.clone(), failures.clone());
         let spawned = thread::Builder::new().stack_size(64 * 1024).spawn(move || {
             start.wait();
+            let released = Instant::now();
             match open_head(&args, &session) {
                 Ok(socket) => opened.lock().unwrap().push(socket),
-                Err(error) => failed.lock().unwrap().push(error),
+                Err(error) => failed.lock().unwrap().push(format!("{error} (after {} ms)", released.elapsed().as_millis())),
             }
         });
         match spawned {
@@ -46,8 +47,8 @@ pub(crate) fn run(args: &Arc<Args>, client: &Arc<Client>) -> Value {
             }
         }
     }
-    let started = Instant::now();
     barrier.wait();
+    let started = Instant::now();
     for handle in threads {
         let _ = handle.join();
     }

@@ -8,6 +8,9 @@
 
 use std::cell::{Cell, RefCell};
 
+use futures::future::{LocalBoxFuture, Shared};
+use futures::FutureExt;
+
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
     durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result as WorkerResult,
@@ -69,7 +72,11 @@ pub struct SyncLayer {
     socket_bound: Cell<Option<usize>>,
     /// The replay log's next sequence number; `None` until read from the log after a wake.
     next_seq: Cell<Option<u64>>,
+    /// The awaited membership report in flight, which concurrent accepts join (`ReportPlan::Join`).
+    report_in_flight: RefCell<Option<InFlightReport>>,
 }
+
+type InFlightReport = Shared<LocalBoxFuture<'static, std::result::Result<(), String>>>;
 
 impl DurableObject for SyncLayer {
     fn new(state: State, env: Env) -> Self {
@@ -94,6 +101,7 @@ impl DurableObject for SyncLayer {
             pending_accepts: Cell::new(0),
             socket_bound: Cell::new(None),
             next_seq: Cell::new(None),
+            report_in_flight: RefCell::new(None),
         }
     }
 
@@ -305,18 +313,34 @@ impl SyncLayer {
         } else {
             ReportPlan::Skip
         };
-        match plan {
+        let report = match plan {
             ReportPlan::Await(report) => {
-                self.pending_accepts.set(self.pending_accepts.get() + 1);
-                let outcome = send_report(&self.env, report).await;
-                self.pending_accepts.set(self.pending_accepts.get().saturating_sub(1));
-                outcome?;
-                self.reporter.borrow_mut().confirm_member();
-                // Another connect for the same session may have won while this one waited.
-                self.take_over_or_refuse(&session, last_event_id.is_some())?;
+                let env = self.env.clone();
+                let sent = async move { send_report(&env, report).await.map_err(|e| e.to_string()) }.boxed_local().shared();
+                *self.report_in_flight.borrow_mut() = Some(sent.clone());
+                Some(sent)
             }
-            ReportPlan::Background(report) => self.report_in_background(report),
-            ReportPlan::Skip => {}
+            ReportPlan::Join => self.report_in_flight.borrow().clone(),
+            ReportPlan::Background(report) => {
+                self.report_in_background(report);
+                None
+            }
+            ReportPlan::Skip => None,
+        };
+        if let Some(report) = report {
+            self.pending_accepts.set(self.pending_accepts.get() + 1);
+            let outcome = report.await;
+            self.pending_accepts.set(self.pending_accepts.get().saturating_sub(1));
+            self.report_in_flight.borrow_mut().take();
+            match outcome {
+                Ok(()) => self.reporter.borrow_mut().confirm_member(),
+                Err(detail) => {
+                    self.reporter.borrow_mut().report_failed();
+                    return Err(MeshError::Upstream { what: "coordinator", detail });
+                }
+            }
+            // Another connect for the same session may have won while this one waited.
+            self.take_over_or_refuse(&session, last_event_id.is_some())?;
         }
         let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
         // The session id is the socket's only tag (validated above: at most 128 visible ASCII

@@ -90,9 +90,14 @@ impl SyncLayer {
     /// 2025-11-25 priming event): a client that loses the stream before any event resumes from
     /// there without a gap, and a polling client (`STREAM_MAX_EVENTS`) gets its first cursor at once.
     pub(super) fn prime(&self, ws: &WebSocket) -> Result<()> {
+        // Read from the log once after a wake, then kept: a storm of accepts reads storage once.
         let seq = match self.next_seq.get() {
             Some(next) => next - 1,
-            None => self.newest_logged_seq()?,
+            None => {
+                let newest = self.newest_logged_seq()?;
+                self.next_seq.set(Some(newest + 1));
+                newest
+            }
         };
         // A failed send means the socket is already gone; the Worker's relay notices on its own.
         let _ = ws.send_with_bytes(with_event_id(EMPTY_DATA_EVENT, &self.event_id(seq)));
