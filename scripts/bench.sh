@@ -15,7 +15,7 @@
 # runs out of file descriptors (ulimit -n) near 10,000 sessions. Memory is that process's peak RSS.
 #
 # Environment (defaults in brackets):
-#   SESSIONS_LIST ["100 1000 10000"]  SYSTEMS ["baseline mesh-1 mesh-16"]
+#   SESSIONS_LIST ["100 1000 10000"]  SYSTEMS ["baseline floor mesh-1 mesh-16"]
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [16]  WAIT_SECS [60]
 #   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]  PROBE_TIMEOUT_S [1800]
 #   BENCH_CRITERION [1]  BENCH_K6 [1]  BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
@@ -31,7 +31,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 SESSIONS_LIST="${SESSIONS_LIST:-100 1000 10000}"
-SYSTEMS="${SYSTEMS:-baseline mesh-1 mesh-16}"
+SYSTEMS="${SYSTEMS:-baseline floor mesh-1 mesh-16}"
 BROADCASTS="${BROADCASTS:-10}"
 TARGETED="${TARGETED:-100}"
 CALLERS="${CALLERS:-4}"

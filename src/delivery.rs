@@ -83,11 +83,23 @@ mod tests {
         let mut levels: Vec<Option<String>> = vec![None, Some("loud".into())];
         levels.extend(LOG_LEVELS.iter().map(|l| Some(l.to_string())));
         for level in &levels {
-            attachments.push(Some(SocketAttachment { v: 1, session: "s".into(), log_level: level.clone(), listener: None }));
+            attachments.push(Some(SocketAttachment {
+                v: 1,
+                session: "s".into(),
+                log_level: level.clone(),
+                listener: None,
+                topics: vec![],
+            }));
         }
         for bits in 0..8u8 {
             let filter = ListenerFilter { tools: bits & 1 != 0, prompts: bits & 2 != 0, resources: bits & 4 != 0 };
-            attachments.push(Some(SocketAttachment { v: 1, session: "l".into(), log_level: None, listener: Some(filter) }));
+            attachments.push(Some(SocketAttachment {
+                v: 1,
+                session: "l".into(),
+                log_level: None,
+                listener: Some(filter),
+                topics: vec![],
+            }));
         }
         let topics = [
             None,

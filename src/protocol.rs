@@ -270,6 +270,23 @@ pub struct SocketAttachment {
     /// Set on listen streams: what they asked to hear about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<ListenerFilter>,
+    /// Set on listen streams: the resource URIs they subscribed to in the topic index, so the
+    /// entries go when the stream does (see [`fit_topics`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+}
+
+/// Bytes of topic URIs kept in one socket's attachment: the runtime allows 16 KiB per attachment.
+pub const MAX_ATTACHMENT_TOPIC_BYTES: usize = 12 * 1024;
+
+/// The topics that fit in an attachment, in order; the rest are returned apart (their index entries
+/// cannot be removed when the stream closes, and only cost a "missing" on later sends).
+pub fn fit_topics(topics: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut used = 0;
+    topics.into_iter().partition(|topic| {
+        used += topic.len();
+        used <= MAX_ATTACHMENT_TOPIC_BYTES
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,12 +459,14 @@ mod tests {
             level: level.map(str::to_owned),
             topic: t.map(str::to_owned),
         };
-        let session = SocketAttachment { v: 1, session: "s".into(), log_level: Some("warning".into()), listener: None };
+        let session =
+            SocketAttachment { v: 1, session: "s".into(), log_level: Some("warning".into()), listener: None, topics: vec![] };
         let listener = SocketAttachment {
             v: 1,
             session: "l".into(),
             log_level: None,
             listener: Some(ListenerFilter { tools: true, prompts: false, resources: false }),
+            topics: vec![],
         };
         assert!(admits(Some(&session), &request(None, None)));
         assert!(admits(Some(&session), &request(Some("error"), None)));
@@ -460,6 +479,16 @@ mod tests {
         assert!(!admits(Some(&listener), &request(None, None)));
         assert!(admits(None, &request(None, None)));
         assert_eq!(ListenerFilter::from_flags(&listener.listener.unwrap().to_flags()), listener.listener.unwrap());
+    }
+
+    #[test]
+    fn topics_that_do_not_fit_an_attachment_are_set_apart_in_order() {
+        let big = "u".repeat(5 * 1024);
+        let (kept, dropped) = fit_topics(vec![big.clone(), "a".into(), big.clone(), big.clone(), "b".into()]);
+        assert_eq!(kept, vec![big.clone(), "a".to_owned(), big.clone()]);
+        assert_eq!(dropped, vec![big, "b".to_owned()]);
+        let (kept, dropped) = fit_topics(vec!["x".into(), "y".into()]);
+        assert_eq!((kept.len(), dropped.len()), (2, 0));
     }
 
     #[test]

@@ -78,6 +78,7 @@ fn main() {
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
         ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
         ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
+        ("mcp::a_closed_listen_stream_leaves_the_topic_index", a_closed_listen_stream_leaves_the_topic_index),
         ("mesh::a_stalled_consumer_is_cut_off_without_delaying_others", a_stalled_consumer_is_cut_off_without_delaying_others),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
     ];
@@ -442,6 +443,35 @@ fn a_client_that_disconnects_is_removed(w: &Wrangler, _fixture: &mut Option<Flee
     check(driver.has(&id), "has() is false after the reconnect")?;
     drop(again);
     Ok(())
+}
+
+/// A `subscriptions/listen` stream subscribed to `mesh://counter` counts as a subscriber while it is
+/// open, and no longer once it closed (listen streams never come back under the same id).
+fn a_closed_listen_stream_leaves_the_topic_index(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {
+    let caller = initialize(w)?;
+    let subscribers = |w: &Wrangler| -> Result<u64, String> {
+        let result = call_tool(w, &caller, "increment", json!({}))?;
+        result["structuredContent"]["subscribers"].as_u64().ok_or(format!("increment gave no subscriber count: {result}"))
+    };
+    let before = subscribers(w)?;
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let listen = json!({"jsonrpc": "2.0", "id": "listen-e2e", "method": "subscriptions/listen",
+        "params": {"_meta": meta, "notifications": {"resourceSubscriptions": ["mesh://counter"]}}});
+    let headers = [ACCEPT_BOTH, JSON, ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "subscriptions/listen")];
+    let mut stream = SseStream::open_post(w.port, "/mcp", &headers, &listen.to_string()).map_err(|(s, b)| format!("listen: {s} {b}"))?;
+    check(stream.wait_until(PATIENCE, |s| !s.events.is_empty()), "the listen stream was never acknowledged")?;
+    check(subscribers(w)? == before + 1, "the open listen stream is not a subscriber")?;
+    stream.disconnect();
+    // The Worker notices at its next keepalive (500 ms here), the shard then removes the entry.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = subscribers(w)?;
+        if now == before {
+            return Ok(());
+        }
+        check(Instant::now() < deadline, format!("{now} subscribers after the listen stream closed, expected {before}"))?;
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// A client that comes back before its dead stream was noticed (the old socket still registered)

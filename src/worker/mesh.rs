@@ -121,10 +121,13 @@ impl DurableMesh {
         listener: &str,
         filter: ListenerFilter,
         subscription_id: serde_json::Value,
+        resource_uris: &[String],
         sink: &SseSink,
     ) -> Result<()> {
         let flags = filter.to_flags();
-        let query = [("session", listener), ("listener", flags.as_str())];
+        let mut query = vec![("session", listener), ("listener", flags.as_str())];
+        // The listener's shard keeps them, to take its topic-index entries out when it closes.
+        query.extend(resource_uris.iter().map(|uri| ("topic", uri.as_str())));
         let (ws, _) = self.upgrade(listener, shard_path::CONNECT, &query).await?;
         let options = RelayOptions {
             keepalive_ms: self.config.keepalive_ms,

@@ -71,7 +71,8 @@ thread_local! {
     static SERVER: std::cell::RefCell<Option<Rc<McpServer<DurableMesh>>>> = const { std::cell::RefCell::new(None) };
 }
 
-fn config(env: &Env) -> Result<MeshConfig> {
+/// The configuration, parsed once per isolate (the shard objects share it).
+pub(crate) fn config(env: &Env) -> Result<MeshConfig> {
     if let Some(config) = CONFIG.with(|cached| cached.borrow().clone()) {
         return Ok(config);
     }
@@ -127,7 +128,7 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: Rc<McpServer<Dura
             }
             let sink = SseSink::new(mesh.config().stream_buffer_bytes);
             sink.write(&first_event);
-            mesh.connect_listener(&listener, filter, subscription_id, &sink).await?;
+            mesh.connect_listener(&listener, filter, subscription_id, &resource_uris, &sink).await?;
             sse_response(&sink, None)
         }
         Outcome::Stream { headers, body } => {

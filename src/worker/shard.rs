@@ -28,10 +28,10 @@ use crate::event_log::{decide_stream_open, EventId, with_event_id, StreamOpen};
 use crate::protocol::{
     coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter, MembershipReport,
     RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef,
-    ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID,
+    fit_topics, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID,
     PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
 };
-use crate::routing::parse_shard_name;
+use crate::routing::{candidate_shards, parse_shard_name};
 
 /// Sockets a shard accepts before answering 503: the runtime's hard limit is 32,768 and exceeding
 /// it throws inside `acceptWebSocket`, which the bindings turn into a panic.
@@ -74,6 +74,8 @@ pub struct SyncLayer {
     next_seq: Cell<Option<u64>>,
     /// The awaited membership report in flight, which concurrent accepts join (`ReportPlan::Join`).
     report_in_flight: RefCell<Option<InFlightReport>>,
+    /// The expiry alarm is known to be set (checked with storage once per wake).
+    alarm_armed: Cell<bool>,
 }
 
 type InFlightReport = Shared<LocalBoxFuture<'static, std::result::Result<(), String>>>;
@@ -102,6 +104,7 @@ impl DurableObject for SyncLayer {
             socket_bound: Cell::new(None),
             next_seq: Cell::new(None),
             report_in_flight: RefCell::new(None),
+            alarm_armed: Cell::new(false),
         }
     }
 
@@ -170,6 +173,7 @@ impl DurableObject for SyncLayer {
         let reply_code = if code == 1005 || code == 1006 || code > 4999 { 1000 } else { code as u16 };
         let _ = ws.close(Some(reply_code), Some("closed"));
         self.count_changed();
+        self.forget_listener_topics(&ws).await;
         Ok(())
     }
 
@@ -177,6 +181,7 @@ impl DurableObject for SyncLayer {
         worker::console_warn!("shard {}: socket error: {error}", self.shard);
         let _ = ws.close(Some(1011), Some("error"));
         self.count_changed();
+        self.forget_listener_topics(&ws).await;
         Ok(())
     }
 
@@ -281,9 +286,11 @@ impl SyncLayer {
         let mut listener = None;
         let mut last_event_id = None;
         let mut owner = None;
+        let mut topics = Vec::new();
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "session" => session = Some(value.into_owned()),
+                "topic" => topics.push(value.into_owned()),
                 "owner" => owner = Some(value.into_owned()),
                 "require_session" => require_session = value == "1",
                 "listener" => listener = Some(ListenerFilter::from_flags(&value)),
@@ -350,7 +357,11 @@ impl SyncLayer {
         self.state.accept_websocket_with_tags(&pair.server, &[session.as_str(), kind]);
         self.note_socket_accepted();
         let log_level = record.and_then(|r| r.log_level);
-        let attachment = SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener };
+        let (topics, unkept) = if listener.is_some() { fit_topics(topics) } else { (Vec::new(), Vec::new()) };
+        if !unkept.is_empty() {
+            worker::console_warn!("shard {}: {} topics of {session} stay indexed after it closes", self.shard, unkept.len());
+        }
+        let attachment = SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener, topics };
         pair.server.serialize_attachment(&attachment).map_err(platform("serialize_attachment"))?;
         // Replayed before the 101 goes back and before any later send can run (nothing awaits in
         // between), so a resuming client gets its missed events first and in order.
@@ -477,6 +488,7 @@ impl SyncLayer {
                     session: update.session.clone(),
                     log_level: record.log_level.clone(),
                     listener: None,
+                    topics: Vec::new(),
                 };
                 let _ = ws.serialize_attachment(attachment);
             }
@@ -555,6 +567,45 @@ impl SyncLayer {
         };
         self.sql(statement, vec![change.topic.into(), change.session.into()])?;
         Ok(())
+    }
+
+    /// A closed listen stream's topic-index entries (listen streams never come back under the same
+    /// id, so nothing else would remove them).
+    async fn forget_listener_topics(&self, ws: &WebSocket) {
+        let Ok(Some(attachment)) = ws.deserialize_attachment::<SocketAttachment>() else { return };
+        if attachment.listener.is_some() {
+            self.forget_topics(&attachment.session, &attachment.topics).await;
+        }
+    }
+
+    /// Removes `session` from the index of each topic, on the topic's shard in every layout in service.
+    pub(super) async fn forget_topics(&self, session: &str, topics: &[String]) {
+        if topics.is_empty() {
+            return;
+        }
+        let config = match super::config(&self.env) {
+            Ok(config) => config,
+            Err(error) => {
+                worker::console_error!("shard {}: topic cleanup: {error}", self.shard);
+                return;
+            }
+        };
+        for topic in topics {
+            for shard in candidate_shards(topic, config.shard_count, &config.previous_shard_counts) {
+                let change = TopicChange { topic: topic.clone(), session: session.to_owned() };
+                let outcome = if shard == self.shard {
+                    self.topic_change(change, false)
+                } else {
+                    match stubs::stub(&self.env, &config.shard_binding, Target::Shard(shard)) {
+                        Ok(stub) => stubs::call::<_, serde_json::Value>(&stub, shard_path::TOPIC_UNSUBSCRIBE, &change).await.map(|_| ()),
+                        Err(error) => Err(error),
+                    }
+                };
+                if let Err(error) = outcome {
+                    worker::console_warn!("shard {}: removing {session} from a topic index failed: {error}", self.shard);
+                }
+            }
+        }
     }
 
     fn topic_subscribers(&self, topic: &str) -> Result<Vec<String>> {

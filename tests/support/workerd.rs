@@ -225,12 +225,25 @@ pub struct SseStream {
 impl SseStream {
     /// Opens a GET stream. Non-200 answers come back as `Err((status, body))`.
     pub fn open(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<SseStream, (u16, String)> {
+        Self::open_with("GET", port, path, headers, "")
+    }
+
+    /// A stream answered to a POST (a `subscriptions/listen` request).
+    pub fn open_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Result<SseStream, (u16, String)> {
+        Self::open_with("POST", port, path, headers, body)
+    }
+
+    fn open_with(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Result<SseStream, (u16, String)> {
         let socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| (0, e.to_string()))?;
-        let mut head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
+        if !body.is_empty() {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
         head.push_str("\r\n");
+        head.push_str(body);
         (&socket).write_all(head.as_bytes()).map_err(|e| (0, e.to_string()))?;
         let mut reader = BufReader::new(socket.try_clone().map_err(|e| (0, e.to_string()))?);
         let mut status_line = String::new();

@@ -158,12 +158,18 @@ impl SyncLayer {
         Ok(Some(record))
     }
 
+    /// Arms the expiry alarm unless it is known to be armed: a storage round trip once per wake (or
+    /// per alarm), not once per registered session.
     pub(super) async fn ensure_expiry_alarm(&self) -> Result<()> {
+        if self.alarm_armed.get() {
+            return Ok(());
+        }
         let storage = self.state.storage();
         if storage.get_alarm().await.map_err(platform("get_alarm"))?.is_none() {
             let at = now_ms().saturating_add(self.idle_ms());
             storage.set_alarm(i64::try_from(at).unwrap_or(i64::MAX)).await.map_err(platform("set_alarm"))?;
         }
+        self.alarm_armed.set(true);
         Ok(())
     }
 
@@ -186,11 +192,17 @@ impl SyncLayer {
             .collect();
         let plan = plan_expiry(&sessions, now_ms(), self.idle_ms());
         for id in &plan.expire {
+            // Its resource subscriptions live in other shards' topic indexes: take it out of them.
+            let topics = self.load_record(id)?.map(|record| record.subscriptions).unwrap_or_default();
             self.end(id)?;
+            self.forget_topics(id, &topics).await;
         }
+        // The alarm that is running is spent; armed again only if re-set here.
+        self.alarm_armed.set(false);
         if let Some(at) = plan.next_alarm_ms {
             let at = i64::try_from(at).unwrap_or(i64::MAX);
             self.state.storage().set_alarm(at).await.map_err(platform("set_alarm"))?;
+            self.alarm_armed.set(true);
         }
         Ok(plan.expire.len())
     }
