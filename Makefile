@@ -5,7 +5,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev test setup build unit e2e bench bench-core clean
+.PHONY: dev test setup build unit e2e bench bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,6 +32,11 @@ test: setup unit e2e
 # loadtest/results/latest.json and latency.svg and prints a table (see loadtest/PROBE.md).
 bench: build
 	bash scripts/bench.sh
+
+# Chaos at scale (tests/support/chaos_scale.rs): 1,000 sessions through drops, a restart, hibernation
+# and a resharding, twice; writes loadtest/results/chaos.json. CHAOS_SESSIONS, CHAOS_ROUNDS, CHAOS_SEED, CHAOS_RUNS.
+chaos: build
+	MESH_E2E=1 MESH_E2E_ONLY=chaos-scale cargo test --test e2e
 
 # The criterion benches alone.
 bench-core: setup

@@ -14,7 +14,7 @@ use mcp_mesh::routing::shard_for;
 use serde_json::{json, Value};
 use support::manager_suite::{self, CreateError, Driver, Probe};
 use support::workerd::{request, Reply, SseStream, Wrangler};
-use support::{chaos, interop};
+use support::{chaos, chaos_scale, interop};
 
 const SHARD_COUNT: u32 = 16;
 const SESSIONS: usize = 48;
@@ -32,6 +32,8 @@ fn main() {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
             "chaos" => chaos::run(12, 30).map(|r| println!("chaos: {}/{}", r.delivered, r.expected)),
+            // `make chaos`: CHAOS_SESSIONS (1000), CHAOS_ROUNDS (20), CHAOS_SEED (1), CHAOS_RUNS (2).
+            "chaos-scale" => chaos_at_scale(),
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
             other => Err(format!("unknown MESH_E2E_ONLY {other}")),
@@ -231,6 +233,27 @@ struct McpSession {
 /// The sessions the MCP scenarios share (initialized once, each with its GET stream open).
 struct Fleet {
     sessions: Vec<McpSession>,
+}
+
+fn chaos_at_scale() -> Result<(), String> {
+    let var = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (sessions, rounds) = (var("CHAOS_SESSIONS", 1000) as usize, var("CHAOS_ROUNDS", 20) as usize);
+    let (seed, runs) = (var("CHAOS_SEED", 1), var("CHAOS_RUNS", 2));
+    let mut reports = Vec::new();
+    for run in 0..runs {
+        let report = chaos_scale::run(sessions, rounds.max(5), seed + run)?;
+        println!(
+            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}; faults: {}",
+            report.sessions, report.sent, report.delivered, report.lost, report.duplicates, report.reconnects, report.refused,
+            report.faults.join("; ")
+        );
+        reports.push(report);
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("loadtest/results/chaos.json");
+    chaos_scale::write(&reports, &path)?;
+    println!("chaos-scale: wrote {}", path.display());
+    let clean = reports.iter().all(|r| r.lost == 0 && r.duplicates == 0 && r.refused == 0);
+    check(clean, "a notification was lost or repeated, or a reconnect refused")
 }
 
 fn initialize(w: &Wrangler) -> Result<String, String> {

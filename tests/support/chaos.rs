@@ -21,24 +21,49 @@ pub struct ChaosReport {
     pub faults: Vec<String>,
 }
 
-struct Client {
-    id: String,
-    stream: Option<SseStream>,
+pub(super) struct Client {
+    pub(super) id: String,
+    pub(super) stream: Option<SseStream>,
     /// Notification index → times seen.
-    seen: BTreeMap<usize, usize>,
+    pub(super) seen: BTreeMap<usize, usize>,
+    /// `mesh://counter` values of the `resources/updated` notifications seen → times seen.
+    pub(super) updates: BTreeMap<u64, usize>,
     consumed: usize,
     last_event_id: Option<String>,
-    reconnects: usize,
+    pub(super) reconnects: usize,
+    /// Reconnects the server answered with a refusal (an HTTP status other than 200).
+    pub(super) refused: usize,
 }
 
 impl Client {
+    pub(super) fn new(id: String) -> Self {
+        Client {
+            id,
+            stream: None,
+            seen: BTreeMap::new(),
+            updates: BTreeMap::new(),
+            consumed: 0,
+            last_event_id: None,
+            reconnects: 0,
+            refused: 0,
+        }
+    }
+
     /// Takes in what arrived; notes a closed stream.
-    fn pump(&mut self, tag: &str) {
+    pub(super) fn pump(&mut self, tag: &str) {
         let Some(stream) = self.stream.as_mut() else { return };
         stream.wait_until(Duration::ZERO, |_| false);
         for event in &stream.events[self.consumed..] {
             if let Some(id) = &event.id {
                 self.last_event_id = Some(id.clone());
+            }
+            if event.data.contains("notifications/resources/updated") {
+                let value = serde_json::from_str::<serde_json::Value>(&event.data)
+                    .ok()
+                    .and_then(|m| m["params"]["_meta"]["value"].as_u64());
+                if let Some(value) = value {
+                    *self.updates.entry(value).or_default() += 1;
+                }
             }
             if let Some(rest) = event.data.split(&format!("{tag}-")).nth(1) {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -53,7 +78,7 @@ impl Client {
         }
     }
 
-    fn ensure_connected(&mut self, port: u16) {
+    pub(super) fn ensure_connected(&mut self, port: u16) {
         if self.stream.is_some() {
             return;
         }
@@ -62,15 +87,20 @@ impl Client {
             headers.push(("Last-Event-ID", last.as_str()));
         }
         // A refused or failed attempt (server restarting, old socket not yet gone) is retried later.
-        if let Ok(stream) = SseStream::open(port, "/mcp", &headers) {
-            self.stream = Some(stream);
-            self.consumed = 0;
-            self.reconnects += 1;
+        match SseStream::open(port, "/mcp", &headers) {
+            Ok(stream) => {
+                self.stream = Some(stream);
+                self.consumed = 0;
+                self.reconnects += 1;
+            }
+            // Status 0: no answer at all (the runtime is restarting); anything else is a refusal.
+            Err((status, _)) if status != 0 && status < 500 => self.refused += 1,
+            Err(_) => {}
         }
     }
 }
 
-fn initialize(w: &Wrangler) -> Result<String, String> {
+pub(super) fn initialize(w: &Wrangler) -> Result<String, String> {
     let headers = [("Accept", "application/json, text/event-stream"), ("Content-Type", "application/json")];
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "chaos", "version": "1"}}});
@@ -78,7 +108,7 @@ fn initialize(w: &Wrangler) -> Result<String, String> {
     reply.header("mcp-session-id").map(str::to_owned).ok_or_else(|| format!("initialize: {} {}", reply.status, reply.body))
 }
 
-fn post(w: &Wrangler, session: &str, body: serde_json::Value) -> super::workerd::Reply {
+pub(super) fn post(w: &Wrangler, session: &str, body: serde_json::Value) -> super::workerd::Reply {
     let headers = [
         ("Accept", "application/json, text/event-stream"),
         ("Content-Type", "application/json"),
@@ -87,7 +117,7 @@ fn post(w: &Wrangler, session: &str, body: serde_json::Value) -> super::workerd:
     request("POST", &w.url("/mcp"), &headers, Some(&body.to_string()))
 }
 
-fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
+pub(super) fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
     let headers = [
         ("Accept", "application/json, text/event-stream"),
         ("Content-Type", "application/json"),
@@ -103,7 +133,7 @@ pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String>
     let tag = format!("chaos{}", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..sessions {
-        let mut client = Client { id: initialize(&w)?, stream: None, seen: BTreeMap::new(), consumed: 0, last_event_id: None, reconnects: 0 };
+        let mut client = Client::new(initialize(&w)?);
         client.ensure_connected(w.port);
         client.reconnects = 0;
         clients.push(client);
@@ -173,7 +203,7 @@ pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, Str
     let tag = format!("reshard{}", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..sessions {
-        let mut client = Client { id: initialize(&w)?, stream: None, seen: BTreeMap::new(), consumed: 0, last_event_id: None, reconnects: 0 };
+        let mut client = Client::new(initialize(&w)?);
         client.ensure_connected(w.port);
         clients.push(client);
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod chaos;
+pub mod chaos_scale;
 pub mod interop;
 pub mod manager_suite;
 pub mod workerd;
