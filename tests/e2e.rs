@@ -22,6 +22,11 @@ const PATIENCE: Duration = Duration::from_secs(15);
 const ACCEPT_BOTH: (&str, &str) = ("Accept", "application/json, text/event-stream");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
+/// A scenario against the shared worker and the shared fleet of sessions.
+type Scenario = fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>;
+/// An interop run (conformance suite or SDK client) that prints a summary.
+type InteropCheck<'a> = Box<dyn Fn() -> Result<String, String> + 'a>;
+
 fn main() {
     if std::env::var("MESH_E2E").as_deref() != Ok("1") {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
@@ -68,7 +73,7 @@ fn main() {
         report(results.last());
     }
     let mut fixture = None;
-    let scenarios: Vec<(&str, fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>)> = vec![
+    let scenarios: Vec<(&str, Scenario)> = vec![
         ("mcp::sessions_spread_over_shards", sessions_spread_over_shards),
         ("mcp::has_reports_live_streams", has_reports_live_streams),
         ("mcp::announce_reaches_every_session_exactly_once", announce_reaches_every_session_exactly_once),
@@ -92,7 +97,7 @@ fn main() {
     }
     let url = wrangler.url("/mcp");
     let peer_url = peer.url("/mcp");
-    let interop: Vec<(&str, Box<dyn Fn() -> Result<String, String>>)> = vec![
+    let interop: Vec<(&str, InteropCheck<'_>)> = vec![
         ("conformance::0.1.16_active_suite", Box::new(|| interop::conformance_0_1_16(&url))),
         ("conformance::0.2.0-alpha.12_2025-11-25", Box::new(|| interop::conformance_alpha(&url, "2025-11-25"))),
         ("conformance::0.2.0-alpha.12_2026-07-28", Box::new(|| interop::conformance_alpha(&url, "2026-07-28"))),

@@ -142,7 +142,7 @@ async fn mcp(request: &mut Request, mesh: DurableMesh, server: Rc<McpServer<Dura
 /// Reads a runtime request into the core's plain form, refusing oversized bodies before reading
 /// them when `Content-Length` says so.
 async fn to_core_request(request: &mut Request, limit: u32) -> Result<HttpRequest> {
-    let mut core = HttpRequest::new(&request.method().to_string(), &request.path());
+    let mut core = HttpRequest::new(request.method().as_ref(), &request.path());
     for (name, value) in request.headers().entries() {
         core.headers.push((name.to_ascii_lowercase(), value));
     }

@@ -61,7 +61,7 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
         if round == rounds / 5 {
             let mut dropped = 0;
             for client in clients.iter_mut() {
-                if random.next() % 10 == 0 {
+                if random.next().is_multiple_of(10) {
                     if let Some(stream) = client.stream.take() {
                         stream.disconnect();
                         dropped += 1;

@@ -68,7 +68,7 @@ impl SyncLayer {
                 request.topic.clone().into(),
             ],
         )?;
-        if seq % PRUNE_EVERY == 0 {
+        if seq.is_multiple_of(PRUNE_EVERY) {
             let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
             self.sql(
                 "DELETE FROM events WHERE seq < ? OR at_ms < ?",
