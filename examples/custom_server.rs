@@ -29,27 +29,41 @@ use serde_json::json;
 fn my_server<B: McpBackend>() -> McpServer<B> {
     McpServer::new("weather", "1.0.0")
         .tool(
-            tool("report", "Publishes a weather report to every connected session", json!({
-                "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"]
-            })),
+            tool(
+                "report",
+                "Publishes a weather report to every connected session",
+                json!({
+                    "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"]
+                }),
+            ),
             handler(|ctx: RequestContext<B>, args| async move {
                 let city = args.get("city").and_then(|c| c.as_str()).unwrap_or("nowhere").to_owned();
                 let note = json!({ "jsonrpc": "2.0", "method": "notifications/message",
                     "params": { "level": "info", "data": format!("sunny in {city}") } });
-                let report = ctx.backend.send(None, &mcp_mesh::sse::encode_message(&note.to_string(), None), &SendFilter::log("info")).await?;
+                let report = ctx
+                    .backend
+                    .send(None, &mcp_mesh::sse::encode_message(&note.to_string(), None), &SendFilter::log("info"))
+                    .await?;
                 Ok(CallToolResult::success(vec![ContentBlock::text(format!("told {} sessions", report.delivered))]))
             }),
         )
         .resource(
             Resource::new("weather://today", "today").with_mime_type("text/plain"),
-            resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move { Ok(vec![ResourceContents::text("sunny", uri)]) }),
+            resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move {
+                Ok(vec![ResourceContents::text("sunny", uri)])
+            }),
         )
 }
 
 fn main() {
     let server = Rc::new(my_server::<InMemoryBackend>());
     let backend = Rc::new(InMemoryBackend::new());
-    let config = EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 1 << 20, state_key: Rc::from(&b"example"[..]), auth: Default::default() };
+    let config = EndpointConfig {
+        origins: OriginPolicy::default(),
+        max_body_bytes: 1 << 20,
+        state_key: Rc::from(&b"example"[..]),
+        auth: Default::default(),
+    };
     // A stateless (2026-07-28) call: no session needed.
     let request = HttpRequest::new("POST", "/mcp")
         .with_header("Accept", "application/json, text/event-stream")

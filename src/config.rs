@@ -93,13 +93,7 @@ impl MeshConfig {
                 .unwrap_or_else(|| DEFAULT_COORDINATOR_BINDING.to_owned()),
             keepalive_ms: parse_bounded(&lookup, "KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS, 100, 290_000)?,
             sse_retry_ms: parse_bounded(&lookup, "SSE_RETRY_MS", DEFAULT_SSE_RETRY_MS, 0, 600_000)?,
-            max_body_bytes: parse_bounded(
-                &lookup,
-                "MAX_BODY_BYTES",
-                DEFAULT_MAX_BODY_BYTES,
-                1024,
-                32 * 1024 * 1024,
-            )?,
+            max_body_bytes: parse_bounded(&lookup, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 32 * 1024 * 1024)?,
             admin_token: lookup("MESH_ADMIN_TOKEN").filter(|token| !token.trim().is_empty()),
             origins: OriginPolicy::from_lists(
                 &lookup("ALLOWED_HOSTS").unwrap_or_default(),
@@ -175,10 +169,7 @@ fn parse_bounded(
     let Some(raw) = lookup(var) else { return Ok(default) };
     match raw.trim().parse::<u32>() {
         Ok(value) if (min..=max).contains(&value) => Ok(value),
-        _ => Err(MeshError::Config {
-            var,
-            reason: format!("must be a whole number from {min} to {max}, got {raw:?}"),
-        }),
+        _ => Err(MeshError::Config { var, reason: format!("must be a whole number from {min} to {max}, got {raw:?}") }),
     }
 }
 
@@ -188,8 +179,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<MeshConfig> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         MeshConfig::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -233,7 +223,9 @@ mod tests {
         assert_eq!(without.authorize_admin(Some("Bearer x")), Err(MeshError::NotFound));
         let with = config(&[("SHARD_COUNT", "4"), ("MESH_ADMIN_TOKEN", "s3cret")]).unwrap();
         assert_eq!(with.authorize_admin(Some("Bearer s3cret")), Ok(()));
-        for bad in [None, Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("s3cret"), Some("Bearer "), Some("bearer s3cret")] {
+        for bad in
+            [None, Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("s3cret"), Some("Bearer "), Some("bearer s3cret")]
+        {
             assert_eq!(with.authorize_admin(bad), Err(MeshError::Unauthorized), "{bad:?}");
         }
     }

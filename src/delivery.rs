@@ -39,7 +39,8 @@ impl DeliveryRule {
     pub fn for_request(request: &SendRequest) -> Self {
         if let Some(level) = &request.level {
             // Logs never travel on a listen stream.
-            let blocked_levels = LOG_LEVELS.iter().copied().filter(|chosen| !log_level_admits(Some(chosen), level)).collect();
+            let blocked_levels =
+                LOG_LEVELS.iter().copied().filter(|chosen| !log_level_admits(Some(chosen), level)).collect();
             return Self { blocked_levels, listeners: ListenerRule::None };
         }
         let listeners = match request.topic.as_deref() {
@@ -112,8 +113,12 @@ mod tests {
         let mut checked = 0;
         for level in &levels {
             for topic in topics {
-                let request =
-                    SendRequest { sessions: None, data: String::new(), level: level.clone(), topic: topic.map(str::to_owned) };
+                let request = SendRequest {
+                    sessions: None,
+                    data: String::new(),
+                    level: level.clone(),
+                    topic: topic.map(str::to_owned),
+                };
                 let rule = DeliveryRule::for_request(&request);
                 for attachment in &attachments {
                     assert_eq!(
@@ -134,7 +139,12 @@ mod tests {
         let rule = DeliveryRule::for_request(&request);
         assert_eq!(rule.blocked_levels, vec!["error", "critical", "alert", "emergency"]);
         assert_eq!(rule.listeners.as_key(), None);
-        let change = SendRequest { sessions: None, data: String::new(), level: None, topic: Some(topic::RESOURCE_UPDATED.into()) };
+        let change = SendRequest {
+            sessions: None,
+            data: String::new(),
+            level: None,
+            topic: Some(topic::RESOURCE_UPDATED.into()),
+        };
         assert_eq!(DeliveryRule::for_request(&change).listeners.as_key(), Some("*"));
     }
 }

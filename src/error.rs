@@ -175,9 +175,7 @@ impl fmt::Display for MeshError {
             Self::StreamConflict => f.write_str("Conflict: Only one SSE stream is allowed per session"),
             Self::AlreadyInitialized => f.write_str("Invalid Request: Server already initialized"),
             Self::NotAcceptable(what) => write!(f, "Not Acceptable: Client must accept {what}"),
-            Self::UnsupportedMediaType => {
-                f.write_str("Unsupported Media Type: Content-Type must be application/json")
-            }
+            Self::UnsupportedMediaType => f.write_str("Unsupported Media Type: Content-Type must be application/json"),
             Self::PayloadTooLarge { limit } => write!(f, "Payload Too Large: the limit is {limit} bytes"),
             Self::UnsupportedProtocolVersion(v) => {
                 write!(f, "Bad Request: Unsupported protocol version: {v}")
@@ -241,8 +239,7 @@ mod tests {
         assert_eq!(json["error"]["code"], -32001);
         assert_eq!(json["jsonrpc"], "2.0");
         assert!(json.get("id").is_none());
-        let json =
-            serde_json::to_value(MeshError::StreamConflict.to_rpc_error(Some(RequestId::Number(7)))).unwrap();
+        let json = serde_json::to_value(MeshError::StreamConflict.to_rpc_error(Some(RequestId::Number(7)))).unwrap();
         assert_eq!(json["id"], 7);
     }
 

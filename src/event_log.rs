@@ -31,7 +31,11 @@ impl EventId {
     /// there is nothing of this stream to replay for it.
     pub fn parse(text: &str) -> Option<Self> {
         let (shard, seq) = text.trim().split_once('-')?;
-        if shard.is_empty() || seq.is_empty() || !shard.bytes().all(|b| b.is_ascii_digit()) || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        if shard.is_empty()
+            || seq.is_empty()
+            || !shard.bytes().all(|b| b.is_ascii_digit())
+            || !seq.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         Some(Self { shard: shard.parse().ok()?, seq: seq.parse().ok()? })

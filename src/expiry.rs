@@ -70,7 +70,10 @@ mod tests {
 
     #[test]
     fn nothing_left_means_no_alarm() {
-        assert_eq!(plan_expiry(&[session("a", 0, false)], 5_000, 1_000), ExpiryPlan { expire: vec!["a".into()], next_alarm_ms: None });
+        assert_eq!(
+            plan_expiry(&[session("a", 0, false)], 5_000, 1_000),
+            ExpiryPlan { expire: vec!["a".into()], next_alarm_ms: None }
+        );
         assert_eq!(plan_expiry(&[], 5_000, 1_000).next_alarm_ms, None);
     }
 

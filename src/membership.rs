@@ -100,7 +100,14 @@ pub const COUNT_REPORT_INTERVAL_MS: u64 = 1_000;
 
 impl MembershipReporter {
     pub fn new(shard: u32) -> Self {
-        Self { shard, confirmed_member: false, awaiting: false, last_version: 0, last_sent_ms: 0, last_sent_sessions: 0 }
+        Self {
+            shard,
+            confirmed_member: false,
+            awaiting: false,
+            last_version: 0,
+            last_sent_ms: 0,
+            last_sent_sessions: 0,
+        }
     }
 
     /// Whether the coordinator is known to list this shard as a member.
@@ -281,7 +288,10 @@ mod tests {
         assert!(reporter.count_report_due(5_000 + COUNT_REPORT_INTERVAL_MS));
         assert!(matches!(reporter.after_count_change(7, 5_000 + COUNT_REPORT_INTERVAL_MS), ReportPlan::Background(_)));
         // Losing the last session ends membership, after which counting is due again.
-        assert!(matches!(reporter.after_count_change(0, 5_000 + COUNT_REPORT_INTERVAL_MS + 1), ReportPlan::Background(_)));
+        assert!(matches!(
+            reporter.after_count_change(0, 5_000 + COUNT_REPORT_INTERVAL_MS + 1),
+            ReportPlan::Background(_)
+        ));
         assert!(reporter.count_report_due(5_000 + COUNT_REPORT_INTERVAL_MS + 1));
     }
 }

@@ -70,7 +70,11 @@ pub struct ListenerFilter {
 impl ListenerFilter {
     /// The compact form used in a connect URL: any of `t`, `p`, `r`.
     pub fn to_flags(self) -> String {
-        [(self.tools, 't'), (self.prompts, 'p'), (self.resources, 'r')].iter().filter(|(on, _)| *on).map(|(_, c)| *c).collect()
+        [(self.tools, 't'), (self.prompts, 'p'), (self.resources, 'r')]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, c)| *c)
+            .collect()
     }
 
     pub fn from_flags(flags: &str) -> Self {
@@ -92,7 +96,8 @@ pub fn admits(attachment: Option<&SocketAttachment>, request: &SendRequest) -> b
     let listener = attachment.and_then(|a| a.listener);
     if let Some(level) = &request.level {
         // Logs never travel on a listen stream.
-        return listener.is_none() && crate::mcp::log_level_admits(attachment.and_then(|a| a.log_level.as_deref()), level);
+        return listener.is_none()
+            && crate::mcp::log_level_admits(attachment.and_then(|a| a.log_level.as_deref()), level);
     }
     match listener {
         None => true,
@@ -383,8 +388,7 @@ impl ShardFrame {
     }
 
     pub fn encode_close(reason: &str) -> String {
-        serde_json::to_string(&ShardFrame::Close { v: PROTOCOL_VERSION, reason: reason.to_owned() })
-            .unwrap_or_default()
+        serde_json::to_string(&ShardFrame::Close { v: PROTOCOL_VERSION, reason: reason.to_owned() }).unwrap_or_default()
     }
 
     /// Parses a frame and checks its version.
@@ -394,9 +398,7 @@ impl ShardFrame {
             ShardFrame::Data { v, .. } | ShardFrame::Close { v, .. } | ShardFrame::Reply { v, .. } => *v,
         };
         if v != PROTOCOL_VERSION {
-            return Err(MeshError::Protocol(format!(
-                "shard frame version {v}, this worker speaks {PROTOCOL_VERSION}"
-            )));
+            return Err(MeshError::Protocol(format!("shard frame version {v}, this worker speaks {PROTOCOL_VERSION}")));
         }
         Ok(frame)
     }
@@ -435,10 +437,7 @@ mod tests {
             ShardFrame::decode(&encoded).unwrap(),
             ShardFrame::Close { v: PROTOCOL_VERSION, reason: "deleted".into() }
         );
-        assert!(matches!(
-            ShardFrame::decode(r#"{"type":"data","v":99,"data":"x"}"#),
-            Err(MeshError::Protocol(_))
-        ));
+        assert!(matches!(ShardFrame::decode(r#"{"type":"data","v":99,"data":"x"}"#), Err(MeshError::Protocol(_))));
         assert!(ShardFrame::decode("not json").is_err());
         assert!(ShardFrame::decode(r#"{"type":"explode","v":1}"#).is_err());
     }
@@ -459,8 +458,13 @@ mod tests {
             level: level.map(str::to_owned),
             topic: t.map(str::to_owned),
         };
-        let session =
-            SocketAttachment { v: 1, session: "s".into(), log_level: Some("warning".into()), listener: None, topics: vec![] };
+        let session = SocketAttachment {
+            v: 1,
+            session: "s".into(),
+            log_level: Some("warning".into()),
+            listener: None,
+            topics: vec![],
+        };
         let listener = SocketAttachment {
             v: 1,
             session: "l".into(),

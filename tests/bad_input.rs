@@ -95,29 +95,107 @@ fn every_bad_request_gets_its_status_and_a_json_rpc_error() {
         ("a number", with_session(post(json!(5))), 400, Some(-32600)),
         ("no jsonrpc field", with_session(post(json!({"id": 1, "method": "ping"}))), 400, Some(-32600)),
         ("method is a number", with_session(post(json!({"jsonrpc": "2.0", "id": 1, "method": 5}))), 400, Some(-32600)),
-        ("params is an array", with_session(post(json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]}))), 400, Some(-32600)),
-        ("id is an object", with_session(post(json!({"jsonrpc": "2.0", "id": {}, "method": "ping"}))), 400, Some(-32600)),
+        (
+            "params is an array",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]}))),
+            400,
+            Some(-32600),
+        ),
+        (
+            "id is an object",
+            with_session(post(json!({"jsonrpc": "2.0", "id": {}, "method": "ping"}))),
+            400,
+            Some(-32600),
+        ),
         ("id is null", with_session(post(json!({"jsonrpc": "2.0", "id": null, "method": "ping"}))), 400, Some(-32600)),
         ("body over the limit", with_session(post_raw(&huge)), 413, Some(-32000)),
-        ("content-length over the limit", with_session(post(list.clone())).with_header("Content-Length", "999999999"), 200, None),
-        ("no accept", HttpRequest::new("POST", "/mcp").with_header("Content-Type", "application/json").with_body(list.to_string()), 406, Some(-32000)),
-        ("no content type", HttpRequest::new("POST", "/mcp").with_header("Accept", "application/json, text/event-stream").with_body(list.to_string()), 415, Some(-32000)),
+        (
+            "content-length over the limit",
+            with_session(post(list.clone())).with_header("Content-Length", "999999999"),
+            200,
+            None,
+        ),
+        (
+            "no accept",
+            HttpRequest::new("POST", "/mcp")
+                .with_header("Content-Type", "application/json")
+                .with_body(list.to_string()),
+            406,
+            Some(-32000),
+        ),
+        (
+            "no content type",
+            HttpRequest::new("POST", "/mcp")
+                .with_header("Accept", "application/json, text/event-stream")
+                .with_body(list.to_string()),
+            415,
+            Some(-32000),
+        ),
         ("no session", post(list.clone()), 400, Some(-32000)),
         ("huge session id", post(list.clone()).with_header("Mcp-Session-Id", &"a".repeat(10_000)), 400, Some(-32000)),
         ("session id with spaces", post(list.clone()).with_header("Mcp-Session-Id", "a b"), 400, Some(-32000)),
         ("non-ascii session id", post(list.clone()).with_header("Mcp-Session-Id", "séance"), 400, Some(-32000)),
         ("unknown session", post(list.clone()).with_header("Mcp-Session-Id", "nobody"), 404, Some(-32001)),
-        ("bad protocol version", with_session(post(list.clone())).with_header("MCP-Protocol-Version", "1.0"), 400, Some(-32022)),
-        ("unknown method", with_session(post(json!({"jsonrpc": "2.0", "id": 3, "method": "no/such"}))), 200, Some(-32601)),
-        ("wrong param types", with_session(post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}}))), 200, Some(-32602)),
-        ("unknown tool", with_session(post(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope"}}))), 200, None),
-        ("unknown resource", with_session(post(json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "x://y"}}))), 200, Some(-32002)),
-        ("bad log level", with_session(post(json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "loud"}}))), 200, Some(-32602)),
-        ("GET without session", HttpRequest::new("GET", "/mcp").with_header("Accept", "text/event-stream"), 400, Some(-32000)),
-        ("DELETE unknown", HttpRequest::new("DELETE", "/mcp").with_header("Mcp-Session-Id", "nobody"), 404, Some(-32001)),
+        (
+            "bad protocol version",
+            with_session(post(list.clone())).with_header("MCP-Protocol-Version", "1.0"),
+            400,
+            Some(-32022),
+        ),
+        (
+            "unknown method",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 3, "method": "no/such"}))),
+            200,
+            Some(-32601),
+        ),
+        (
+            "wrong param types",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "unknown tool",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope"}}))),
+            200,
+            None,
+        ),
+        (
+            "unknown resource",
+            with_session(post(
+                json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "x://y"}}),
+            )),
+            200,
+            Some(-32002),
+        ),
+        (
+            "bad log level",
+            with_session(post(
+                json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "loud"}}),
+            )),
+            200,
+            Some(-32602),
+        ),
+        (
+            "GET without session",
+            HttpRequest::new("GET", "/mcp").with_header("Accept", "text/event-stream"),
+            400,
+            Some(-32000),
+        ),
+        (
+            "DELETE unknown",
+            HttpRequest::new("DELETE", "/mcp").with_header("Mcp-Session-Id", "nobody"),
+            404,
+            Some(-32001),
+        ),
         ("PATCH", HttpRequest::new("PATCH", "/mcp"), 405, Some(-32000)),
         ("foreign host", with_session(post(list.clone())).with_header("Host", "evil.example.com"), 403, Some(-32000)),
-        ("stateless without a version header", post(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {"_meta": {}}})), 400, Some(-32020)),
+        (
+            "stateless without a version header",
+            post(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {"_meta": {}}})),
+            400,
+            Some(-32020),
+        ),
     ];
     for (name, request, status, code) in corpus {
         let (got, body) = endpoint.call(&request);
@@ -146,7 +224,8 @@ fn sessions_belong_to_the_identity_that_created_them() {
     let endpoint = Endpoint::new("alice:token-a,bob:token-b");
     let session = initialize(&endpoint, Some("token-a"));
     let ping = |token: Option<&str>| {
-        let mut request = post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).with_header("Mcp-Session-Id", &session);
+        let mut request =
+            post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).with_header("Mcp-Session-Id", &session);
         if let Some(token) = token {
             request = request.with_header("Authorization", &format!("Bearer {token}"));
         }
@@ -154,11 +233,17 @@ fn sessions_belong_to_the_identity_that_created_them() {
     };
     assert_eq!(ping(Some("token-a")).0, 200);
     let (status, body) = ping(Some("token-b"));
-    assert_eq!((status, body["error"]["code"].clone()), (404, json!(-32001)), "another identity must not see the session");
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!(-32001)),
+        "another identity must not see the session"
+    );
     assert_eq!(ping(None).0, 401);
     assert_eq!(ping(Some("forged")).0, 401);
     let delete = |token: &str| {
-        let request = HttpRequest::new("DELETE", "/mcp").with_header("Mcp-Session-Id", &session).with_header("Authorization", &format!("Bearer {token}"));
+        let request = HttpRequest::new("DELETE", "/mcp")
+            .with_header("Mcp-Session-Id", &session)
+            .with_header("Authorization", &format!("Bearer {token}"));
         endpoint.call(&request).0
     };
     assert_eq!(delete("token-b"), 404, "bob cannot end alice's session");

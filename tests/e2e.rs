@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use std::time::{Duration, Instant};
 
 use mcp_mesh::protocol::SendReport;
@@ -50,13 +49,14 @@ fn main() {
         println!("e2e: {} passed, {failed} failed", 1 - failed);
         std::process::exit(i32::from(failed > 0));
     }
-    let wrangler = match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")]) {
-        Ok(wrangler) => wrangler,
-        Err(error) => {
-            eprintln!("e2e: could not start wrangler dev: {error}");
-            std::process::exit(1);
-        }
-    };
+    let wrangler =
+        match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")]) {
+            Ok(wrangler) => wrangler,
+            Err(error) => {
+                eprintln!("e2e: could not start wrangler dev: {error}");
+                std::process::exit(1);
+            }
+        };
     // A second worker process bound to the same Durable Objects: another isolate for sure.
     let peer = match Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[]) {
         Ok(peer) => peer,
@@ -79,14 +79,20 @@ fn main() {
         ("mcp::announce_reaches_every_session_exactly_once", announce_reaches_every_session_exactly_once),
         ("mcp::targeted_send_reaches_exactly_the_subscribers", targeted_send_reaches_exactly_the_subscribers),
         ("mcp::second_get_stream_conflicts", second_get_stream_conflicts),
-        ("mcp::delete_closes_the_stream_and_later_requests_get_404", delete_closes_the_stream_and_later_requests_get_404),
+        (
+            "mcp::delete_closes_the_stream_and_later_requests_get_404",
+            delete_closes_the_stream_and_later_requests_get_404,
+        ),
         ("mcp::transport_errors_are_json_rpc_errors", transport_errors_are_json_rpc_errors),
         ("mcp::status_route_needs_the_token", status_route_needs_the_token),
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
         ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
         ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
         ("mcp::a_closed_listen_stream_leaves_the_topic_index", a_closed_listen_stream_leaves_the_topic_index),
-        ("mesh::a_stalled_consumer_is_cut_off_without_delaying_others", a_stalled_consumer_is_cut_off_without_delaying_others),
+        (
+            "mesh::a_stalled_consumer_is_cut_off_without_delaying_others",
+            a_stalled_consumer_is_cut_off_without_delaying_others,
+        ),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
     ];
     for (name, scenario) in scenarios {
@@ -116,28 +122,41 @@ fn main() {
     }
     drop(peer);
     let started = Instant::now();
-    let outcome = chaos::run(12, 30).and_then(|r| {
-        println!(
+    let outcome =
+        chaos::run(12, 30).and_then(|r| {
+            println!(
             "     chaos: {} sessions x {} notifications: delivered {}/{} (duplicates {}, reconnects {}); faults: {}",
             r.sessions, r.notifications, r.delivered, r.expected, r.duplicates, r.reconnects, r.faults.join("; ")
         );
-        check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
-    });
+            check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
+        });
     results.push((format!("chaos::restart_and_drops_lose_nothing ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::reshard(24, 4, 6).map(|r| {
-        println!("     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; all kept working", r.sessions, r.from, r.to, r.moved);
+        println!(
+            "     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; all kept working",
+            r.sessions, r.from, r.to, r.moved
+        );
     });
-    results.push((format!("reshard::live_sessions_survive_a_shard_count_change ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    results.push((
+        format!("reshard::live_sessions_survive_a_shard_count_change ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::shard_full();
-    results.push((format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    results.push((
+        format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::polling();
-    results.push((format!("polling::each_poll_carries_the_next_event ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    results.push((
+        format!("polling::each_poll_carries_the_next_event ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
     report(results.last());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {
@@ -161,7 +180,11 @@ fn report(result: Option<&(String, Result<(), String>)>) {
 }
 
 fn check(condition: bool, what: impl Into<String>) -> Result<(), String> {
-    if condition { Ok(()) } else { Err(what.into()) }
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into())
+    }
 }
 
 // ---- the manager API over HTTP ----
@@ -225,7 +248,16 @@ impl Driver for HttpDriver<'_> {
 }
 
 fn encode_query(value: &str) -> String {
-    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 // ---- MCP sessions ----
@@ -286,7 +318,11 @@ fn open_get(w: &Wrangler, session: &str) -> Result<SseStream, (u16, String)> {
 }
 
 fn call_tool(w: &Wrangler, session: &str, name: &str, arguments: Value) -> Result<Value, String> {
-    let reply = post(w, session, json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}));
+    let reply = post(
+        w,
+        session,
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}),
+    );
     check(reply.status == 200, format!("tools/call {name}: {} {}", reply.status, reply.body))?;
     let result = rpc_body(&reply)["result"].clone();
     check(result.is_object() && result["isError"] != json!(true), format!("tools/call {name}: {}", reply.body))?;
@@ -320,7 +356,10 @@ fn sessions_spread_over_shards(w: &Wrangler, fixture: &mut Option<Fleet>) -> Res
     for _ in 0..SESSIONS {
         let id = initialize(w)?;
         let stream = open_get(w, &id).map_err(|(s, b)| format!("GET stream: {s} {b}"))?;
-        check(stream.headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream")), "GET is not an event stream")?;
+        check(
+            stream.headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream")),
+            "GET is not an event stream",
+        )?;
         sessions.push(McpSession { id, stream });
     }
     *fixture = Some(Fleet { sessions });
@@ -333,7 +372,11 @@ fn sessions_spread_over_shards(w: &Wrangler, fixture: &mut Option<Fleet>) -> Res
     }
     let shards = status["shards"].as_array().cloned().unwrap_or_default();
     for (shard, count) in &ours {
-        let live = shards.iter().find(|s| s["shard"] == json!(shard)).map(|s| s["sessions"].as_u64().unwrap_or(0)).unwrap_or(0);
+        let live = shards
+            .iter()
+            .find(|s| s["shard"] == json!(shard))
+            .map(|s| s["sessions"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
         check(live >= *count, format!("shard {shard} reports {live} sessions, we hold {count} there: {status}"))?;
     }
     let occupied = shards.iter().filter(|s| s["sessions"].as_u64().unwrap_or(0) > 0).count();
@@ -369,7 +412,13 @@ fn announce_reaches_every_session_exactly_once(w: &Wrangler, fixture: &mut Optio
     for session in &fleet.sessions {
         let copies = session.stream.events.iter().filter(|e| e.data.contains(&format!("\"{text}\""))).count();
         check(copies == 1, format!("{} received the announcement {copies} times", session.id))?;
-        let message: Value = session.stream.events.iter().find(|e| e.data.contains(&text)).map(|e| serde_json::from_str(&e.data).unwrap_or_default()).unwrap_or_default();
+        let message: Value = session
+            .stream
+            .events
+            .iter()
+            .find(|e| e.data.contains(&text))
+            .map(|e| serde_json::from_str(&e.data).unwrap_or_default())
+            .unwrap_or_default();
         check(message["method"] == "notifications/message", format!("not a log message: {message}"))?;
         check(message["params"]["data"]["sent_at_ms"].as_u64().is_some(), "no send time in the announcement")?;
     }
@@ -380,8 +429,15 @@ fn targeted_send_reaches_exactly_the_subscribers(w: &Wrangler, fixture: &mut Opt
     let fleet = fleet(fixture)?;
     let subscribers: Vec<String> = fleet.sessions.iter().step_by(4).map(|s| s.id.clone()).collect();
     for id in &subscribers {
-        let reply = post(w, id, json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}));
-        check(reply.status == 200 && reply.json()["result"].is_object(), format!("subscribe: {} {}", reply.status, reply.body))?;
+        let reply = post(
+            w,
+            id,
+            json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}),
+        );
+        check(
+            reply.status == 200 && reply.json()["result"].is_object(),
+            format!("subscribe: {} {}", reply.status, reply.body),
+        )?;
     }
     let result = call_tool(w, &fleet.sessions[1].id, "increment", json!({}))?;
     check(result["structuredContent"]["notified"] == json!(subscribers.len()), format!("increment: {result}"))?;
@@ -389,7 +445,8 @@ fn targeted_send_reaches_exactly_the_subscribers(w: &Wrangler, fixture: &mut Opt
     call_tool(w, &fleet.sessions[0].id, "announce", json!({"text": fence}))?;
     await_fence(fleet, &fence)?;
     for session in &fleet.sessions {
-        let updates = session.stream.events.iter().filter(|e| e.data.contains("notifications/resources/updated")).count();
+        let updates =
+            session.stream.events.iter().filter(|e| e.data.contains("notifications/resources/updated")).count();
         let expected = usize::from(subscribers.contains(&session.id));
         check(updates == expected, format!("{} got {updates} updates, expected {expected}", session.id))?;
     }
@@ -405,14 +462,20 @@ fn second_get_stream_conflicts(w: &Wrangler, fixture: &mut Option<Fleet>) -> Res
     }
 }
 
-fn delete_closes_the_stream_and_later_requests_get_404(w: &Wrangler, fixture: &mut Option<Fleet>) -> Result<(), String> {
+fn delete_closes_the_stream_and_later_requests_get_404(
+    w: &Wrangler,
+    fixture: &mut Option<Fleet>,
+) -> Result<(), String> {
     let fleet = fleet(fixture)?;
     let mut session = fleet.sessions.pop().ok_or("no session")?;
     let reply = request("DELETE", &w.url("/mcp"), &[("Mcp-Session-Id", &session.id)], None);
     check(reply.status == 200, format!("DELETE: {} {}", reply.status, reply.body))?;
     check(session.stream.wait_until(PATIENCE, |s| s.closed), "the GET stream stayed open after DELETE")?;
     let after = post(w, &session.id, json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}));
-    check(after.status == 404 && after.json()["error"]["code"] == json!(-32001), format!("POST after DELETE: {} {}", after.status, after.body))?;
+    check(
+        after.status == 404 && after.json()["error"]["code"] == json!(-32001),
+        format!("POST after DELETE: {} {}", after.status, after.body),
+    )?;
     match open_get(w, &session.id) {
         Err((404, _)) => {}
         other => return Err(format!("GET after DELETE: {:?}", other.map(|_| "200").map_err(|e| e.0))),
@@ -426,16 +489,46 @@ fn transport_errors_are_json_rpc_errors(w: &Wrangler, _fixture: &mut Option<Flee
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
     let cases: Vec<(&str, Reply, u16, Option<i64>)> = vec![
         ("no session", request("POST", &url, &[ACCEPT_BOTH, JSON], Some(&list)), 400, Some(-32000)),
-        ("unknown session", request("POST", &url, &[ACCEPT_BOTH, JSON, ("Mcp-Session-Id", "nope-nope")], Some(&list)), 404, Some(-32001)),
-        ("malformed session", request("POST", &url, &[ACCEPT_BOTH, JSON, ("Mcp-Session-Id", &"x".repeat(300))], Some(&list)), 400, Some(-32000)),
+        (
+            "unknown session",
+            request("POST", &url, &[ACCEPT_BOTH, JSON, ("Mcp-Session-Id", "nope-nope")], Some(&list)),
+            404,
+            Some(-32001),
+        ),
+        (
+            "malformed session",
+            request("POST", &url, &[ACCEPT_BOTH, JSON, ("Mcp-Session-Id", &"x".repeat(300))], Some(&list)),
+            400,
+            Some(-32000),
+        ),
         ("bad json", request("POST", &url, &[ACCEPT_BOTH, JSON], Some("{oops")), 400, Some(-32700)),
         ("batch", request("POST", &url, &[ACCEPT_BOTH, JSON], Some("[]")), 400, Some(-32600)),
-        ("wrong content type", request("POST", &url, &[ACCEPT_BOTH, ("Content-Type", "text/plain")], Some(&list)), 415, Some(-32000)),
-        ("accept lacks sse", request("POST", &url, &[("Accept", "application/json"), JSON], Some(&list)), 406, Some(-32000)),
-        ("GET without sse accept", request("GET", &url, &[("Accept", "application/json"), ("Mcp-Session-Id", "x")], None), 406, Some(-32000)),
+        (
+            "wrong content type",
+            request("POST", &url, &[ACCEPT_BOTH, ("Content-Type", "text/plain")], Some(&list)),
+            415,
+            Some(-32000),
+        ),
+        (
+            "accept lacks sse",
+            request("POST", &url, &[("Accept", "application/json"), JSON], Some(&list)),
+            406,
+            Some(-32000),
+        ),
+        (
+            "GET without sse accept",
+            request("GET", &url, &[("Accept", "application/json"), ("Mcp-Session-Id", "x")], None),
+            406,
+            Some(-32000),
+        ),
         ("PUT", request("PUT", &url, &[], Some("")), 405, Some(-32000)),
         ("unknown path", request("GET", &w.url("/nowhere"), &[], None), 404, None),
-        ("body over MAX_BODY_BYTES", request("POST", &url, &[ACCEPT_BOTH, JSON], Some(&" ".repeat(4 * 1024 * 1024 + 1))), 413, Some(-32000)),
+        (
+            "body over MAX_BODY_BYTES",
+            request("POST", &url, &[ACCEPT_BOTH, JSON], Some(&" ".repeat(4 * 1024 * 1024 + 1))),
+            413,
+            Some(-32000),
+        ),
     ];
     for (name, reply, status, code) in cases {
         check(reply.status == status, format!("{name}: got {} {}", reply.status, reply.body))?;
@@ -479,14 +572,17 @@ fn a_closed_listen_stream_leaves_the_topic_index(w: &Wrangler, _fixture: &mut Op
     let caller = initialize(w)?;
     let subscribers = |w: &Wrangler| -> Result<u64, String> {
         let result = call_tool(w, &caller, "increment", json!({}))?;
-        result["structuredContent"]["subscribers"].as_u64().ok_or(format!("increment gave no subscriber count: {result}"))
+        result["structuredContent"]["subscribers"]
+            .as_u64()
+            .ok_or(format!("increment gave no subscriber count: {result}"))
     };
     let before = subscribers(w)?;
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     let listen = json!({"jsonrpc": "2.0", "id": "listen-e2e", "method": "subscriptions/listen",
         "params": {"_meta": meta, "notifications": {"resourceSubscriptions": ["mesh://counter"]}}});
     let headers = [ACCEPT_BOTH, JSON, ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "subscriptions/listen")];
-    let mut stream = SseStream::open_post(w.port, "/mcp", &headers, &listen.to_string()).map_err(|(s, b)| format!("listen: {s} {b}"))?;
+    let mut stream = SseStream::open_post(w.port, "/mcp", &headers, &listen.to_string())
+        .map_err(|(s, b)| format!("listen: {s} {b}"))?;
     check(stream.wait_until(PATIENCE, |s| !s.events.is_empty()), "the listen stream was never acknowledged")?;
     check(subscribers(w)? == before + 1, "the open listen stream is not a subscriber")?;
     stream.disconnect();
@@ -497,7 +593,10 @@ fn a_closed_listen_stream_leaves_the_topic_index(w: &Wrangler, _fixture: &mut Op
         if now == before {
             return Ok(());
         }
-        check(Instant::now() < deadline, format!("{now} subscribers after the listen stream closed, expected {before}"))?;
+        check(
+            Instant::now() < deadline,
+            format!("{now} subscribers after the listen stream closed, expected {before}"),
+        )?;
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -509,15 +608,23 @@ fn a_resuming_stream_takes_over_a_registered_one(w: &Wrangler, _fixture: &mut Op
     let tag = format!("takeover-{}", std::process::id());
     let mut old = open_get(w, &id).map_err(|(s, b)| format!("GET: {s} {b}"))?;
     call_tool(w, &other, "announce", json!({"text": format!("{tag}-before")}))?;
-    check(old.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-before")))), "the first announcement never arrived")?;
+    check(
+        old.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-before")))),
+        "the first announcement never arrived",
+    )?;
     let last_id = old.events.last().and_then(|e| e.id.clone()).ok_or("events on the GET stream carry no id")?;
     // The old stream stays open: to the shard, the session still has a live stream.
     call_tool(w, &other, "announce", json!({"text": format!("{tag}-missed")}))?;
-    let headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
-    let mut resumed = SseStream::open(w.port, "/mcp", &headers).map_err(|(s, b)| format!("resume was refused: {s} {b}"))?;
+    let headers =
+        [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
+    let mut resumed =
+        SseStream::open(w.port, "/mcp", &headers).map_err(|(s, b)| format!("resume was refused: {s} {b}"))?;
     check(old.wait_until(PATIENCE, |s| s.closed), "the replaced stream stayed open")?;
     call_tool(w, &other, "announce", json!({"text": format!("{tag}-after")}))?;
-    check(resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-after")))), "the live announcement after the takeover never arrived")?;
+    check(
+        resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("{tag}-after")))),
+        "the live announcement after the takeover never arrived",
+    )?;
     let seen: Vec<&str> = resumed
         .events
         .iter()
@@ -532,7 +639,10 @@ fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Opt
     let tag = std::process::id();
     let mut stream = open_get(w, &id).map_err(|(s, b)| format!("GET: {s} {b}"))?;
     call_tool(w, &other, "announce", json!({"text": format!("before-{tag}")}))?;
-    check(stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("before-{tag}")))), "the first announcement never arrived")?;
+    check(
+        stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("before-{tag}")))),
+        "the first announcement never arrived",
+    )?;
     let last_id = stream.events.last().and_then(|e| e.id.clone()).ok_or("events on the GET stream carry no id")?;
     stream.disconnect();
     let deadline = Instant::now() + PATIENCE;
@@ -545,14 +655,22 @@ fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Opt
     let frame = |text: String| mcp_mesh::sse::encode_message(&format!("\"{text}\""), None);
     driver.send(Some(vec![id.clone()]), &frame(format!("missed-2-{tag}")));
     driver.send(Some(vec![other.clone()]), &frame(format!("not-yours-{tag}")));
-    let headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
+    let headers =
+        [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str()), ("Last-Event-ID", last_id.as_str())];
     let mut resumed = SseStream::open(w.port, "/mcp", &headers).map_err(|(s, b)| format!("resume: {s} {b}"))?;
     call_tool(w, &other, "announce", json!({"text": format!("after-{tag}")}))?;
-    check(resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("after-{tag}")))), "the live announcement after resuming never arrived")?;
+    check(
+        resumed.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains(&format!("after-{tag}")))),
+        "the live announcement after resuming never arrived",
+    )?;
     let seen: Vec<String> = resumed
         .events
         .iter()
-        .filter_map(|e| ["before", "missed-1", "missed-2", "not-yours", "after"].into_iter().find(|k| e.data.contains(&format!("{k}-")) && e.data.contains(&tag.to_string())))
+        .filter_map(|e| {
+            ["before", "missed-1", "missed-2", "not-yours", "after"]
+                .into_iter()
+                .find(|k| e.data.contains(&format!("{k}-")) && e.data.contains(&tag.to_string()))
+        })
         .map(str::to_owned)
         .collect();
     check(seen == ["missed-1", "missed-2", "after"], format!("the resumed stream saw {seen:?}"))?;
@@ -561,7 +679,10 @@ fn a_resumed_stream_gets_exactly_what_it_missed(w: &Wrangler, _fixture: &mut Opt
     check(unique.len() == ids.len() && !ids.contains(&last_id.as_str()), format!("event ids repeat: {ids:?}"))
 }
 
-fn a_stalled_consumer_is_cut_off_without_delaying_others(w: &Wrangler, _fixture: &mut Option<Fleet>) -> Result<(), String> {
+fn a_stalled_consumer_is_cut_off_without_delaying_others(
+    w: &Wrangler,
+    _fixture: &mut Option<Fleet>,
+) -> Result<(), String> {
     use std::io::Write;
     let driver = HttpDriver { wrangler: w };
     let tag = std::process::id();
@@ -585,7 +706,10 @@ fn a_stalled_consumer_is_cut_off_without_delaying_others(w: &Wrangler, _fixture:
         let started = Instant::now();
         let ping = format!("ping-{tag}-{i}");
         driver.send(Some(vec![healthy_id.clone()]), &mcp_mesh::sse::encode_message(&format!("\"{ping}\""), None));
-        check(healthy.wait_until(Duration::from_secs(5), |s| s.events.iter().any(|e| e.data.contains(&ping))), format!("the healthy stream waited for {ping}"))?;
+        check(
+            healthy.wait_until(Duration::from_secs(5), |s| s.events.iter().any(|e| e.data.contains(&ping))),
+            format!("the healthy stream waited for {ping}"),
+        )?;
         check(started.elapsed() < Duration::from_secs(5), "the healthy stream was delayed")?;
         if !driver.has(&stalled_id) {
             cut_off = true;
@@ -602,7 +726,10 @@ fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fl
     let target = &fleet.sessions[5];
     let shard = shard_for(&target.id, SHARD_COUNT);
     let instance_of = |status: &Value| {
-        status["shards"].as_array().and_then(|s| s.iter().find(|x| x["shard"] == json!(shard)).cloned()).unwrap_or_default()
+        status["shards"]
+            .as_array()
+            .and_then(|s| s.iter().find(|x| x["shard"] == json!(shard)).cloned())
+            .unwrap_or_default()
     };
     let before = instance_of(&status(w));
     // The runtime hibernates an object after ~10 s without events; nothing here can trigger that
@@ -610,21 +737,34 @@ fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Option<Fl
     // sessions again from the hibernated sockets.
     std::thread::sleep(Duration::from_secs(16));
     let driver = HttpDriver { wrangler: w };
-    let mut report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
+    let mut report =
+        driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
     if report.delivered == 0 {
         // Seen once in about ten runs on a loaded machine: the first send right after the wake finds
         // no socket. Say so, and look again once: the shard must still hold the session.
-        println!("NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}", target.id, target.stream.closed);
+        println!(
+            "NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}",
+            target.id, target.stream.closed
+        );
         std::thread::sleep(Duration::from_secs(1));
         report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
     }
     check(report.delivered == 1, format!("targeted send after hibernation: {report:?}; status {}", status(w)))?;
     let after = instance_of(&status(w));
-    check(before["instance"] != after["instance"], format!("the shard was not rebuilt: before {before}, after {after}"))?;
+    check(
+        before["instance"] != after["instance"],
+        format!("the shard was not rebuilt: before {before}, after {after}"),
+    )?;
     // Other scenarios' streams on this shard may close meanwhile (a dropped client is noticed at the
     // Worker's next write), so the rebuilt table is checked against this fleet's streams only.
     let ours = fleet.sessions.iter().filter(|s| shard_for(&s.id, SHARD_COUNT) == shard).count() as u64;
-    check(after["sessions"].as_u64().unwrap_or(0) >= ours, format!("the rebuilt shard lists {after}, this fleet alone holds {ours} streams there (before: {before})"))?;
+    check(
+        after["sessions"].as_u64().unwrap_or(0) >= ours,
+        format!("the rebuilt shard lists {after}, this fleet alone holds {ours} streams there (before: {before})"),
+    )?;
     let target = &mut fleet.sessions[5];
-    check(target.stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains("after-eviction"))), "the send after eviction never arrived")
+    check(
+        target.stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains("after-eviction"))),
+        "the send after eviction never arrived",
+    )
 }

@@ -26,7 +26,12 @@ fn harness() -> Harness {
     Harness {
         server: Rc::new(reference_server()),
         backend: Rc::new(InMemoryBackend::new()),
-        config: EndpointConfig { origins: OriginPolicy::default(), max_body_bytes: 64 * 1024, state_key: Rc::from(&b"test key"[..]), auth: Default::default() },
+        config: EndpointConfig {
+            origins: OriginPolicy::default(),
+            max_body_bytes: 64 * 1024,
+            state_key: Rc::from(&b"test key"[..]),
+            auth: Default::default(),
+        },
     }
 }
 
@@ -70,14 +75,17 @@ impl Harness {
             "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}}));
         let Answer::Json(200, _, headers) = self.send(request) else { panic!("initialize failed") };
         let session = headers.iter().find(|(n, _)| n == "mcp-session-id").map(|(_, v)| v.clone()).expect("session id");
-        let (status, _) = self.json(in_session(&session, json!({"jsonrpc": "2.0", "method": "notifications/initialized"})));
+        let (status, _) =
+            self.json(in_session(&session, json!({"jsonrpc": "2.0", "method": "notifications/initialized"})));
         assert_eq!(status, 202);
         session
     }
 
     /// Opens the session's GET stream the way the Worker does (through the manager).
     fn open_stream(&self, session: &str) -> RecordingSink {
-        let get = HttpRequest::new("GET", "/mcp").with_header("Accept", "text/event-stream").with_header("Mcp-Session-Id", session);
+        let get = HttpRequest::new("GET", "/mcp")
+            .with_header("Accept", "text/event-stream")
+            .with_header("Mcp-Session-Id", session);
         let Answer::Open(id) = self.send(get) else { panic!("GET did not open a stream") };
         let sink = RecordingSink::default();
         block_on(self.backend.streams.create(&id, sink.clone())).unwrap();
@@ -104,7 +112,12 @@ fn stream_messages(body: &mut futures::stream::LocalBoxStream<'static, String>) 
 
 fn sink_messages(sink: &RecordingSink) -> Vec<Value> {
     let mut decoder = SseDecoder::new();
-    sink.received.borrow().iter().flat_map(|c| decoder.feed(c.as_bytes())).filter_map(|e| serde_json::from_str(&e.data).ok()).collect()
+    sink.received
+        .borrow()
+        .iter()
+        .flat_map(|c| decoder.feed(c.as_bytes()))
+        .filter_map(|e| serde_json::from_str(&e.data).ok())
+        .collect()
 }
 
 #[test]
@@ -113,10 +126,12 @@ fn session_lifecycle_and_transport_errors() {
     let session = h.initialize(json!({}));
     let (status, body) = h.json(in_session(&session, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})));
     assert_eq!(status, 200);
-    let names: Vec<&str> = body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"announce") && names.contains(&"test_simple_text"));
     assert_eq!(h.json(post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))).0, 400);
-    let (status, body) = h.json(in_session("not-a-session", json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"})));
+    let (status, body) =
+        h.json(in_session("not-a-session", json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"})));
     assert_eq!((status, body["error"]["code"].clone()), (404, json!(-32001)));
     let (status, body) = h.json(in_session(&session, json!({"jsonrpc": "2.0", "id": 5, "method": "nope/nope"})));
     assert_eq!((status, body["error"]["code"].clone()), (200, json!(-32601)));
@@ -124,7 +139,8 @@ fn session_lifecycle_and_transport_errors() {
     assert_eq!(h.json(delete.clone()).0, 200);
     assert_eq!(h.json(in_session(&session, json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}))).0, 404);
     assert_eq!(h.json(delete).0, 404);
-    let evil = post(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).with_header("Origin", "http://evil.example.com");
+    let evil =
+        post(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).with_header("Origin", "http://evil.example.com");
     assert_eq!(h.json(evil).0, 403);
 }
 
@@ -147,7 +163,8 @@ fn subscribers_alone_get_resource_updates() {
     let h = harness();
     let (subscriber, bystander) = (h.initialize(json!({})), h.initialize(json!({})));
     let (subscriber_sink, bystander_sink) = (h.open_stream(&subscriber), h.open_stream(&bystander));
-    let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}});
+    let subscribe =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}});
     assert_eq!(h.json(in_session(&subscriber, subscribe)).1["result"], json!({}));
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "increment"}});
     let (_, response) = h.json(in_session(&bystander, call));
@@ -161,7 +178,9 @@ fn a_tool_that_says_nothing_first_answers_plain_json() {
     let h = harness();
     let session = h.initialize(json!({}));
     let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment"}});
-    let Answer::Json(200, body, _) = h.send(in_session(&session, call)) else { panic!("a quiet tool call must answer JSON") };
+    let Answer::Json(200, body, _) = h.send(in_session(&session, call)) else {
+        panic!("a quiet tool call must answer JSON")
+    };
     assert_eq!(body["id"], 4);
     assert_eq!(body["result"]["structuredContent"]["notified"], 0);
 }
@@ -175,7 +194,8 @@ fn a_sampling_request_is_answered_by_another_post() {
     let mut decoder = SseDecoder::new();
     let priming = decoder.feed(block_on(body.next()).unwrap().as_bytes());
     assert!(priming[0].id.is_some() && priming[0].data.is_empty(), "priming event first");
-    let request: Value = serde_json::from_str(&decoder.feed(block_on(body.next()).unwrap().as_bytes())[0].data).unwrap();
+    let request: Value =
+        serde_json::from_str(&decoder.feed(block_on(body.next()).unwrap().as_bytes())[0].data).unwrap();
     assert_eq!(request["method"], "sampling/createMessage");
     let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "4"}, "model": "m"}});
     assert_eq!(h.json(in_session(&session, reply)).0, 202);
@@ -191,7 +211,8 @@ fn an_unanswered_request_is_cancelled() {
     let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "test_elicitation", "arguments": {"message": "?"}}});
     let Answer::Stream(mut body) = h.send(in_session(&session, call)) else { panic!("tools/call must stream") };
     let messages = stream_messages(&mut body);
-    let cancelled = messages.iter().find(|m| m["method"] == "notifications/cancelled").expect("notifications/cancelled");
+    let cancelled =
+        messages.iter().find(|m| m["method"] == "notifications/cancelled").expect("notifications/cancelled");
     let asked = messages.iter().find(|m| m["method"] == "elicitation/create").unwrap();
     assert_eq!(cancelled["params"]["requestId"], asked["id"]);
     assert!(messages.last().unwrap().get("error").is_some());
@@ -219,12 +240,42 @@ fn stateless_requests_are_validated_in_order() {
     assert!(body["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")));
     let cases = [
         (stateless("tools/list", None, json!({})), 400, -32602),
-        (stateless("tools/list", None, json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}})), 400, -32020),
-        (post(json!({"jsonrpc": "2.0", "id": 77, "method": "tools/list", "params": {"_meta": meta(json!({}))}})).with_header("MCP-Protocol-Version", "2026-07-28"), 400, -32020),
-        (stateless("tools/list", None, json!({"_meta": meta(json!({}))})).with_header("Mcp-Method", "ignored-second"), 200, 0),
-        (stateless("tools/call", Some("wrong"), json!({"name": "test_simple_text", "_meta": meta(json!({}))})), 400, -32020),
+        (
+            stateless(
+                "tools/list",
+                None,
+                json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}),
+            ),
+            400,
+            -32020,
+        ),
+        (
+            post(json!({"jsonrpc": "2.0", "id": 77, "method": "tools/list", "params": {"_meta": meta(json!({}))}}))
+                .with_header("MCP-Protocol-Version", "2026-07-28"),
+            400,
+            -32020,
+        ),
+        (
+            stateless("tools/list", None, json!({"_meta": meta(json!({}))}))
+                .with_header("Mcp-Method", "ignored-second"),
+            200,
+            0,
+        ),
+        (
+            stateless("tools/call", Some("wrong"), json!({"name": "test_simple_text", "_meta": meta(json!({}))})),
+            400,
+            -32020,
+        ),
         (stateless("ping", None, json!({"_meta": meta(json!({}))})), 404, -32601),
-        (stateless("tools/call", Some("test_missing_capability"), json!({"name": "test_missing_capability", "_meta": meta(json!({}))})), 400, -32021),
+        (
+            stateless(
+                "tools/call",
+                Some("test_missing_capability"),
+                json!({"name": "test_missing_capability", "_meta": meta(json!({}))}),
+            ),
+            400,
+            -32021,
+        ),
     ];
     for (i, (request, status, code)) in cases.into_iter().enumerate() {
         let (got_status, body) = h.json(request);

@@ -109,7 +109,11 @@ fn parse_args() -> Args {
             "--label" => a.label = value,
             "--out" => a.out = Some(value),
             "--server-pids" => {
-                a.server_pids = value.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap_or_else(|_| usage())).collect()
+                a.server_pids = value
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse().unwrap_or_else(|_| usage()))
+                    .collect()
             }
             "--create-concurrency" => a.create_concurrency = num(&value).max(1),
             "--callers" => a.callers = num(&value).max(1),
@@ -191,10 +195,18 @@ impl Client {
     }
 
     /// A JSON-RPC request; returns the response object with the same id (from JSON or SSE).
-    fn rpc(&self, session: Option<&str>, id: u64, method: &str, params: Value) -> Result<(Option<String>, Value), String> {
+    fn rpc(
+        &self,
+        session: Option<&str>,
+        id: u64,
+        method: &str,
+        params: Value,
+    ) -> Result<(Option<String>, Value), String> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let (sid, text) = self.post(session, &body)?;
-        let found = find_response(&text, id).ok_or_else(|| format!("{method}: no response with id {id} in {:?}", text.chars().take(200).collect::<String>()))?;
+        let found = find_response(&text, id).ok_or_else(|| {
+            format!("{method}: no response with id {id} in {:?}", text.chars().take(200).collect::<String>())
+        })?;
         if let Some(err) = found.get("error") {
             return Err(format!("{method}: JSON-RPC error {err}"));
         }
@@ -302,8 +314,16 @@ fn main() {
     let create_deadline = create_start + Duration::from_secs(300);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
-        let (client, args, next, opened, tx, stop, closed, note_error) =
-            (client.clone(), args.clone(), next.clone(), opened.clone(), tx.clone(), stop.clone(), closed.clone(), note_error.clone());
+        let (client, args, next, opened, tx, stop, closed, note_error) = (
+            client.clone(),
+            args.clone(),
+            next.clone(),
+            opened.clone(),
+            tx.clone(),
+            stop.clone(),
+            closed.clone(),
+            note_error.clone(),
+        );
         workers.push(thread::spawn(move || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= args.sessions || Instant::now() > create_deadline {
@@ -342,7 +362,10 @@ fn main() {
     sessions.sort_by_key(|(i, _, _)| *i);
     let k_open = sessions.len();
     let creates_per_s = k_open as f64 / create_secs.max(1e-9);
-    eprintln!("probe[{}]: {k_open}/{} sessions open in {create_secs:.1}s ({creates_per_s:.1}/s)", args.label, args.sessions);
+    eprintln!(
+        "probe[{}]: {k_open}/{} sessions open in {create_secs:.1}s ({creates_per_s:.1}/s)",
+        args.label, args.sessions
+    );
     thread::sleep(Duration::from_millis(args.settle_ms));
     // Resident memory with every session open and idle, before any send: what an idle session costs.
     let pids = if args.server_pids.is_empty() { find_server_pids(args.port) } else { args.server_pids.clone() };
@@ -361,7 +384,12 @@ fn main() {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
             let text = format!("{ANNOUNCE_PREFIX}-{run_id}-{b}");
-            match client.rpc(Some(&caller), 100 + b as u64, "tools/call", json!({"name": "announce", "arguments": {"text": text}})) {
+            match client.rpc(
+                Some(&caller),
+                100 + b as u64,
+                "tools/call",
+                json!({"name": "announce", "arguments": {"text": text}}),
+            ) {
                 Ok(_) => sent_texts.push(text),
                 Err(e) => note_error(format!("announce: {e}")),
             }
@@ -419,7 +447,8 @@ fn main() {
         let sub_sids = Arc::new(sub_sids);
         let mut hs = Vec::new();
         for _ in 0..args.create_concurrency {
-            let (client, sub_sids, cursor, ok_subs, note_error) = (client.clone(), sub_sids.clone(), cursor.clone(), ok_subs.clone(), note_error.clone());
+            let (client, sub_sids, cursor, ok_subs, note_error) =
+                (client.clone(), sub_sids.clone(), cursor.clone(), ok_subs.clone(), note_error.clone());
             hs.push(thread::spawn(move || loop {
                 let j = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some((idx, sid)) = sub_sids.get(j) else { return };
@@ -446,15 +475,26 @@ fn main() {
         let t_start = Instant::now();
         let mut hs = Vec::new();
         for _ in 0..args.callers {
-            let (client, call_sids, calls_done, calls_ok, note_error, total) =
-                (client.clone(), call_sids.clone(), calls_done.clone(), calls_ok.clone(), note_error.clone(), args.targeted);
+            let (client, call_sids, calls_done, calls_ok, note_error, total) = (
+                client.clone(),
+                call_sids.clone(),
+                calls_done.clone(),
+                calls_ok.clone(),
+                note_error.clone(),
+                args.targeted,
+            );
             hs.push(thread::spawn(move || loop {
                 let n = calls_done.fetch_add(1, Ordering::Relaxed);
                 if n >= total || t_start.elapsed() > Duration::from_secs(300) {
                     return;
                 }
                 let sid = &call_sids[n % call_sids.len()];
-                match client.rpc(Some(sid), 1000 + n as u64, "tools/call", json!({"name": "increment", "arguments": {}})) {
+                match client.rpc(
+                    Some(sid),
+                    1000 + n as u64,
+                    "tools/call",
+                    json!({"name": "increment", "arguments": {}}),
+                ) {
                     Ok(_) => {
                         calls_ok.fetch_add(1, Ordering::Relaxed);
                     }

@@ -48,4 +48,3 @@ pub(crate) fn find_server_pids(port: u16) -> Vec<u32> {
     v.sort();
     v
 }
-

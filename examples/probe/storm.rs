@@ -32,7 +32,9 @@ pub(crate) fn run(args: &Arc<Args>, client: &Arc<Client>) -> Value {
             let released = Instant::now();
             match open_head(&args, &session) {
                 Ok(socket) => opened.lock().unwrap().push(socket),
-                Err(error) => failed.lock().unwrap().push(format!("{error} (after {} ms)", released.elapsed().as_millis())),
+                Err(error) => {
+                    failed.lock().unwrap().push(format!("{error} (after {} ms)", released.elapsed().as_millis()))
+                }
             }
         });
         match spawned {

@@ -173,16 +173,24 @@ pub(crate) fn open_stream(
                     match v.get("method").and_then(Value::as_str) {
                         Some("notifications/message") => {
                             let data = &v["params"]["data"];
-                            let (Some(text), Some(sent)) = (data.get("text").and_then(Value::as_str), data.get("sent_at_ms").and_then(Value::as_f64)) else {
+                            let (Some(text), Some(sent)) = (
+                                data.get("text").and_then(Value::as_str),
+                                data.get("sent_at_ms").and_then(Value::as_f64),
+                            ) else {
                                 continue;
                             };
                             if text.starts_with(ANNOUNCE_PREFIX) {
-                                let _ = tx.send(Delivery { stream: index, kind: Kind::Broadcast(text.to_owned()), latency_ms: at - sent });
+                                let _ = tx.send(Delivery {
+                                    stream: index,
+                                    kind: Kind::Broadcast(text.to_owned()),
+                                    latency_ms: at - sent,
+                                });
                             }
                         }
                         Some("notifications/resources/updated") => {
                             if let Some(sent) = v.pointer("/params/_meta/sent_at_ms").and_then(Value::as_f64) {
-                                let _ = tx.send(Delivery { stream: index, kind: Kind::Targeted, latency_ms: at - sent });
+                                let _ =
+                                    tx.send(Delivery { stream: index, kind: Kind::Targeted, latency_ms: at - sent });
                             }
                         }
                         _ => {}
@@ -199,4 +207,3 @@ pub(crate) fn open_stream(
         .map_err(|e| format!("spawning reader: {e}"))?;
     Ok(Stream { socket, handle: Some(handle) })
 }
-

@@ -136,7 +136,8 @@ impl<B: McpBackend> RequestContext<B> {
     /// Stateless era: the answers to all `questions` if the retried call carries them, otherwise
     /// the `input_required` error asking for the missing ones (with `state` to get back).
     pub fn answers(&self, questions: Vec<(String, String, Value)>, state: Option<Value>) -> Result<Vec<Value>> {
-        let missing: Vec<_> = questions.iter().filter(|(key, _, _)| !self.input_responses.contains_key(key)).cloned().collect();
+        let missing: Vec<_> =
+            questions.iter().filter(|(key, _, _)| !self.input_responses.contains_key(key)).cloned().collect();
         if !missing.is_empty() {
             return Err(MeshError::InputRequired(InputRequest { questions: missing, state }));
         }
@@ -160,7 +161,8 @@ impl<B: McpBackend> RequestContext<B> {
 
     async fn ask_over_stream(&self, method: &str, params: Value) -> Result<Value> {
         let session = self.session.as_deref().ok_or(MeshError::MissingSessionId)?;
-        let outbox = self.outbox.as_ref().ok_or_else(|| MeshError::InvalidRequest("no stream to ask the client on".into()))?;
+        let outbox =
+            self.outbox.as_ref().ok_or_else(|| MeshError::InvalidRequest("no stream to ask the client on".into()))?;
         let waiter = self.backend.open_waiter(session).await?;
         let id = waiter.request_id();
         let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });

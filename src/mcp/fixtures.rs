@@ -2,7 +2,9 @@
 //! tools, resources, a template, prompts and completions with the exact names, texts and shapes the
 //! scenarios check. Must not touch the runtime.
 
-use rmcp::model::{CallToolResult, CompleteResult, ContentBlock, GetPromptResult, Prompt, Resource, ResourceContents, ResourceTemplate};
+use rmcp::model::{
+    CallToolResult, CompleteResult, ContentBlock, GetPromptResult, Prompt, Resource, ResourceContents, ResourceTemplate,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -215,7 +217,13 @@ fn elicitation_summary(answer: &Value) -> String {
 }
 
 /// A static text resource.
-fn text_resource<B: McpBackend>(server: McpServer<B>, uri: &str, name: &str, description: &str, text: &'static str) -> McpServer<B> {
+fn text_resource<B: McpBackend>(
+    server: McpServer<B>,
+    uri: &str,
+    name: &str,
+    description: &str,
+    text: &'static str,
+) -> McpServer<B> {
     server.resource(
         Resource::new(uri, name).with_description(description).with_mime_type("text/plain"),
         resource_handler(move |_ctx: RequestContext<B>, uri, _vars| async move {
@@ -225,8 +233,20 @@ fn text_resource<B: McpBackend>(server: McpServer<B>, uri: &str, name: &str, des
 }
 
 fn register_resources<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
-    let server = text_resource(server, "test://static-text", "Static Text Resource", "A static text resource for testing", "This is the content of the static text resource.");
-    let server = text_resource(server, "test://watched-resource", "Watched Resource", "A resource clients may subscribe to", "Watched resource content");
+    let server = text_resource(
+        server,
+        "test://static-text",
+        "Static Text Resource",
+        "A static text resource for testing",
+        "This is the content of the static text resource.",
+    );
+    let server = text_resource(
+        server,
+        "test://watched-resource",
+        "Watched Resource",
+        "A resource clients may subscribe to",
+        "Watched resource content",
+    );
     server
         .resource(
             Resource::new("test://static-binary", "Static Binary Resource")

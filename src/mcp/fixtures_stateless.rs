@@ -26,7 +26,13 @@ fn ask(key: &str, (method, params): (String, Value)) -> (String, String, Value) 
 }
 
 fn name_question() -> (String, String, Value) {
-    ask("user_name", elicit("What is your name?", json!({ "type": "object", "properties": { "name": { "type": "string" } }, "required": ["name"] })))
+    ask(
+        "user_name",
+        elicit(
+            "What is your name?",
+            json!({ "type": "object", "properties": { "name": { "type": "string" } }, "required": ["name"] }),
+        ),
+    )
 }
 
 fn sampling(text: &str, max_tokens: u32) -> (String, Value) {
@@ -45,19 +51,33 @@ fn accepted(answer: &Value) -> Result<&serde_json::Map<String, Value>> {
     if answer.get("action").and_then(Value::as_str) != Some("accept") {
         return Err(MeshError::InvalidParams("the elicitation was not accepted".into()));
     }
-    answer.get("content").and_then(Value::as_object).ok_or_else(|| MeshError::InvalidParams("the elicitation answer has no content object".into()))
+    answer
+        .get("content")
+        .and_then(Value::as_object)
+        .ok_or_else(|| MeshError::InvalidParams("the elicitation answer has no content object".into()))
 }
 
 fn field<'a>(content: &'a serde_json::Map<String, Value>, key: &str) -> Result<&'a str> {
-    content.get(key).and_then(Value::as_str).ok_or_else(|| MeshError::InvalidParams(format!("the answer lacks a string {key:?}")))
+    content
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeshError::InvalidParams(format!("the answer lacks a string {key:?}")))
 }
 
 fn sampled_text(answer: &Value) -> Result<&str> {
-    answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).ok_or_else(|| MeshError::InvalidParams("the sampling answer has no text".into()))
+    answer
+        .get("content")
+        .and_then(|c| c.get("text"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeshError::InvalidParams("the sampling answer has no text".into()))
 }
 
 /// One question, answered over the session's stream or by a stateless retry.
-async fn one<B: McpBackend>(ctx: &RequestContext<B>, question: (String, String, Value), state: Option<Value>) -> Result<Value> {
+async fn one<B: McpBackend>(
+    ctx: &RequestContext<B>,
+    question: (String, String, Value),
+    state: Option<Value>,
+) -> Result<Value> {
     match ctx.era {
         super::context::Era::Stateless => Ok(ctx.answers(vec![question], state)?.pop().unwrap_or(Value::Null)),
         super::context::Era::Session => ctx.ask_client(&question.0, &question.1, question.2).await,

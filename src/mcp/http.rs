@@ -94,9 +94,16 @@ pub enum Outcome {
     /// `last_event_id` when the client is resuming. Unless the backend checks the session as it
     /// opens the stream ([`super::backend::McpBackend::OPEN_CHECKS_SESSION`]), the session exists
     /// and belongs to `owner` already; otherwise the open must refuse (404) one that does not.
-    OpenStream { session: String, last_event_id: Option<String>, owner: Option<String> },
+    OpenStream {
+        session: String,
+        last_event_id: Option<String>,
+        owner: Option<String>,
+    },
     /// An SSE response produced as the handler runs; each item is already SSE-framed.
-    Stream { headers: Vec<(String, String)>, body: LocalBoxStream<'static, String> },
+    Stream {
+        headers: Vec<(String, String)>,
+        body: LocalBoxStream<'static, String>,
+    },
     /// Open a `subscriptions/listen` stream through the mesh: `listener` is its mesh id (hashed onto
     /// a shard like a session), `first_event` the acknowledgement to send before anything else, and
     /// every later notification gets `subscription_id` in its `_meta`.

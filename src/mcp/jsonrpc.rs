@@ -13,11 +13,24 @@ use crate::error::{MeshError, Result};
 /// A classified message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Request { id: RequestId, method: String, params: Map<String, Value> },
-    Notification { method: String, params: Map<String, Value> },
+    Request {
+        id: RequestId,
+        method: String,
+        params: Map<String, Value>,
+    },
+    Notification {
+        method: String,
+        params: Map<String, Value>,
+    },
     /// A client's answer to a server→client request.
-    Response { id: RequestId, result: Value },
-    ErrorReply { id: Option<RequestId>, error: ErrorData },
+    Response {
+        id: RequestId,
+        result: Value,
+    },
+    ErrorReply {
+        id: Option<RequestId>,
+        error: ErrorData,
+    },
 }
 
 impl Incoming {
@@ -124,8 +137,7 @@ mod tests {
         assert!(matches!(notification, Incoming::Notification { .. }));
         let response = parse_message(br#"{"jsonrpc":"2.0","id":"s-1","result":{}}"#).unwrap();
         assert!(matches!(response, Incoming::Response { .. }));
-        let error =
-            parse_message(br#"{"jsonrpc":"2.0","id":"s-1","error":{"code":-1,"message":"no"}}"#).unwrap();
+        let error = parse_message(br#"{"jsonrpc":"2.0","id":"s-1","error":{"code":-1,"message":"no"}}"#).unwrap();
         assert!(matches!(error, Incoming::ErrorReply { .. }));
     }
 
@@ -152,10 +164,10 @@ mod tests {
     #[test]
     fn response_bodies_round_trip() {
         let body = response_json(RequestId::Number(3), serde_json::json!({"ok": true}));
-        assert_eq!(parse_message(body.as_bytes()).unwrap(), Incoming::Response {
-            id: RequestId::Number(3),
-            result: serde_json::json!({"ok": true})
-        });
+        assert_eq!(
+            parse_message(body.as_bytes()).unwrap(),
+            Incoming::Response { id: RequestId::Number(3), result: serde_json::json!({"ok": true}) }
+        );
         let body = error_json(None, &MeshError::SessionNotFound);
         let value: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(value["error"]["code"], -32001);

@@ -11,11 +11,11 @@ use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents, Tool
 use serde_json::{json, Map, Value};
 
 use super::backend::{McpBackend, SendFilter};
-use crate::protocol::topic;
 use super::context::RequestContext;
 use super::jsonrpc::notification_json;
 use super::server::{handler, resource_handler, McpServer, Params};
 use crate::error::{MeshError, Result};
+use crate::protocol::topic;
 use crate::sse;
 
 pub const COUNTER_URI: &str = "mesh://counter";
@@ -29,17 +29,27 @@ pub fn reference_server<B: McpBackend>() -> McpServer<B> {
     // Fixtures first: clients (and the header-validation scenario) call the first listed tool with
     // no arguments, which `announce` would refuse.
     super::fixtures::register(McpServer::new("mcp-mesh-reference", env!("CARGO_PKG_VERSION")))
-        .with_instructions("Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.")
+        .with_instructions(
+            "Call `announce` to broadcast to every session; subscribe to mesh://counter and call `increment`.",
+        )
         .tool(
-            tool("announce", "Broadcasts a notifications/message with the text to every connected session", json!({
-                "type": "object",
-                "properties": { "text": { "type": "string", "description": "What to announce" } },
-                "required": ["text"]
-            })),
+            tool(
+                "announce",
+                "Broadcasts a notifications/message with the text to every connected session",
+                json!({
+                    "type": "object",
+                    "properties": { "text": { "type": "string", "description": "What to announce" } },
+                    "required": ["text"]
+                }),
+            ),
             handler(announce),
         )
         .tool(
-            tool("increment", "Increments mesh://counter and notifies its subscribers", json!({ "type": "object", "properties": {} })),
+            tool(
+                "increment",
+                "Increments mesh://counter and notifies its subscribers",
+                json!({ "type": "object", "properties": {} }),
+            ),
             handler(|ctx, _params| increment(ctx)),
         )
         .resource(
@@ -55,7 +65,11 @@ pub fn reference_server<B: McpBackend>() -> McpServer<B> {
 
 /// Broadcasts a `*/list_changed` notification to every session stream and to the listen streams
 /// that asked for `topic`.
-pub async fn broadcast_change<B: McpBackend>(backend: &B, method: &str, topic: &str) -> Result<crate::protocol::SendReport> {
+pub async fn broadcast_change<B: McpBackend>(
+    backend: &B,
+    method: &str,
+    topic: &str,
+) -> Result<crate::protocol::SendReport> {
     let notification = notification_json(method, json!({}));
     backend.send(None, &sse::encode_message(&notification, None), &SendFilter::change(topic)).await
 }
@@ -87,7 +101,8 @@ async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result
         "announced to {} sessions ({} failed)",
         report.delivered, report.failed
     ))]);
-    result.structured_content = Some(json!({ "delivered": report.delivered, "failed": report.failed, "sent_at_ms": sent_at_ms }));
+    result.structured_content =
+        Some(json!({ "delivered": report.delivered, "failed": report.failed, "sent_at_ms": sent_at_ms }));
     Ok(result)
 }
 
@@ -101,9 +116,16 @@ async fn increment<B: McpBackend>(ctx: RequestContext<B>) -> Result<CallToolResu
     let report = if subscribers.is_empty() {
         Default::default()
     } else {
-        ctx.backend.send(Some(&subscribers), &sse::encode_message(&notification, None), &SendFilter::change(topic::RESOURCE_UPDATED)).await?
+        ctx.backend
+            .send(
+                Some(&subscribers),
+                &sse::encode_message(&notification, None),
+                &SendFilter::change(topic::RESOURCE_UPDATED),
+            )
+            .await?
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
-    result.structured_content = Some(json!({ "value": value, "notified": report.delivered, "subscribers": subscribers.len() }));
+    result.structured_content =
+        Some(json!({ "value": value, "notified": report.delivered, "subscribers": subscribers.len() }));
     Ok(result)
 }

@@ -31,7 +31,8 @@ pub const HEADER_NAME: &str = "mcp-name";
 pub const HEADER_PARAM_PREFIX: &str = "mcp-param-";
 
 /// Session-era methods this revision removed: 404 like any unknown method.
-const REMOVED_METHODS: &[&str] = &["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
+const REMOVED_METHODS: &[&str] =
+    &["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 /// Results that may be cached, with their hints (SEP-2549).
 const LIST_TTL_MS: u64 = 300_000;
 
@@ -52,9 +53,7 @@ pub fn is_stateless_post(request: &HttpRequest, message: &Incoming) -> bool {
 
 /// Whether `MCP-Protocol-Version` names a stateless revision (GET and DELETE then get 405).
 pub fn is_stateless_version_header(request: &HttpRequest) -> bool {
-    request
-        .header(HEADER_PROTOCOL_VERSION)
-        .is_some_and(|v| STATELESS_PROTOCOL_VERSIONS.contains(&v.trim()))
+    request.header(HEADER_PROTOCOL_VERSION).is_some_and(|v| STATELESS_PROTOCOL_VERSIONS.contains(&v.trim()))
 }
 
 pub async fn handle_post<B: McpBackend>(
@@ -66,8 +65,12 @@ pub async fn handle_post<B: McpBackend>(
 ) -> Result<Outcome> {
     match message {
         Incoming::Notification { .. } => Ok(Outcome::Reply(HttpReply::empty(202))),
-        Incoming::Response { id, .. } => Ok(reject(Some(id), &MeshError::InvalidRequest("clients do not POST responses in this revision".into()))),
-        Incoming::ErrorReply { id, .. } => Ok(reject(id, &MeshError::InvalidRequest("clients do not POST responses in this revision".into()))),
+        Incoming::Response { id, .. } => {
+            Ok(reject(Some(id), &MeshError::InvalidRequest("clients do not POST responses in this revision".into())))
+        }
+        Incoming::ErrorReply { id, .. } => {
+            Ok(reject(id, &MeshError::InvalidRequest("clients do not POST responses in this revision".into())))
+        }
         Incoming::Request { id, method, params } => match check_request(&server, request, &method, &params) {
             Ok(meta) => Ok(run(server, backend, id, method, params, meta, state_key).await),
             Err(error) => Ok(reject(Some(id), &error)),
@@ -95,7 +98,11 @@ fn check_request<B: McpBackend>(
         .header(HEADER_PROTOCOL_VERSION)
         .map(str::trim)
         .ok_or_else(|| MeshError::HeaderMismatch("MCP-Protocol-Version is required".into()))?;
-    let meta = params.get("_meta").and_then(Value::as_object).cloned().ok_or_else(|| MeshError::InvalidParams("params._meta is required".into()))?;
+    let meta = params
+        .get("_meta")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| MeshError::InvalidParams("params._meta is required".into()))?;
     let body_version = meta
         .get(META_PROTOCOL_VERSION)
         .and_then(Value::as_str)
@@ -104,7 +111,9 @@ fn check_request<B: McpBackend>(
         return Err(MeshError::InvalidParams(format!("_meta[\"{META_CLIENT_CAPABILITIES}\"] is required")));
     }
     if header_version != body_version {
-        return Err(MeshError::HeaderMismatch(format!("MCP-Protocol-Version {header_version:?} does not match _meta {body_version:?}")));
+        return Err(MeshError::HeaderMismatch(format!(
+            "MCP-Protocol-Version {header_version:?} does not match _meta {body_version:?}"
+        )));
     }
     if !STATELESS_PROTOCOL_VERSIONS.contains(&body_version) {
         return Err(MeshError::UnsupportedProtocolVersion(body_version.chars().take(64).collect()));
@@ -134,7 +143,11 @@ fn check_request<B: McpBackend>(
 
 /// Arguments whose schema property has `x-mcp-header: <Suffix>` must be mirrored in
 /// `Mcp-Param-<Suffix>` with the same value.
-fn check_param_headers<B: McpBackend>(server: &McpServer<B>, request: &HttpRequest, params: &Map<String, Value>) -> Result<()> {
+fn check_param_headers<B: McpBackend>(
+    server: &McpServer<B>,
+    request: &HttpRequest,
+    params: &Map<String, Value>,
+) -> Result<()> {
     let Some(name) = params.get("name").and_then(Value::as_str) else { return Ok(()) };
     let Some(schema) = server.tool_input_schema(name) else { return Ok(()) };
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return Ok(()) };
@@ -149,7 +162,11 @@ fn check_param_headers<B: McpBackend>(server: &McpServer<B>, request: &HttpReque
         let header = format!("{HEADER_PARAM_PREFIX}{}", suffix.to_ascii_lowercase());
         match request.header(&header).map(decode_header_value) {
             Some(Ok(given)) if given == expected => {}
-            Some(Ok(_)) => return Err(MeshError::HeaderMismatch(format!("Mcp-Param-{suffix} does not match the argument {property:?}"))),
+            Some(Ok(_)) => {
+                return Err(MeshError::HeaderMismatch(format!(
+                    "Mcp-Param-{suffix} does not match the argument {property:?}"
+                )))
+            }
             Some(Err(error)) => return Err(error),
             None => return Err(MeshError::HeaderMismatch(format!("Mcp-Param-{suffix} is required"))),
         }
@@ -189,7 +206,12 @@ async fn run<B: McpBackend>(
             Ok(state) => Some(state),
             Err(error) => return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &error))),
         },
-        Some(_) => return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &MeshError::InvalidParams("requestState must be a string".into())))),
+        Some(_) => {
+            return Outcome::Reply(HttpReply::json(
+                200,
+                error_body(Some(id), &MeshError::InvalidParams("requestState must be a string".into())),
+            ))
+        }
     };
     let input_responses = match params.remove("inputResponses") {
         None => Map::new(),
@@ -216,7 +238,10 @@ async fn run<B: McpBackend>(
     }
     if method == "server/discover" {
         let result = discover(&server);
-        return Outcome::Reply(HttpReply::json(200, jsonrpc::response_json(id, with_server_info(result, &server_info))));
+        return Outcome::Reply(HttpReply::json(
+            200,
+            jsonrpc::response_json(id, with_server_info(result, &server_info)),
+        ));
     }
     let hints = caching_hints(&method);
     let finish = move |result: Result<Value>| {
@@ -243,7 +268,13 @@ fn caching_hints(method: &str) -> Option<(u64, &'static str)> {
 
 /// The response body for a finished request: a result (with `resultType`, caching hints and
 /// `serverInfo`), an `input_required` result with signed state, or an error.
-fn finish_body(id: RequestId, result: Result<Value>, server_info: &Value, hints: Option<(u64, &str)>, state_key: &[u8]) -> String {
+fn finish_body(
+    id: RequestId,
+    result: Result<Value>,
+    server_info: &Value,
+    hints: Option<(u64, &str)>,
+    state_key: &[u8],
+) -> String {
     match result {
         Ok(mut result) => {
             if let (Some((ttl, scope)), Value::Object(object)) = (hints, &mut result) {
@@ -315,7 +346,11 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
         .unwrap_or_default();
     let subscription_id = serde_json::to_value(&id).unwrap_or(Value::Null);
     let mut honored = Map::new();
-    for (key, on) in [("toolsListChanged", filter.tools), ("promptsListChanged", filter.prompts), ("resourcesListChanged", filter.resources)] {
+    for (key, on) in [
+        ("toolsListChanged", filter.tools),
+        ("promptsListChanged", filter.prompts),
+        ("resourcesListChanged", filter.resources),
+    ] {
         if on {
             honored.insert(key.to_owned(), json!(true));
         }
@@ -381,7 +416,8 @@ mod tests {
 
     #[test]
     fn relayed_notifications_get_the_subscription_id() {
-        let payload = crate::sse::encode_message(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#, None);
+        let payload =
+            crate::sse::encode_message(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#, None);
         let tagged = tag_subscription(&payload, &serde_json::json!(7));
         let events = crate::sse::SseDecoder::new().feed(tagged.as_bytes());
         let message: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();

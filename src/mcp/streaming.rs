@@ -60,7 +60,8 @@ pub async fn respond<B: McpBackend>(
             // The first message was the response and nothing else came: plain JSON.
             Some(None) => return Outcome::Reply(HttpReply::json(status.get(), first)),
             Some(Some(second)) => {
-                let body = futures::stream::iter([first, second]).chain(messages).map(|json| sse::encode_message(&json, None));
+                let body =
+                    futures::stream::iter([first, second]).chain(messages).map(|json| sse::encode_message(&json, None));
                 let body = futures::stream::iter(priming).chain(body);
                 return Outcome::Stream { headers: sse_headers(), body: body.boxed_local() };
             }

@@ -13,9 +13,7 @@ use worker::{
 use super::stubs::{self, platform};
 use crate::error::{MeshError, Result};
 use crate::membership::{Applied, Membership, ShardEntry};
-use crate::protocol::{
-    coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck,
-};
+use crate::protocol::{coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck};
 
 #[durable_object]
 pub struct Coordinator {
@@ -54,7 +52,9 @@ impl DurableObject for Coordinator {
                 Ok(report) => self.report(report).map(|ack| stubs::json_response(&ack).ok()),
                 Err(error) => Err(error),
             },
-            coordinator_path::MEMBERS => self.membership().map(|m| stubs::json_response(&MemberList { members: m.members() }).ok()),
+            coordinator_path::MEMBERS => {
+                self.membership().map(|m| stubs::json_response(&MemberList { members: m.members() }).ok())
+            }
             coordinator_path::COUNTER_INCREMENT => match stubs::read_json::<CounterName>(&mut request).await {
                 Ok(name) => self.increment(&name.name).map(|value| stubs::json_response(&CounterValue { value }).ok()),
                 Err(error) => Err(error),
@@ -76,7 +76,13 @@ impl DurableObject for Coordinator {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> WorkerResult<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> WorkerResult<()> {
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
@@ -107,9 +113,11 @@ impl Coordinator {
             .sql("SELECT shard, version, sessions FROM members", vec![])?
             .to_array()
             .map_err(platform("sql rows"))?;
-        Ok(Membership::from_entries(rows.into_iter().map(|row| {
-            (row.shard as u32, ShardEntry { version: row.version as u64, sessions: row.sessions as u64 })
-        })))
+        Ok(Membership::from_entries(
+            rows.into_iter().map(|row| {
+                (row.shard as u32, ShardEntry { version: row.version as u64, sessions: row.sessions as u64 })
+            }),
+        ))
     }
 
     fn report(&self, report: MembershipReport) -> Result<ReportAck> {
@@ -142,7 +150,9 @@ impl Coordinator {
             )?
             .to_array()
             .map_err(platform("sql rows"))?;
-        rows.first().map(|row| row.value as u64).ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))
+        rows.first()
+            .map(|row| row.value as u64)
+            .ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))
     }
 
     fn counter(&self, name: &str) -> Result<u64> {

@@ -13,13 +13,13 @@ use crate::error::{MeshError, Result};
 use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::manager::{validate_session_id, SessionManager};
 use crate::mcp::backend::{McpBackend, SendFilter};
+use crate::mcp::stateless::META_SUBSCRIPTION_ID;
 use crate::protocol::{
-    coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, MemberList,
-    RegisterSession, ReplyAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef, ShardStatus,
-    TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN, ListenerFilter,
+    coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, ListenerFilter,
+    MemberList, RegisterSession, ReplyAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord,
+    SessionRef, ShardStatus, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN,
 };
 use crate::routing::{candidate_shards, shard_for};
-use crate::mcp::stateless::META_SUBSCRIPTION_ID;
 
 pub struct DurableMesh {
     env: Env,
@@ -51,7 +51,8 @@ impl DurableMesh {
     async fn locate(&self, id: &str) -> Result<(u32, Option<SessionRecord>)> {
         let candidates = self.candidates(id);
         for &shard in &candidates {
-            let lookup: SessionLookup = self.call_shard(shard, shard_path::SESSION_GET, &SessionRef { session: id.to_owned() }).await?;
+            let lookup: SessionLookup =
+                self.call_shard(shard, shard_path::SESSION_GET, &SessionRef { session: id.to_owned() }).await?;
             if lookup.record.is_some() {
                 return Ok((shard, lookup.record));
             }
@@ -68,12 +69,21 @@ impl DurableMesh {
         }
     }
 
-    async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, shard: u32, path: &str, body: &B) -> Result<T> {
+    async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        shard: u32,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
         stubs::call(&stub, path, body).await
     }
 
-    async fn call_coordinator<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+    async fn call_coordinator<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         let stub = stubs::stub(&self.env, &self.config.coordinator_binding, Target::Coordinator)?;
         stubs::call(&stub, path, body).await
     }
@@ -109,7 +119,11 @@ impl DurableMesh {
         // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
         let shard = if require_session.is_some() { self.home_shard(id).await? } else { self.shard_of(id) };
         let (ws, _) = self.upgrade_at(shard, id, shard_path::CONNECT, &query).await?;
-        let options = RelayOptions { keepalive_ms: self.config.keepalive_ms, max_events: self.config.stream_max_events, tag: None };
+        let options = RelayOptions {
+            keepalive_ms: self.config.keepalive_ms,
+            max_events: self.config.stream_max_events,
+            tag: None,
+        };
         spawn_relay(ws, sink, options);
         Ok(())
     }
@@ -139,7 +153,12 @@ impl DurableMesh {
     }
 
     /// Opens a WebSocket to session `id`'s shard at `path`; returns it with the 101's headers.
-    async fn upgrade(&self, id: &str, path: &str, query: &[(&str, &str)]) -> Result<(worker::WebSocket, Option<String>)> {
+    async fn upgrade(
+        &self,
+        id: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(worker::WebSocket, Option<String>)> {
         self.upgrade_at(self.shard_of(id), id, path, query).await
     }
 
@@ -207,7 +226,8 @@ impl SessionManager for DurableMesh {
     async fn delete(&self, id: &str) -> Result<()> {
         validate_session_id(id)?;
         for shard in self.candidates(id) {
-            let _: DeleteReply = self.call_shard(shard, shard_path::DELETE, &SessionRef { session: id.to_owned() }).await?;
+            let _: DeleteReply =
+                self.call_shard(shard, shard_path::DELETE, &SessionRef { session: id.to_owned() }).await?;
         }
         Ok(())
     }
@@ -215,7 +235,8 @@ impl SessionManager for DurableMesh {
     async fn has(&self, id: &str) -> Result<bool> {
         validate_session_id(id)?;
         for shard in self.candidates(id) {
-            let reply: HasReply = self.call_shard(shard, shard_path::HAS, &SessionRef { session: id.to_owned() }).await?;
+            let reply: HasReply =
+                self.call_shard(shard, shard_path::HAS, &SessionRef { session: id.to_owned() }).await?;
             if reply.has {
                 return Ok(true);
             }
@@ -247,7 +268,8 @@ impl DurableMesh {
                 break;
             }
             let again = self.send_batches(plan_targeted(&retry, previous), data, filter).await?;
-            reply.report.missing = reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
+            reply.report.missing =
+                reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
             reply.report.delivered += again.report.delivered;
             reply.report.failed += again.report.failed;
             reply.missing_ids = again.missing_ids;
@@ -311,7 +333,8 @@ impl McpBackend for DurableMesh {
 
     async fn end_session(&self, id: &str) -> Result<bool> {
         let (shard, record) = self.locate(id).await?;
-        let reply: DeleteReply = self.call_shard(shard, shard_path::SESSION_END, &SessionRef { session: id.to_owned() }).await?;
+        let reply: DeleteReply =
+            self.call_shard(shard, shard_path::SESSION_END, &SessionRef { session: id.to_owned() }).await?;
         // Topic indexes live on other shards; a stale entry there only costs a "missing" on a later
         // send, so cleaning them is best effort.
         for topic in record.map(|r| r.subscriptions).unwrap_or_default() {
@@ -357,12 +380,14 @@ impl McpBackend for DurableMesh {
     }
 
     async fn increment_counter(&self, name: &str) -> Result<u64> {
-        let value: CounterValue = self.call_coordinator(coordinator_path::COUNTER_INCREMENT, &CounterName { name: name.to_owned() }).await?;
+        let value: CounterValue =
+            self.call_coordinator(coordinator_path::COUNTER_INCREMENT, &CounterName { name: name.to_owned() }).await?;
         Ok(value.value)
     }
 
     async fn read_counter(&self, name: &str) -> Result<u64> {
-        let value: CounterValue = self.call_coordinator(coordinator_path::COUNTER_GET, &CounterName { name: name.to_owned() }).await?;
+        let value: CounterValue =
+            self.call_coordinator(coordinator_path::COUNTER_GET, &CounterName { name: name.to_owned() }).await?;
         Ok(value.value)
     }
 }

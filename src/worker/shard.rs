@@ -13,23 +13,23 @@ use futures::FutureExt;
 
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
-    durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result as WorkerResult,
-    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result as WorkerResult, SqlStorageValue,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::stubs::{self, platform, Target};
 use crate::config::DEFAULT_COORDINATOR_BINDING;
+use crate::delivery::DeliveryRule;
 use crate::error::{MeshError, Result};
+use crate::event_log::{decide_stream_open, with_event_id, EventId, StreamOpen};
 use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
-use crate::delivery::DeliveryRule;
-use crate::event_log::{decide_stream_open, EventId, with_event_id, StreamOpen};
 use crate::protocol::{
-    coordinator_path, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter, MembershipReport,
-    RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord, SessionRef,
-    fit_topics, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID,
-    PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
+    coordinator_path, fit_topics, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter,
+    MembershipReport, RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup,
+    SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers,
+    UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
 };
 use crate::routing::{candidate_shards, parse_shard_name};
 
@@ -127,7 +127,9 @@ impl DurableObject for SyncLayer {
         }
         let result = match path.as_str() {
             shard_path::SEND => self.send(stubs::read_json(&mut request).await).map(|r| json(&r)),
-            shard_path::HAS => stubs::read_json::<SessionRef>(&mut request).await.map(|r| json(&HasReply { has: !self.open_sockets(Some(&r.session)).is_empty() })),
+            shard_path::HAS => stubs::read_json::<SessionRef>(&mut request)
+                .await
+                .map(|r| json(&HasReply { has: !self.open_sockets(Some(&r.session)).is_empty() })),
             shard_path::DELETE => match stubs::read_json::<SessionRef>(&mut request).await {
                 Ok(r) => Ok(json(&DeleteReply { existed: self.close_session_sockets(&r.session) })),
                 Err(e) => Err(e),
@@ -139,14 +141,33 @@ impl DurableObject for SyncLayer {
                 }
                 Err(error) => Err(error),
             },
-            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.load_and_touch(&r.session)).map(|record| json(&SessionLookup { record })),
-            shard_path::SESSION_UPDATE => stubs::read_json(&mut request).await.and_then(|u| self.update(u)).map(|_| json(&serde_json::json!({}))),
-            shard_path::SESSION_END => stubs::read_json::<SessionRef>(&mut request).await.and_then(|r| self.end(&r.session)).map(|existed| json(&DeleteReply { existed })),
-            shard_path::TOPIC_SUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, true)).map(|_| json(&serde_json::json!({}))),
-            shard_path::TOPIC_UNSUBSCRIBE => stubs::read_json(&mut request).await.and_then(|c| self.topic_change(c, false)).map(|_| json(&serde_json::json!({}))),
-            shard_path::TOPIC_SUBSCRIBERS => stubs::read_json::<TopicName>(&mut request).await.and_then(|t| self.topic_subscribers(&t.topic)).map(|sessions| json(&TopicSubscribers { sessions })),
+            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request)
+                .await
+                .and_then(|r| self.load_and_touch(&r.session))
+                .map(|record| json(&SessionLookup { record })),
+            shard_path::SESSION_UPDATE => {
+                stubs::read_json(&mut request).await.and_then(|u| self.update(u)).map(|_| json(&serde_json::json!({})))
+            }
+            shard_path::SESSION_END => stubs::read_json::<SessionRef>(&mut request)
+                .await
+                .and_then(|r| self.end(&r.session))
+                .map(|existed| json(&DeleteReply { existed })),
+            shard_path::TOPIC_SUBSCRIBE => stubs::read_json(&mut request)
+                .await
+                .and_then(|c| self.topic_change(c, true))
+                .map(|_| json(&serde_json::json!({}))),
+            shard_path::TOPIC_UNSUBSCRIBE => stubs::read_json(&mut request)
+                .await
+                .and_then(|c| self.topic_change(c, false))
+                .map(|_| json(&serde_json::json!({}))),
+            shard_path::TOPIC_SUBSCRIBERS => stubs::read_json::<TopicName>(&mut request)
+                .await
+                .and_then(|t| self.topic_subscribers(&t.topic))
+                .map(|sessions| json(&TopicSubscribers { sessions })),
             shard_path::STATUS => self.status().map(|s| json(&s)),
-            shard_path::REPLY => stubs::read_json(&mut request).await.and_then(|r| self.deliver_reply(r)).map(|a| json(&a)),
+            shard_path::REPLY => {
+                stubs::read_json(&mut request).await.and_then(|r| self.deliver_reply(r)).map(|a| json(&a))
+            }
             _ => Err(MeshError::NotFound),
         };
         match result {
@@ -230,7 +251,11 @@ impl SyncLayer {
 
     /// Open listen streams (stateless-era `subscriptions/listen`).
     fn open_listeners(&self) -> Vec<WebSocket> {
-        self.state.get_websockets_with_tag(TAG_LISTENER).into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
+        self.state
+            .get_websockets_with_tag(TAG_LISTENER)
+            .into_iter()
+            .filter(|ws| ws.as_ref().ready_state() == WS_OPEN)
+            .collect()
     }
 
     /// Streams of either kind, accepts in flight, and MCP sessions whose stream is down: what
@@ -275,7 +300,8 @@ impl SyncLayer {
         struct Row {
             n: f64,
         }
-        let rows: Vec<Row> = self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> =
+            self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
         Ok(rows.first().map(|row| row.n as u64).unwrap_or(0))
     }
 
@@ -323,7 +349,8 @@ impl SyncLayer {
         let report = match plan {
             ReportPlan::Await(report) => {
                 let env = self.env.clone();
-                let sent = async move { send_report(&env, report).await.map_err(|e| e.to_string()) }.boxed_local().shared();
+                let sent =
+                    async move { send_report(&env, report).await.map_err(|e| e.to_string()) }.boxed_local().shared();
                 *self.report_in_flight.borrow_mut() = Some(sent.clone());
                 Some(sent)
             }
@@ -359,7 +386,11 @@ impl SyncLayer {
         let log_level = record.and_then(|r| r.log_level);
         let (topics, unkept) = if listener.is_some() { fit_topics(topics) } else { (Vec::new(), Vec::new()) };
         if !unkept.is_empty() {
-            worker::console_warn!("shard {}: {} topics of {session} stay indexed after it closes", self.shard, unkept.len());
+            worker::console_warn!(
+                "shard {}: {} topics of {session} stay indexed after it closes",
+                self.shard,
+                unkept.len()
+            );
         }
         let attachment = SocketAttachment { v: PROTOCOL_VERSION, session, log_level, listener, topics };
         pair.server.serialize_attachment(&attachment).map_err(platform("serialize_attachment"))?;
@@ -418,7 +449,8 @@ impl SyncLayer {
         let seq = self.reserve_event_seq()?;
         let frame = with_event_id(&request.data, &self.event_id(seq));
         let rule = DeliveryRule::for_request(&request);
-        let ids = request.sessions.as_ref().map(|ids| ids.iter().map(|id| JsValue::from_str(id)).collect::<js_sys::Array>());
+        let ids =
+            request.sessions.as_ref().map(|ids| ids.iter().map(|id| JsValue::from_str(id)).collect::<js_sys::Array>());
         let blocked: js_sys::Array = rule.blocked_levels.iter().map(|level| JsValue::from_str(level)).collect();
         let counts = deliver(
             self.state.as_raw().as_ref(),
@@ -458,7 +490,10 @@ impl SyncLayer {
     fn register(&self, request: RegisterSession) -> Result<()> {
         validate_session_id(&request.session)?;
         let record = serde_json::to_string(&request.record)?;
-        self.sql("INSERT OR REPLACE INTO sessions (id, record) VALUES (?, ?)", vec![request.session.into(), record.into()])?;
+        self.sql(
+            "INSERT OR REPLACE INTO sessions (id, record) VALUES (?, ?)",
+            vec![request.session.into(), record.into()],
+        )?;
         Ok(())
     }
 
@@ -597,12 +632,17 @@ impl SyncLayer {
                     self.topic_change(change, false)
                 } else {
                     match stubs::stub(&self.env, &config.shard_binding, Target::Shard(shard)) {
-                        Ok(stub) => stubs::call::<_, serde_json::Value>(&stub, shard_path::TOPIC_UNSUBSCRIBE, &change).await.map(|_| ()),
+                        Ok(stub) => stubs::call::<_, serde_json::Value>(&stub, shard_path::TOPIC_UNSUBSCRIBE, &change)
+                            .await
+                            .map(|_| ()),
                         Err(error) => Err(error),
                     }
                 };
                 if let Err(error) = outcome {
-                    worker::console_warn!("shard {}: removing {session} from a topic index failed: {error}", self.shard);
+                    worker::console_warn!(
+                        "shard {}: removing {session} from a topic index failed: {error}",
+                        self.shard
+                    );
                 }
             }
         }
@@ -625,7 +665,8 @@ impl SyncLayer {
         struct Row {
             n: f64,
         }
-        let rows: Vec<Row> = self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> =
+            self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
         Ok(ShardStatus {
             shard: self.shard,
             sessions: self.open_sockets(None).len() as u64,
@@ -649,5 +690,3 @@ async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
     let _: ReportAck = stubs::call(&stub, coordinator_path::REPORT, &report).await?;
     Ok(())
 }
-
-

@@ -42,7 +42,8 @@ pub struct ObjectStub {
 pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
     let namespace = js_sys::Reflect::get(env, &JsValue::from_str(binding)).unwrap_or(JsValue::UNDEFINED);
     // A Durable Object namespace is the binding with `getByName`; anything else is a wrong var.
-    let has_get_by_name = js_sys::Reflect::get(&namespace, &JsValue::from_str("getByName")).is_ok_and(|f| f.is_function());
+    let has_get_by_name =
+        js_sys::Reflect::get(&namespace, &JsValue::from_str("getByName")).is_ok_and(|f| f.is_function());
     if namespace.is_undefined() || !has_get_by_name {
         return Err(MeshError::Config {
             var: match target {
@@ -115,7 +116,8 @@ fn upstream(target: Target, detail: String) -> MeshError {
 
 /// Rebuilds the error an object answered with from its status.
 pub fn error_from_status(target: Target, status: u16, body: &str) -> MeshError {
-    let detail = serde_json::from_str::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| body.chars().take(200).collect());
+    let detail =
+        serde_json::from_str::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| body.chars().take(200).collect());
     match (status, target) {
         (404, _) => MeshError::SessionNotFound,
         (409, _) => MeshError::StreamConflict,

@@ -105,7 +105,10 @@ pub(super) fn initialize(w: &Wrangler) -> Result<String, String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "chaos", "version": "1"}}});
     let reply = request("POST", &w.url("/mcp"), &headers, Some(&body.to_string()));
-    reply.header("mcp-session-id").map(str::to_owned).ok_or_else(|| format!("initialize: {} {}", reply.status, reply.body))
+    reply
+        .header("mcp-session-id")
+        .map(str::to_owned)
+        .ok_or_else(|| format!("initialize: {} {}", reply.status, reply.body))
 }
 
 pub(super) fn post(w: &Wrangler, session: &str, body: serde_json::Value) -> super::workerd::Reply {
@@ -129,7 +132,8 @@ pub(super) fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
 }
 
 pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String> {
-    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-chaos"), &[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500")])?;
+    let mut w =
+        Wrangler::start_with_args(None, Some("mcp-mesh-chaos"), &[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500")])?;
     let tag = format!("chaos{}", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..sessions {
@@ -199,7 +203,11 @@ pub struct ReshardReport {
 /// targeted sends, subscriptions, broadcasts, DELETE) and new sessions use the new layout.
 pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, String> {
     let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-reshard"), &[("SHARD_COUNT", &from.to_string()), ("KEEPALIVE_MS", "500")])?;
+    let mut w = Wrangler::start_with_args(
+        None,
+        Some("mcp-mesh-reshard"),
+        &[("SHARD_COUNT", &from.to_string()), ("KEEPALIVE_MS", "500")],
+    )?;
     let tag = format!("reshard{}", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..sessions {
@@ -209,11 +217,18 @@ pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, Str
     }
     let subscribers: Vec<String> = clients.iter().step_by(4).map(|c| c.id.clone()).collect();
     for id in &subscribers {
-        let reply = post(&w, id, json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}));
+        let reply = post(
+            &w,
+            id,
+            json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}),
+        );
         check(reply.status == 200, format!("subscribe: {} {}", reply.status, reply.body))?;
     }
     w.redeploy_with_vars(&[("SHARD_COUNT", &to.to_string()), ("PREVIOUS_SHARD_COUNTS", &from.to_string())])?;
-    let moved = clients.iter().filter(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to)).count();
+    let moved = clients
+        .iter()
+        .filter(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to))
+        .count();
     // Every stream broke with the deploy; each resumes where its session lives.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -229,32 +244,61 @@ pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, Str
     }
     let admin = |path: &str, body: serde_json::Value| {
         let auth = format!("Bearer {}", w.token);
-        request("POST", &w.url(path), &[("Authorization", auth.as_str()), ("Content-Type", "application/json")], Some(&body.to_string()))
+        request(
+            "POST",
+            &w.url(path),
+            &[("Authorization", auth.as_str()), ("Content-Type", "application/json")],
+            Some(&body.to_string()),
+        )
     };
     for client in &clients {
         let reply = admin("/mesh/has", json!({"session": client.id}));
         let candidates = mcp_mesh::routing::candidate_shards(&client.id, to, &[from]);
-        let state = client.stream.as_ref().map(|s| format!("open={} events={} reconnects={}", !s.closed, s.events.len(), client.reconnects));
-        check(reply.json()["has"] == json!(true), format!("has() lost {} (candidates {candidates:?}, stream {state:?}): {} {}", client.id, reply.status, reply.body))?;
+        let state = client
+            .stream
+            .as_ref()
+            .map(|s| format!("open={} events={} reconnects={}", !s.closed, s.events.len(), client.reconnects));
+        check(
+            reply.json()["has"] == json!(true),
+            format!(
+                "has() lost {} (candidates {candidates:?}, stream {state:?}): {} {}",
+                client.id, reply.status, reply.body
+            ),
+        )?;
     }
     check(announce(&w, &clients[1].id, &format!("{tag}-0")), "announce after resharding".into())?;
-    let reply = post(&w, &clients[2].id, json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}}));
-    check(reply.body.contains(&format!("\"notified\":{}", subscribers.len())), format!("increment after resharding: {}", reply.body))?;
+    let reply = post(
+        &w,
+        &clients[2].id,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}}),
+    );
+    check(
+        reply.body.contains(&format!("\"notified\":{}", subscribers.len())),
+        format!("increment after resharding: {}", reply.body),
+    )?;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         for client in &mut clients {
             client.pump(&tag);
         }
-        let updates = |c: &Client| c.stream.as_ref().map_or(0, |s| s.events.iter().filter(|e| e.data.contains("resources/updated")).count());
-        let done = clients.iter().all(|c| c.seen.get(&0) == Some(&1)) && clients.iter().all(|c| updates(c) == usize::from(subscribers.contains(&c.id)));
+        let updates = |c: &Client| {
+            c.stream.as_ref().map_or(0, |s| s.events.iter().filter(|e| e.data.contains("resources/updated")).count())
+        };
+        let done = clients.iter().all(|c| c.seen.get(&0) == Some(&1))
+            && clients.iter().all(|c| updates(c) == usize::from(subscribers.contains(&c.id)));
         if done {
             break;
         }
-        check(Instant::now() < deadline, "after resharding, a broadcast or a subscriber update did not arrive exactly once where it should".into())?;
+        check(
+            Instant::now() < deadline,
+            "after resharding, a broadcast or a subscriber update did not arrive exactly once where it should".into(),
+        )?;
         std::thread::sleep(Duration::from_millis(100));
     }
     // A moved session can still be ended; a new session lands on the new layout.
-    if let Some(moved_client) = clients.iter().find(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to)) {
+    if let Some(moved_client) =
+        clients.iter().find(|c| mcp_mesh::routing::shard_for(&c.id, from) != mcp_mesh::routing::shard_for(&c.id, to))
+    {
         let delete = request("DELETE", &w.url("/mcp"), &[("Mcp-Session-Id", moved_client.id.as_str())], None);
         check(delete.status == 200, format!("DELETE of a moved session: {}", delete.status))?;
         let after = post(&w, &moved_client.id, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
@@ -270,14 +314,29 @@ pub fn reshard(sessions: usize, from: u32, to: u32) -> Result<ReshardReport, Str
 /// once a socket frees up.
 pub fn shard_full() -> Result<(), String> {
     let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-    let w = Wrangler::start_with_args(None, Some("mcp-mesh-limit"), &[("SHARD_COUNT", "1"), ("SHARD_MAX_SOCKETS", "3"), ("KEEPALIVE_MS", "500")])?;
+    let w = Wrangler::start_with_args(
+        None,
+        Some("mcp-mesh-limit"),
+        &[("SHARD_COUNT", "1"), ("SHARD_MAX_SOCKETS", "3"), ("KEEPALIVE_MS", "500")],
+    )?;
     let auth = format!("Bearer {}", w.token);
-    let open = |id: &str| SseStream::open(w.port, &format!("/mesh/stream?session={id}"), &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")]);
+    let open = |id: &str| {
+        SseStream::open(
+            w.port,
+            &format!("/mesh/stream?session={id}"),
+            &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")],
+        )
+    };
     let mut held = Vec::new();
     for i in 0..3 {
         held.push(open(&format!("full-{i}")).map_err(|(s, b)| format!("stream {i}: {s} {b}"))?);
     }
-    let reply = request("GET", &w.url("/mesh/stream?session=full-3"), &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")], None);
+    let reply = request(
+        "GET",
+        &w.url("/mesh/stream?session=full-3"),
+        &[("Authorization", auth.as_str()), ("Accept", "text/event-stream")],
+        None,
+    );
     check(reply.status == 503, format!("the fourth stream got {} {}", reply.status, reply.body))?;
     check(reply.header("retry-after").is_some(), "503 without Retry-After".into())?;
     check(reply.json()["error"]["code"].is_i64(), format!("503 without a JSON-RPC error: {}", reply.body))?;
@@ -299,14 +358,19 @@ pub fn shard_full() -> Result<(), String> {
 /// ones sent while no stream was open, in order.
 pub fn polling() -> Result<(), String> {
     let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-    let w = Wrangler::start_with_args(None, Some("mcp-mesh-poll"), &[("SHARD_COUNT", "2"), ("STREAM_MAX_EVENTS", "1"), ("KEEPALIVE_MS", "500")])?;
+    let w = Wrangler::start_with_args(
+        None,
+        Some("mcp-mesh-poll"),
+        &[("SHARD_COUNT", "2"), ("STREAM_MAX_EVENTS", "1"), ("KEEPALIVE_MS", "500")],
+    )?;
     let session = initialize(&w)?;
     let poll = |cursor: Option<&str>| -> Result<SseStream, String> {
         let mut headers = vec![("Accept", "text/event-stream"), ("Mcp-Session-Id", session.as_str())];
         if let Some(cursor) = cursor {
             headers.push(("Last-Event-ID", cursor));
         }
-        let mut stream = SseStream::open(w.port, "/mcp", &headers).map_err(|(status, body)| format!("poll: {status} {body}"))?;
+        let mut stream =
+            SseStream::open(w.port, "/mcp", &headers).map_err(|(status, body)| format!("poll: {status} {body}"))?;
         if stream.wait_until(Duration::from_secs(10), |s| s.closed) {
             Ok(stream)
         } else {
@@ -315,7 +379,10 @@ pub fn polling() -> Result<(), String> {
     };
     let first = poll(None)?;
     let primed: Vec<_> = first.events.iter().filter(|e| e.id.is_some()).collect();
-    check(primed.len() == 1 && primed[0].data.is_empty(), format!("the first poll should carry only the priming event: {:?}", first.events))?;
+    check(
+        primed.len() == 1 && primed[0].data.is_empty(),
+        format!("the first poll should carry only the priming event: {:?}", first.events),
+    )?;
     let mut cursor = primed[0].id.clone().unwrap_or_default();
     for text in ["poll-a", "poll-b"] {
         check(announce(&w, &session, text), format!("announce {text} failed"))?;
@@ -323,7 +390,10 @@ pub fn polling() -> Result<(), String> {
     for text in ["poll-a", "poll-b"] {
         let got = poll(Some(&cursor))?;
         let events: Vec<_> = got.events.iter().filter(|e| !e.data.is_empty()).collect();
-        check(events.len() == 1 && events[0].data.contains(text), format!("the poll for {text} carried {:?}", got.data()))?;
+        check(
+            events.len() == 1 && events[0].data.contains(text),
+            format!("the poll for {text} carried {:?}", got.data()),
+        )?;
         cursor = events[0].id.clone().ok_or_else(|| format!("{text} came without an event id"))?;
     }
     Ok(())

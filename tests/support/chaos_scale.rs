@@ -48,7 +48,11 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
     }
     let subscribers: Vec<usize> = (0..sessions).step_by(10).collect();
     for &i in &subscribers {
-        let reply = post(&w, &clients[i].id, json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}));
+        let reply = post(
+            &w,
+            &clients[i].id,
+            json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "mesh://counter"}}),
+        );
         if reply.status != 200 {
             return Err(format!("subscribe: {} {}", reply.status, reply.body));
         }
@@ -125,10 +129,8 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
     }
     let sent: usize = (0..sessions).map(expected_of).sum();
     let delivered: usize = clients.iter().map(|c| received(c, &values)).sum();
-    let duplicates: usize = clients
-        .iter()
-        .map(|c| c.seen.values().chain(c.updates.values()).map(|n| n - 1).sum::<usize>())
-        .sum();
+    let duplicates: usize =
+        clients.iter().map(|c| c.seen.values().chain(c.updates.values()).map(|n| n - 1).sum::<usize>()).sum();
     Ok(ScaleReport {
         sessions,
         faults,

@@ -60,7 +60,8 @@ pub fn conformance_0_1_16(url: &str) -> Result<String, String> {
 /// extension are reported, not required (the server does not implement that extension).
 pub fn conformance_alpha(url: &str, revision: &str) -> Result<String, String> {
     let suite = "node_modules/conformance-alpha/dist/index.js";
-    let (ok, output) = run(&node(), &[suite, "server", "--url", url, "--requirements", revision], Duration::from_secs(900))?;
+    let (ok, output) =
+        run(&node(), &[suite, "server", "--url", url, "--requirements", revision], Duration::from_secs(900))?;
     let failed = failed_scenarios(&output);
     let unexpected: Vec<&String> = failed.iter().filter(|l| !l.contains(" tasks-")).collect();
     if !ok || !unexpected.is_empty() || !output.contains("Total:") {

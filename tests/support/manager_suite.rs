@@ -106,7 +106,8 @@ fn targeted_send_reaches_exactly_the_targets<D: Driver>(d: &D, prefix: &str) -> 
     for (id, stream) in ids.iter().zip(streams.iter_mut()) {
         let expected = if targets.contains(id) { 2 } else { 1 };
         let got = messages(&stream.wait_payloads(expected, d.patience()), prefix);
-        let want: Vec<String> = if targets.contains(id) { vec![tag.clone(), fence.clone()] } else { vec![fence.clone()] };
+        let want: Vec<String> =
+            if targets.contains(id) { vec![tag.clone(), fence.clone()] } else { vec![fence.clone()] };
         check(got == want, format!("{id} received {got:?}, expected {want:?}"))?;
     }
     Ok(())

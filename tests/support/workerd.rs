@@ -53,7 +53,8 @@ impl Wrangler {
             std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
             let env_file = state_dir.join("env");
             std::fs::write(&env_file, format!("MESH_ADMIN_TOKEN={token}\n")).map_err(|e| e.to_string())?;
-            let mut args: Vec<String> = vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
+            let mut args: Vec<String> =
+                vec!["dev".into(), "--ip".into(), "127.0.0.1".into(), "--port".into(), port.to_string()];
             let config = match config {
                 Some(config) => config.to_owned(),
                 None => unwatched_config(&root)?,
@@ -84,7 +85,8 @@ impl Wrangler {
     fn spawn(&mut self) -> Result<(), String> {
         use std::os::unix::process::CommandExt;
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).map_err(|e| e.to_string())?;
         let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
         command.current_dir(&root).args(&self.args);
         command.process_group(0).stdin(Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
@@ -233,7 +235,13 @@ impl SseStream {
         Self::open_with("POST", port, path, headers, body)
     }
 
-    fn open_with(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Result<SseStream, (u16, String)> {
+    fn open_with(
+        method: &str,
+        port: u16,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<SseStream, (u16, String)> {
         let socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| (0, e.to_string()))?;
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
         for (name, value) in headers {
@@ -269,7 +277,11 @@ impl SseStream {
             if chunked {
                 let _ = read_chunk(&mut reader).map(|c| body = String::from_utf8_lossy(&c).into_owned());
             } else {
-                let length = response_headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0usize);
+                let length = response_headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0usize);
                 let mut buffer = vec![0; length];
                 let _ = reader.read_exact(&mut buffer);
                 body = String::from_utf8_lossy(&buffer).into_owned();
@@ -301,7 +313,15 @@ impl SseStream {
             }
             let _ = tx.send(StreamItem::Closed);
         });
-        Ok(SseStream { status, headers: response_headers, socket, items: rx, events: Vec::new(), raw: Vec::new(), closed: false })
+        Ok(SseStream {
+            status,
+            headers: response_headers,
+            socket,
+            items: rx,
+            events: Vec::new(),
+            raw: Vec::new(),
+            closed: false,
+        })
     }
 
     fn take(&mut self, item: StreamItem) {

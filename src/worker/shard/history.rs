@@ -8,8 +8,8 @@ use super::{now_ms, SyncLayer};
 use crate::error::Result;
 use crate::event_log::{with_event_id, Audience, EventId, LogLimits};
 use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
-use crate::sse::EMPTY_DATA_EVENT;
 use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, SocketAttachment};
+use crate::sse::EMPTY_DATA_EVENT;
 use crate::worker::stubs::platform;
 
 /// The replay log is pruned once every this many events (a batch of at most this many rows).
@@ -180,7 +180,8 @@ impl SyncLayer {
             id: String,
             record: String,
         }
-        let rows: Vec<Row> = self.sql("SELECT id, record FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> =
+            self.sql("SELECT id, record FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
         let sessions: Vec<SessionActivity> = rows
             .into_iter()
             .map(|row| {
@@ -206,5 +207,4 @@ impl SyncLayer {
         }
         Ok(plan.expire.len())
     }
-
 }
