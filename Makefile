@@ -5,7 +5,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev test setup build unit e2e bench bench-core chaos clean
+.PHONY: dev test setup build lint unit e2e bench bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,12 @@ dev: build
 	bash scripts/dev-vars.sh
 	node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
+# Formatting (rustfmt.toml) and clippy with warnings as errors, natively and for the wasm32 build.
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+
 unit:
 	cargo test --all-targets
 	node --test tests/js/
@@ -24,7 +30,7 @@ unit:
 e2e: build
 	MESH_E2E=1 cargo test --test e2e
 
-test: setup unit e2e
+test: setup lint unit e2e
 
 # Every benchmark in one run (scripts/bench.sh): the criterion benches of the core, delivery latency
 # side by side (the tmcp single-object baseline vs the mesh with 1 and 16 shards, up to 10,000
