@@ -354,7 +354,17 @@ impl SyncLayer {
                 *self.report_in_flight.borrow_mut() = Some(sent.clone());
                 Some(sent)
             }
-            ReportPlan::Join => self.report_in_flight.borrow().clone(),
+            // Joining needs the report in flight; `awaiting` and the slot are set and cleared together,
+            // so it is there (refusing is the safe answer if it ever were not).
+            ReportPlan::Join => match self.report_in_flight.borrow().clone() {
+                Some(sent) => Some(sent),
+                None => {
+                    return Err(MeshError::Upstream {
+                        what: "coordinator",
+                        detail: "no membership report in flight".into(),
+                    })
+                }
+            },
             ReportPlan::Background(report) => {
                 self.report_in_background(report);
                 None
@@ -363,13 +373,25 @@ impl SyncLayer {
         };
         if let Some(report) = report {
             self.pending_accepts.set(self.pending_accepts.get() + 1);
-            let outcome = report.await;
+            let outcome = report.clone().await;
             self.pending_accepts.set(self.pending_accepts.get().saturating_sub(1));
-            self.report_in_flight.borrow_mut().take();
+            // Only the report still in the slot may change the reporter's state: a waiter of an older
+            // one (failed, then replaced by a new report) must not clear the newer one.
+            let current = {
+                let mut slot = self.report_in_flight.borrow_mut();
+                let current = slot.as_ref().is_some_and(|in_flight| in_flight.ptr_eq(&report));
+                if current {
+                    slot.take();
+                }
+                current
+            };
             match outcome {
-                Ok(()) => self.reporter.borrow_mut().confirm_member(),
+                Ok(()) if current => self.reporter.borrow_mut().confirm_member(),
+                Ok(()) => {}
                 Err(detail) => {
-                    self.reporter.borrow_mut().report_failed();
+                    if current {
+                        self.reporter.borrow_mut().report_failed();
+                    }
                     return Err(MeshError::Upstream { what: "coordinator", detail });
                 }
             }
