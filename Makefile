@@ -33,9 +33,10 @@ e2e: build
 test: setup lint unit e2e
 
 # Every benchmark in one run (scripts/bench.sh): the criterion benches of the core, delivery latency
-# side by side (the tmcp single-object baseline vs the mesh with 1 and 16 shards, up to 10,000
-# sessions, examples/probe/), k6 tool-call throughput and SSE-polling delivery. Writes
-# loadtest/results/latest.json and latency.svg and prints a table (see loadtest/PROBE.md).
+# side by side (the tmcp single-object baseline, the no-logic floor and the mesh with 1 and 16 shards,
+# up to 10,000 sessions, examples/probe/), the reconnect storm, k6 tool-call throughput and
+# SSE-polling delivery. Writes loadtest/results/latest.json and latency.svg and prints a table (see
+# loadtest/PROBE.md).
 bench: build
 	bash scripts/bench.sh
 
