@@ -591,24 +591,8 @@ fn main() {
     let client = Client::pooled(&url);
     stop.store(true, Ordering::Relaxed);
     if !args.no_delete {
-        let sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
-        let cursor = Arc::new(AtomicUsize::new(0));
-        let del_deadline = Instant::now() + Duration::from_secs(60);
-        let hs: Vec<_> = (0..args.create_concurrency)
-            .map(|_| {
-                let (client, sids, cursor) = (client.clone(), sids.clone(), cursor.clone());
-                thread::spawn(move || loop {
-                    let j = cursor.fetch_add(1, Ordering::Relaxed);
-                    if j >= sids.len() || Instant::now() > del_deadline {
-                        return;
-                    }
-                    client.delete(&sids[j]);
-                })
-            })
-            .collect();
-        for h in hs {
-            let _ = h.join();
-        }
+        let sids: Vec<String> = sessions.iter().map(|(_, s, _)| s.clone()).collect();
+        delete_sessions(&client, &sids, args.create_concurrency);
     }
     for (_, _, s) in sessions.iter() {
         let _ = s.socket.shutdown(Shutdown::Both);
@@ -621,6 +605,28 @@ fn main() {
     drop(sessions);
 
     write_report(&args, &report);
+}
+
+/// DELETEs `sessions` with `concurrency` workers, for at most 60 s.
+fn delete_sessions(client: &Arc<Client>, sessions: &[String], concurrency: usize) {
+    let sessions: Arc<Vec<String>> = Arc::new(sessions.to_vec());
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, sessions, cursor) = (client.clone(), sessions.clone(), cursor.clone());
+            thread::spawn(move || loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed);
+                if i >= sessions.len() || Instant::now() > deadline {
+                    return;
+                }
+                client.delete(&sessions[i]);
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
 }
 
 /// Prints the report, and writes it to `--out` when given.

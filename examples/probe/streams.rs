@@ -90,28 +90,23 @@ pub(crate) struct Stream {
 }
 
 /// Opens the GET stream; returns once the 200 head has been read, with a reader thread started.
-pub(crate) fn open_stream(
-    args: &Args,
-    index: usize,
-    session: &str,
-    tx: Sender<Delivery>,
-    stop: Arc<AtomicBool>,
-    closed: Arc<AtomicUsize>,
-) -> Result<Stream, String> {
+/// Connects, sends session `session`'s GET and reads up to the end of the response head. Returns the
+/// socket, the bytes read (the head and whatever body bytes followed) and where the head ends.
+pub(crate) fn get_head(args: &Args, session: &str, timeout: Duration) -> Result<(TcpStream, Vec<u8>, usize), String> {
     let mut socket = TcpStream::connect((args.host.as_str(), args.port)).map_err(|e| format!("connect: {e}"))?;
     socket.set_nodelay(true).ok();
-    socket.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    socket.set_read_timeout(Some(timeout)).ok();
     let head = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
         args.path, args.host, args.port
     );
     socket.write_all(head.as_bytes()).map_err(|e| format!("write: {e}"))?;
-    // Read the head byte-wise up to the blank line; keep whatever body bytes followed.
+    // Read the head up to the blank line; keep whatever body bytes followed.
     let mut buf = Vec::with_capacity(1024);
     let mut tmp = [0u8; 2048];
-    let header_end = loop {
+    loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
+            return Ok((socket, buf, p + 4));
         }
         if buf.len() > 64 * 1024 {
             return Err("response head too long".into());
@@ -121,7 +116,18 @@ pub(crate) fn open_stream(
             return Err("closed before the response head".into());
         }
         buf.extend_from_slice(&tmp[..n]);
-    };
+    }
+}
+
+pub(crate) fn open_stream(
+    args: &Args,
+    index: usize,
+    session: &str,
+    tx: Sender<Delivery>,
+    stop: Arc<AtomicBool>,
+    closed: Arc<AtomicUsize>,
+) -> Result<Stream, String> {
+    let (socket, buf, header_end) = get_head(args, session, Duration::from_secs(30))?;
     let head_text = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
     let status: u16 = head_text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     if status != 200 {
