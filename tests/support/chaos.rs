@@ -131,6 +131,23 @@ pub(super) fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
     reply.status == 200 && reply.body.contains("\"result\"")
 }
 
+/// Announces `text`, retrying a call that failed as a whole (a runtime coming back) for `patience`.
+pub(super) fn announce_until_accepted(
+    w: &Wrangler,
+    sender: &str,
+    text: &str,
+    patience: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + patience;
+    while !announce(w, sender, text) {
+        if Instant::now() > deadline {
+            return Err(format!("announce {text} kept failing; log: {}", w.log_tail()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
 pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String> {
     let mut w =
         Wrangler::start_with_args(None, Some("mcp-mesh-chaos"), &[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500")])?;
@@ -157,13 +174,7 @@ pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String>
             }
             faults.push(format!("before notification {i}: 3 clients dropped their connections"));
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !announce(&w, &sender, &format!("{tag}-{i}")) {
-            if Instant::now() > deadline {
-                return Err(format!("announce {i} kept failing; log: {}", w.log_tail()));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        announce_until_accepted(&w, &sender, &format!("{tag}-{i}"), Duration::from_secs(30))?;
         for client in &mut clients {
             client.pump(&tag);
             client.ensure_connected(w.port);

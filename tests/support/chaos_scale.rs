@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::chaos::{announce, initialize, post, Client};
+use super::chaos::{announce_until_accepted, initialize, post, Client};
 use super::workerd::Wrangler;
 
 pub struct ScaleReport {
@@ -91,13 +91,7 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
             w.redeploy_with_vars(&[("SHARD_COUNT", &to.to_string()), ("PREVIOUS_SHARD_COUNTS", &from.to_string())])?;
             faults.push(format!("round {round}: SHARD_COUNT {from} -> {to} with PREVIOUS_SHARD_COUNTS={from}"));
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !announce(&w, &sender, &format!("{tag}-{round}")) {
-            if Instant::now() > deadline {
-                return Err(format!("announce {round} kept failing; log: {}", w.log_tail()));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        announce_until_accepted(&w, &sender, &format!("{tag}-{round}"), Duration::from_secs(60))?;
         let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}});
         let reply = post(&w, &sender, call);
         let value = reply
