@@ -1,10 +1,10 @@
 //! criterion benches of the core: routing (ns per id), SSE encode/decode (bytes/s), worker↔shard
-//! frame encode/decode, and fan-out planning for 1,000,000 sessions over 16/64/256 shards.
+//! frame building (the SSE bytes with the event id), and fan-out planning for 1,000,000 sessions over 16/64/256 shards.
 //! Run with `cargo bench --bench mesh`.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use mcp_mesh::event_log::with_event_id;
 use mcp_mesh::fanout::plan_targeted;
-use mcp_mesh::protocol::ShardFrame;
 use mcp_mesh::routing::{session_key, shard_for, shards_for_many};
 use mcp_mesh::sse::{encode_message, SseDecoder};
 
@@ -49,13 +49,12 @@ fn sse(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a shard builds once per send: the event's SSE bytes with its id in front.
 fn frames(c: &mut Criterion) {
     let payload = encode_message(&notification(), None);
-    let frame = ShardFrame::encode_data(&payload);
     let mut group = c.benchmark_group("shard_frame");
-    group.throughput(Throughput::Bytes(frame.len() as u64));
-    group.bench_function("encode", |b| b.iter(|| ShardFrame::encode_data(black_box(&payload))));
-    group.bench_function("decode", |b| b.iter(|| ShardFrame::decode(black_box(&frame))));
+    group.throughput(Throughput::Bytes(payload.len() as u64));
+    group.bench_function("with_event_id", |b| b.iter(|| with_event_id(black_box(&payload), black_box("12-3456"))));
     group.finish();
 }
 

@@ -346,57 +346,21 @@ pub struct CounterValue {
     pub value: u64,
 }
 
-/// A frame pushed from a shard to the Worker relaying one session's stream.
+/// A JSON frame pushed from a shard to a Worker's waiter socket. (Stream sockets carry no frames of
+/// this kind: a shard sends them each event's SSE bytes as a binary message, relayed untouched.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShardFrame {
-    /// Write `data` to the session's stream, as event `id` (resumable with `Last-Event-ID`).
-    Data {
-        v: u32,
-        data: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-    },
-    /// End the session's stream (the session was deleted).
-    Close { v: u32, reason: String },
     /// The client's answer to a server→client request (to a waiter socket).
     Reply { v: u32, message: serde_json::Value },
 }
 
 impl ShardFrame {
-    /// Serializes a data frame once, so a send to many sockets does not re-encode it per socket.
-    pub fn encode_data(data: &str) -> String {
-        Self::encode_data_with_id(data, None)
-    }
-
-    /// A data frame carrying its event id.
-    pub fn encode_data_with_id(data: &str, id: Option<&str>) -> String {
-        // A hand-built prefix + serde_json string escape is what Serialize would produce; building it
-        // this way keeps one allocation for the whole frame.
-        let mut out = String::with_capacity(data.len() + 64);
-        out.push_str("{\"type\":\"data\",\"v\":");
-        out.push_str(&PROTOCOL_VERSION.to_string());
-        out.push_str(",\"data\":");
-        // Serializing a &str cannot fail.
-        out.push_str(&serde_json::to_string(data).unwrap_or_default());
-        if let Some(id) = id {
-            out.push_str(",\"id\":");
-            out.push_str(&serde_json::to_string(id).unwrap_or_default());
-        }
-        out.push('}');
-        out
-    }
-
-    pub fn encode_close(reason: &str) -> String {
-        serde_json::to_string(&ShardFrame::Close { v: PROTOCOL_VERSION, reason: reason.to_owned() }).unwrap_or_default()
-    }
-
     /// Parses a frame and checks its version.
     pub fn decode(text: &str) -> Result<Self> {
         let frame: ShardFrame = serde_json::from_str(text)?;
-        let v = match &frame {
-            ShardFrame::Data { v, .. } | ShardFrame::Close { v, .. } | ShardFrame::Reply { v, .. } => *v,
-        };
+        let ShardFrame::Reply { v, .. } = &frame;
+        let v = *v;
         if v != PROTOCOL_VERSION {
             return Err(MeshError::Protocol(format!("shard frame version {v}, this worker speaks {PROTOCOL_VERSION}")));
         }
@@ -409,37 +373,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_frames_round_trip_with_awkward_payloads() {
-        for data in ["", "event: message\ndata: {\"a\":1}\n\n", "quote \" backslash \\ unicode é 🚀", "\u{0}"] {
-            let encoded = ShardFrame::encode_data(data);
-            assert_eq!(
-                ShardFrame::decode(&encoded).unwrap(),
-                ShardFrame::Data { v: PROTOCOL_VERSION, data: data.to_owned(), id: None }
-            );
-            // The hand-built frame must equal what serde would have written.
-            for id in [None, Some("3-17"), Some("we\"ird")] {
-                let encoded = ShardFrame::encode_data_with_id(data, id);
-                let via_serde: serde_json::Value = serde_json::to_value(ShardFrame::Data {
-                    v: PROTOCOL_VERSION,
-                    data: data.to_owned(),
-                    id: id.map(str::to_owned),
-                })
-                .unwrap();
-                assert_eq!(serde_json::from_str::<serde_json::Value>(&encoded).unwrap(), via_serde);
-            }
-        }
-    }
-
-    #[test]
-    fn close_frames_round_trip_and_other_versions_are_rejected() {
-        let encoded = ShardFrame::encode_close("deleted");
-        assert_eq!(
-            ShardFrame::decode(&encoded).unwrap(),
-            ShardFrame::Close { v: PROTOCOL_VERSION, reason: "deleted".into() }
-        );
-        assert!(matches!(ShardFrame::decode(r#"{"type":"data","v":99,"data":"x"}"#), Err(MeshError::Protocol(_))));
+    fn reply_frames_round_trip_and_other_versions_are_rejected() {
+        let reply = ShardFrame::Reply { v: PROTOCOL_VERSION, message: serde_json::json!({"jsonrpc": "2.0", "id": 3}) };
+        let encoded = serde_json::to_string(&reply).unwrap();
+        assert_eq!(ShardFrame::decode(&encoded).unwrap(), reply);
+        assert!(matches!(ShardFrame::decode(r#"{"type":"reply","v":99,"message":{}}"#), Err(MeshError::Protocol(_))));
         assert!(ShardFrame::decode("not json").is_err());
-        assert!(ShardFrame::decode(r#"{"type":"explode","v":1}"#).is_err());
+        assert!(ShardFrame::decode(r#"{"type":"data","v":1,"data":"x"}"#).is_err());
     }
 
     #[test]

@@ -63,31 +63,6 @@ pub fn encode_retry(retry_ms: u64) -> String {
     format!("retry: {retry_ms}\n\n")
 }
 
-/// How many more events a GET stream may carry before it ends (`STREAM_MAX_EVENTS`), for SSE
-/// polling: the server closes the stream after sending, and the client resumes with `Last-Event-ID`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventQuota {
-    left: Option<u32>,
-}
-
-impl EventQuota {
-    /// `max_events` of 0 means unlimited (a long-lived stream).
-    pub fn new(max_events: u32) -> Self {
-        Self { left: (max_events > 0).then_some(max_events) }
-    }
-
-    /// Counts one event sent; true when that was the last one the stream may carry.
-    pub fn spend(&mut self) -> bool {
-        match &mut self.left {
-            None => false,
-            Some(left) => {
-                *left = left.saturating_sub(1);
-                *left == 0
-            }
-        }
-    }
-}
-
 fn push_single_line(out: &mut String, text: &str) {
     out.extend(text.chars().filter(|c| *c != '\n' && *c != '\r'));
 }
@@ -272,15 +247,5 @@ mod tests {
         assert_eq!(events[0].event, None);
         let events = SseDecoder::new().feed(b"data: \xff\xfe\n\n");
         assert_eq!(events.len(), 1);
-    }
-
-    #[test]
-    fn event_quota_ends_a_polling_stream_after_its_events() {
-        let mut unlimited = EventQuota::new(0);
-        assert!((0..10_000).all(|_| !unlimited.spend()));
-        let mut one = EventQuota::new(1);
-        assert!(one.spend(), "a one-event poll ends with its first event");
-        let mut three = EventQuota::new(3);
-        assert_eq!([three.spend(), three.spend(), three.spend()], [false, false, true]);
     }
 }

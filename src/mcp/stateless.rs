@@ -372,28 +372,6 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
     }
 }
 
-/// Re-frames a notification relayed to a listen stream: every event's JSON gets the stream's
-/// `subscriptionId` in `params._meta`. Events that are not JSON pass through unchanged.
-pub fn tag_subscription(payload: &str, subscription_id: &Value) -> String {
-    let mut out = String::with_capacity(payload.len() + 64);
-    for event in super::super::sse::SseDecoder::new().feed(payload.as_bytes()) {
-        match serde_json::from_str::<Value>(&event.data) {
-            Ok(mut message) => {
-                if let Some(params) = message.as_object_mut().map(|m| m.entry("params").or_insert_with(|| json!({}))) {
-                    if let Some(params) = params.as_object_mut() {
-                        if let Some(meta) = params.entry("_meta").or_insert_with(|| json!({})).as_object_mut() {
-                            meta.insert(META_SUBSCRIPTION_ID.to_owned(), subscription_id.clone());
-                        }
-                    }
-                }
-                out.push_str(&super::super::sse::encode_message(&message.to_string(), event.id.as_deref()));
-            }
-            Err(_) => out.push_str(&super::super::sse::encode(&event)),
-        }
-    }
-    out
-}
-
 fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {
     let mut versions: Vec<&str> = STATELESS_PROTOCOL_VERSIONS.to_vec();
     versions.extend_from_slice(super::SESSION_PROTOCOL_VERSIONS);
@@ -412,18 +390,7 @@ fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::{decode_header_value, tag_subscription};
-
-    #[test]
-    fn relayed_notifications_get_the_subscription_id() {
-        let payload =
-            crate::sse::encode_message(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#, None);
-        let tagged = tag_subscription(&payload, &serde_json::json!(7));
-        let events = crate::sse::SseDecoder::new().feed(tagged.as_bytes());
-        let message: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
-        assert_eq!(message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7);
-        assert_eq!(message["method"], "notifications/tools/list_changed");
-    }
+    use super::decode_header_value;
 
     #[test]
     fn header_values_decode_strictly() {

@@ -93,3 +93,29 @@ test('a cancelled body closes the socket', async () => {
   assert.deepEqual(ws.closed, [1000, 'sse closed']);
   assert.equal(body.write('late'), false);
 });
+
+test('a reader that keeps up never hits its budget, and one oversized frame fits an empty queue only', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(100);
+  relay(ws, body, 60_000, 0, '', null);
+  const reader = body.readable.getReader();
+  for (let i = 0; i < 1_000; i++) {
+    ws.deliver('x'.repeat(60));
+    const { value } = await reader.read();
+    assert.equal(value.byteLength, 60);
+  }
+  assert.equal(ws.closed, null, 'a reader that keeps up is never cut off');
+  ws.deliver('y'.repeat(1_000));
+  assert.equal(ws.closed, null, 'one frame larger than the whole budget fits an empty queue');
+  ws.deliver('z');
+  assert.deepEqual(ws.closed, [1000, 'sse closed'], 'nothing more fits behind it');
+});
+
+test('without max events a stream never ends on its own', async () => {
+  const ws = new FakeSocket();
+  const body = new SseBody(1 << 24);
+  relay(ws, body, 60_000, 0, '', null);
+  for (let i = 0; i < 10_000; i++) ws.deliver(`id: 1-${i}\ndata: \n\n`);
+  assert.equal(ws.closed, null);
+  ws.end();
+});
