@@ -23,7 +23,9 @@ export function deliver(state, sessionTag, listenerTag, frame, listenerFrame, id
   let failed = 0;
   const missing = [];
   const sessionBytes = frame.slice();
-  const listenerBytes = listenerFrame.slice();
+  // Most sends reach no listen stream: their frame is copied out of wasm memory only when one does.
+  let listenerCopy = null;
+  const listenerBytes = () => (listenerCopy ??= listenerFrame.slice());
   const send = (ws, bytes) => {
     try {
       ws.send(bytes);
@@ -47,7 +49,7 @@ export function deliver(state, sessionTag, listenerTag, frame, listenerFrame, id
       for (const ws of state.getWebSockets(listenerTag)) {
         if (ws.readyState !== OPEN) continue;
         if (listenerKey !== "*" && !admitted(ws.deserializeAttachment(), blockedLevels, listenerKey)) continue;
-        send(ws, listenerBytes);
+        send(ws, listenerBytes());
       }
     }
   } else {
@@ -58,7 +60,7 @@ export function deliver(state, sessionTag, listenerTag, frame, listenerFrame, id
         open++;
         const attachment = ws.deserializeAttachment();
         if (!admitted(attachment, blockedLevels, listenerKey)) continue;
-        send(ws, attachment && attachment.listener ? listenerBytes : sessionBytes);
+        send(ws, attachment && attachment.listener ? listenerBytes() : sessionBytes);
       }
       if (open === 0) missing.push(id);
     }

@@ -130,7 +130,7 @@ impl SyncLayer {
             if !Audience::decode(&row.audience).includes(&attachment.session) || !admits(Some(attachment), &request) {
                 continue;
             }
-            let id = EventId { shard: self.shard, seq: row.seq as u64 }.format();
+            let id = self.event_id(row.seq as u64);
             if ws.send_with_bytes(with_event_id(&request.data, &id)).is_ok() {
                 replayed += 1;
             }
