@@ -1,25 +1,29 @@
 //! The versioned messages between the Worker, the `SyncLayer` shards and the coordinator.
 //!
 //! Control calls are POSTs to a stub (`https://mesh/v1/...`, JSON bodies, so ids and URIs need no URL
-//! escaping); the one exception is `connect`, a WebSocket upgrade. Pushes from a shard
-//! to the Worker holding a session's stream are WebSocket text frames. Every path and frame carries the
-//! protocol version, because during a rollout a new Worker can reach an old object and vice versa: an
-//! unknown version is rejected with an error instead of being misread. Must not touch the runtime.
+//! escaping); the one exception is `connect`, a WebSocket upgrade. Pushes from a shard to the Worker
+//! holding a session's stream are binary WebSocket messages holding the stream's SSE bytes (since
+//! version 2; they were JSON frames before); replies to waiter sockets are JSON [`ShardFrame`]s.
+//! Every path and frame carries the protocol version, because during a rollout a new Worker can reach
+//! an old object and vice versa: an unknown version is refused (404 on a path, an error on a frame)
+//! instead of being misread. Must not touch the runtime.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MeshError, Result};
 
-/// The worker↔shard↔coordinator protocol version. Bump it on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The worker↔shard↔coordinator protocol version. Bump it on any incompatible change (2: stream
+/// sockets carry SSE bytes, and `connect` checks the session's owner).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Any host works for a stub URL; it only has to be absolute.
 pub const STUB_ORIGIN: &str = "https://mesh";
 
 /// Paths served by a `SyncLayer` shard.
 pub mod shard_path {
-    /// GET with `Upgrade: websocket`, query `session=<id>` and optionally `require_session=1`.
-    pub const CONNECT: &str = "/v1/connect";
+    /// GET with `Upgrade: websocket`, query `session=<id>` and optionally `require_session=1` (with
+    /// `owner`), `last_event_id`, `listener` and `topic`. Versioned 2 with the stream frames it carries.
+    pub const CONNECT: &str = "/v2/connect";
     /// POST [`super::SendRequest`] → [`super::SendReply`].
     pub const SEND: &str = "/v1/send";
     /// POST [`super::SessionRef`] → [`super::HasReply`].
@@ -378,6 +382,8 @@ mod tests {
         let encoded = serde_json::to_string(&reply).unwrap();
         assert_eq!(ShardFrame::decode(&encoded).unwrap(), reply);
         assert!(matches!(ShardFrame::decode(r#"{"type":"reply","v":99,"message":{}}"#), Err(MeshError::Protocol(_))));
+        // Version 1 replies (before stream frames became SSE bytes) are refused, not misread.
+        assert!(matches!(ShardFrame::decode(r#"{"type":"reply","v":1,"message":{}}"#), Err(MeshError::Protocol(_))));
         assert!(ShardFrame::decode("not json").is_err());
         assert!(ShardFrame::decode(r#"{"type":"data","v":1,"data":"x"}"#).is_err());
     }
