@@ -110,6 +110,11 @@ impl MembershipReporter {
         }
     }
 
+    /// Names the shard once it is learned after construction (see `protocol::HEADER_OBJECT_NAME`).
+    pub fn set_shard(&mut self, shard: u32) {
+        self.shard = shard;
+    }
+
     /// Whether the coordinator is known to list this shard as a member.
     pub fn is_confirmed_member(&self) -> bool {
         self.confirmed_member

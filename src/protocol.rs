@@ -52,6 +52,11 @@ pub mod shard_path {
     pub const REPLY: &str = "/v1/reply";
 }
 
+/// The object's name (`shard-N`) on every Worker → object call. A shard knows its number from its id's
+/// name; where the runtime does not carry the name (the local dev registry's cross-process proxy
+/// addresses objects by id alone), the shard learns it from this header and keeps it.
+pub const HEADER_OBJECT_NAME: &str = "x-mesh-object";
+
 /// Response header of [`shard_path::WAITER`] carrying the allocated request id.
 pub const HEADER_REQUEST_ID: &str = "x-mesh-request-id";
 

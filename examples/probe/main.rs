@@ -54,13 +54,21 @@ struct Args {
     no_delete: bool,
     /// `--storm`: the reconnect storm (see storm.rs) instead of the delivery run.
     storm: bool,
+    /// `--epoll`: one reader thread for every stream (poller.rs) instead of one thread each.
+    epoll: bool,
+    /// `--cluster-dir DIR --cluster-peers P [--cluster-leader]`: one of P processes measuring together
+    /// (cluster.rs); only the leader sends.
+    cluster_dir: Option<String>,
+    cluster_peers: usize,
+    cluster_leader: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] [--label NAME] [--out FILE]\n\
          \x20            [--server-pids PID,PID] [--create-concurrency 8] [--callers 4] [--subscribe-fraction 0.1]\n\
-         \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete] [--storm]"
+         \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete] [--storm]\n\
+         \x20            [--epoll] [--cluster-dir DIR --cluster-peers P [--cluster-leader]]"
     );
     std::process::exit(2)
 }
@@ -85,14 +93,20 @@ fn parse_args() -> Args {
         settle_ms: 1000,
         no_delete: false,
         storm: false,
+        epoll: false,
+        cluster_dir: None,
+        cluster_peers: 1,
+        cluster_leader: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let flag = argv[i].as_str();
-        if flag == "--no-delete" || flag == "--storm" {
+        if matches!(flag, "--no-delete" | "--storm" | "--epoll" | "--cluster-leader") {
             a.no_delete |= flag == "--no-delete";
             a.storm |= flag == "--storm";
+            a.epoll |= flag == "--epoll";
+            a.cluster_leader |= flag == "--cluster-leader";
             i += 1;
             continue;
         }
@@ -121,6 +135,8 @@ fn parse_args() -> Args {
             "--wait-secs" => a.wait_secs = num(&value) as u64,
             "--broadcast-gap-ms" => a.broadcast_gap_ms = num(&value) as u64,
             "--settle-ms" => a.settle_ms = num(&value) as u64,
+            "--cluster-dir" => a.cluster_dir = Some(value),
+            "--cluster-peers" => a.cluster_peers = num(&value).max(1),
             _ => usage(),
         }
         i += 2;
@@ -237,10 +253,14 @@ fn find_response(text: &str, id: u64) -> Option<Value> {
     events.into_iter().filter_map(|e| serde_json::from_str::<Value>(&e.data).ok()).find(|v| matches(v))
 }
 
+mod cluster;
 mod memory;
+mod poller;
 mod storm;
 mod streams;
+use cluster::Cluster;
 use memory::*;
+use poller::Poller;
 use streams::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -305,6 +325,21 @@ fn main() {
         write_report(&args, &storm::run(&args, &client));
         return;
     }
+    let cluster =
+        args.cluster_dir.as_deref().map(|dir| Cluster::new(dir, &args.label, args.cluster_leader, args.cluster_peers));
+    // Alone, this process sends; in a cluster only the leader does.
+    let sends = cluster.as_ref().is_none_or(|c| c.leader);
+    let mut poller = if args.epoll {
+        match Poller::start(tx.clone(), stop.clone(), closed.clone()) {
+            Ok(poller) => Some(Arc::new(poller)),
+            Err(e) => {
+                eprintln!("probe: {e}");
+                std::process::exit(1)
+            }
+        }
+    } else {
+        None
+    };
 
     // ---- 1. sessions
     eprintln!("probe[{}]: opening {} sessions on {} ...", args.label, args.sessions, client.url);
@@ -314,7 +349,7 @@ fn main() {
     let create_deadline = create_start + Duration::from_secs(300);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
-        let (client, args, next, opened, tx, stop, closed, note_error) = (
+        let (client, args, next, opened, tx, stop, closed, note_error, poller) = (
             client.clone(),
             args.clone(),
             next.clone(),
@@ -323,6 +358,7 @@ fn main() {
             stop.clone(),
             closed.clone(),
             note_error.clone(),
+            poller.clone(),
         );
         workers.push(thread::spawn(move || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -345,7 +381,7 @@ fn main() {
                 note_error(format!("initialized: {e}"));
                 continue;
             }
-            match open_stream(&args, i, &sid, tx.clone(), stop.clone(), closed.clone()) {
+            match open_stream(&args, i, &sid, tx.clone(), stop.clone(), closed.clone(), poller.as_deref()) {
                 Ok(stream) => opened.lock().unwrap().push((i, sid, stream)),
                 Err(e) => {
                     note_error(e);
@@ -370,6 +406,14 @@ fn main() {
     // Resident memory with every session open and idle, before any send: what an idle session costs.
     let pids = if args.server_pids.is_empty() { find_server_pids(args.port) } else { args.server_pids.clone() };
     let idle_rss_kb: u64 = pids.iter().filter_map(|&p| status_kb(p, "VmRSS:")).sum();
+    if let Some(cluster) = &cluster {
+        cluster.report("open", &json!({"open": k_open, "create_secs": create_secs}));
+        if cluster.leader {
+            let opened = cluster.gather("open").unwrap_or_else(|e| fail(&e));
+            let total: u64 = opened.iter().filter_map(|v| v["open"].as_u64()).sum();
+            eprintln!("probe[{}]: {total} sessions open over {} processes", args.label, opened.len());
+        }
+    }
 
     // ---- 2. broadcasts
     // Every phase starts with an empty connection pool: a keep-alive connection left idle through the
@@ -380,7 +424,7 @@ fn main() {
     let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
     let mut stray_targeted = 0usize;
     let mut sent_texts = Vec::new();
-    if k_open > 0 {
+    if k_open > 0 && sends {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
             let text = format!("{ANNOUNCE_PREFIX}-{run_id}-{b}");
@@ -406,6 +450,14 @@ fn main() {
             if b + 1 < args.broadcasts {
                 thread::sleep(Duration::from_millis(args.broadcast_gap_ms));
             }
+        }
+    }
+    if let Some(cluster) = &cluster {
+        if cluster.leader {
+            cluster.publish("broadcasts", &json!(sent_texts));
+        } else {
+            let published = cluster.await_published("broadcasts").unwrap_or_else(|e| fail(&e));
+            sent_texts = serde_json::from_value(published).unwrap_or_default();
         }
     }
     let bcast_expected = sent_texts.len() * k_open;
@@ -462,6 +514,12 @@ fn main() {
             let _ = h.join();
         }
         subscribers = std::mem::take(&mut *ok_subs.lock().unwrap());
+        if let Some(cluster) = &cluster {
+            cluster.report("subscribed", &json!({"subscribers": subscribers.len()}));
+            if cluster.leader {
+                cluster.gather("subscribed").unwrap_or_else(|e| fail(&e));
+            }
+        }
         thread::sleep(Duration::from_millis(args.settle_ms.min(1000)));
         // Anything stray (e.g. a late broadcast) is dropped before the targeted phase.
         while let Ok(d) = rx.try_recv() {
@@ -474,7 +532,7 @@ fn main() {
         let call_sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
         let t_start = Instant::now();
         let mut hs = Vec::new();
-        for _ in 0..args.callers {
+        for _ in 0..if sends { args.callers } else { 0 } {
             let (client, call_sids, calls_done, calls_ok, note_error, total) = (
                 client.clone(),
                 call_sids.clone(),
@@ -525,6 +583,14 @@ fn main() {
         }
         let t_secs = t_start.elapsed().as_secs_f64();
         targ_ok_calls = calls_ok.load(Ordering::Relaxed);
+        if let Some(cluster) = &cluster {
+            if cluster.leader {
+                cluster.publish("targeted", &json!({"calls": targ_ok_calls}));
+            } else {
+                let published = cluster.await_published("targeted").unwrap_or_else(|e| fail(&e));
+                targ_ok_calls = published["calls"].as_u64().unwrap_or(0) as usize;
+            }
+        }
         targeted_per_s = targ_ok_calls as f64 / t_secs.max(1e-9);
         targ_expected = targ_ok_calls * subscribers.len();
         let deadline = Instant::now() + Duration::from_secs(args.wait_secs);
@@ -557,7 +623,7 @@ fn main() {
     bcast_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     targ_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let total_errors = errors.load(Ordering::Relaxed);
-    let report = json!({
+    let mut report = json!({
         "system": args.label,
         "sessions": args.sessions,
         "sessions_open": k_open,
@@ -586,6 +652,12 @@ fn main() {
         "stray_targeted": stray_targeted,
         "probe_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
+    if cluster.is_some() {
+        // Percentiles over several processes need every sample.
+        report["create_secs"] = json!(create_secs);
+        report["broadcast_latencies_ms"] = json!(bcast_lat);
+        report["targeted_latencies_ms"] = json!(targ_lat);
+    }
 
     // Close: stop readers, DELETE sessions (bounded), shut sockets, join.
     let client = Client::pooled(&url);
@@ -602,9 +674,18 @@ fn main() {
             let _ = h.join();
         }
     }
+    if let Some(poller) = poller.take().and_then(|p| Arc::try_unwrap(p).ok()) {
+        let mut poller = poller;
+        poller.join();
+    }
     drop(sessions);
 
     write_report(&args, &report);
+}
+
+fn fail(error: &str) -> ! {
+    eprintln!("probe: {error}");
+    std::process::exit(1)
 }
 
 /// DELETEs `sessions` with `concurrency` workers, for at most 60 s.

@@ -1,5 +1,6 @@
-//! The probe's GET streams: raw sockets, chunked transfer decoding, one small-stack reader thread
-//! per stream that timestamps each notification as its bytes arrive.
+//! The probe's GET streams: raw sockets, chunked transfer decoding, and a reader that timestamps each
+//! notification as its bytes arrive: one small-stack thread per stream, or one epoll thread for all
+//! (`--epoll`, poller.rs) where threads would run out (a machine's pid limit is 32,768).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -126,6 +127,7 @@ pub(crate) fn open_stream(
     tx: Sender<Delivery>,
     stop: Arc<AtomicBool>,
     closed: Arc<AtomicUsize>,
+    poller: Option<&Poller>,
 ) -> Result<Stream, String> {
     let (socket, buf, header_end) = get_head(args, session, Duration::from_secs(30))?;
     let head_text = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
@@ -140,69 +142,32 @@ pub(crate) fn open_stream(
     // would be a second descriptor, and 10,000 streams must fit a 20,000 open-files limit.
     let socket = Arc::new(socket);
     let reader = socket.clone();
+    if let Some(poller) = poller {
+        poller.register(index, socket.clone(), StreamParser::new(index, chunked), leftover)?;
+        return Ok(Stream { socket, handle: None });
+    }
     let handle = thread::Builder::new()
         .name(format!("sse-{index}"))
         .stack_size(128 * 1024)
         .spawn(move || {
-            let mut dechunker = Dechunker::default();
-            let mut decoder = SseDecoder::new();
-            let mut payload = Vec::with_capacity(4096);
+            let mut parser = StreamParser::new(index, chunked);
             let mut buffer = vec![0u8; 16 * 1024];
-            let mut first = Some(leftover);
+            if !leftover.is_empty() && parser.feed(&leftover, now_ms(), &tx) {
+                return;
+            }
             loop {
-                let (bytes, at) = if let Some(l) = first.take() {
-                    if l.is_empty() {
+                let n = match (&*reader).read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         continue;
                     }
-                    (l, now_ms())
-                } else {
-                    match (&*reader).read(&mut buffer) {
-                        Ok(0) => break,
-                        Ok(n) => (buffer[..n].to_vec(), now_ms()),
-                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                            if stop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            continue;
-                        }
-                        Err(_) => break,
-                    }
+                    Err(_) => break,
                 };
-                payload.clear();
-                if chunked {
-                    dechunker.feed(&bytes, &mut payload);
-                } else {
-                    payload.extend_from_slice(&bytes);
-                }
-                for event in decoder.feed(&payload) {
-                    let Ok(v) = serde_json::from_str::<Value>(&event.data) else { continue };
-                    match v.get("method").and_then(Value::as_str) {
-                        Some("notifications/message") => {
-                            let data = &v["params"]["data"];
-                            let (Some(text), Some(sent)) = (
-                                data.get("text").and_then(Value::as_str),
-                                data.get("sent_at_ms").and_then(Value::as_f64),
-                            ) else {
-                                continue;
-                            };
-                            if text.starts_with(ANNOUNCE_PREFIX) {
-                                let _ = tx.send(Delivery {
-                                    stream: index,
-                                    kind: Kind::Broadcast(text.to_owned()),
-                                    latency_ms: at - sent,
-                                });
-                            }
-                        }
-                        Some("notifications/resources/updated") => {
-                            if let Some(sent) = v.pointer("/params/_meta/sent_at_ms").and_then(Value::as_f64) {
-                                let _ =
-                                    tx.send(Delivery { stream: index, kind: Kind::Targeted, latency_ms: at - sent });
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                if dechunker.done {
+                if parser.feed(&buffer[..n], now_ms(), &tx) {
                     break;
                 }
             }
@@ -212,4 +177,53 @@ pub(crate) fn open_stream(
         })
         .map_err(|e| format!("spawning reader: {e}"))?;
     Ok(Stream { socket, handle: Some(handle) })
+}
+
+/// One stream's bytes → timestamped deliveries: chunked de-framing, SSE decoding and classifying.
+pub(crate) struct StreamParser {
+    index: usize,
+    chunked: bool,
+    dechunker: Dechunker,
+    decoder: SseDecoder,
+    payload: Vec<u8>,
+}
+
+impl StreamParser {
+    pub(crate) fn new(index: usize, chunked: bool) -> Self {
+        Self { index, chunked, dechunker: Dechunker::default(), decoder: SseDecoder::new(), payload: Vec::new() }
+    }
+
+    /// Feeds bytes that arrived at `at` (ms since the epoch); true once the body has ended.
+    pub(crate) fn feed(&mut self, bytes: &[u8], at: f64, tx: &Sender<Delivery>) -> bool {
+        self.payload.clear();
+        if self.chunked {
+            self.dechunker.feed(bytes, &mut self.payload);
+        } else {
+            self.payload.extend_from_slice(bytes);
+        }
+        for event in self.decoder.feed(&self.payload) {
+            let Ok(v) = serde_json::from_str::<Value>(&event.data) else { continue };
+            match v.get("method").and_then(Value::as_str) {
+                Some("notifications/message") => {
+                    let data = &v["params"]["data"];
+                    let (Some(text), Some(sent)) =
+                        (data.get("text").and_then(Value::as_str), data.get("sent_at_ms").and_then(Value::as_f64))
+                    else {
+                        continue;
+                    };
+                    if text.starts_with(ANNOUNCE_PREFIX) {
+                        let kind = Kind::Broadcast(text.to_owned());
+                        let _ = tx.send(Delivery { stream: self.index, kind, latency_ms: at - sent });
+                    }
+                }
+                Some("notifications/resources/updated") => {
+                    if let Some(sent) = v.pointer("/params/_meta/sent_at_ms").and_then(Value::as_f64) {
+                        let _ = tx.send(Delivery { stream: self.index, kind: Kind::Targeted, latency_ms: at - sent });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.dechunker.done
+    }
 }

@@ -29,7 +29,8 @@ use crate::protocol::{
     coordinator_path, fit_topics, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter,
     MembershipReport, RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup,
     SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers,
-    UpdateSession, HEADER_REQUEST_ID, PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
+    UpdateSession, HEADER_OBJECT_NAME, HEADER_REQUEST_ID, PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM,
+    TAG_WAITER,
 };
 use crate::routing::{candidate_shards, parse_shard_name};
 
@@ -37,6 +38,9 @@ use crate::routing::{candidate_shards, parse_shard_name};
 /// it throws inside `acceptWebSocket`, which the bindings turn into a panic.
 pub const MAX_SOCKETS_PER_SHARD: usize = 32_000;
 const WS_OPEN: u16 = 1;
+
+/// `SyncLayer::shard` before the shard knows its number.
+const UNNAMED: u32 = u32::MAX;
 
 mod history;
 
@@ -61,7 +65,9 @@ extern "C" {
 pub struct SyncLayer {
     state: State,
     env: Env,
-    shard: u32,
+    /// This shard's number: from the id's name, else from storage or the first call's
+    /// `HEADER_OBJECT_NAME` (see `learn_name`); `UNNAMED` until known.
+    shard: Cell<u32>,
     instance: String,
     reporter: RefCell<MembershipReporter>,
     /// Accepts waiting for their membership report; counted as sessions (see `MembershipReporter`).
@@ -82,22 +88,26 @@ type InFlightReport = Shared<LocalBoxFuture<'static, std::result::Result<(), Str
 
 impl DurableObject for SyncLayer {
     fn new(state: State, env: Env) -> Self {
-        let shard = state.id().name().as_deref().and_then(parse_shard_name).unwrap_or(u32::MAX);
         let sql = state.storage().sql();
         for statement in [
             "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS topic_subscribers (topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))",
             "CREATE TABLE IF NOT EXISTS request_ids (session TEXT PRIMARY KEY, next INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, audience TEXT NOT NULL, data TEXT NOT NULL, level TEXT, topic TEXT)",
+            "CREATE TABLE IF NOT EXISTS object_name (name TEXT NOT NULL)",
         ] {
             if let Err(error) = sql.exec(statement, None) {
-                worker::console_error!("shard {shard}: schema: {error}");
+                worker::console_error!("shard: schema: {error}");
             }
         }
+        let shard = match state.id().name() {
+            Some(name) => parse_shard_name(&name).unwrap_or(UNNAMED),
+            None => stored_name(&sql).as_deref().and_then(parse_shard_name).unwrap_or(UNNAMED),
+        };
         Self {
             state,
             env,
-            shard,
+            shard: Cell::new(shard),
             instance: uuid::Uuid::new_v4().to_string(),
             reporter: RefCell::new(MembershipReporter::new(shard)),
             pending_accepts: Cell::new(0),
@@ -109,6 +119,9 @@ impl DurableObject for SyncLayer {
     }
 
     async fn fetch(&self, mut request: Request) -> WorkerResult<Response> {
+        if self.shard.get() == UNNAMED {
+            self.learn_name(&request);
+        }
         let path = request.path();
         if path == shard_path::CONNECT {
             return match self.accept_stream(&request).await {
@@ -199,7 +212,7 @@ impl DurableObject for SyncLayer {
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> WorkerResult<()> {
-        worker::console_warn!("shard {}: socket error: {error}", self.shard);
+        worker::console_warn!("shard {}: socket error: {error}", self.shard.get());
         let _ = ws.close(Some(1011), Some("error"));
         self.count_changed();
         self.forget_listener_topics(&ws).await;
@@ -336,7 +349,7 @@ impl SyncLayer {
         }
         self.take_over_or_refuse(&session, last_event_id.is_some())?;
         if !self.has_room_for_socket() {
-            return Err(MeshError::ShardFull { shard: self.shard });
+            return Err(MeshError::ShardFull { shard: self.shard.get() });
         }
         // A confirmed member inside the report interval would skip: counting every socket on every
         // accept made opening sessions cost O(sessions on the shard).
@@ -410,7 +423,7 @@ impl SyncLayer {
         if !unkept.is_empty() {
             worker::console_warn!(
                 "shard {}: {} topics of {session} stay indexed after it closes",
-                self.shard,
+                self.shard.get(),
                 unkept.len()
             );
         }
@@ -567,7 +580,7 @@ impl SyncLayer {
             return Err(MeshError::SessionNotFound);
         }
         if !self.has_room_for_socket() {
-            return Err(MeshError::ShardFull { shard: self.shard });
+            return Err(MeshError::ShardFull { shard: self.shard.get() });
         }
         #[derive(serde::Deserialize)]
         struct Row {
@@ -643,14 +656,14 @@ impl SyncLayer {
         let config = match super::config(&self.env) {
             Ok(config) => config,
             Err(error) => {
-                worker::console_error!("shard {}: topic cleanup: {error}", self.shard);
+                worker::console_error!("shard {}: topic cleanup: {error}", self.shard.get());
                 return;
             }
         };
         for topic in topics {
             for shard in candidate_shards(topic, config.shard_count, &config.previous_shard_counts) {
                 let change = TopicChange { topic: topic.clone(), session: session.to_owned() };
-                let outcome = if shard == self.shard {
+                let outcome = if shard == self.shard.get() {
                     self.topic_change(change, false)
                 } else {
                     match stubs::stub(&self.env, &config.shard_binding, Target::Shard(shard)) {
@@ -663,7 +676,7 @@ impl SyncLayer {
                 if let Err(error) = outcome {
                     worker::console_warn!(
                         "shard {}: removing {session} from a topic index failed: {error}",
-                        self.shard
+                        self.shard.get()
                     );
                 }
             }
@@ -690,16 +703,38 @@ impl SyncLayer {
         let rows: Vec<Row> =
             self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
         Ok(ShardStatus {
-            shard: self.shard,
+            shard: self.shard.get(),
             sessions: self.open_sockets(None).len() as u64,
             registered: rows.first().map(|row| row.n as u64).unwrap_or(0),
             instance: self.instance.clone(),
         })
     }
 
+    /// Takes the shard's number from the caller's `HEADER_OBJECT_NAME` when the runtime gave the object no
+    /// name, and stores it so that a wake without a request (socket events, the alarm) knows it too.
+    fn learn_name(&self, request: &Request) {
+        let Ok(Some(name)) = request.headers().get(HEADER_OBJECT_NAME) else { return };
+        let Some(shard) = parse_shard_name(&name) else { return };
+        self.shard.set(shard);
+        self.reporter.borrow_mut().set_shard(shard);
+        if let Err(error) = self.sql("INSERT INTO object_name (name) VALUES (?)", vec![name.into()]) {
+            worker::console_error!("shard {shard}: storing its name: {error}");
+        }
+    }
+
     fn sql(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
         self.state.storage().sql().exec(statement, bindings).map_err(platform("sql exec"))
     }
+}
+
+/// The name `learn_name` stored, if any.
+fn stored_name(sql: &worker::SqlStorage) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        name: String,
+    }
+    let rows = sql.exec("SELECT name FROM object_name LIMIT 1", None).ok()?.to_array::<Row>().ok()?;
+    rows.into_iter().next().map(|row| row.name)
 }
 
 /// Sends a membership report to the coordinator and waits for its ack.

@@ -116,12 +116,15 @@ fn upstream(target: Target, detail: String) -> MeshError {
 
 /// Rebuilds the error an object answered with from its status.
 pub fn error_from_status(target: Target, status: u16, body: &str) -> MeshError {
-    let detail =
-        serde_json::from_str::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| body.chars().take(200).collect());
+    let ours = serde_json::from_str::<ErrorBody>(body).map(|b| b.error).ok();
+    // A 503 is "shard full" only when the shard said so: the runtime answers 503 too (an object that
+    // cannot be reached), and that must not tell a client to retry a full shard.
+    let from_object = ours.is_some();
+    let detail = ours.unwrap_or_else(|| body.chars().take(200).collect());
     match (status, target) {
         (404, _) => MeshError::SessionNotFound,
         (409, _) => MeshError::StreamConflict,
-        (503, Target::Shard(shard)) => MeshError::ShardFull { shard },
+        (503, Target::Shard(shard)) if from_object => MeshError::ShardFull { shard },
         (400, _) => MeshError::Protocol(detail),
         _ => upstream(target, format!("status {status}: {detail}")),
     }

@@ -83,7 +83,7 @@ impl SyncLayer {
 
     /// The id of event `seq` on this shard, as streams carry it.
     pub(super) fn event_id(&self, seq: u64) -> String {
-        EventId { shard: self.shard, seq }.format()
+        EventId { shard: self.shard.get(), seq }.format()
     }
 
     /// Sends a fresh stream the log's position as an event with an id and empty data (the
@@ -114,7 +114,7 @@ impl SyncLayer {
             level: Option<String>,
             topic: Option<String>,
         }
-        if last.shard != self.shard {
+        if last.shard != self.shard.get() {
             return Ok(0);
         }
         let rows: Vec<Row> = self
