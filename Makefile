@@ -5,7 +5,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev test setup build lint unit e2e bench bench-core chaos clean
+.PHONY: dev test setup build lint unit e2e bench bench-cluster bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -39,6 +39,12 @@ test: setup lint unit e2e
 # loadtest/PROBE.md).
 bench: build
 	bash scripts/bench.sh
+
+# Past one process (loadtest/CLUSTER.md): the objects in one `wrangler dev`, the Worker in F others bound
+# to them by script_name; 50,000 sessions on the mesh, then the seed's single object at 10,000-50,000.
+# Writes loadtest/results/cluster.json; then the capacity model checks itself against it and predicts.
+bench-cluster: build
+	bash scripts/bench_cluster.sh
 
 # Chaos at scale (tests/support/chaos_scale.rs): 1,000 sessions through drops, a restart, hibernation
 # and a resharding, twice; writes loadtest/results/chaos.json. CHAOS_SESSIONS, CHAOS_ROUNDS, CHAOS_SEED, CHAOS_RUNS.

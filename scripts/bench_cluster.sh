@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# `make bench-cluster`: the mesh and the seed's single object past one process, on one machine, in
+# Cloudflare's shape (loadtest/CLUSTER.md): one `wrangler dev` serves the Durable Objects, F others run
+# the stateless Worker with Durable Object bindings that name the objects' script (`script_name`; the
+# local dev registry connects them over workerd's RPC port, as Workers reach objects in production).
+# Configuration only: the same build/ (or loadtest/baseline) with a generated wrangler config per
+# process. The probe runs as one process per front (`--epoll --cluster-dir`); the first one sends.
+#
+# Writes loadtest/results/cluster.json (runs; `cargo run --release --example capacity` adds "model").
+#
+# Environment (defaults in brackets):
+#   CLUSTER_RUNS ["mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]  SYSTEM:SESSIONS each
+#   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
+#   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
+#   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
+#   RESULTS_DIR [loadtest/results]  LOG_DIR [/tmp/mcp-cluster-logs]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CLUSTER_RUNS="${CLUSTER_RUNS:-mesh-16:50000 baseline:10000 baseline:30000 baseline:50000}"
+FRONT_SESSIONS="${FRONT_SESSIONS:-12500}"
+BROADCASTS="${BROADCASTS:-10}"
+TARGETED="${TARGETED:-100}"
+CALLERS="${CALLERS:-4}"
+CREATE_CONCURRENCY="${CREATE_CONCURRENCY:-8}"
+WAIT_SECS="${WAIT_SECS:-120}"
+SUBSCRIBE_FRACTION="${SUBSCRIBE_FRACTION:-0.1}"
+BROADCAST_GAP_MS="${BROADCAST_GAP_MS:-1000}"
+RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
+LOG_DIR="${LOG_DIR:-/tmp/mcp-cluster-logs}"
+WRANGLER="$ROOT/node_modules/.bin/wrangler"
+COMPAT_DATE="2026-04-07"
+
+mkdir -p "$RESULTS_DIR" "$LOG_DIR"
+WORK="$(mktemp -d /tmp/mcp-cluster.XXXXXX)"
+GROUPS_RUNNING=()
+
+log() { echo "[bench-cluster $(date +%H:%M:%S)] $*" >&2; }
+
+stop_all() {
+  local pg
+  for pg in "${GROUPS_RUNNING[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  sleep 1
+  for pg in "${GROUPS_RUNNING[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+  GROUPS_RUNNING=()
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# direct_port PGID PUBLIC_PORT: the port of the workerd that runs the Worker itself (not wrangler's
+# proxy on PUBLIC_PORT): one that answers an MCP initialize. The dev registry's own socket (it answers
+# a GET with a bare "not found") is never POSTed to: it takes a POST body as the new registry.
+direct_port() {
+  local pgid="$1" public="$2" pid port body code
+  for pid in $(ps -eo pid=,pgid=,comm= | awk -v g="$pgid" '$2==g && $3=="workerd"{print $1}'); do
+    for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | grep -oE '127\.0\.0\.1:[0-9]+' | cut -d: -f2); do
+      [ "$port" = "$public" ] && continue
+      body="$(curl -s -m 2 "http://127.0.0.1:$port/" || true)"
+      [ "$body" = "not found" ] && continue
+      code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' -H 'content-type: application/json' \
+        -H 'accept: application/json, text/event-stream' \
+        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}' \
+        "http://127.0.0.1:$port/mcp" || true)"
+      if [ "$code" = 200 ]; then echo "$port"; return 0; fi
+    done
+  done
+  return 1
+}
+
+# connected LOG: the last bindings table wrangler printed has no binding "[not connected]".
+connected() {
+  awk '/has access to the following bindings/{table=""} {table=table"\n"$0} END{exit index(table,"not connected")>0}' "$1"
+}
+
+# group_rss_mb PGID: peak RSS (VmHWM) summed over the workerd processes of one `wrangler dev`.
+group_rss_mb() {
+  local pgid="$1" pid kb total=0
+  for pid in $(ps -eo pid=,pgid=,comm= | awk -v g="$pgid" '$2==g && $3=="workerd"{print $1}'); do
+    kb="$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+    total=$((total + ${kb:-0}))
+  done
+  awk -v kb="$total" 'BEGIN{printf "%.1f", kb/1024}'
+}
+
+# write_configs SYSTEM DIR FRONTS: the objects' config and one per front.
+write_configs() {
+  local system="$1" dir="$2" fronts="$3" i main objects flags vars
+  case "$system" in
+    mesh-*)
+      main="$WORK/build/index.js"
+      objects="mesh-cluster-objects"
+      flags=""
+      vars="SHARD_COUNT = \"${system#mesh-}\"
+KEEPALIVE_MS = \"25000\""
+      cat >"$dir/objects.toml" <<EOF
+name = "$objects"
+main = "$main"
+compatibility_date = "$COMPAT_DATE"
+[vars]
+$vars
+[durable_objects]
+bindings = [
+  { name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer" },
+  { name = "MESH_COORDINATOR", class_name = "Coordinator" },
+]
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["SyncLayer", "Coordinator"]
+EOF
+      for i in $(seq 0 $((fronts - 1))); do
+        cat >"$dir/front-$i.toml" <<EOF
+name = "mesh-cluster-front-$i"
+main = "$main"
+compatibility_date = "$COMPAT_DATE"
+[vars]
+$vars
+[durable_objects]
+bindings = [
+  { name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer", script_name = "$objects" },
+  { name = "MESH_COORDINATOR", class_name = "Coordinator", script_name = "$objects" },
+]
+EOF
+      done
+      ;;
+    baseline)
+      main="$ROOT/loadtest/baseline/src/index.js"
+      objects="baseline-cluster-objects"
+      cat >"$dir/objects.toml" <<EOF
+name = "$objects"
+main = "$main"
+compatibility_date = "$COMPAT_DATE"
+compatibility_flags = ["nodejs_compat"]
+[vars]
+INCREMENT_NOTIFY = "await"
+[durable_objects]
+bindings = [{ name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer" }]
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["SyncLayer"]
+[[kv_namespaces]]
+binding = "TMCP_SESSION_INFO"
+id = "00000000000000000000000000000000"
+EOF
+      for i in $(seq 0 $((fronts - 1))); do
+        cat >"$dir/front-$i.toml" <<EOF
+name = "baseline-cluster-front-$i"
+main = "$main"
+compatibility_date = "$COMPAT_DATE"
+compatibility_flags = ["nodejs_compat"]
+[vars]
+INCREMENT_NOTIFY = "await"
+[durable_objects]
+bindings = [{ name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer", script_name = "$objects" }]
+[[kv_namespaces]]
+binding = "TMCP_SESSION_INFO"
+id = "00000000000000000000000000000000"
+EOF
+      done
+      ;;
+    *) log "unknown system $system"; return 1 ;;
+  esac
+}
+
+# start CONFIG STATE LOG -> STARTED_PGID, STARTED_PORT (the Worker's own workerd port)
+start() {
+  local config="$1" state="$2" logf="$3" port inspector deadline
+  port="$(free_port)"
+  inspector="$(free_port)"
+  setsid "$WRANGLER" dev --config "$config" --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \
+    --persist-to "$state" --show-interactive-dev-session=false </dev/null >"$logf" 2>&1 &
+  STARTED_PGID=$!
+  GROUPS_RUNNING+=("$STARTED_PGID")
+  deadline=$((SECONDS + 180))
+  while [ $SECONDS -lt $deadline ]; do
+    if grep -q "Ready on" "$logf" && connected "$logf" \
+        && STARTED_PORT="$(direct_port "$STARTED_PGID" "$port")"; then
+      return 0
+    fi
+    kill -0 "$STARTED_PGID" 2>/dev/null || break
+    sleep 0.5
+  done
+  log "$config did not come up; log tail:"; tail -n 20 "$logf" >&2
+  return 1
+}
+
+log "building the probe"
+cargo build --release --example probe >&2
+PROBE="$ROOT/target/release/examples/probe"
+cp -r "$ROOT/build" "$WORK/build"
+if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseline >&2; fi
+
+RUNS_JSONL="$WORK/runs.jsonl"
+: >"$RUNS_JSONL"
+for run in $CLUSTER_RUNS; do
+  system="${run%%:*}"
+  sessions="${run##*:}"
+  fronts=$(( (sessions + FRONT_SESSIONS - 1) / FRONT_SESSIONS ))
+  dir="$WORK/$system-$sessions"
+  mkdir -p "$dir/sync"
+  write_configs "$system" "$dir" "$fronts"
+  log "$system K=$sessions: objects process + $fronts fronts"
+  failure=""
+  if ! start "$dir/objects.toml" "$dir/state-objects" "$LOG_DIR/$system-$sessions-objects.log"; then
+    failure="the objects process did not start"
+  fi
+  objects_pgid="$STARTED_PGID"
+  front_pgids=()
+  front_ports=()
+  if [ -z "$failure" ]; then
+    for i in $(seq 0 $((fronts - 1))); do
+      # The fronts share one state directory: the baseline's KV is one namespace in production too.
+      if ! start "$dir/front-$i.toml" "$dir/state-fronts" "$LOG_DIR/$system-$sessions-front-$i.log"; then
+        failure="front $i did not start"
+        break
+      fi
+      front_pgids+=("$STARTED_PGID")
+      front_ports+=("$STARTED_PORT")
+    done
+  fi
+  if [ -z "$failure" ]; then
+    log "$system K=$sessions: fronts on ${front_ports[*]}; running $fronts probe processes"
+    probe_pids=()
+    share=$(( sessions / fronts ))
+    for i in $(seq 0 $((fronts - 1))); do
+      n=$share
+      [ "$i" -eq 0 ] && n=$(( sessions - share * (fronts - 1) ))
+      leader=()
+      [ "$i" -eq 0 ] && leader=(--cluster-leader)
+      "$PROBE" --url "http://127.0.0.1:${front_ports[$i]}/mcp" --sessions "$n" --broadcasts "$BROADCASTS" \
+        --targeted "$TARGETED" --callers "$CALLERS" --create-concurrency "$CREATE_CONCURRENCY" \
+        --subscribe-fraction "$SUBSCRIBE_FRACTION" --wait-secs "$WAIT_SECS" --broadcast-gap-ms "$BROADCAST_GAP_MS" \
+        --epoll --cluster-dir "$dir/sync" --cluster-peers "$fronts" "${leader[@]}" \
+        --label "p$i" --out "$dir/probe-$i.json" >/dev/null 2>"$LOG_DIR/$system-$sessions-probe-$i.log" &
+      probe_pids+=($!)
+    done
+    for pid in "${probe_pids[@]}"; do wait "$pid" || true; done
+  fi
+  rss_fronts=()
+  for pg in "${front_pgids[@]}"; do rss_fronts+=("$(group_rss_mb "$pg")"); done
+  rss_objects="$(group_rss_mb "$objects_pgid")"
+  if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
+  python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
+    --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
+    --objects-log "$LOG_DIR/$system-$sessions-objects.log" >>"$RUNS_JSONL"
+  log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
+  stop_all
+done
+
+python3 scripts/bench_cluster_collect.py write --runs "$RUNS_JSONL" --out "$RESULTS_DIR/cluster.json"
+log "wrote $RESULTS_DIR/cluster.json"

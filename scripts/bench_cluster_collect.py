@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Collects `make bench-cluster` (scripts/bench_cluster.sh) into loadtest/results/cluster.json.
+
+  run   merges one run's probe processes (probe-*.json in --dir) into one line of JSON
+  write gathers those lines into cluster.json, keeping the "model" the capacity example wrote
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_collect import machine  # noqa: E402
+
+
+def percentile(sorted_values, p):
+    """The nearest-rank percentile, as the probe computes it."""
+    if not sorted_values:
+        return None
+    rank = math.ceil(p / 100.0 * len(sorted_values))
+    return round(sorted_values[min(max(rank, 1), len(sorted_values)) - 1], 1)
+
+
+def merge_run(args):
+    probes = []
+    for path in sorted(glob.glob(os.path.join(args.dir, "probe-*.json"))):
+        try:
+            with open(path) as f:
+                probes.append(json.load(f))
+        except (OSError, ValueError) as error:
+            probes.append({"errors": 1, "error_samples": [f"{os.path.basename(path)}: {error}"]})
+    leader = next((p for p in probes if p.get("system") == "p0"), {})
+    broadcast = sorted(x for p in probes for x in p.get("broadcast_latencies_ms", []))
+    targeted = sorted(x for p in probes for x in p.get("targeted_latencies_ms", []))
+    opened = sum(p.get("sessions_open", 0) for p in probes)
+    create_secs = max((p.get("create_secs", 0.0) for p in probes), default=0.0)
+    errors = sum(p.get("errors", 0) for p in probes)
+    samples = [s for p in probes for s in p.get("error_samples", [])][:5]
+    failure = args.failure or None
+    if failure is None and len(probes) < args.fronts:
+        failure = f"{args.fronts - len(probes)} probe process(es) wrote no result"
+    if failure is None and errors:
+        failure = f"{errors} failed calls, e.g. {samples[0]}" if samples else f"{errors} failed calls"
+    objects_errors = []
+    if args.objects_log and os.path.exists(args.objects_log):
+        with open(args.objects_log, errors="replace") as f:
+            objects_errors = [line.strip()[:300] for line in f if "rror" in line and "Request.cf" not in line
+                              and "getaddrinfo" not in line and "GetAddrInfo" not in line][:5]
+    return {
+        "system": args.system,
+        "sessions": args.sessions,
+        "sessions_open": opened,
+        "fronts": args.fronts,
+        "probe_processes": len(probes),
+        "broadcast_p50_ms": percentile(broadcast, 50),
+        "broadcast_p95_ms": percentile(broadcast, 95),
+        "broadcast_p99_ms": percentile(broadcast, 99),
+        "broadcast_max_ms": broadcast[-1] if broadcast else None,
+        "broadcasts_sent": leader.get("broadcasts_sent", 0),
+        "delivered": sum(p.get("delivered", 0) for p in probes),
+        "expected": sum(p.get("expected", 0) for p in probes),
+        "targeted_calls": leader.get("targeted_calls", 0),
+        "targeted_per_s": leader.get("targeted_per_s", 0.0),
+        "targeted_delivered": sum(p.get("targeted_delivered", 0) for p in probes),
+        "targeted_expected": sum(p.get("targeted_expected", 0) for p in probes),
+        "targeted_p50_ms": percentile(targeted, 50),
+        "targeted_p99_ms": percentile(targeted, 99),
+        "errors": errors,
+        "error_samples": samples,
+        "streams_closed_early": sum(p.get("streams_closed_early", 0) for p in probes),
+        "creates_per_s": round(opened / create_secs, 1) if create_secs > 0 else 0.0,
+        "rss_mb": {
+            "objects": float(args.rss_objects or 0),
+            "fronts": [float(x) for x in (args.rss_fronts or "").split()],
+        },
+        "objects_log_errors": objects_errors,
+        "failure": failure,
+    }
+
+
+def write(args):
+    runs = []
+    with open(args.runs) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    model = None
+    if os.path.exists(args.out):
+        try:
+            with open(args.out) as f:
+                model = json.load(f).get("model")
+        except (OSError, ValueError):
+            model = None
+    doc = {"machine": machine(), "runs": runs}
+    if model is not None:
+        doc["model"] = model
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--system", required=True)
+    run.add_argument("--sessions", type=int, required=True)
+    run.add_argument("--fronts", type=int, required=True)
+    run.add_argument("--dir", required=True)
+    run.add_argument("--rss-objects", default="0")
+    run.add_argument("--rss-fronts", default="")
+    run.add_argument("--failure", default="")
+    run.add_argument("--objects-log", default="")
+    out = sub.add_parser("write")
+    out.add_argument("--runs", required=True)
+    out.add_argument("--out", required=True)
+    args = parser.parse_args()
+    if args.command == "run":
+        print(json.dumps(merge_run(args)))
+    else:
+        write(args)
+
+
+if __name__ == "__main__":
+    main()
