@@ -72,6 +72,28 @@ direct_port() {
   return 1
 }
 
+# sample_cpu OUT GROUP:PID...: every 200 ms, "time_ms group pid ticks" (utime + stime in clock ticks) for
+# each process, with shell builtins only so that sampling costs next to no CPU itself.
+sample_cpu() {
+  local out="$1" entry now
+  local -a stat
+  shift
+  while :; do
+    now="${EPOCHREALTIME/./}"
+    for entry in "$@"; do
+      if read -ra stat 2>/dev/null <"/proc/${entry##*:}/stat"; then
+        echo "$((now / 1000)) ${entry%%:*} ${entry##*:} $(( stat[13] + stat[14] ))"
+      fi
+    done
+    sleep 0.2
+  done >>"$out"
+}
+
+# workerd_pids PGID: the workerd processes of one `wrangler dev`.
+workerd_pids() {
+  ps -eo pid=,pgid=,comm= | awk -v g="$1" '$2==g && $3=="workerd"{print $1}'
+}
+
 # connected LOG: the last bindings table wrangler printed has no binding "[not connected]".
 connected() {
   awk '/has access to the following bindings/{table=""} {table=table"\n"$0} END{exit index(table,"not connected")>0}' "$1"
@@ -238,7 +260,16 @@ for run in $CLUSTER_RUNS; do
         --label "p$i" --out "$dir/probe-$i.json" >/dev/null 2>"$LOG_DIR/$system-$sessions-probe-$i.log" &
       probe_pids+=($!)
     done
+    sampled=()
+    for pid in $(workerd_pids "$objects_pgid"); do sampled+=("objects:$pid"); done
+    for i in "${!front_pgids[@]}"; do
+      for pid in $(workerd_pids "${front_pgids[$i]}"); do sampled+=("front-$i:$pid"); done
+    done
+    for i in "${!probe_pids[@]}"; do sampled+=("probe-$i:${probe_pids[$i]}"); done
+    sample_cpu "$dir/cpu.tsv" "${sampled[@]}" &
+    sampler=$!
     for pid in "${probe_pids[@]}"; do wait "$pid" || true; done
+    kill "$sampler" 2>/dev/null || true
   fi
   rss_fronts=()
   for pg in "${front_pgids[@]}"; do rss_fronts+=("$(group_rss_mb "$pg")"); done

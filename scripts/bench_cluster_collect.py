@@ -23,6 +23,40 @@ def percentile(sorted_values, p):
     return round(sorted_values[min(max(rank, 1), len(sorted_values)) - 1], 1)
 
 
+CLOCK_TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_in_window(path, start_ms, end_ms):
+    """CPU milliseconds each kind of process (objects, front, probe) spent in [start_ms, end_ms], from
+    the sampler's "time_ms group pid ticks" lines, each process's ticks interpolated at both ends."""
+    series = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) != 4:
+                continue
+            at, group, pid, ticks = int(parts[0]), parts[1], parts[2], int(parts[3])
+            series.setdefault((group, pid), []).append((at, ticks))
+
+    def ticks_at(points, t):
+        before = [p for p in points if p[0] <= t]
+        after = [p for p in points if p[0] >= t]
+        if not before:
+            return points[0][1]
+        if not after:
+            return points[-1][1]
+        (t0, v0), (t1, v1) = before[-1], after[0]
+        return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+    spent = {}
+    for (group, _), points in series.items():
+        kind = group.split("-")[0]
+        points.sort()
+        delta = ticks_at(points, end_ms) - ticks_at(points, start_ms)
+        spent[kind] = spent.get(kind, 0.0) + delta * CLOCK_TICK_MS
+    return {kind: round(ms, 1) for kind, ms in sorted(spent.items())}
+
+
 def merge_run(args):
     probes = []
     for path in sorted(glob.glob(os.path.join(args.dir, "probe-*.json"))):
@@ -43,6 +77,28 @@ def merge_run(args):
         failure = f"{args.fronts - len(probes)} probe process(es) wrote no result"
     if failure is None and errors:
         failure = f"{errors} failed calls, e.g. {samples[0]}" if samples else f"{errors} failed calls"
+    broadcast_cpu = None
+    cpu_path = os.path.join(args.dir, "cpu.tsv")
+    started = leader.get("broadcast_started_ms")
+    drained = [p["broadcast_drained_ms"] for p in probes if "broadcast_drained_ms" in p]
+    delivered = sum(p.get("delivered", 0) for p in probes)
+    if os.path.exists(cpu_path) and started and drained and delivered:
+        spent = cpu_in_window(cpu_path, started, max(drained))
+        broadcast_cpu = {
+            "window_ms": round(max(drained) - started, 1),
+            "cpu_ms": spent,
+            "cpu_us_per_delivery": {kind: round(ms * 1000.0 / delivered, 2) for kind, ms in spent.items()},
+        }
+    create_cpu = None
+    create_starts = [p["create_started_ms"] for p in probes if "create_started_ms" in p]
+    create_ends = [p["create_started_ms"] + p.get("create_secs", 0.0) * 1000.0 for p in probes if "create_started_ms" in p]
+    if os.path.exists(cpu_path) and create_starts and opened:
+        spent = cpu_in_window(cpu_path, min(create_starts), max(create_ends))
+        create_cpu = {
+            "window_ms": round(max(create_ends) - min(create_starts), 1),
+            "cpu_ms": spent,
+            "cpu_us_per_create": {kind: round(ms * 1000.0 / opened, 2) for kind, ms in spent.items()},
+        }
     objects_errors = []
     if args.objects_log and os.path.exists(args.objects_log):
         with open(args.objects_log, errors="replace") as f:
@@ -75,6 +131,8 @@ def merge_run(args):
             "objects": float(args.rss_objects or 0),
             "fronts": [float(x) for x in (args.rss_fronts or "").split()],
         },
+        "broadcast_cpu": broadcast_cpu,
+        "create_cpu": create_cpu,
         "objects_log_errors": objects_errors,
         "failure": failure,
     }

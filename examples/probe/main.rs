@@ -346,6 +346,7 @@ fn main() {
     let next = Arc::new(AtomicUsize::new(0));
     let opened: Arc<Mutex<Vec<(usize, String, Stream)>>> = Arc::new(Mutex::new(Vec::new()));
     let create_start = Instant::now();
+    let create_started_ms = now_ms();
     let create_deadline = create_start + Duration::from_secs(300);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
@@ -424,6 +425,7 @@ fn main() {
     let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
     let mut stray_targeted = 0usize;
     let mut sent_texts = Vec::new();
+    let broadcast_started_ms = now_ms();
     if k_open > 0 && sends {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
@@ -479,6 +481,8 @@ fn main() {
             || seen.borrow().len() >= bcast_expected,
         );
     }
+    // When this process saw its last broadcast delivery (or gave up): the end of the broadcast phase.
+    let broadcast_drained_ms = now_ms();
     let bcast_delivered = bcast_seen.iter().filter(|(_, t)| sent_set.contains(t)).count();
     eprintln!("probe[{}]: broadcasts delivered {bcast_delivered}/{bcast_expected}", args.label);
 
@@ -655,6 +659,9 @@ fn main() {
     if cluster.is_some() {
         // Percentiles over several processes need every sample.
         report["create_secs"] = json!(create_secs);
+        report["create_started_ms"] = json!(create_started_ms);
+        report["broadcast_started_ms"] = json!(broadcast_started_ms);
+        report["broadcast_drained_ms"] = json!(broadcast_drained_ms);
         report["broadcast_latencies_ms"] = json!(bcast_lat);
         report["targeted_latencies_ms"] = json!(targ_lat);
     }
