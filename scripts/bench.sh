@@ -120,31 +120,31 @@ find_direct_port() {
 start_server() {
   local system="$1" state="$2" logf="$3"
   shift 3
-  local port inspector
+  local port
   port="$(free_port)"
-  inspector="$(free_port)"
   local -a cmd
+  # Served through wrangler's API with its inspector off (scripts/serve_worker.mjs): `wrangler dev`
+  # attaches a DevTools proxy that gets an event for every object call, which costs every system CPU.
+  local serve=(node "$ROOT/scripts/serve_worker.mjs")
   case "$system" in
     baseline)
-      cmd=("$WRANGLER" dev --config "$ROOT/loadtest/baseline/wrangler.toml" --name mcp-baseline-bench)
+      cmd=("${serve[@]}" --config "$ROOT/loadtest/baseline/wrangler.toml" --name mcp-baseline-bench)
       ;;
     floor)
-      cmd=("$WRANGLER" dev --config "$ROOT/loadtest/floor/wrangler.toml" --name mcp-floor-bench)
+      cmd=("${serve[@]}" --config "$ROOT/loadtest/floor/wrangler.toml" --name mcp-floor-bench)
       ;;
     mesh-*)
-      cmd=("$WRANGLER" dev --config "$SNAPSHOT/wrangler.toml" --name mcp-mesh-bench
+      cmd=("${serve[@]}" --config "$SNAPSHOT/wrangler.toml" --name mcp-mesh-bench
            --var "SHARD_COUNT:${system#mesh-}" --var KEEPALIVE_MS:25000)
       ;;
     *-*)
       if [ ! -d "$SNAPSHOT/alt-${system%-*}" ]; then log "unknown system $system (not in ALT_BUILDS)"; return 1; fi
-      cmd=("$WRANGLER" dev --config "$SNAPSHOT/alt-${system%-*}/wrangler.toml" --name mcp-mesh-bench
+      cmd=("${serve[@]}" --config "$SNAPSHOT/alt-${system%-*}/wrangler.toml" --name mcp-mesh-bench
            --var "SHARD_COUNT:${system##*-}" --var KEEPALIVE_MS:25000)
       ;;
     *) log "unknown system $system"; return 1 ;;
   esac
-  cmd+=(--ip 127.0.0.1 --port "$port" --inspector-port "$inspector" --persist-to "$state" --show-interactive-dev-session=false)
-  local var
-  for var in "$@"; do cmd+=(--var "$var"); done
+  cmd+=(--port "$port" --persist-to "$state")
   # setsid: the server gets its own process group (pgid = its pid), stopped as a whole later.
   setsid "${cmd[@]}" </dev/null >"$logf" 2>&1 &
   SERVER_PGID=$!

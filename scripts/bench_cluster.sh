@@ -13,6 +13,8 @@
 #   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
 #   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
+#   HIBERNATION_CHECK [1]  HIBERNATION_IDLE_SECS [20]: before each mesh run, a stream opened through a
+#     front must still get a broadcast after its shard was evicted while idle
 #   RESULTS_DIR [loadtest/results]  LOG_DIR [/tmp/mcp-cluster-logs]
 set -euo pipefail
 
@@ -28,13 +30,16 @@ CREATE_CONCURRENCY="${CREATE_CONCURRENCY:-8}"
 WAIT_SECS="${WAIT_SECS:-120}"
 SUBSCRIBE_FRACTION="${SUBSCRIBE_FRACTION:-0.1}"
 BROADCAST_GAP_MS="${BROADCAST_GAP_MS:-1000}"
+HIBERNATION_CHECK="${HIBERNATION_CHECK:-1}"
+HIBERNATION_IDLE_SECS="${HIBERNATION_IDLE_SECS:-20}"
 RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
 LOG_DIR="${LOG_DIR:-/tmp/mcp-cluster-logs}"
-WRANGLER="$ROOT/node_modules/.bin/wrangler"
 COMPAT_DATE="2026-04-07"
 
 mkdir -p "$RESULTS_DIR" "$LOG_DIR"
 WORK="$(mktemp -d /tmp/mcp-cluster.XXXXXX)"
+# A registry of this run's own: processes of another `wrangler dev` on the machine stay out of it.
+export WRANGLER_REGISTRY_PATH="$WORK/registry"
 GROUPS_RUNNING=()
 
 log() { echo "[bench-cluster $(date +%H:%M:%S)] $*" >&2; }
@@ -80,6 +85,9 @@ sample_cpu() {
   shift
   while :; do
     now="${EPOCHREALTIME/./}"
+    if read -ra stat <"/proc/stat"; then
+      echo "$((now / 1000)) machine-idle 0 $(( stat[4] + stat[5] ))"
+    fi
     for entry in "$@"; do
       if read -ra stat 2>/dev/null <"/proc/${entry##*:}/stat"; then
         echo "$((now / 1000)) ${entry%%:*} ${entry##*:} $(( stat[13] + stat[14] ))"
@@ -92,6 +100,11 @@ sample_cpu() {
 # workerd_pids PGID: the workerd processes of one `wrangler dev`.
 workerd_pids() {
   ps -eo pid=,pgid=,comm= | awk -v g="$1" '$2==g && $3=="workerd"{print $1}'
+}
+
+# node_pids PGID: wrangler's own Node process in one served Worker.
+node_pids() {
+  ps -eo pid=,pgid=,comm= | awk -v g="$1" '$2==g && $3=="node"{print $1}'
 }
 
 # connected LOG: the last bindings table wrangler printed has no binding "[not connected]".
@@ -188,13 +201,13 @@ EOF
   esac
 }
 
-# start CONFIG STATE LOG -> STARTED_PGID, STARTED_PORT (the Worker's own workerd port)
+# start CONFIG STATE LOG -> STARTED_PGID, STARTED_PORT (the Worker's own workerd port). Served through
+# wrangler's API with its inspector off (scripts/serve_worker.mjs): `wrangler dev` gets a DevTools event
+# for every object call, and with five processes that Node work took a third of the machine.
 start() {
-  local config="$1" state="$2" logf="$3" port inspector deadline
+  local config="$1" state="$2" logf="$3" port deadline
   port="$(free_port)"
-  inspector="$(free_port)"
-  setsid "$WRANGLER" dev --config "$config" --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \
-    --persist-to "$state" --show-interactive-dev-session=false </dev/null >"$logf" 2>&1 &
+  setsid node scripts/serve_worker.mjs --config "$config" --port "$port" --persist-to "$state" </dev/null >"$logf" 2>&1 &
   STARTED_PGID=$!
   GROUPS_RUNNING+=("$STARTED_PGID")
   deadline=$((SECONDS + 180))
@@ -225,6 +238,9 @@ for run in $CLUSTER_RUNS; do
   dir="$WORK/$system-$sessions"
   mkdir -p "$dir/sync"
   write_configs "$system" "$dir" "$fronts"
+  # The admin token lets the hibernation check read shard status (wrangler reads .dev.vars beside a config).
+  admin_token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  echo "MESH_ADMIN_TOKEN=$admin_token" >"$dir/.dev.vars"
   log "$system K=$sessions: objects process + $fronts fronts"
   failure=""
   if ! start "$dir/objects.toml" "$dir/state-objects" "$LOG_DIR/$system-$sessions-objects.log"; then
@@ -244,6 +260,14 @@ for run in $CLUSTER_RUNS; do
       front_ports+=("$STARTED_PORT")
     done
   fi
+  hibernation=""
+  if [ -z "$failure" ] && [ "${system%%-*}" = mesh ] && [ "$HIBERNATION_CHECK" = 1 ]; then
+    # A stream opened through a front, held by a shard in the objects' process, must survive the
+    # shard's eviction while idle (scripts/cluster_hibernation_check.py).
+    hibernation="$(python3 scripts/cluster_hibernation_check.py --url "http://127.0.0.1:${front_ports[0]}/mcp" \
+      --token "$admin_token" --idle-secs "$HIBERNATION_IDLE_SECS" || true)"
+    log "$system K=$sessions: hibernation check: $hibernation"
+  fi
   if [ -z "$failure" ]; then
     log "$system K=$sessions: fronts on ${front_ports[*]}; running $fronts probe processes"
     probe_pids=()
@@ -256,14 +280,16 @@ for run in $CLUSTER_RUNS; do
       "$PROBE" --url "http://127.0.0.1:${front_ports[$i]}/mcp" --sessions "$n" --broadcasts "$BROADCASTS" \
         --targeted "$TARGETED" --callers "$CALLERS" --create-concurrency "$CREATE_CONCURRENCY" \
         --subscribe-fraction "$SUBSCRIBE_FRACTION" --wait-secs "$WAIT_SECS" --broadcast-gap-ms "$BROADCAST_GAP_MS" \
-        --epoll --cluster-dir "$dir/sync" --cluster-peers "$fronts" "${leader[@]}" \
+        --epoll --cluster-dir "$dir/sync" --cluster-peers "$fronts" "${leader[@]}" --create-timeout-secs 3600 \
         --label "p$i" --out "$dir/probe-$i.json" >/dev/null 2>"$LOG_DIR/$system-$sessions-probe-$i.log" &
       probe_pids+=($!)
     done
     sampled=()
     for pid in $(workerd_pids "$objects_pgid"); do sampled+=("objects:$pid"); done
+    for pid in $(node_pids "$objects_pgid"); do sampled+=("wrangler-objects:$pid"); done
     for i in "${!front_pgids[@]}"; do
       for pid in $(workerd_pids "${front_pgids[$i]}"); do sampled+=("front-$i:$pid"); done
+      for pid in $(node_pids "${front_pgids[$i]}"); do sampled+=("wrangler-front-$i:$pid"); done
     done
     for i in "${!probe_pids[@]}"; do sampled+=("probe-$i:${probe_pids[$i]}"); done
     sample_cpu "$dir/cpu.tsv" "${sampled[@]}" &
@@ -277,7 +303,7 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
   python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
     --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
-    --objects-log "$LOG_DIR/$system-$sessions-objects.log" >>"$RUNS_JSONL"
+    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" >>"$RUNS_JSONL"
   log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
   stop_all
 done

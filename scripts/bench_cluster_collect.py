@@ -57,6 +57,17 @@ def cpu_in_window(path, start_ms, end_ms):
     return {kind: round(ms, 1) for kind, ms in sorted(spent.items())}
 
 
+def parse_json_line(text):
+    """The last line of a check's output as JSON, or the text itself when it is not JSON."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    try:
+        return json.loads(lines[-1])
+    except ValueError:
+        return {"output": text[-500:]}
+
+
 def merge_run(args):
     probes = []
     for path in sorted(glob.glob(os.path.join(args.dir, "probe-*.json"))):
@@ -133,6 +144,7 @@ def merge_run(args):
         },
         "broadcast_cpu": broadcast_cpu,
         "create_cpu": create_cpu,
+        "hibernation_check": parse_json_line(args.hibernation),
         "objects_log_errors": objects_errors,
         "failure": failure,
     }
@@ -169,6 +181,7 @@ def main():
     run.add_argument("--rss-fronts", default="")
     run.add_argument("--failure", default="")
     run.add_argument("--objects-log", default="")
+    run.add_argument("--hibernation", default="")
     out = sub.add_parser("write")
     out.add_argument("--runs", required=True)
     out.add_argument("--out", required=True)

@@ -61,6 +61,9 @@ struct Args {
     cluster_dir: Option<String>,
     cluster_peers: usize,
     cluster_leader: bool,
+    /// `--create-timeout-secs`: how long the create phase may take before the run goes on with the
+    /// sessions it has.
+    create_timeout_secs: u64,
 }
 
 fn usage() -> ! {
@@ -68,7 +71,7 @@ fn usage() -> ! {
         "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] [--label NAME] [--out FILE]\n\
          \x20            [--server-pids PID,PID] [--create-concurrency 8] [--callers 4] [--subscribe-fraction 0.1]\n\
          \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete] [--storm]\n\
-         \x20            [--epoll] [--cluster-dir DIR --cluster-peers P [--cluster-leader]]"
+         \x20            [--epoll] [--cluster-dir DIR --cluster-peers P [--cluster-leader]] [--create-timeout-secs 300]"
     );
     std::process::exit(2)
 }
@@ -97,6 +100,7 @@ fn parse_args() -> Args {
         cluster_dir: None,
         cluster_peers: 1,
         cluster_leader: false,
+        create_timeout_secs: 300,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -137,6 +141,7 @@ fn parse_args() -> Args {
             "--settle-ms" => a.settle_ms = num(&value) as u64,
             "--cluster-dir" => a.cluster_dir = Some(value),
             "--cluster-peers" => a.cluster_peers = num(&value).max(1),
+            "--create-timeout-secs" => a.create_timeout_secs = num(&value) as u64,
             _ => usage(),
         }
         i += 2;
@@ -347,7 +352,7 @@ fn main() {
     let opened: Arc<Mutex<Vec<(usize, String, Stream)>>> = Arc::new(Mutex::new(Vec::new()));
     let create_start = Instant::now();
     let create_started_ms = now_ms();
-    let create_deadline = create_start + Duration::from_secs(300);
+    let create_deadline = create_start + Duration::from_secs(args.create_timeout_secs);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
         let (client, args, next, opened, tx, stop, closed, note_error, poller) = (

@@ -1,0 +1,209 @@
+//! The capacity model as code (model.rs), checked against what the benchmarks measured and then used
+//! to predict past this machine.
+//!
+//! ```sh
+//! cargo run --release --example capacity [-- --latest loadtest/results/latest.json \
+//!     --cluster loadtest/results/cluster.json --svg loadtest/results/capacity.svg]
+//! ```
+//!
+//! 1. Reads the unit costs from the benchmark output (inputs.rs).
+//! 2. Predicts every measured point under the local execution model (one process, or the cluster)
+//!    and prints the error of each figure.
+//! 3. Predicts broadcast p99, creates/s and targeted sends/s on Cloudflare for 100,000 to 10,000,000
+//!    sessions at 16 to 512 shards, beside the seed's single object.
+//! 4. Writes both under "model" in cluster.json, and the broadcast p99 curves as an SVG.
+
+mod inputs;
+mod model;
+mod plot;
+
+use inputs::{Inputs, CALIBRATION_SESSIONS};
+use model::{direct_fanout_sessions, predict, Design, Execution, Prediction, UnitCosts};
+use serde_json::{json, Value};
+
+const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];
+const PREDICTED_SESSIONS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
+const PREDICTED_SHARDS: [u32; 4] = [16, 64, 256, 512];
+/// The machine's cores (the cluster's processes share them).
+const LOCAL_CORES: u32 = 2;
+
+struct Args {
+    latest: String,
+    cluster: String,
+    svg: String,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        latest: "loadtest/results/latest.json".into(),
+        cluster: "loadtest/results/cluster.json".into(),
+        svg: "loadtest/results/capacity.svg".into(),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        match (pair[0].as_str(), pair.get(1)) {
+            ("--latest", Some(v)) => args.latest = v.clone(),
+            ("--cluster", Some(v)) => args.cluster = v.clone(),
+            ("--svg", Some(v)) => args.svg = v.clone(),
+            _ => {
+                eprintln!("usage: capacity [--latest FILE] [--cluster FILE] [--svg FILE]");
+                std::process::exit(2)
+            }
+        }
+    }
+    args
+}
+
+fn main() {
+    let args = parse_args();
+    let inputs = Inputs::read(&args.latest, &args.cluster).unwrap_or_else(|e| fail(&e));
+    let mesh = inputs.costs("mesh-16").unwrap_or_else(|e| fail(&e));
+    let seed = inputs.costs("baseline").unwrap_or_else(|e| fail(&e));
+    println!("unit costs (ms), mesh: {mesh:?}");
+    println!("unit costs (ms), seed: {seed:?}");
+
+    let validation = validate(&inputs, &mesh, &seed);
+    println!("\n| run | sessions | figure | measured | predicted | error |");
+    println!("|---|---:|---|---:|---:|---:|");
+    for v in &validation {
+        println!(
+            "| {} | {} | {} | {} | {} | {:+.0} %{} |",
+            v["run"].as_str().unwrap_or(""),
+            v["sessions"],
+            v["figure"].as_str().unwrap_or(""),
+            v["measured"],
+            v["predicted"],
+            v["error_pct"].as_f64().unwrap_or(0.0),
+            if v["calibration"].as_bool() == Some(true) { " (calibration run)" } else { "" }
+        );
+    }
+    let checked: Vec<&Value> = validation.iter().filter(|v| v["calibration"].as_bool() != Some(true)).collect();
+    let within = checked.iter().filter(|v| v["error_pct"].as_f64().is_some_and(|e| e.abs() <= 25.0)).count();
+    println!("\n{within} of {} figures outside the calibration runs within 25 %", checked.len());
+
+    let predictions = predictions(&mesh, &seed);
+    println!("\nCloudflare predictions:\n");
+    println!("| sessions | design | broadcast p50 | broadcast p99 | creates/s | targeted/s |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    for p in &predictions {
+        match p["cannot_hold"].as_str() {
+            Some(why) => {
+                println!("| {} | {} | — | — | — | — ({why}) |", p["sessions"], p["design"].as_str().unwrap_or(""))
+            }
+            None => println!(
+                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} |",
+                p["sessions"],
+                p["design"].as_str().unwrap_or(""),
+                p["broadcast_p50_ms"].as_f64().unwrap_or(0.0),
+                p["broadcast_p99_ms"].as_f64().unwrap_or(0.0),
+                p["creates_per_s"].as_f64().unwrap_or(0.0),
+                p["targeted_per_s"].as_f64().unwrap_or(0.0),
+            ),
+        }
+    }
+    for shards in PREDICTED_SHARDS {
+        println!("direct fan-out with {shards} shards holds up to {} sessions", direct_fanout_sessions(shards));
+    }
+
+    let curves = plot::curves(&mesh, &seed, &PREDICTED_SHARDS);
+    if let Err(e) = std::fs::write(&args.svg, plot::svg(&curves)) {
+        fail(&format!("{}: {e}", args.svg));
+    }
+    let model = json!({
+        "unit_costs_ms": {"mesh-16": costs_json(&mesh), "baseline": costs_json(&seed)},
+        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_SESSIONS} sessions; \
+            object and tool calls from make bench"),
+        "validation": validation,
+        "predictions": predictions,
+    });
+    let mut cluster = inputs.cluster.clone();
+    cluster["model"] = model;
+    let text = serde_json::to_string_pretty(&cluster).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(&args.cluster, text) {
+        fail(&format!("{}: {e}", args.cluster));
+    }
+    println!("\nwrote \"model\" into {} and {}", args.cluster, args.svg);
+}
+
+/// Every measured point against the local model's prediction for it.
+fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
+    let mut out = Vec::new();
+    let systems = [("mesh-16", mesh, Design::Mesh { shards: 16 }), ("baseline", seed, Design::SingleObject)];
+    for (system, costs, design) in systems {
+        for sessions in [1_000, 10_000] {
+            if let Some(run) = inputs.single_run(system, sessions) {
+                let predicted = predict(costs, design, Execution::LocalSingle, sessions);
+                push_checks(&mut out, &format!("{system} (one process)"), sessions, run, &predicted, false);
+            }
+        }
+        for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
+            if run["system"].as_str() != Some(system) || !run["failure"].is_null() {
+                continue;
+            }
+            let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) else { continue };
+            let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
+            let predicted = predict(costs, design, execution, sessions);
+            let label = format!("{system} (cluster, {fronts} fronts)");
+            push_checks(&mut out, &label, sessions, run, &predicted, sessions == CALIBRATION_SESSIONS);
+        }
+    }
+    out
+}
+
+fn push_checks(out: &mut Vec<Value>, run_label: &str, sessions: u64, run: &Value, p: &Prediction, calibration: bool) {
+    let predicted = [p.broadcast_p50_ms, p.broadcast_p99_ms, p.creates_per_s, p.targeted_per_s];
+    for (figure, predicted) in FIGURES.iter().zip(predicted) {
+        let Some(measured) = run[*figure].as_f64().filter(|m| *m > 0.0) else { continue };
+        out.push(json!({
+            "run": run_label,
+            "sessions": sessions,
+            "figure": figure,
+            "measured": round1(measured),
+            "predicted": round1(predicted),
+            "error_pct": round1((predicted - measured) / measured * 100.0),
+            "calibration": calibration,
+        }));
+    }
+}
+
+fn predictions(mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
+    let mut out = Vec::new();
+    for sessions in PREDICTED_SESSIONS {
+        let seed_prediction = predict(seed, Design::SingleObject, Execution::Cloudflare, sessions);
+        out.push(prediction_json(sessions, "seed (1 object)", &seed_prediction));
+        for shards in PREDICTED_SHARDS {
+            let p = predict(mesh, Design::Mesh { shards }, Execution::Cloudflare, sessions);
+            out.push(prediction_json(sessions, &format!("mesh-{shards}"), &p));
+        }
+    }
+    out
+}
+
+fn prediction_json(sessions: u64, design: &str, p: &Prediction) -> Value {
+    json!({
+        "sessions": sessions,
+        "design": design,
+        "broadcast_p50_ms": p.cannot_hold.is_none().then(|| round1(p.broadcast_p50_ms)),
+        "broadcast_p99_ms": p.cannot_hold.is_none().then(|| round1(p.broadcast_p99_ms)),
+        "creates_per_s": p.cannot_hold.is_none().then(|| round1(p.creates_per_s)),
+        "targeted_per_s": p.cannot_hold.is_none().then(|| round1(p.targeted_per_s)),
+        "cannot_hold": p.cannot_hold,
+    })
+}
+
+fn costs_json(c: &UnitCosts) -> Value {
+    json!({
+        "socket_send": c.socket_send_ms, "relay": c.relay_ms, "client_read": c.client_read_ms,
+        "object_call": c.object_call_ms, "tool_call": c.tool_call_ms,
+        "create_objects": c.create_objects_ms, "create_worker": c.create_worker_ms, "create_client": c.create_client_ms,
+    })
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn fail(error: &str) -> ! {
+    eprintln!("capacity: {error}");
+    std::process::exit(1)
+}

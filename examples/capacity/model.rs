@@ -1,0 +1,268 @@
+//! The capacity model: from measured unit costs, what a broadcast, a session create and a targeted
+//! send cost for K sessions on N shards (or the seed's one object), under two execution models:
+//!
+//! - **local**: workerd runs one thread per process. One process (`make bench`) does the objects' and
+//!   the Worker's work on that thread; the cluster (`make bench-cluster`) gives the objects one process
+//!   and the Worker F others, all sharing the machine's cores with the clients.
+//! - **Cloudflare**: every object and every Worker invocation runs on its own thread; a Worker has at
+//!   most 6 connections in flight and 1,000 object subrequests per invocation; an object holds at most
+//!   32,768 sockets and serves about 1,000 requests/s.
+//!
+//! Deliveries of one broadcast complete one after another as the busiest thread works through them, so
+//! the q-quantile recipient waits for the fixed part plus q of the serial part.
+
+/// Costs measured on this machine (ms). Where each comes from: `inputs.rs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitCosts {
+    /// CPU per socket a shard (or the seed's object) writes in a broadcast.
+    pub socket_send_ms: f64,
+    /// CPU per message a Worker relays from its object socket into the client's SSE body.
+    pub relay_ms: f64,
+    /// CPU per message the clients spend reading it (local runs share the machine with them).
+    pub client_read_ms: f64,
+    /// What one more member shard adds to a broadcast: a Worker→object call, the shard's handler and
+    /// its one replay-log write (measured together; the log write is not separated).
+    pub object_call_ms: f64,
+    /// One tool call that sends nothing (parse, session check, answer): the fixed part of a send.
+    pub tool_call_ms: f64,
+    /// CPU per session create (initialize, initialized, GET) in the objects, the Worker and the client.
+    pub create_objects_ms: f64,
+    pub create_worker_ms: f64,
+    pub create_client_ms: f64,
+}
+
+/// Where the work runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Execution {
+    /// Everything in one workerd process: one thread.
+    LocalSingle,
+    /// Objects in one process, the Worker in `fronts` processes, on `cores` cores shared with the clients.
+    LocalCluster { fronts: u32, cores: u32 },
+    /// Cloudflare: a thread per object and per Worker invocation.
+    Cloudflare,
+}
+
+/// The design being modelled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Design {
+    /// The seed: one object holds every session.
+    SingleObject,
+    /// The mesh with `shards` shards, direct fan-out from the Worker.
+    Mesh { shards: u32 },
+}
+
+/// Cloudflare's published limits (README "Capacity model").
+pub const SOCKETS_PER_OBJECT: u64 = 32_768;
+/// The mesh keeps each shard a little under the hard limit (`SHARD_MAX_SOCKETS`).
+pub const SHARD_MAX_SOCKETS: u64 = 32_000;
+pub const OBJECT_REQUESTS_PER_S: f64 = 1_000.0;
+pub const CONNECTIONS_IN_FLIGHT: u32 = 6;
+pub const SUBREQUESTS_PER_INVOCATION: u32 = 1_000;
+/// Share of sessions subscribed to the topic a targeted send goes to (as the benchmarks do).
+pub const SUBSCRIBED_FRACTION: f64 = 0.1;
+/// Requests a create puts on its session's object: initialize registers, the GET stream is accepted
+/// (`notifications/initialized` costs the objects nothing).
+pub const OBJECT_REQUESTS_PER_CREATE: f64 = 2.0;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    pub broadcast_p50_ms: f64,
+    pub broadcast_p99_ms: f64,
+    pub creates_per_s: f64,
+    pub targeted_per_s: f64,
+    /// Why the design cannot hold K sessions at all, if it cannot.
+    pub cannot_hold: Option<String>,
+}
+
+/// Predicts the four figures for `sessions` sessions.
+pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions: u64) -> Prediction {
+    let k = sessions as f64;
+    let members = match design {
+        Design::SingleObject => 1,
+        Design::Mesh { shards } => (shards as u64).min(sessions.max(1)) as u32,
+    };
+    let cannot_hold = limit_broken(design, execution, sessions);
+    let recipients = (k * SUBSCRIBED_FRACTION).max(1.0);
+    let targeted_shards = match design {
+        Design::SingleObject => 1.0,
+        Design::Mesh { shards } => recipients.min(shards as f64),
+    };
+    let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
+        Execution::LocalSingle => {
+            let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
+            let serial = k * (costs.socket_send_ms + costs.relay_ms);
+            let create = costs.create_objects_ms + costs.create_worker_ms;
+            let targeted = costs.tool_call_ms
+                + targeted_shards * costs.object_call_ms
+                + recipients * (costs.socket_send_ms + costs.relay_ms);
+            (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / create, 1_000.0 / targeted)
+        }
+        Execution::LocalCluster { fronts, cores } => {
+            let (f, c) = (fronts.max(1) as f64, cores.max(1) as f64);
+            let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
+            // The busiest thread, or the machine as a whole, whichever is slower.
+            let per_delivery = costs
+                .socket_send_ms
+                .max(costs.relay_ms / f)
+                .max((costs.socket_send_ms + costs.relay_ms + costs.client_read_ms) / c);
+            let serial = k * per_delivery;
+            let per_create = costs
+                .create_objects_ms
+                .max(costs.create_worker_ms / f)
+                .max((costs.create_objects_ms + costs.create_worker_ms + costs.create_client_ms) / c);
+            let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + recipients * per_delivery;
+            (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
+        }
+        Execution::Cloudflare => cloudflare(costs, design, members, k, recipients, targeted_shards),
+    };
+    Prediction { broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s, cannot_hold }
+}
+
+fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<String> {
+    if execution != Execution::Cloudflare {
+        return None;
+    }
+    match design {
+        Design::SingleObject if sessions > SOCKETS_PER_OBJECT => {
+            Some(format!("one object holds at most {SOCKETS_PER_OBJECT} sockets"))
+        }
+        Design::Mesh { shards } if sessions > shards as u64 * SHARD_MAX_SOCKETS => {
+            Some(format!("{shards} shards hold at most {} sockets", shards as u64 * SHARD_MAX_SOCKETS))
+        }
+        Design::Mesh { shards } if shards + 1 > SUBREQUESTS_PER_INVOCATION => Some(format!(
+            "a broadcast to {shards} shards needs {} subrequests (limit {SUBREQUESTS_PER_INVOCATION}): relay tier",
+            shards + 1
+        )),
+        _ => None,
+    }
+}
+
+/// Cloudflare: the Worker asks the coordinator for the members, then calls them 6 at a time; a call
+/// holds its connection while the shard writes its sockets, so shard j starts in round ⌊j/6⌋. Each
+/// recipient's relay runs in its own Worker invocation, in parallel with every other.
+fn cloudflare(
+    costs: &UnitCosts,
+    design: Design,
+    members: u32,
+    k: f64,
+    recipients: f64,
+    targeted_shards: f64,
+) -> (f64, f64, f64, f64) {
+    let per_shard = k / members as f64;
+    let rtt = costs.object_call_ms;
+    let round = rtt + per_shard * costs.socket_send_ms;
+    let first = match design {
+        Design::SingleObject => rtt,
+        Design::Mesh { .. } => 2.0 * rtt, // the coordinator's member list, then the shard call
+    };
+    let quantile = |q: f64| {
+        completion_quantile(q, members, |j| first + (j / CONNECTIONS_IN_FLIGHT) as f64 * round, per_shard, costs)
+    };
+    let creates_per_object =
+        (OBJECT_REQUESTS_PER_S / OBJECT_REQUESTS_PER_CREATE).min(1_000.0 / costs.create_objects_ms.max(1e-9));
+    let creates = creates_per_object * members as f64;
+    // A targeted send: one topic lookup on the topic's shard (mesh), then one call per shard holding
+    // recipients; each of those objects serves ≤ 1,000 requests/s and writes its share of sockets.
+    let per_object_write = recipients / targeted_shards * costs.socket_send_ms;
+    let per_object_rate = OBJECT_REQUESTS_PER_S.min(1_000.0 / (per_object_write + costs.object_call_ms));
+    let targeted = match design {
+        Design::SingleObject => per_object_rate,
+        Design::Mesh { .. } => per_object_rate.min(OBJECT_REQUESTS_PER_S),
+    };
+    (quantile(0.5), quantile(0.99), creates, targeted)
+}
+
+/// The time by which a fraction `q` of all recipients have their message, when shard j (of `members`,
+/// each with `per_shard` recipients) starts writing at `start(j)` and its i-th socket is written at
+/// start + (i + 1) × send, then relayed.
+fn completion_quantile(q: f64, members: u32, start: impl Fn(u32) -> f64, per_shard: f64, costs: &UnitCosts) -> f64 {
+    let total = per_shard * members as f64;
+    let done_by = |t: f64| -> f64 {
+        (0..members)
+            .map(|j| ((t - start(j) - costs.relay_ms) / costs.socket_send_ms.max(1e-12)).clamp(0.0, per_shard))
+            .sum()
+    };
+    let (mut low, mut high) = (0.0, start(members - 1) + per_shard * costs.socket_send_ms + costs.relay_ms + 1.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (low + high);
+        if done_by(mid) >= q * total {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    high
+}
+
+/// Where direct fan-out stops for a shard count: the sessions N shards can hold.
+pub fn direct_fanout_sessions(shards: u32) -> u64 {
+    shards as u64 * SHARD_MAX_SOCKETS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn costs() -> UnitCosts {
+        UnitCosts {
+            socket_send_ms: 0.03,
+            relay_ms: 0.1,
+            client_read_ms: 0.02,
+            object_call_ms: 1.0,
+            tool_call_ms: 5.0,
+            create_objects_ms: 1.5,
+            create_worker_ms: 5.0,
+            create_client_ms: 0.4,
+        }
+    }
+
+    #[test]
+    fn local_single_is_the_sum_of_both_sides_on_one_thread() {
+        let p = predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalSingle, 10_000);
+        let fixed = 5.0 + 16.0;
+        assert!((p.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * 0.13)).abs() < 1e-9);
+        assert!((p.creates_per_s - 1_000.0 / 6.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn more_fronts_help_until_the_machine_or_the_objects_thread_is_the_limit() {
+        let one =
+            predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalCluster { fronts: 1, cores: 2 }, 50_000);
+        let four =
+            predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalCluster { fronts: 4, cores: 2 }, 50_000);
+        assert!(four.broadcast_p99_ms < one.broadcast_p99_ms);
+        let per_delivery = (0.03f64 + 0.1 + 0.02) / 2.0;
+        assert!((four.broadcast_p99_ms - (21.0 + 0.99 * 50_000.0 * per_delivery)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cloudflare_rounds_of_six_shards_set_the_broadcast_time() {
+        let c = costs();
+        // 12 shards of 1,000: two rounds; the second starts when the first round's shards are done. The
+        // 99th percentile (11,880 delivered) is the 980th socket of each second-round shard.
+        let p = predict(&c, Design::Mesh { shards: 12 }, Execution::Cloudflare, 12_000);
+        let round = 1.0 + 1_000.0 * 0.03;
+        let p99 = 2.0 + round + 980.0 * 0.03 + 0.1;
+        assert!((p.broadcast_p99_ms - p99).abs() < 0.01, "{p:?} vs {p99}");
+        assert!(p.broadcast_p50_ms <= p.broadcast_p99_ms);
+    }
+
+    #[test]
+    fn limits_are_reported_not_predicted_past() {
+        let c = costs();
+        assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 40_000).cannot_hold.is_some());
+        assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 30_000).cannot_hold.is_none());
+        assert!(predict(&c, Design::Mesh { shards: 16 }, Execution::Cloudflare, 1_000_000).cannot_hold.is_some());
+        assert!(predict(&c, Design::Mesh { shards: 64 }, Execution::Cloudflare, 1_000_000).cannot_hold.is_none());
+        assert_eq!(direct_fanout_sessions(512), 16_384_000);
+    }
+
+    #[test]
+    fn creates_on_cloudflare_scale_with_shards_up_to_the_request_limit() {
+        let c = costs();
+        let one = predict(&c, Design::SingleObject, Execution::Cloudflare, 10_000).creates_per_s;
+        let mesh = predict(&c, Design::Mesh { shards: 64 }, Execution::Cloudflare, 1_000_000).creates_per_s;
+        assert!((one - 500.0).abs() < 1e-9, "{one}");
+        assert!((mesh - 64.0 * 500.0).abs() < 1e-9, "{mesh}");
+    }
+}
