@@ -303,7 +303,7 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
   python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
     --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
-    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" >>"$RUNS_JSONL"
+    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" >>"$RUNS_JSONL"
   log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
   stop_all
 done

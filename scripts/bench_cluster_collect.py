@@ -68,6 +68,42 @@ def parse_json_line(text):
         return {"output": text[-500:]}
 
 
+def front_log_errors(log_dir, system, sessions):
+    """Error lines the fronts' logs hold, counted by message (the seed's KV, shared by the fronts through
+    one SQLite file, reports SQLITE_BUSY there)."""
+    counts = {}
+    for path in sorted(glob.glob(os.path.join(log_dir, f"{system}-{sessions}-front-*.log"))):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "[wrangler:error]" in line or "Uncaught" in line:
+                    message = line.split("Error:", 1)[-1].strip()[:120]
+                    counts[message] = counts.get(message, 0) + 1
+    return counts
+
+
+def judge(run):
+    """What broke in a run, in words, or None: a failure the run itself reported, failed calls, or
+    deliveries missing."""
+    if run.get("failure"):
+        return run["failure"]
+    if run.get("errors"):
+        samples = run.get("error_samples") or []
+        return f"{run['errors']} failed calls" + (f", e.g. {samples[0]}" if samples else "")
+    lost = run.get("expected", 0) - run.get("delivered", 0)
+    if lost > 0:
+        per = run["delivered"] / max(run.get("broadcasts_sent", 1), 1)
+        return (f"{lost} of {run['expected']} broadcast deliveries missing: each broadcast reached "
+                f"{per:.0f} of {run['sessions_open']} streams; the server closed "
+                f"{run.get('streams_closed_early', 0)} streams during the run")
+    missing = run.get("targeted_expected", 0) - run.get("targeted_delivered", 0)
+    if missing > 0:
+        errors = run.get("front_log_errors") or {}
+        top = max(errors.items(), key=lambda kv: kv[1]) if errors else None
+        return (f"{missing} of {run['targeted_expected']} targeted deliveries missing"
+                + (f" (fronts logged '{top[0]}' {top[1]} times)" if top else ""))
+    return None
+
+
 def merge_run(args):
     probes = []
     for path in sorted(glob.glob(os.path.join(args.dir, "probe-*.json"))):
@@ -86,8 +122,6 @@ def merge_run(args):
     failure = args.failure or None
     if failure is None and len(probes) < args.fronts:
         failure = f"{args.fronts - len(probes)} probe process(es) wrote no result"
-    if failure is None and errors:
-        failure = f"{errors} failed calls, e.g. {samples[0]}" if samples else f"{errors} failed calls"
     broadcast_cpu = None
     cpu_path = os.path.join(args.dir, "cpu.tsv")
     started = leader.get("broadcast_started_ms")
@@ -146,6 +180,7 @@ def merge_run(args):
         "create_cpu": create_cpu,
         "hibernation_check": parse_json_line(args.hibernation),
         "objects_log_errors": objects_errors,
+        "front_log_errors": front_log_errors(args.log_dir, args.system, args.sessions) if args.log_dir else {},
         "failure": failure,
     }
 
@@ -182,12 +217,29 @@ def main():
     run.add_argument("--failure", default="")
     run.add_argument("--objects-log", default="")
     run.add_argument("--hibernation", default="")
+    run.add_argument("--log-dir", default="")
+    again = sub.add_parser("judge")
+    again.add_argument("--out", required=True)
+    again.add_argument("--log-dir", default="")
     out = sub.add_parser("write")
     out.add_argument("--runs", required=True)
     out.add_argument("--out", required=True)
     args = parser.parse_args()
     if args.command == "run":
-        print(json.dumps(merge_run(args)))
+        run = merge_run(args)
+        run["failure"] = judge(run)
+        print(json.dumps(run))
+    elif args.command == "judge":
+        # Re-derives each run's failure (and the fronts' log errors, if their logs are still there).
+        with open(args.out) as f:
+            doc = json.load(f)
+        for run in doc["runs"]:
+            if args.log_dir:
+                run["front_log_errors"] = front_log_errors(args.log_dir, run["system"], run["sessions"])
+            run["failure"] = judge(run)
+        with open(args.out, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
     else:
         write(args)
 

@@ -16,6 +16,11 @@ pub const CODE_TRANSPORT: i32 = -32000;
 /// JSON-RPC code for an unknown or terminated session, as the reference servers send it.
 pub const CODE_SESSION_NOT_FOUND: i32 = -32001;
 
+/// A full shard frees room as sessions end; a few seconds keep retries from hammering it.
+pub const RETRY_AFTER_SHARD_FULL_SECS: u32 = 5;
+/// An object that failed to answer is usually back at once (a restart, a moved object).
+pub const RETRY_AFTER_UPSTREAM_SECS: u32 = 1;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MeshError {
     /// A wrangler var or secret is missing or invalid; `var` names it.
@@ -132,11 +137,11 @@ impl MeshError {
         }
     }
 
-    /// Seconds a client should wait before retrying, for errors that are temporary.
+    /// Seconds a client should wait before retrying, for errors that are temporary (`Retry-After`).
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
-            Self::ShardFull { .. } => Some(5),
-            Self::Upstream { .. } => Some(1),
+            Self::ShardFull { .. } => Some(RETRY_AFTER_SHARD_FULL_SECS),
+            Self::Upstream { .. } => Some(RETRY_AFTER_UPSTREAM_SECS),
             _ => None,
         }
     }

@@ -57,6 +57,13 @@ pub mod shard_path {
 /// addresses objects by id alone), the shard learns it from this header and keeps it.
 pub const HEADER_OBJECT_NAME: &str = "x-mesh-object";
 
+/// WebSocket close code for "the server hit an error" (RFC 6455 §7.4.1), sent by an object closing a
+/// socket whose handler failed.
+pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
+
+/// The longest topic (resource URI) a shard indexes, in bytes.
+pub const MAX_TOPIC_BYTES: usize = 2_048;
+
 /// Response header of [`shard_path::WAITER`] carrying the allocated request id.
 pub const HEADER_REQUEST_ID: &str = "x-mesh-request-id";
 

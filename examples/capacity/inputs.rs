@@ -40,11 +40,16 @@ impl Inputs {
         find_run(&self.cluster, system, sessions)
     }
 
-    /// The unit costs of `system` ("mesh-16" or "baseline").
+    /// The unit costs of `system` ("mesh-16" or "baseline"), from its calibration run.
     pub fn costs(&self, system: &str) -> Result<UnitCosts, String> {
         let run = self
             .cluster_run(system, CALIBRATION_SESSIONS)
             .ok_or_else(|| format!("cluster.json has no {system} run at {CALIBRATION_SESSIONS} sessions"))?;
+        self.costs_of_run(system, run)
+    }
+
+    /// The unit costs measured in one cluster run of `system`.
+    pub fn costs_of_run(&self, system: &str, run: &Value) -> Result<UnitCosts, String> {
         let per_delivery = |kind: &str| -> Result<f64, String> {
             run.pointer(&format!("/broadcast_cpu/cpu_us_per_delivery/{kind}"))
                 .and_then(Value::as_f64)

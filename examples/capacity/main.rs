@@ -18,7 +18,7 @@ mod model;
 mod plot;
 
 use inputs::{Inputs, CALIBRATION_SESSIONS};
-use model::{direct_fanout_sessions, predict, Design, Execution, Prediction, UnitCosts};
+use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT};
 use serde_json::{json, Value};
 
 const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];
@@ -128,7 +128,7 @@ fn main() {
 /// Every measured point against the local model's prediction for it.
 fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
     let mut out = Vec::new();
-    let systems = [("mesh-16", mesh, Design::Mesh { shards: 16 }), ("baseline", seed, Design::SingleObject)];
+    let systems = [("mesh-16", mesh, Design::mesh(16)), ("baseline", seed, Design::SingleObject)];
     for (system, costs, design) in systems {
         for sessions in [1_000, 10_000] {
             if let Some(run) = inputs.single_run(system, sessions) {
@@ -142,9 +142,16 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             }
             let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) else { continue };
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
-            let predicted = predict(costs, design, execution, sessions);
             let label = format!("{system} (cluster, {fronts} fronts)");
+            let predicted = predict(costs, design, execution, sessions);
             push_checks(&mut out, &label, sessions, run, &predicted, sessions == CALIBRATION_SESSIONS);
+            // The same run from the CPU it measured itself: checks the execution model alone.
+            if sessions != CALIBRATION_SESSIONS {
+                if let Ok(own) = inputs.costs_of_run(system, run) {
+                    let predicted = predict(&own, design, execution, sessions);
+                    push_checks(&mut out, &format!("{label}, its own CPU costs"), sessions, run, &predicted, false);
+                }
+            }
         }
     }
     out
@@ -172,9 +179,24 @@ fn predictions(mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
         let seed_prediction = predict(seed, Design::SingleObject, Execution::Cloudflare, sessions);
         out.push(prediction_json(sessions, "seed (1 object)", &seed_prediction));
         for shards in PREDICTED_SHARDS {
-            let p = predict(mesh, Design::Mesh { shards }, Execution::Cloudflare, sessions);
+            let p = predict(mesh, Design::mesh(shards), Execution::Cloudflare, sessions);
             out.push(prediction_json(sessions, &format!("mesh-{shards}"), &p));
         }
+        // The two ways past the 6-connection rounds (not built), at the largest shard count.
+        let shards = PREDICTED_SHARDS[PREDICTED_SHARDS.len() - 1];
+        let early = Design::Mesh { shards, fanout: Fanout::EarlyAck };
+        out.push(prediction_json(
+            sessions,
+            &format!("mesh-{shards}, shards ack before writing"),
+            &predict(mesh, early, Execution::Cloudflare, sessions),
+        ));
+        let relays = shards.div_ceil(CONNECTIONS_IN_FLIGHT);
+        let relayed = Design::Mesh { shards, fanout: Fanout::Relayed { relays } };
+        out.push(prediction_json(
+            sessions,
+            &format!("mesh-{shards} via {relays} relays"),
+            &predict(mesh, relayed, Execution::Cloudflare, sessions),
+        ));
     }
     out
 }

@@ -47,8 +47,27 @@ pub enum Execution {
 pub enum Design {
     /// The seed: one object holds every session.
     SingleObject,
-    /// The mesh with `shards` shards, direct fan-out from the Worker.
-    Mesh { shards: u32 },
+    /// The mesh with `shards` shards.
+    Mesh { shards: u32, fanout: Fanout },
+}
+
+/// How a broadcast reaches the member shards.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fanout {
+    /// As built: the Worker calls them 6 at a time, and a call returns after the shard's writes.
+    Direct,
+    /// Not built: each shard acknowledges before it writes, so a call holds a connection one round trip.
+    EarlyAck,
+    /// Not built: the Worker calls `relays` relay objects, each calling its share of the shards 6 at a
+    /// time (as built otherwise), each with its own subrequest budget.
+    Relayed { relays: u32 },
+}
+
+impl Design {
+    /// The mesh as built.
+    pub fn mesh(shards: u32) -> Self {
+        Self::Mesh { shards, fanout: Fanout::Direct }
+    }
 }
 
 /// Cloudflare's published limits (README "Capacity model").
@@ -79,13 +98,13 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
     let k = sessions as f64;
     let members = match design {
         Design::SingleObject => 1,
-        Design::Mesh { shards } => (shards as u64).min(sessions.max(1)) as u32,
+        Design::Mesh { shards, .. } => (shards as u64).min(sessions.max(1)) as u32,
     };
     let cannot_hold = limit_broken(design, execution, sessions);
     let recipients = (k * SUBSCRIBED_FRACTION).max(1.0);
     let targeted_shards = match design {
         Design::SingleObject => 1.0,
-        Design::Mesh { shards } => recipients.min(shards as f64),
+        Design::Mesh { shards, .. } => recipients.min(shards as f64),
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
         Execution::LocalSingle => {
@@ -126,13 +145,25 @@ fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<S
         Design::SingleObject if sessions > SOCKETS_PER_OBJECT => {
             Some(format!("one object holds at most {SOCKETS_PER_OBJECT} sockets"))
         }
-        Design::Mesh { shards } if sessions > shards as u64 * SHARD_MAX_SOCKETS => {
+        Design::Mesh { shards, .. } if sessions > shards as u64 * SHARD_MAX_SOCKETS => {
             Some(format!("{shards} shards hold at most {} sockets", shards as u64 * SHARD_MAX_SOCKETS))
         }
-        Design::Mesh { shards } if shards + 1 > SUBREQUESTS_PER_INVOCATION => Some(format!(
-            "a broadcast to {shards} shards needs {} subrequests (limit {SUBREQUESTS_PER_INVOCATION}): relay tier",
-            shards + 1
-        )),
+        Design::Mesh { shards, fanout: Fanout::Direct | Fanout::EarlyAck }
+            if shards + 1 > SUBREQUESTS_PER_INVOCATION =>
+        {
+            Some(format!(
+                "a broadcast to {shards} shards needs {} subrequests (limit {SUBREQUESTS_PER_INVOCATION}): relay tier",
+                shards + 1
+            ))
+        }
+        Design::Mesh { shards, fanout: Fanout::Relayed { relays } }
+            if relays + 1 > SUBREQUESTS_PER_INVOCATION
+                || shards.div_ceil(relays.max(1)) > SUBREQUESTS_PER_INVOCATION =>
+        {
+            Some(format!(
+                "{relays} relays cannot reach {shards} shards within {SUBREQUESTS_PER_INVOCATION} subrequests each"
+            ))
+        }
         _ => None,
     }
 }
@@ -151,13 +182,20 @@ fn cloudflare(
     let per_shard = k / members as f64;
     let rtt = costs.object_call_ms;
     let round = rtt + per_shard * costs.socket_send_ms;
-    let first = match design {
-        Design::SingleObject => rtt,
-        Design::Mesh { .. } => 2.0 * rtt, // the coordinator's member list, then the shard call
+    let slots = CONNECTIONS_IN_FLIGHT;
+    // When shard j starts writing: after the coordinator's member list (mesh) and its own call.
+    let start = |j: u32| -> f64 {
+        match design {
+            Design::SingleObject => rtt,
+            Design::Mesh { fanout: Fanout::Direct, .. } => 2.0 * rtt + (j / slots) as f64 * round,
+            Design::Mesh { fanout: Fanout::EarlyAck, .. } => 2.0 * rtt + (j / slots) as f64 * rtt,
+            Design::Mesh { fanout: Fanout::Relayed { relays }, .. } => {
+                let relays = relays.max(1);
+                3.0 * rtt + ((j / relays) / slots) as f64 * round
+            }
+        }
     };
-    let quantile = |q: f64| {
-        completion_quantile(q, members, |j| first + (j / CONNECTIONS_IN_FLIGHT) as f64 * round, per_shard, costs)
-    };
+    let quantile = |q: f64| completion_quantile(q, members, start, per_shard, costs);
     let creates_per_object =
         (OBJECT_REQUESTS_PER_S / OBJECT_REQUESTS_PER_CREATE).min(1_000.0 / costs.create_objects_ms.max(1e-9));
     let creates = creates_per_object * members as f64;
@@ -182,7 +220,8 @@ fn completion_quantile(q: f64, members: u32, start: impl Fn(u32) -> f64, per_sha
             .map(|j| ((t - start(j) - costs.relay_ms) / costs.socket_send_ms.max(1e-12)).clamp(0.0, per_shard))
             .sum()
     };
-    let (mut low, mut high) = (0.0, start(members - 1) + per_shard * costs.socket_send_ms + costs.relay_ms + 1.0);
+    let last_start = (0..members).map(&start).fold(0.0, f64::max);
+    let (mut low, mut high) = (0.0, last_start + per_shard * costs.socket_send_ms + costs.relay_ms + 1.0);
     for _ in 0..100 {
         let mid = 0.5 * (low + high);
         if done_by(mid) >= q * total {
@@ -218,7 +257,7 @@ mod tests {
 
     #[test]
     fn local_single_is_the_sum_of_both_sides_on_one_thread() {
-        let p = predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalSingle, 10_000);
+        let p = predict(&costs(), Design::mesh(16), Execution::LocalSingle, 10_000);
         let fixed = 5.0 + 16.0;
         assert!((p.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * 0.13)).abs() < 1e-9);
         assert!((p.creates_per_s - 1_000.0 / 6.5).abs() < 1e-9);
@@ -226,10 +265,8 @@ mod tests {
 
     #[test]
     fn more_fronts_help_until_the_machine_or_the_objects_thread_is_the_limit() {
-        let one =
-            predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalCluster { fronts: 1, cores: 2 }, 50_000);
-        let four =
-            predict(&costs(), Design::Mesh { shards: 16 }, Execution::LocalCluster { fronts: 4, cores: 2 }, 50_000);
+        let one = predict(&costs(), Design::mesh(16), Execution::LocalCluster { fronts: 1, cores: 2 }, 50_000);
+        let four = predict(&costs(), Design::mesh(16), Execution::LocalCluster { fronts: 4, cores: 2 }, 50_000);
         assert!(four.broadcast_p99_ms < one.broadcast_p99_ms);
         let per_delivery = (0.03f64 + 0.1 + 0.02) / 2.0;
         assert!((four.broadcast_p99_ms - (21.0 + 0.99 * 50_000.0 * per_delivery)).abs() < 1e-6);
@@ -240,7 +277,7 @@ mod tests {
         let c = costs();
         // 12 shards of 1,000: two rounds; the second starts when the first round's shards are done. The
         // 99th percentile (11,880 delivered) is the 980th socket of each second-round shard.
-        let p = predict(&c, Design::Mesh { shards: 12 }, Execution::Cloudflare, 12_000);
+        let p = predict(&c, Design::mesh(12), Execution::Cloudflare, 12_000);
         let round = 1.0 + 1_000.0 * 0.03;
         let p99 = 2.0 + round + 980.0 * 0.03 + 0.1;
         assert!((p.broadcast_p99_ms - p99).abs() < 0.01, "{p:?} vs {p99}");
@@ -248,20 +285,39 @@ mod tests {
     }
 
     #[test]
+    fn early_acks_and_relays_take_the_writes_out_of_the_rounds() {
+        let c = costs();
+        // 12 shards of 1,000 in two rounds: as built the second round waits for the first one's writes
+        // (1 + 30 ms); with early acks it starts one round trip later and the writes overlap.
+        let direct = predict(&c, Design::mesh(12), Execution::Cloudflare, 12_000);
+        let early = predict(&c, Design::Mesh { shards: 12, fanout: Fanout::EarlyAck }, Execution::Cloudflare, 12_000);
+        assert!((direct.broadcast_p99_ms - (2.0 + 31.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{direct:?}");
+        assert!((early.broadcast_p99_ms - (2.0 + 1.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{early:?}");
+        // 10 relays of 6 shards each: one round per relay, one hop more than a direct call.
+        let relayed = Design::Mesh { shards: 60, fanout: Fanout::Relayed { relays: 10 } };
+        let p = predict(&c, relayed, Execution::Cloudflare, 60_000);
+        assert!((p.broadcast_p99_ms - (3.0 + 990.0 * 0.03 + 0.1)).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
     fn limits_are_reported_not_predicted_past() {
         let c = costs();
         assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 40_000).cannot_hold.is_some());
         assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 30_000).cannot_hold.is_none());
-        assert!(predict(&c, Design::Mesh { shards: 16 }, Execution::Cloudflare, 1_000_000).cannot_hold.is_some());
-        assert!(predict(&c, Design::Mesh { shards: 64 }, Execution::Cloudflare, 1_000_000).cannot_hold.is_none());
+        assert!(predict(&c, Design::mesh(16), Execution::Cloudflare, 1_000_000).cannot_hold.is_some());
+        assert!(predict(&c, Design::mesh(64), Execution::Cloudflare, 1_000_000).cannot_hold.is_none());
         assert_eq!(direct_fanout_sessions(512), 16_384_000);
+        let wide = Design::Mesh { shards: 1_024, fanout: Fanout::Direct };
+        assert!(predict(&c, wide, Execution::Cloudflare, 20_000_000).cannot_hold.is_some());
+        let relayed = Design::Mesh { shards: 1_024, fanout: Fanout::Relayed { relays: 2 } };
+        assert!(predict(&c, relayed, Execution::Cloudflare, 20_000_000).cannot_hold.is_none());
     }
 
     #[test]
     fn creates_on_cloudflare_scale_with_shards_up_to_the_request_limit() {
         let c = costs();
         let one = predict(&c, Design::SingleObject, Execution::Cloudflare, 10_000).creates_per_s;
-        let mesh = predict(&c, Design::Mesh { shards: 64 }, Execution::Cloudflare, 1_000_000).creates_per_s;
+        let mesh = predict(&c, Design::mesh(64), Execution::Cloudflare, 1_000_000).creates_per_s;
         assert!((one - 500.0).abs() < 1e-9, "{one}");
         assert!((mesh - 64.0 * 500.0).abs() < 1e-9, "{mesh}");
     }

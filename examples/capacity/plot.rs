@@ -1,11 +1,12 @@
 //! Predicted broadcast p99 on Cloudflare against sessions, one curve per shard count and one for the
 //! seed's single object, as a self-contained SVG (log-log axes).
 
-use super::model::{predict, Design, Execution, UnitCosts};
+use super::model::{predict, Design, Execution, Fanout, UnitCosts};
 
 pub struct Curve {
     pub label: String,
     pub color: &'static str,
+    pub dashed: bool,
     /// (sessions, p99 ms) for the session counts the design can hold.
     pub points: Vec<(f64, f64)>,
 }
@@ -18,6 +19,7 @@ pub fn curves(mesh: &UnitCosts, seed: &UnitCosts, shards: &[u32]) -> Vec<Curve> 
     let curve = |label: String, color, costs: &UnitCosts, design| Curve {
         label,
         color,
+        dashed: matches!(design, Design::Mesh { fanout: Fanout::EarlyAck, .. }),
         points: sessions
             .iter()
             .map(|&k| (k, predict(costs, design, Execution::Cloudflare, k)))
@@ -27,7 +29,11 @@ pub fn curves(mesh: &UnitCosts, seed: &UnitCosts, shards: &[u32]) -> Vec<Curve> 
     };
     let mut out = vec![curve("seed (1 object)".into(), COLORS[4], seed, Design::SingleObject)];
     for (i, &n) in shards.iter().enumerate() {
-        out.push(curve(format!("mesh, {n} shards"), COLORS[i % 4], mesh, Design::Mesh { shards: n }));
+        out.push(curve(format!("mesh, {n} shards"), COLORS[i % 4], mesh, Design::mesh(n)));
+    }
+    if let Some(&n) = shards.last() {
+        let early = Design::Mesh { shards: n, fanout: Fanout::EarlyAck };
+        out.push(curve(format!("{n}, shards ack first"), COLORS[(shards.len() - 1) % 4], mesh, early));
     }
     out
 }
@@ -75,8 +81,9 @@ pub fn svg(curves: &[Curve]) -> String {
     );
     for (i, c) in curves.iter().enumerate() {
         let path: Vec<String> = c.points.iter().map(|&(k, p)| format!("{:.1},{:.1}", x(k), y(p))).collect();
+        let dash = if c.dashed { " stroke-dasharray=\"6 4\"" } else { "" };
         s += &format!(
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{dash} points=\"{}\"/>\n",
             c.color,
             path.join(" ")
         );
@@ -85,7 +92,7 @@ pub fn svg(curves: &[Curve]) -> String {
         }
         let ly = top + 20.0 + i as f64 * 18.0;
         s += &format!(
-            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"{3}\" stroke-width=\"2\"/>\
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"{3}\" stroke-width=\"2\"{7}/>\
              <text x=\"{4:.1}\" y=\"{5:.1}\">{6}</text>\n",
             width - right + 10.0,
             ly,
@@ -93,7 +100,8 @@ pub fn svg(curves: &[Curve]) -> String {
             c.color,
             width - right + 35.0,
             ly + 4.0,
-            c.label
+            c.label,
+            dash
         );
     }
     s += &format!(

@@ -123,10 +123,6 @@ impl<B: McpBackend> McpServer<B> {
         }
     }
 
-    pub fn tool_names(&self) -> impl Iterator<Item = &str> {
-        self.tools.iter().map(|t| t.descriptor.name.as_ref())
-    }
-
     pub fn tool_input_schema(&self, name: &str) -> Option<&Map<String, Value>> {
         self.tools.iter().find(|t| t.descriptor.name == name).map(|t| t.descriptor.input_schema.as_ref())
     }

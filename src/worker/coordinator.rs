@@ -13,13 +13,13 @@ use worker::{
 use super::stubs::{self, platform};
 use crate::error::{MeshError, Result};
 use crate::membership::{Applied, Membership, ShardEntry};
-use crate::protocol::{coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck};
+use crate::protocol::{
+    coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck, CLOSE_INTERNAL_ERROR,
+};
 
 #[durable_object]
 pub struct Coordinator {
     state: State,
-    #[allow(dead_code)]
-    env: Env,
 }
 
 #[derive(serde::Deserialize)]
@@ -30,7 +30,7 @@ struct MemberRow {
 }
 
 impl DurableObject for Coordinator {
-    fn new(state: State, env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
         for statement in [
             "CREATE TABLE IF NOT EXISTS members (shard INTEGER PRIMARY KEY, version INTEGER NOT NULL, sessions INTEGER NOT NULL)",
@@ -40,7 +40,7 @@ impl DurableObject for Coordinator {
                 worker::console_error!("coordinator: schema: {error}");
             }
         }
-        Self { state, env }
+        Self { state }
     }
 
     async fn fetch(&self, mut request: Request) -> WorkerResult<Response> {
@@ -88,7 +88,7 @@ impl DurableObject for Coordinator {
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> WorkerResult<()> {
-        let _ = ws.close(Some(1011), Some("error"));
+        let _ = ws.close(Some(CLOSE_INTERNAL_ERROR), Some("error"));
         Ok(())
     }
 

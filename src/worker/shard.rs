@@ -29,8 +29,8 @@ use crate::protocol::{
     coordinator_path, fit_topics, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter,
     MembershipReport, RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup,
     SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers,
-    UpdateSession, HEADER_OBJECT_NAME, HEADER_REQUEST_ID, PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM,
-    TAG_WAITER,
+    UpdateSession, CLOSE_INTERNAL_ERROR, HEADER_OBJECT_NAME, HEADER_REQUEST_ID, MAX_TOPIC_BYTES, PROTOCOL_VERSION,
+    TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
 };
 use crate::routing::{candidate_shards, parse_shard_name};
 
@@ -213,7 +213,7 @@ impl DurableObject for SyncLayer {
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> WorkerResult<()> {
         worker::console_warn!("shard {}: socket error: {error}", self.shard.get());
-        let _ = ws.close(Some(1011), Some("error"));
+        let _ = ws.close(Some(CLOSE_INTERNAL_ERROR), Some("error"));
         self.count_changed();
         self.forget_listener_topics(&ws).await;
         Ok(())
@@ -274,13 +274,14 @@ impl SyncLayer {
     /// Streams of either kind, accepts in flight, and MCP sessions whose stream is down: what
     /// membership counts. Counting registered sessions keeps a shard a member while its only client
     /// reconnects, so broadcasts in between are logged for its replay.
-    fn session_count(&self) -> u64 {
+    /// A count it cannot read is an error, not 0: a shard reporting itself empty would lose its membership.
+    fn session_count(&self) -> Result<u64> {
         let streams = (self.open_sockets(None).len() + self.open_listeners().len()) as u64;
-        streams + self.pending_accepts.get() + self.registered_count().unwrap_or(0)
+        Ok(streams + self.pending_accepts.get() + self.registered_count()?)
     }
 
     /// Whether an MCP session record exists here: one indexed probe, not a count.
-    fn has_registered_session(&self) -> bool {
+    fn has_registered_session(&self) -> Result<bool> {
         #[derive(serde::Deserialize)]
         struct Row {
             found: f64,
@@ -288,7 +289,6 @@ impl SyncLayer {
         self.sql("SELECT EXISTS(SELECT 1 FROM sessions) AS found", vec![])
             .and_then(|cursor| cursor.to_array::<Row>().map_err(platform("sql rows")))
             .map(|rows| rows.first().is_some_and(|row| row.found > 0.0))
-            .unwrap_or(false)
     }
 
     /// Whether one more socket fits under `SHARD_MAX_SOCKETS`, counting sockets only near the limit.
@@ -355,7 +355,7 @@ impl SyncLayer {
         // accept made opening sessions cost O(sessions on the shard).
         let now = now_ms();
         let plan = if self.reporter.borrow().count_report_due(now) {
-            self.reporter.borrow_mut().before_accept(self.session_count() + 1, now)
+            self.reporter.borrow_mut().before_accept(self.session_count()? + 1, now)
         } else {
             ReportPlan::Skip
         };
@@ -465,16 +465,24 @@ impl SyncLayer {
     }
 
     fn count_changed(&self) {
+        if let Err(error) = self.report_count_change() {
+            // No report beats a wrong one: the coordinator keeps the last count it was told.
+            worker::console_error!("shard {}: count not reported: {error}", self.shard.get());
+        }
+    }
+
+    fn report_count_change(&self) -> Result<()> {
         // Still holding a registered session, a confirmed member inside the report interval would
         // only skip, so the sockets need not be counted (closes would cost O(sessions) each).
         let now = now_ms();
-        if !self.reporter.borrow().count_report_due(now) && self.has_registered_session() {
-            return;
+        if !self.reporter.borrow().count_report_due(now) && self.has_registered_session()? {
+            return Ok(());
         }
-        let plan = self.reporter.borrow_mut().after_count_change(self.session_count(), now);
+        let plan = self.reporter.borrow_mut().after_count_change(self.session_count()?, now);
         if let ReportPlan::Background(report) | ReportPlan::Await(report) = plan {
             self.report_in_background(report);
         }
+        Ok(())
     }
 
     fn send(&self, request: Result<SendRequest>) -> Result<SendReply> {
@@ -627,8 +635,8 @@ impl SyncLayer {
 
     fn topic_change(&self, change: TopicChange, subscribe: bool) -> Result<()> {
         validate_session_id(&change.session)?;
-        if change.topic.is_empty() || change.topic.len() > 2048 {
-            return Err(MeshError::InvalidParams("a topic is 1 to 2048 bytes".into()));
+        if change.topic.is_empty() || change.topic.len() > MAX_TOPIC_BYTES {
+            return Err(MeshError::InvalidParams(format!("a topic is 1 to {MAX_TOPIC_BYTES} bytes")));
         }
         let statement = if subscribe {
             "INSERT OR IGNORE INTO topic_subscribers (topic, session) VALUES (?, ?)"
