@@ -145,6 +145,8 @@ start_server() {
     *) log "unknown system $system"; return 1 ;;
   esac
   cmd+=(--port "$port" --persist-to "$state")
+  local var
+  for var in "$@"; do cmd+=(--var "$var"); done
   # setsid: the server gets its own process group (pgid = its pid), stopped as a whole later.
   setsid "${cmd[@]}" </dev/null >"$logf" 2>&1 &
   SERVER_PGID=$!

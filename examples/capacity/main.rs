@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];
 const PREDICTED_SESSIONS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const PREDICTED_SHARDS: [u32; 4] = [16, 64, 256, 512];
+/// The seed is also predicted here, the most sessions its one object holds (rounded down).
+const SEED_REFERENCE_SESSIONS: u64 = 30_000;
 /// The machine's cores (the cluster's processes share them).
 const LOCAL_CORES: u32 = 2;
 
@@ -175,6 +177,18 @@ fn push_checks(out: &mut Vec<Value>, run_label: &str, sessions: u64, run: &Value
 
 fn predictions(mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
     let mut out = Vec::new();
+    // Where the seed can still answer: its object's limit, beside the mesh.
+    let near_limit = SEED_REFERENCE_SESSIONS;
+    out.push(prediction_json(
+        near_limit,
+        "seed (1 object)",
+        &predict(seed, Design::SingleObject, Execution::Cloudflare, near_limit),
+    ));
+    out.push(prediction_json(
+        near_limit,
+        "mesh-16",
+        &predict(mesh, Design::mesh(16), Execution::Cloudflare, near_limit),
+    ));
     for sessions in PREDICTED_SESSIONS {
         let seed_prediction = predict(seed, Design::SingleObject, Execution::Cloudflare, sessions);
         out.push(prediction_json(sessions, "seed (1 object)", &seed_prediction));
