@@ -42,7 +42,7 @@ fn my_server<B: McpBackend>() -> McpServer<B> {
                     "params": { "level": "info", "data": format!("sunny in {city}") } });
                 let report = ctx
                     .backend
-                    .send(None, &mcp_mesh::sse::encode_message(&note.to_string(), None), &SendFilter::log("info"))
+                    .notify(None, &mcp_mesh::sse::encode_message(&note.to_string(), None), &SendFilter::log("info"))
                     .await?;
                 Ok(CallToolResult::success(vec![ContentBlock::text(format!("told {} sessions", report.delivered))]))
             }),

@@ -73,10 +73,11 @@ pub trait McpBackend: 'static {
     async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()>;
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>>;
 
-    /// The manager's `send`: to the listed sessions, or all when `None`. `filter.level` marks a log
-    /// notification (sessions whose `logging/setLevel` is more severe skip it, listen streams never
-    /// get it); `filter.topic` marks a change notification (listen streams get it if they asked).
-    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport>;
+    /// The manager's `send` with a delivery filter: to the listed sessions, or all when `None`.
+    /// `filter.level` marks a log notification (sessions whose `logging/setLevel` is more severe skip
+    /// it, listen streams never get it); `filter.topic` marks a change notification (listen streams
+    /// get it if they asked). Named apart from `SessionManager::send`, which a backend often also is.
+    async fn notify(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport>;
 
     /// A deployment-wide counter (the reference server's `mesh://counter`).
     async fn increment_counter(&self, name: &str) -> Result<u64>;
@@ -224,7 +225,7 @@ impl McpBackend for InMemoryBackend {
         Ok(self.topics.borrow().get(topic).map(|set| set.iter().cloned().collect()).unwrap_or_default())
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
+    async fn notify(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
         let Some(level) = filter.level.as_deref() else { return self.streams.send(sessions, data).await };
         // Same rule as the shard: skip sessions whose chosen level is more severe than `level`.
         let all: Vec<String> = match sessions {

@@ -71,7 +71,7 @@ pub async fn broadcast_change<B: McpBackend>(
     topic: &str,
 ) -> Result<crate::protocol::SendReport> {
     let notification = notification_json(method, json!({}));
-    backend.send(None, &sse::encode_message(&notification, None), &SendFilter::change(topic)).await
+    backend.notify(None, &sse::encode_message(&notification, None), &SendFilter::change(topic)).await
 }
 
 /// A tool descriptor from a name, a description and a JSON Schema object.
@@ -96,7 +96,7 @@ async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result
         "notifications/message",
         json!({ "level": "info", "logger": "announce", "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session } }),
     );
-    let report = ctx.backend.send(None, &sse::encode_message(&notification, None), &SendFilter::log("info")).await?;
+    let report = ctx.backend.notify(None, &sse::encode_message(&notification, None), &SendFilter::log("info")).await?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
         "announced to {} sessions ({} failed)",
         report.delivered, report.failed
@@ -117,7 +117,7 @@ async fn increment<B: McpBackend>(ctx: RequestContext<B>) -> Result<CallToolResu
         Default::default()
     } else {
         ctx.backend
-            .send(
+            .notify(
                 Some(&subscribers),
                 &sse::encode_message(&notification, None),
                 &SendFilter::change(topic::RESOURCE_UPDATED),

@@ -375,7 +375,7 @@ impl McpBackend for DurableMesh {
         Ok(sessions)
     }
 
-    async fn send(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
+    async fn notify(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
         self.send_filtered(sessions, data, filter).await
     }
 

@@ -241,7 +241,7 @@ async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<R
         }
         ("/mesh/send", Method::Post) => {
             let body: SendRequest = read_body(request).await?;
-            json(&SessionManager::send(&mesh, body.sessions.as_deref(), &body.data).await?)
+            json(&mesh.send(body.sessions.as_deref(), &body.data).await?)
         }
         ("/mesh/delete", Method::Post) => {
             let body: SessionRef = read_body(request).await?;
