@@ -5,11 +5,15 @@
 //! names the var. Must not touch the Workers runtime.
 
 use crate::error::{MeshError, Result};
+use crate::event_log::{LogLimits, DEFAULT_LOG_MAX_AGE_MS, DEFAULT_LOG_MAX_EVENTS};
 use crate::mcp::http::{OriginPolicy, TokenAuth};
 use crate::routing::MAX_SHARD_COUNT;
 
 /// `SHARD_COUNT`: how many `SyncLayer` shard objects sessions are spread over.
 pub const DEFAULT_SHARD_COUNT: u32 = 16;
+/// Sockets a shard accepts at most: the runtime's hard limit is 32,768 per object, and exceeding it
+/// throws inside the object, so the mesh refuses with a 503 a little before.
+pub const MAX_SOCKETS_PER_SHARD: u32 = 32_000;
 /// `SHARD_BINDING`: the Durable Object binding of the shard class (the seed's default name).
 pub const DEFAULT_SHARD_BINDING: &str = "TMCP_DURABLE_OBJECT";
 /// `COORDINATOR_BINDING`: the Durable Object binding of the coordinator class.
@@ -47,6 +51,11 @@ pub struct MeshConfig {
     /// `SESSION_IDLE_MS`: a session with no open stream and no request for this long is forgotten
     /// by its shard's alarm.
     pub session_idle_ms: u64,
+    /// `SHARD_MAX_SOCKETS`: sockets a shard accepts before answering 503 (lower only: the runtime's
+    /// hard limit is 32,768 and going past it throws in the object).
+    pub shard_max_sockets: u32,
+    /// `EVENT_LOG_MAX_EVENTS` and `EVENT_LOG_MAX_AGE_MS`: the bounds of each shard's replay log.
+    pub event_log: LogLimits,
     /// `AUTH_TOKENS` (a secret): `name:token` pairs; when set, `/mcp` needs a bearer token and each
     /// session belongs to the identity that created it.
     pub auth: TokenAuth,
@@ -114,6 +123,29 @@ impl MeshConfig {
                 1_000,
                 u32::MAX,
             )?),
+            shard_max_sockets: parse_bounded(
+                &lookup,
+                "SHARD_MAX_SOCKETS",
+                MAX_SOCKETS_PER_SHARD,
+                1,
+                MAX_SOCKETS_PER_SHARD,
+            )?,
+            event_log: LogLimits {
+                max_events: u64::from(parse_bounded(
+                    &lookup,
+                    "EVENT_LOG_MAX_EVENTS",
+                    DEFAULT_LOG_MAX_EVENTS as u32,
+                    1,
+                    u32::MAX,
+                )?),
+                max_age_ms: u64::from(parse_bounded(
+                    &lookup,
+                    "EVENT_LOG_MAX_AGE_MS",
+                    DEFAULT_LOG_MAX_AGE_MS as u32,
+                    1,
+                    u32::MAX,
+                )?),
+            },
             auth: TokenAuth::from_list(&lookup("AUTH_TOKENS").unwrap_or_default()),
             request_state_secret: lookup("REQUEST_STATE_SECRET")
                 .filter(|secret| !secret.trim().is_empty())
@@ -201,6 +233,27 @@ mod tests {
             match config(&[("SHARD_COUNT", "4"), ("STREAM_MAX_EVENTS", bad)]) {
                 Err(MeshError::Config { var, .. }) => assert_eq!(var, "STREAM_MAX_EVENTS", "{bad}"),
                 other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_objects_settings_are_read_with_the_same_rules() {
+        let c = config(&[("SHARD_COUNT", "4")]).unwrap();
+        assert_eq!(c.shard_max_sockets, MAX_SOCKETS_PER_SHARD);
+        assert_eq!(c.event_log, LogLimits::default());
+        let c = config(&[
+            ("SHARD_COUNT", "4"),
+            ("SHARD_MAX_SOCKETS", "3"),
+            ("EVENT_LOG_MAX_EVENTS", "10"),
+            ("EVENT_LOG_MAX_AGE_MS", "2000"),
+        ])
+        .unwrap();
+        assert_eq!((c.shard_max_sockets, c.event_log.max_events, c.event_log.max_age_ms), (3, 10, 2000));
+        for (var, bad) in [("SHARD_MAX_SOCKETS", "0"), ("SHARD_MAX_SOCKETS", "32769"), ("EVENT_LOG_MAX_EVENTS", "0")] {
+            match config(&[("SHARD_COUNT", "4"), (var, bad)]) {
+                Err(MeshError::Config { var: named, .. }) => assert_eq!(named, var),
+                other => panic!("{var}={bad}: {other:?}"),
             }
         }
     }

@@ -18,7 +18,7 @@ use worker::{
 };
 
 use super::stubs::{self, platform, Target};
-use crate::config::DEFAULT_COORDINATOR_BINDING;
+use crate::config::MeshConfig;
 use crate::delivery::DeliveryRule;
 use crate::error::{MeshError, Result};
 use crate::event_log::{decide_stream_open, with_event_id, EventId, StreamOpen};
@@ -34,9 +34,6 @@ use crate::protocol::{
 };
 use crate::routing::{candidate_shards, parse_shard_name};
 
-/// Sockets a shard accepts before answering 503: the runtime's hard limit is 32,768 and exceeding
-/// it throws inside `acceptWebSocket`, which the bindings turn into a panic.
-pub const MAX_SOCKETS_PER_SHARD: usize = 32_000;
 const WS_OPEN: u16 = 1;
 
 /// `SyncLayer::shard` before the shard knows its number.
@@ -253,13 +250,11 @@ impl SyncLayer {
         sockets.into_iter().filter(|ws| ws.as_ref().ready_state() == WS_OPEN).collect()
     }
 
-    /// `SHARD_MAX_SOCKETS` (lower only: tests use it to reach the limit), at most the runtime's.
-    fn max_sockets(&self) -> usize {
-        self.env
-            .var("SHARD_MAX_SOCKETS")
-            .ok()
-            .and_then(|v| v.to_string().trim().parse::<usize>().ok())
-            .map_or(MAX_SOCKETS_PER_SHARD, |n| n.clamp(1, MAX_SOCKETS_PER_SHARD))
+    /// The deployment's settings: read once per isolate through `MeshConfig`, as the Worker does
+    /// (the same vars, the same rules). The Worker refuses requests while they are invalid, so an
+    /// object only sees valid ones unless it runs under another script's configuration.
+    fn settings(&self) -> Result<MeshConfig> {
+        super::config(&self.env)
     }
 
     /// Open listen streams (stateless-era `subscriptions/listen`).
@@ -292,15 +287,15 @@ impl SyncLayer {
     }
 
     /// Whether one more socket fits under `SHARD_MAX_SOCKETS`, counting sockets only near the limit.
-    fn has_room_for_socket(&self) -> bool {
-        let limit = self.max_sockets();
+    fn has_room_for_socket(&self) -> Result<bool> {
+        let limit = self.settings()?.shard_max_sockets as usize;
         let pending = self.pending_accepts.get() as usize;
         if self.socket_bound.get().is_some_and(|bound| bound + pending < limit) {
-            return true;
+            return Ok(true);
         }
         let exact = self.state.get_websockets().len();
         self.socket_bound.set(Some(exact));
-        exact + pending < limit
+        Ok(exact + pending < limit)
     }
 
     /// Notes an accepted socket in the bound.
@@ -348,7 +343,7 @@ impl SyncLayer {
             return Err(MeshError::SessionNotFound);
         }
         self.take_over_or_refuse(&session, last_event_id.is_some())?;
-        if !self.has_room_for_socket() {
+        if !self.has_room_for_socket()? {
             return Err(MeshError::ShardFull { shard: self.shard.get() });
         }
         // A confirmed member inside the report interval would skip: counting every socket on every
@@ -587,7 +582,7 @@ impl SyncLayer {
         if self.load_record(&session)?.is_none() {
             return Err(MeshError::SessionNotFound);
         }
-        if !self.has_room_for_socket() {
+        if !self.has_room_for_socket()? {
             return Err(MeshError::ShardFull { shard: self.shard.get() });
         }
         #[derive(serde::Deserialize)]
@@ -747,10 +742,7 @@ fn stored_name(sql: &worker::SqlStorage) -> Option<String> {
 
 /// Sends a membership report to the coordinator and waits for its ack.
 async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
-    let binding = env
-        .var("COORDINATOR_BINDING")
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| DEFAULT_COORDINATOR_BINDING.to_owned());
+    let binding = super::config(env)?.coordinator_binding;
     let stub = stubs::stub(env, &binding, Target::Coordinator)?;
     let _: ReportAck = stubs::call(&stub, coordinator_path::REPORT, &report).await?;
     Ok(())

@@ -6,8 +6,8 @@ use worker::{SqlStorageValue, WebSocket};
 
 use super::{now_ms, SyncLayer};
 use crate::error::Result;
-use crate::event_log::{with_event_id, Audience, EventId, LogLimits};
-use crate::expiry::{plan_expiry, should_touch, SessionActivity, DEFAULT_SESSION_IDLE_MS};
+use crate::event_log::{with_event_id, Audience, EventId};
+use crate::expiry::{plan_expiry, should_touch, SessionActivity};
 use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, SocketAttachment};
 use crate::sse::EMPTY_DATA_EVENT;
 use crate::worker::stubs::platform;
@@ -16,15 +16,6 @@ use crate::worker::stubs::platform;
 const PRUNE_EVERY: u64 = 32;
 
 impl SyncLayer {
-    fn log_limits(&self) -> LogLimits {
-        let var = |name: &str| self.env.var(name).ok().and_then(|v| v.to_string().trim().parse::<u64>().ok());
-        let defaults = LogLimits::default();
-        LogLimits {
-            max_events: var("EVENT_LOG_MAX_EVENTS").filter(|n| *n > 0).unwrap_or(defaults.max_events),
-            max_age_ms: var("EVENT_LOG_MAX_AGE_MS").filter(|n| *n > 0).unwrap_or(defaults.max_age_ms),
-        }
-    }
-
     /// The sequence number the next send gets. Kept in memory so a send can go out before its log
     /// row is written: a socket send issued while a write is pending waits for the commit (output
     /// gates), so writing first would hold every recipient behind it. Read from the log after a wake.
@@ -69,7 +60,7 @@ impl SyncLayer {
             ],
         )?;
         if seq.is_multiple_of(PRUNE_EVERY) {
-            let (min_seq, min_at) = self.log_limits().prune_bounds(seq, now);
+            let (min_seq, min_at) = self.settings()?.event_log.prune_bounds(seq, now);
             self.sql(
                 "DELETE FROM events WHERE seq < ? OR at_ms < ?",
                 vec![
@@ -138,15 +129,6 @@ impl SyncLayer {
         Ok(replayed)
     }
 
-    fn idle_ms(&self) -> u64 {
-        self.env
-            .var("SESSION_IDLE_MS")
-            .ok()
-            .and_then(|v| v.to_string().trim().parse().ok())
-            .filter(|ms| *ms >= 1_000)
-            .unwrap_or(DEFAULT_SESSION_IDLE_MS)
-    }
-
     /// Loads a record for a request and notes that the session is in use (at most once a minute).
     pub(super) fn load_and_touch(&self, session: &str) -> Result<Option<SessionRecord>> {
         let Some(mut record) = self.load_record(session)? else { return Ok(None) };
@@ -166,7 +148,7 @@ impl SyncLayer {
         }
         let storage = self.state.storage();
         if storage.get_alarm().await.map_err(platform("get_alarm"))?.is_none() {
-            let at = now_ms().saturating_add(self.idle_ms());
+            let at = now_ms().saturating_add(self.settings()?.session_idle_ms);
             storage.set_alarm(i64::try_from(at).unwrap_or(i64::MAX)).await.map_err(platform("set_alarm"))?;
         }
         self.alarm_armed.set(true);
@@ -191,7 +173,7 @@ impl SyncLayer {
                 SessionActivity { id: row.id, last_seen_ms, has_stream }
             })
             .collect();
-        let plan = plan_expiry(&sessions, now_ms(), self.idle_ms());
+        let plan = plan_expiry(&sessions, now_ms(), self.settings()?.session_idle_ms);
         for id in &plan.expire {
             // Its resource subscriptions live in other shards' topic indexes: take it out of them.
             let topics = self.load_record(id)?.map(|record| record.subscriptions).unwrap_or_default();
