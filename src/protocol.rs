@@ -57,6 +57,9 @@ pub mod shard_path {
 /// addresses objects by id alone), the shard learns it from this header and keeps it.
 pub const HEADER_OBJECT_NAME: &str = "x-mesh-object";
 
+/// WebSocket close code for a normal closure (RFC 6455 §7.4.1): a session's stream ended on purpose.
+pub const CLOSE_NORMAL: u16 = 1000;
+
 /// WebSocket close code for "the server hit an error" (RFC 6455 §7.4.1), sent by an object closing a
 /// socket whose handler failed.
 pub const CLOSE_INTERNAL_ERROR: u16 = 1011;

@@ -83,7 +83,7 @@ impl DurableObject for Coordinator {
         _reason: String,
         _was_clean: bool,
     ) -> WorkerResult<()> {
-        let _ = ws.close(Some(1000), Some("closed"));
+        let _ = ws.close(Some(crate::protocol::CLOSE_NORMAL), Some("closed"));
         Ok(())
     }
 

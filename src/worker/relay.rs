@@ -105,7 +105,7 @@ impl crate::mcp::backend::ReplyWaiter for ShardWaiter {
 
     async fn wait(self, timeout_ms: u32) -> crate::error::Result<Option<serde_json::Value>> {
         let reply = wait_for_reply(&self.ws, timeout_ms).await;
-        let _ = self.ws.close(Some(1000), Some("done"));
+        let _ = self.ws.close(Some(crate::protocol::CLOSE_NORMAL), Some("done"));
         Ok(reply)
     }
 }

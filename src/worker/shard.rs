@@ -5,6 +5,10 @@
 //! kept by the runtime across hibernation, records and indexes are in storage. In memory there is
 //! only the membership reporter, whose loss costs one extra coordinator call. Every handler is
 //! implemented (a default would panic and reset every object in the isolate).
+//!
+//! This file has the object's entry points, stream accepts and sends; the rest is split by concept:
+//! `history` (replay log, expiry), `membership` (counting and reporting to the coordinator),
+//! `sessions` (MCP session records), `topics` (the topic index) and `waiters` (client replies).
 
 use std::cell::{Cell, RefCell};
 
@@ -17,22 +21,19 @@ use worker::{
     State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
-use super::stubs::{self, platform, Target};
+use super::stubs::{self, platform};
 use crate::config::MeshConfig;
 use crate::delivery::DeliveryRule;
 use crate::error::{MeshError, Result};
 use crate::event_log::{decide_stream_open, with_event_id, EventId, StreamOpen};
 use crate::manager::validate_session_id;
-use crate::mcp::backend::apply_update;
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::{
-    coordinator_path, fit_topics, shard_path, waiter_tag, ClientReply, DeleteReply, HasReply, ListenerFilter,
-    MembershipReport, RegisterSession, ReplyAck, ReportAck, SendReply, SendReport, SendRequest, SessionLookup,
-    SessionRecord, SessionRef, ShardFrame, ShardStatus, SocketAttachment, TopicChange, TopicName, TopicSubscribers,
-    UpdateSession, CLOSE_INTERNAL_ERROR, HEADER_OBJECT_NAME, HEADER_REQUEST_ID, MAX_TOPIC_BYTES, PROTOCOL_VERSION,
-    TAG_LISTENER, TAG_SESSION_STREAM, TAG_WAITER,
+    fit_topics, shard_path, DeleteReply, HasReply, ListenerFilter, SendReply, SendReport, SendRequest, SessionLookup,
+    SessionRef, ShardStatus, SocketAttachment, TopicName, TopicSubscribers, CLOSE_INTERNAL_ERROR, HEADER_OBJECT_NAME,
+    PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM,
 };
-use crate::routing::{candidate_shards, parse_shard_name};
+use crate::routing::parse_shard_name;
 
 const WS_OPEN: u16 = 1;
 
@@ -40,6 +41,11 @@ const WS_OPEN: u16 = 1;
 const UNNAMED: u32 = u32::MAX;
 
 mod history;
+mod membership;
+use membership::send_report;
+mod sessions;
+mod topics;
+mod waiters;
 
 #[wasm_bindgen(module = "/src/worker/shard/deliver.js")]
 extern "C" {
@@ -266,26 +272,6 @@ impl SyncLayer {
             .collect()
     }
 
-    /// Streams of either kind, accepts in flight, and MCP sessions whose stream is down: what
-    /// membership counts. Counting registered sessions keeps a shard a member while its only client
-    /// reconnects, so broadcasts in between are logged for its replay.
-    /// A count it cannot read is an error, not 0: a shard reporting itself empty would lose its membership.
-    fn session_count(&self) -> Result<u64> {
-        let streams = (self.open_sockets(None).len() + self.open_listeners().len()) as u64;
-        Ok(streams + self.pending_accepts.get() + self.registered_count()?)
-    }
-
-    /// Whether an MCP session record exists here: one indexed probe, not a count.
-    fn has_registered_session(&self) -> Result<bool> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            found: f64,
-        }
-        self.sql("SELECT EXISTS(SELECT 1 FROM sessions) AS found", vec![])
-            .and_then(|cursor| cursor.to_array::<Row>().map_err(platform("sql rows")))
-            .map(|rows| rows.first().is_some_and(|row| row.found > 0.0))
-    }
-
     /// Whether one more socket fits under `SHARD_MAX_SOCKETS`, counting sockets only near the limit.
     fn has_room_for_socket(&self) -> Result<bool> {
         let limit = self.settings()?.shard_max_sockets as usize;
@@ -301,16 +287,6 @@ impl SyncLayer {
     /// Notes an accepted socket in the bound.
     fn note_socket_accepted(&self) {
         self.socket_bound.set(self.socket_bound.get().map(|bound| bound + 1));
-    }
-
-    fn registered_count(&self) -> Result<u64> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            n: f64,
-        }
-        let rows: Vec<Row> =
-            self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
-        Ok(rows.first().map(|row| row.n as u64).unwrap_or(0))
     }
 
     async fn accept_stream(&self, request: &Request) -> Result<Response> {
@@ -443,41 +419,11 @@ impl SyncLayer {
             StreamOpen::Conflict => Err(MeshError::StreamConflict),
             StreamOpen::TakeOver => {
                 for ws in open {
-                    let _ = ws.close(Some(1000), Some("replaced by a resuming stream"));
+                    let _ = ws.close(Some(crate::protocol::CLOSE_NORMAL), Some("replaced by a resuming stream"));
                 }
                 Ok(())
             }
         }
-    }
-
-    fn report_in_background(&self, report: MembershipReport) {
-        let env = self.env.clone();
-        self.state.wait_until(async move {
-            if let Err(error) = send_report(&env, report).await {
-                worker::console_warn!("shard {}: background membership report failed: {error}", report.shard);
-            }
-        });
-    }
-
-    fn count_changed(&self) {
-        if let Err(error) = self.report_count_change() {
-            // No report beats a wrong one: the coordinator keeps the last count it was told.
-            worker::console_error!("shard {}: count not reported: {error}", self.shard.get());
-        }
-    }
-
-    fn report_count_change(&self) -> Result<()> {
-        // Still holding a registered session, a confirmed member inside the report interval would
-        // only skip, so the sockets need not be counted (closes would cost O(sessions) each).
-        let now = now_ms();
-        if !self.reporter.borrow().count_report_due(now) && self.has_registered_session()? {
-            return Ok(());
-        }
-        let plan = self.reporter.borrow_mut().after_count_change(self.session_count()?, now);
-        if let ReportPlan::Background(report) | ReportPlan::Await(report) = plan {
-            self.report_in_background(report);
-        }
-        Ok(())
     }
 
     fn send(&self, request: Result<SendRequest>) -> Result<SendReply> {
@@ -511,191 +457,6 @@ impl SyncLayer {
             self.count_changed();
         }
         Ok(SendReply { report, missing_ids })
-    }
-
-    /// Ends a session's stream; the Worker's relay ends the SSE body when the socket closes.
-    fn close_session_sockets(&self, session: &str) -> bool {
-        let sockets = self.open_sockets(Some(session));
-        for ws in &sockets {
-            let _ = ws.close(Some(1000), Some("deleted"));
-        }
-        if !sockets.is_empty() {
-            self.count_changed();
-        }
-        !sockets.is_empty()
-    }
-
-    fn register(&self, request: RegisterSession) -> Result<()> {
-        validate_session_id(&request.session)?;
-        let record = serde_json::to_string(&request.record)?;
-        self.sql(
-            "INSERT OR REPLACE INTO sessions (id, record) VALUES (?, ?)",
-            vec![request.session.into(), record.into()],
-        )?;
-        Ok(())
-    }
-
-    fn load_record(&self, session: &str) -> Result<Option<SessionRecord>> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            record: String,
-        }
-        let rows: Vec<Row> = self
-            .sql("SELECT record FROM sessions WHERE id = ?", vec![session.into()])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
-        match rows.into_iter().next() {
-            Some(row) => Ok(Some(serde_json::from_str(&row.record)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn update(&self, update: UpdateSession) -> Result<()> {
-        let mut record = self.load_record(&update.session)?.ok_or(MeshError::SessionNotFound)?;
-        apply_update(&mut record, &update);
-        if update.log_level.is_some() {
-            // Keep the stream's attachment in step, so log sends filter without reading storage.
-            for ws in self.open_sockets(Some(&update.session)) {
-                let attachment = SocketAttachment {
-                    v: PROTOCOL_VERSION,
-                    session: update.session.clone(),
-                    log_level: record.log_level.clone(),
-                    listener: None,
-                    topics: Vec::new(),
-                };
-                let _ = ws.serialize_attachment(attachment);
-            }
-        }
-        self.register(RegisterSession { session: update.session, record })
-    }
-
-    /// Accepts a waiter socket for one server→client request and allocates the request's id, unique
-    /// within the session (a counter in storage, so ids never repeat across isolates or restarts).
-    fn accept_waiter(&self, request: &Request) -> Result<Response> {
-        let url = request.url().map_err(platform("url"))?;
-        let session = url
-            .query_pairs()
-            .find(|(k, _)| k == "session")
-            .map(|(_, v)| v.into_owned())
-            .ok_or(MeshError::MissingSessionId)?;
-        validate_session_id(&session)?;
-        if self.load_record(&session)?.is_none() {
-            return Err(MeshError::SessionNotFound);
-        }
-        if !self.has_room_for_socket()? {
-            return Err(MeshError::ShardFull { shard: self.shard.get() });
-        }
-        #[derive(serde::Deserialize)]
-        struct Row {
-            next: f64,
-        }
-        let rows: Vec<Row> = self
-            .sql(
-                "INSERT INTO request_ids (session, next) VALUES (?, 1) ON CONFLICT(session) DO UPDATE SET next = next + 1 RETURNING next",
-                vec![session.clone().into()],
-            )?
-            .to_array()
-            .map_err(platform("sql rows"))?;
-        let id = rows.first().map(|row| row.next as u64).ok_or_else(|| MeshError::Protocol("no request id".into()))?;
-        let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
-        let tag = waiter_tag(&session, &id.to_string());
-        self.state.accept_websocket_with_tags(&pair.server, &[tag.as_str(), TAG_WAITER]);
-        self.note_socket_accepted();
-        let headers = worker::Headers::new();
-        headers.set(HEADER_REQUEST_ID, &id.to_string()).map_err(platform("headers"))?;
-        Ok(Response::from_websocket(pair.client).map_err(platform("from_websocket"))?.with_headers(headers))
-    }
-
-    fn deliver_reply(&self, reply: ClientReply) -> Result<ReplyAck> {
-        validate_session_id(&reply.session)?;
-        let frame = serde_json::to_string(&ShardFrame::Reply { v: PROTOCOL_VERSION, message: reply.message })?;
-        let mut delivered = false;
-        for ws in self.state.get_websockets_with_tag(&waiter_tag(&reply.session, &reply.request_id)) {
-            if ws.as_ref().ready_state() == WS_OPEN && ws.send_with_str(&frame).is_ok() {
-                delivered = true;
-            }
-        }
-        Ok(ReplyAck { delivered })
-    }
-
-    fn end(&self, session: &str) -> Result<bool> {
-        let existed = self.load_record(session)?.is_some();
-        self.sql("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
-        self.sql("DELETE FROM request_ids WHERE session = ?", vec![session.into()])?;
-        if !self.close_session_sockets(session) && existed {
-            self.count_changed();
-        }
-        Ok(existed)
-    }
-
-    fn topic_change(&self, change: TopicChange, subscribe: bool) -> Result<()> {
-        validate_session_id(&change.session)?;
-        if change.topic.is_empty() || change.topic.len() > MAX_TOPIC_BYTES {
-            return Err(MeshError::InvalidParams(format!("a topic is 1 to {MAX_TOPIC_BYTES} bytes")));
-        }
-        let statement = if subscribe {
-            "INSERT OR IGNORE INTO topic_subscribers (topic, session) VALUES (?, ?)"
-        } else {
-            "DELETE FROM topic_subscribers WHERE topic = ? AND session = ?"
-        };
-        self.sql(statement, vec![change.topic.into(), change.session.into()])?;
-        Ok(())
-    }
-
-    /// A closed listen stream's topic-index entries (listen streams never come back under the same
-    /// id, so nothing else would remove them).
-    async fn forget_listener_topics(&self, ws: &WebSocket) {
-        let Ok(Some(attachment)) = ws.deserialize_attachment::<SocketAttachment>() else { return };
-        if attachment.listener.is_some() {
-            self.forget_topics(&attachment.session, &attachment.topics).await;
-        }
-    }
-
-    /// Removes `session` from the index of each topic, on the topic's shard in every layout in service.
-    pub(super) async fn forget_topics(&self, session: &str, topics: &[String]) {
-        if topics.is_empty() {
-            return;
-        }
-        let config = match super::config(&self.env) {
-            Ok(config) => config,
-            Err(error) => {
-                worker::console_error!("shard {}: topic cleanup: {error}", self.shard.get());
-                return;
-            }
-        };
-        for topic in topics {
-            for shard in candidate_shards(topic, config.shard_count, &config.previous_shard_counts) {
-                let change = TopicChange { topic: topic.clone(), session: session.to_owned() };
-                let outcome = if shard == self.shard.get() {
-                    self.topic_change(change, false)
-                } else {
-                    match stubs::stub(&self.env, &config.shard_binding, Target::Shard(shard)) {
-                        Ok(stub) => stubs::call::<_, serde_json::Value>(&stub, shard_path::TOPIC_UNSUBSCRIBE, &change)
-                            .await
-                            .map(|_| ()),
-                        Err(error) => Err(error),
-                    }
-                };
-                if let Err(error) = outcome {
-                    worker::console_warn!(
-                        "shard {}: removing {session} from a topic index failed: {error}",
-                        self.shard.get()
-                    );
-                }
-            }
-        }
-    }
-
-    fn topic_subscribers(&self, topic: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            session: String,
-        }
-        let rows: Vec<Row> = self
-            .sql("SELECT session FROM topic_subscribers WHERE topic = ?", vec![topic.into()])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
-        Ok(rows.into_iter().map(|row| row.session).collect())
     }
 
     fn status(&self) -> Result<ShardStatus> {
@@ -738,12 +499,4 @@ fn stored_name(sql: &worker::SqlStorage) -> Option<String> {
     }
     let rows = sql.exec("SELECT name FROM object_name LIMIT 1", None).ok()?.to_array::<Row>().ok()?;
     rows.into_iter().next().map(|row| row.name)
-}
-
-/// Sends a membership report to the coordinator and waits for its ack.
-async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
-    let binding = super::config(env)?.coordinator_binding;
-    let stub = stubs::stub(env, &binding, Target::Coordinator)?;
-    let _: ReportAck = stubs::call(&stub, coordinator_path::REPORT, &report).await?;
-    Ok(())
 }
