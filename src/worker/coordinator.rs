@@ -105,14 +105,16 @@ impl DurableObject for Coordinator {
 
 impl Coordinator {
     fn sql(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
-        self.state.storage().sql().exec(statement, bindings).map_err(platform("sql exec"))
+        super::sql::exec(&self.state.storage().sql(), statement, bindings)
+    }
+
+    /// Runs `statement` and reads its rows (see `worker::sql`).
+    fn rows<T: serde::de::DeserializeOwned>(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<T>> {
+        super::sql::rows(&self.state.storage().sql(), statement, bindings)
     }
 
     fn membership(&self) -> Result<Membership> {
-        let rows: Vec<MemberRow> = self
-            .sql("SELECT shard, version, sessions FROM members", vec![])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<MemberRow> = self.rows("SELECT shard, version, sessions FROM members", vec![])?;
         Ok(Membership::from_entries(
             rows.into_iter().map(|row| {
                 (row.shard as u32, ShardEntry { version: row.version as u64, sessions: row.sessions as u64 })
@@ -144,12 +146,10 @@ impl Coordinator {
             value: f64,
         }
         let rows: Vec<Row> = self
-            .sql(
+            .rows(
                 "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
                 vec![name.into()],
-            )?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+            )?;
         rows.first()
             .map(|row| row.value as u64)
             .ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))
@@ -160,10 +160,7 @@ impl Coordinator {
         struct Row {
             value: f64,
         }
-        let rows: Vec<Row> = self
-            .sql("SELECT value FROM counters WHERE name = ?", vec![name.into()])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT value FROM counters WHERE name = ?", vec![name.into()])?;
         Ok(rows.first().map(|row| row.value as u64).unwrap_or(0))
     }
 }

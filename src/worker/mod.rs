@@ -12,6 +12,7 @@ mod coordinator;
 mod mesh;
 mod relay;
 mod shard;
+mod sql;
 mod stubs;
 mod timer;
 

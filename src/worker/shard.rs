@@ -464,8 +464,7 @@ impl SyncLayer {
         struct Row {
             n: f64,
         }
-        let rows: Vec<Row> =
-            self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT COUNT(*) AS n FROM sessions", vec![])?;
         Ok(ShardStatus {
             shard: self.shard.get(),
             sessions: self.open_sockets(None).len() as u64,
@@ -487,7 +486,12 @@ impl SyncLayer {
     }
 
     fn sql(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
-        self.state.storage().sql().exec(statement, bindings).map_err(platform("sql exec"))
+        super::sql::exec(&self.state.storage().sql(), statement, bindings)
+    }
+
+    /// Runs `statement` and reads its rows (see `worker::sql`).
+    fn rows<T: serde::de::DeserializeOwned>(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<T>> {
+        super::sql::rows(&self.state.storage().sql(), statement, bindings)
     }
 }
 

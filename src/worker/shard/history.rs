@@ -33,10 +33,7 @@ impl SyncLayer {
         struct Row {
             seq: f64,
         }
-        let rows: Vec<Row> = self
-            .sql("SELECT COALESCE(MAX(seq), 0) AS seq FROM events", vec![])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM events", vec![])?;
         Ok(rows.first().map_or(0, |row| row.seq as u64))
     }
 
@@ -108,13 +105,10 @@ impl SyncLayer {
         if last.shard != self.shard.get() {
             return Ok(0);
         }
-        let rows: Vec<Row> = self
-            .sql(
-                "SELECT seq, audience, data, level, topic FROM events WHERE seq > ? ORDER BY seq",
-                vec![SqlStorageValue::try_from_i64(last.seq as i64).map_err(platform("seq"))?],
-            )?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows(
+            "SELECT seq, audience, data, level, topic FROM events WHERE seq > ? ORDER BY seq",
+            vec![SqlStorageValue::try_from_i64(last.seq as i64).map_err(platform("seq"))?],
+        )?;
         let mut replayed = 0;
         for row in rows {
             let request = SendRequest { sessions: None, data: row.data, level: row.level, topic: row.topic };
@@ -162,8 +156,7 @@ impl SyncLayer {
             id: String,
             record: String,
         }
-        let rows: Vec<Row> =
-            self.sql("SELECT id, record FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT id, record FROM sessions", vec![])?;
         let sessions: Vec<SessionActivity> = rows
             .into_iter()
             .map(|row| {

@@ -7,7 +7,7 @@ use super::{now_ms, SyncLayer};
 use crate::error::Result;
 use crate::membership::ReportPlan;
 use crate::protocol::{coordinator_path, MembershipReport, ReportAck};
-use crate::worker::stubs::{self, platform, Target};
+use crate::worker::stubs::{self, Target};
 
 impl SyncLayer {
     /// Streams of either kind, accepts in flight, and MCP sessions whose stream is down: what
@@ -25,9 +25,8 @@ impl SyncLayer {
         struct Row {
             found: f64,
         }
-        self.sql("SELECT EXISTS(SELECT 1 FROM sessions) AS found", vec![])
-            .and_then(|cursor| cursor.to_array::<Row>().map_err(platform("sql rows")))
-            .map(|rows| rows.first().is_some_and(|row| row.found > 0.0))
+        let rows: Vec<Row> = self.rows("SELECT EXISTS(SELECT 1 FROM sessions) AS found", vec![])?;
+        Ok(rows.first().is_some_and(|row| row.found > 0.0))
     }
 
     pub(super) fn registered_count(&self) -> Result<u64> {
@@ -35,8 +34,7 @@ impl SyncLayer {
         struct Row {
             n: f64,
         }
-        let rows: Vec<Row> =
-            self.sql("SELECT COUNT(*) AS n FROM sessions", vec![])?.to_array().map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT COUNT(*) AS n FROM sessions", vec![])?;
         Ok(rows.first().map(|row| row.n as u64).unwrap_or(0))
     }
 

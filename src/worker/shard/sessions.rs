@@ -6,7 +6,6 @@ use crate::error::{MeshError, Result};
 use crate::manager::validate_session_id;
 use crate::mcp::backend::apply_update;
 use crate::protocol::{RegisterSession, SessionRecord, SocketAttachment, UpdateSession, PROTOCOL_VERSION};
-use crate::worker::stubs::platform;
 
 impl SyncLayer {
     /// Ends a session's stream; the Worker's relay ends the SSE body when the socket closes.
@@ -36,10 +35,7 @@ impl SyncLayer {
         struct Row {
             record: String,
         }
-        let rows: Vec<Row> = self
-            .sql("SELECT record FROM sessions WHERE id = ?", vec![session.into()])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT record FROM sessions WHERE id = ?", vec![session.into()])?;
         match rows.into_iter().next() {
             Some(row) => Ok(Some(serde_json::from_str(&row.record)?)),
             None => Ok(None),

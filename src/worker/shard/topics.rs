@@ -8,7 +8,7 @@ use crate::error::{MeshError, Result};
 use crate::manager::validate_session_id;
 use crate::protocol::{shard_path, SocketAttachment, TopicChange, MAX_TOPIC_BYTES};
 use crate::routing::candidate_shards;
-use crate::worker::stubs::{self, platform, Target};
+use crate::worker::stubs::{self, Target};
 
 impl SyncLayer {
     pub(super) fn topic_change(&self, change: TopicChange, subscribe: bool) -> Result<()> {
@@ -74,10 +74,7 @@ impl SyncLayer {
         struct Row {
             session: String,
         }
-        let rows: Vec<Row> = self
-            .sql("SELECT session FROM topic_subscribers WHERE topic = ?", vec![topic.into()])?
-            .to_array()
-            .map_err(platform("sql rows"))?;
+        let rows: Vec<Row> = self.rows("SELECT session FROM topic_subscribers WHERE topic = ?", vec![topic.into()])?;
         Ok(rows.into_iter().map(|row| row.session).collect())
     }
 }
