@@ -16,10 +16,11 @@
 use std::rc::Rc;
 
 use futures::executor::block_on;
+use mcp_mesh::access::OriginPolicy;
 use mcp_mesh::mcp::backend::{InMemoryBackend, McpBackend, SendFilter};
 use mcp_mesh::mcp::context::RequestContext;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
-use mcp_mesh::mcp::http::{HttpRequest, OriginPolicy, Outcome};
+use mcp_mesh::mcp::http::{HttpRequest, Outcome};
 use mcp_mesh::mcp::reference::tool;
 use mcp_mesh::mcp::server::{handler, resource_handler, McpServer};
 use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};

@@ -4,9 +4,9 @@
 //! passes a closure over `env.var`/`env.secret`. Wrangler vars are strings; a bad one is an error that
 //! names the var. Must not touch the Workers runtime.
 
+use crate::access::{constant_time_eq, OriginPolicy, TokenAuth};
 use crate::error::{MeshError, Result};
 use crate::event_log::{LogLimits, DEFAULT_LOG_MAX_AGE_MS, DEFAULT_LOG_MAX_EVENTS};
-use crate::mcp::http::{OriginPolicy, TokenAuth};
 use crate::routing::MAX_SHARD_COUNT;
 
 /// `SHARD_COUNT`: how many `SyncLayer` shard objects sessions are spread over.
@@ -167,15 +167,6 @@ impl MeshConfig {
             Err(MeshError::Unauthorized)
         }
     }
-}
-
-/// Equality whose time does not depend on where the inputs first differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut difference = a.len() ^ b.len();
-    for (i, byte) in b.iter().enumerate() {
-        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);
-    }
-    difference == 0
 }
 
 /// Validates a `SHARD_COUNT` value: a whole number from 1 to [`MAX_SHARD_COUNT`].

@@ -23,6 +23,7 @@
 //!
 //! Everything but `worker` is plain Rust, tested natively with `cargo test`.
 
+pub mod access;
 pub mod backpressure;
 pub mod config;
 pub mod delivery;

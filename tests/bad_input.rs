@@ -5,9 +5,10 @@
 use std::rc::Rc;
 
 use futures::executor::block_on;
+use mcp_mesh::access::{OriginPolicy, TokenAuth};
 use mcp_mesh::mcp::backend::InMemoryBackend;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
-use mcp_mesh::mcp::http::{HttpRequest, OriginPolicy, Outcome, TokenAuth};
+use mcp_mesh::mcp::http::{HttpRequest, Outcome};
 use mcp_mesh::mcp::reference::reference_server;
 use mcp_mesh::mcp::server::McpServer;
 use serde_json::{json, Value};

@@ -7,9 +7,10 @@ use std::rc::Rc;
 
 use futures::executor::block_on;
 use futures::StreamExt;
+use mcp_mesh::access::OriginPolicy;
 use mcp_mesh::mcp::backend::{InMemoryBackend, RecordingSink};
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
-use mcp_mesh::mcp::http::{HttpRequest, OriginPolicy, Outcome};
+use mcp_mesh::mcp::http::{HttpRequest, Outcome};
 use mcp_mesh::mcp::reference::reference_server;
 use mcp_mesh::mcp::server::McpServer;
 use mcp_mesh::sse::SseDecoder;

@@ -141,100 +141,6 @@ pub fn sse_headers() -> Vec<(String, String)> {
     ]
 }
 
-/// Which Hosts and Origins may reach the endpoint (DNS rebinding protection).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OriginPolicy {
-    /// Extra hosts (no port) besides loopback; `*` allows any host.
-    pub allowed_hosts: Vec<String>,
-    /// Exact origins (`scheme://host[:port]`) allowed besides those whose host is allowed.
-    pub allowed_origins: Vec<String>,
-}
-
-impl OriginPolicy {
-    /// Parses comma-separated lists (the `ALLOWED_HOSTS` and `ALLOWED_ORIGINS` vars).
-    pub fn from_lists(hosts: &str, origins: &str) -> Self {
-        let split = |text: &str| {
-            text.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect::<Vec<_>>()
-        };
-        Self { allowed_hosts: split(hosts), allowed_origins: split(origins) }
-    }
-
-    fn host_allowed(&self, host: &str) -> bool {
-        let host = strip_port(host).to_ascii_lowercase();
-        matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
-            || self.allowed_hosts.iter().any(|allowed| allowed == "*" || *allowed == host)
-    }
-
-    /// 403 for a Host that is not allowed, or an `Origin` that is neither listed nor on an allowed host.
-    pub fn check(&self, request: &HttpRequest) -> Result<()> {
-        if let Some(host) = request.header("host") {
-            if !self.host_allowed(host) {
-                return Err(MeshError::Forbidden(format!("Host {:?} is not allowed", truncate(host))));
-            }
-        }
-        if let Some(origin) = request.header("origin") {
-            let lowered = origin.trim().to_ascii_lowercase();
-            let listed = self.allowed_origins.contains(&lowered);
-            let host = lowered.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or(""));
-            if !listed && !host.is_some_and(|h| self.host_allowed(h)) {
-                return Err(MeshError::Forbidden(format!("Origin {:?} is not allowed", truncate(origin))));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(100).collect()
-}
-
-/// `host:port` → `host`, keeping bracketed IPv6 literals whole.
-fn strip_port(host: &str) -> &str {
-    if let Some(end) = host.find(']') {
-        return &host[..=end];
-    }
-    host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host })
-}
-
-/// Bearer tokens and the identities they stand for (`AUTH_TOKENS`: `name:token,name:token`).
-/// Empty: no authentication, every request is anonymous.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenAuth {
-    identities: Vec<(String, String)>,
-}
-
-impl TokenAuth {
-    pub fn from_list(list: &str) -> Self {
-        let identities = list
-            .split(',')
-            .filter_map(|pair| pair.trim().split_once(':'))
-            .map(|(name, token)| (name.trim().to_owned(), token.trim().to_owned()))
-            .filter(|(name, token)| !name.is_empty() && !token.is_empty())
-            .collect();
-        Self { identities }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        !self.identities.is_empty()
-    }
-
-    /// The identity a request authenticates as; 401 without a known token when auth is on. Every
-    /// token is compared in constant time, and all of them are compared.
-    pub fn authenticate(&self, request: &HttpRequest) -> Result<Option<String>> {
-        if !self.is_enabled() {
-            return Ok(None);
-        }
-        let given = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-        let mut found = None;
-        for (name, token) in &self.identities {
-            if crate::config::constant_time_eq(given.as_bytes(), token.as_bytes()) && found.is_none() {
-                found = Some(name.clone());
-            }
-        }
-        found.map(Some).ok_or(MeshError::Unauthorized)
-    }
-}
-
 /// Whether an `Accept` header admits `media_type` (exact type, `type/*` or `*/*`).
 pub fn accepts(accept: Option<&str>, media_type: &str) -> bool {
     let Some(accept) = accept else { return false };
@@ -374,37 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn origin_policy_allows_loopback_and_listed_hosts_only() {
-        let policy = OriginPolicy::from_lists("mcp.example.com", "https://app.example.org");
-        let ok = |host: &str, origin: Option<&str>| {
-            let mut request = post().with_header("Host", host);
-            if let Some(origin) = origin {
-                request = request.with_header("Origin", origin);
-            }
-            policy.check(&request).is_ok()
-        };
-        assert!(ok("localhost:8787", None));
-        assert!(ok("127.0.0.1:3000", Some("http://localhost:3000")));
-        assert!(ok("[::1]:80", None));
-        assert!(ok("MCP.example.com", Some("https://mcp.example.com")));
-        assert!(ok("mcp.example.com", Some("https://app.example.org")));
-        assert!(!ok("evil.example.com", Some("http://evil.example.com")));
-        assert!(!ok("localhost:8787", Some("http://evil.example.com")));
-        assert!(!ok("localhost", Some("null")));
-        let open = OriginPolicy::from_lists("*", "");
-        assert!(open.check(&post().with_header("Host", "anything.dev")).is_ok());
-        assert_eq!(policy.check(&post().with_header("Host", "evil.com")).unwrap_err().http_status(), 403);
-    }
-
-    #[test]
-    fn bearer_tokens_map_to_identities() {
-        let auth = TokenAuth::from_list("alice:t0k3n-a, bob:t0k3n-b, broken, :x");
-        let with = |token: &str| post().with_header("Authorization", &format!("Bearer {token}"));
-        assert_eq!(auth.authenticate(&with("t0k3n-a")).unwrap(), Some("alice".to_owned()));
-        assert_eq!(auth.authenticate(&with("t0k3n-b")).unwrap(), Some("bob".to_owned()));
-        assert_eq!(auth.authenticate(&with("t0k3n")).unwrap_err(), MeshError::Unauthorized);
-        assert_eq!(auth.authenticate(&post()).unwrap_err(), MeshError::Unauthorized);
-        assert_eq!(TokenAuth::default().authenticate(&post()).unwrap(), None);
+    fn unauthorized_replies_ask_for_a_bearer_token() {
         let reply = HttpReply::error(&MeshError::Unauthorized, None);
         assert_eq!((reply.status, reply.header("www-authenticate")), (401, Some("Bearer")));
     }
