@@ -1,11 +1,10 @@
 //! Which sockets a shard's send reaches, decided once per send so that the per-socket loop (in JS,
 //! beside the shard) needs no decision from wasm: a [`DeliveryRule`] names the session-stream log
-//! levels that block the message and which listen streams take it. It must agree with
-//! [`crate::protocol::admits`], the per-socket form used by the replay path and the tests. Must not
-//! touch the runtime.
+//! levels that block the message and which listen streams take it. It must agree with [`admits`], the
+//! per-socket form used by the replay path and the tests. The log-level order and filter live here too:
+//! this file is the delivery filter's one home. Must not touch the runtime.
 
-use crate::mcp::{log_level_admits, LOG_LEVELS};
-use crate::protocol::{topic, SendRequest};
+use crate::protocol::{topic, SendRequest, SocketAttachment};
 
 /// Which listen streams (`subscriptions/listen`) a send reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +71,42 @@ impl DeliveryRule {
     }
 }
 
+/// The log levels of `logging/setLevel`, least severe first (RFC 5424 order).
+pub const LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+/// Whether a session that chose `chosen` (none: everything) receives a message at `level`.
+/// An unknown message level is treated as the most severe, so it is never filtered out silently.
+pub fn log_level_admits(chosen: Option<&str>, level: &str) -> bool {
+    let rank = |l: &str| LOG_LEVELS.iter().position(|x| *x == l);
+    match chosen.and_then(rank) {
+        None => true,
+        Some(threshold) => rank(level).is_none_or(|r| r >= threshold),
+    }
+}
+
+/// Whether a socket with `attachment` receives `request` (its recipient list aside).
+pub fn admits(attachment: Option<&SocketAttachment>, request: &SendRequest) -> bool {
+    let listener = attachment.and_then(|a| a.listener);
+    if let Some(level) = &request.level {
+        // Logs never travel on a listen stream.
+        return listener.is_none() && log_level_admits(attachment.and_then(|a| a.log_level.as_deref()), level);
+    }
+    match listener {
+        None => true,
+        Some(filter) => match request.topic.as_deref() {
+            Some(topic::TOOLS_LIST_CHANGED) => filter.tools,
+            Some(topic::PROMPTS_LIST_CHANGED) => filter.prompts,
+            Some(topic::RESOURCES_LIST_CHANGED) => filter.resources,
+            Some(topic::RESOURCE_UPDATED) => true,
+            _ => false,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{admits, ListenerFilter, SocketAttachment};
+    use crate::protocol::ListenerFilter;
 
     /// The rule must agree with `admits` for every kind of socket and every kind of send.
     #[test]
@@ -146,5 +177,49 @@ mod tests {
             topic: Some(topic::RESOURCE_UPDATED.into()),
         };
         assert_eq!(DeliveryRule::for_request(&change).listeners.as_key(), Some("*"));
+    }
+
+    #[test]
+    fn listeners_get_only_what_they_asked_for_and_never_logs() {
+        let request = |level: Option<&str>, t: Option<&str>| SendRequest {
+            sessions: None,
+            data: String::new(),
+            level: level.map(str::to_owned),
+            topic: t.map(str::to_owned),
+        };
+        let session = SocketAttachment {
+            v: 1,
+            session: "s".into(),
+            log_level: Some("warning".into()),
+            listener: None,
+            topics: vec![],
+        };
+        let listener = SocketAttachment {
+            v: 1,
+            session: "l".into(),
+            log_level: None,
+            listener: Some(ListenerFilter { tools: true, prompts: false, resources: false }),
+            topics: vec![],
+        };
+        assert!(admits(Some(&session), &request(None, None)));
+        assert!(admits(Some(&session), &request(Some("error"), None)));
+        assert!(!admits(Some(&session), &request(Some("info"), None)));
+        assert!(admits(Some(&session), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
+        assert!(!admits(Some(&listener), &request(Some("emergency"), None)));
+        assert!(admits(Some(&listener), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
+        assert!(!admits(Some(&listener), &request(None, Some(topic::PROMPTS_LIST_CHANGED))));
+        assert!(admits(Some(&listener), &request(None, Some(topic::RESOURCE_UPDATED))));
+        assert!(!admits(Some(&listener), &request(None, None)));
+        assert!(admits(None, &request(None, None)));
+        assert_eq!(ListenerFilter::from_flags(&listener.listener.unwrap().to_flags()), listener.listener.unwrap());
+    }
+
+    #[test]
+    fn log_levels_filter_less_severe_messages() {
+        assert!(log_level_admits(None, "debug"));
+        assert!(log_level_admits(Some("info"), "info"));
+        assert!(log_level_admits(Some("info"), "error"));
+        assert!(!log_level_admits(Some("warning"), "info"));
+        assert!(log_level_admits(Some("warning"), "made-up"));
     }
 }

@@ -74,7 +74,7 @@ pub enum MeshError {
     /// The stream a server→client request was to go out on is closed.
     ClientGone,
     /// Stateless era: the handler needs input; the call ends with an `input_required` result.
-    InputRequired(crate::mcp::context::InputRequest),
+    InputRequired(InputRequest),
     /// Origin or Host is not allowed (DNS rebinding protection).
     Forbidden(String),
     /// Stateless era: a required header is missing or disagrees with the body.
@@ -151,7 +151,7 @@ impl MeshError {
         match self {
             Self::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
             Self::MissingClientCapability(method) => {
-                let capability = crate::mcp::context::capability_for(method).unwrap_or(method.as_str());
+                let capability = capability_for(method).unwrap_or(method.as_str());
                 Some(serde_json::json!({ "requiredCapabilities": { capability: {} } }))
             }
             _ => None,
@@ -212,6 +212,25 @@ impl std::error::Error for MeshError {}
 impl From<serde_json::Error> for MeshError {
     fn from(error: serde_json::Error) -> Self {
         Self::Protocol(error.to_string())
+    }
+}
+
+/// Why a stateless call stops: the questions for the client, and state to get back on the retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRequest {
+    /// (key, method, params) per question.
+    pub questions: Vec<(String, String, serde_json::Value)>,
+    /// Signed by the transport into `requestState`; returned verified in `RequestContext::request_state`.
+    pub state: Option<serde_json::Value>,
+}
+
+/// The client capability a server→client method needs.
+pub fn capability_for(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" | "sampling" => Some("sampling"),
+        "elicitation/create" | "elicitation" => Some("elicitation"),
+        "roots/list" | "roots" => Some("roots"),
+        _ => None,
     }
 }
 

@@ -110,26 +110,6 @@ pub mod topic {
     pub const RESOURCE_UPDATED: &str = "resource";
 }
 
-/// Whether a socket with `attachment` receives `request` (its recipient list aside).
-pub fn admits(attachment: Option<&SocketAttachment>, request: &SendRequest) -> bool {
-    let listener = attachment.and_then(|a| a.listener);
-    if let Some(level) = &request.level {
-        // Logs never travel on a listen stream.
-        return listener.is_none()
-            && crate::mcp::log_level_admits(attachment.and_then(|a| a.log_level.as_deref()), level);
-    }
-    match listener {
-        None => true,
-        Some(filter) => match request.topic.as_deref() {
-            Some(topic::TOOLS_LIST_CHANGED) => filter.tools,
-            Some(topic::PROMPTS_LIST_CHANGED) => filter.prompts,
-            Some(topic::RESOURCES_LIST_CHANGED) => filter.resources,
-            Some(topic::RESOURCE_UPDATED) => true,
-            _ => false,
-        },
-    }
-}
-
 /// The tag of the waiter for request `request_id` of `session`.
 pub fn waiter_tag(session: &str, request_id: &str) -> String {
     format!("@w {session} {request_id}")
@@ -409,41 +389,6 @@ mod tests {
         assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"data":"x"}"#);
         let back: SendRequest = serde_json::from_str(r#"{"sessions":["a"],"data":"x"}"#).unwrap();
         assert_eq!(back.sessions, Some(vec!["a".to_owned()]));
-    }
-
-    #[test]
-    fn listeners_get_only_what_they_asked_for_and_never_logs() {
-        let request = |level: Option<&str>, t: Option<&str>| SendRequest {
-            sessions: None,
-            data: String::new(),
-            level: level.map(str::to_owned),
-            topic: t.map(str::to_owned),
-        };
-        let session = SocketAttachment {
-            v: 1,
-            session: "s".into(),
-            log_level: Some("warning".into()),
-            listener: None,
-            topics: vec![],
-        };
-        let listener = SocketAttachment {
-            v: 1,
-            session: "l".into(),
-            log_level: None,
-            listener: Some(ListenerFilter { tools: true, prompts: false, resources: false }),
-            topics: vec![],
-        };
-        assert!(admits(Some(&session), &request(None, None)));
-        assert!(admits(Some(&session), &request(Some("error"), None)));
-        assert!(!admits(Some(&session), &request(Some("info"), None)));
-        assert!(admits(Some(&session), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
-        assert!(!admits(Some(&listener), &request(Some("emergency"), None)));
-        assert!(admits(Some(&listener), &request(None, Some(topic::TOOLS_LIST_CHANGED))));
-        assert!(!admits(Some(&listener), &request(None, Some(topic::PROMPTS_LIST_CHANGED))));
-        assert!(admits(Some(&listener), &request(None, Some(topic::RESOURCE_UPDATED))));
-        assert!(!admits(Some(&listener), &request(None, None)));
-        assert!(admits(None, &request(None, None)));
-        assert_eq!(ListenerFilter::from_flags(&listener.listener.unwrap().to_flags()), listener.listener.unwrap());
     }
 
     #[test]

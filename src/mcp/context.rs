@@ -16,6 +16,8 @@ use serde_json::{json, Map, Value};
 use super::backend::{McpBackend, ReplyWaiter};
 use super::jsonrpc::notification_json;
 use crate::error::{MeshError, Result};
+// Error payloads, kept with the error type so `crate::error` needs nothing from `mcp`.
+pub use crate::error::{capability_for, InputRequest};
 
 /// How long a server→client request waits for its answer before it is cancelled.
 pub const CLIENT_REQUEST_TIMEOUT_MS: u32 = 60_000;
@@ -46,25 +48,6 @@ pub struct RequestContext<B: McpBackend> {
     /// The verified `requestState` of a retried call (stateless era): what the handler put in its
     /// previous `input_required` result.
     pub request_state: Option<Value>,
-}
-
-/// Why a stateless call stops: the questions for the client, and state to get back on the retry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InputRequest {
-    /// (key, method, params) per question.
-    pub questions: Vec<(String, String, Value)>,
-    /// Signed by the transport into `requestState`; returned verified in `RequestContext::request_state`.
-    pub state: Option<Value>,
-}
-
-/// The client capability a server→client method needs.
-pub fn capability_for(method: &str) -> Option<&'static str> {
-    match method {
-        "sampling/createMessage" | "sampling" => Some("sampling"),
-        "elicitation/create" | "elicitation" => Some("elicitation"),
-        "roots/list" | "roots" => Some("roots"),
-        _ => None,
-    }
 }
 
 impl<B: McpBackend> Clone for RequestContext<B> {

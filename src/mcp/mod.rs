@@ -45,30 +45,11 @@ pub fn negotiate_version(requested: &str) -> &'static str {
         .unwrap_or(SESSION_PROTOCOL_VERSIONS[0])
 }
 
-/// The log levels of `logging/setLevel`, least severe first (RFC 5424 order).
-pub const LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
-
-/// Whether a session that chose `chosen` (none: everything) receives a message at `level`.
-/// An unknown message level is treated as the most severe, so it is never filtered out silently.
-pub fn log_level_admits(chosen: Option<&str>, level: &str) -> bool {
-    let rank = |l: &str| LOG_LEVELS.iter().position(|x| *x == l);
-    match chosen.and_then(rank) {
-        None => true,
-        Some(threshold) => rank(level).is_none_or(|r| r >= threshold),
-    }
-}
+// The delivery filter lives in `crate::delivery`; the MCP layer names it here too.
+pub use crate::delivery::{log_level_admits, LOG_LEVELS};
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn log_levels_filter_less_severe_messages() {
-        assert!(super::log_level_admits(None, "debug"));
-        assert!(super::log_level_admits(Some("info"), "info"));
-        assert!(super::log_level_admits(Some("info"), "error"));
-        assert!(!super::log_level_admits(Some("warning"), "info"));
-        assert!(super::log_level_admits(Some("warning"), "made-up"));
-    }
-
     use super::*;
 
     #[test]

@@ -5,10 +5,11 @@
 use worker::{SqlStorageValue, WebSocket};
 
 use super::{now_ms, SyncLayer};
+use crate::delivery::admits;
 use crate::error::Result;
 use crate::event_log::{with_event_id, Audience, EventId};
 use crate::expiry::{plan_expiry, should_touch, SessionActivity};
-use crate::protocol::{admits, RegisterSession, SendRequest, SessionRecord, SocketAttachment};
+use crate::protocol::{RegisterSession, SendRequest, SessionRecord, SocketAttachment};
 use crate::sse::EMPTY_DATA_EVENT;
 use crate::worker::stubs::platform;
 
