@@ -21,8 +21,8 @@ use mcp_mesh::mcp::backend::{InMemoryBackend, McpBackend, SendFilter};
 use mcp_mesh::mcp::context::RequestContext;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
-use mcp_mesh::mcp::reference::tool;
 use mcp_mesh::mcp::server::{handler, resource_handler, McpServer};
+use mcp_mesh::mcp::tools::tool;
 use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
 use serde_json::json;
 

@@ -19,16 +19,19 @@
 pub mod backend;
 pub mod context;
 pub mod endpoint;
+// The reference server and the conformance fixtures it serves: part of the `reference-server` feature.
+#[cfg(feature = "reference-server")]
 pub mod fixtures;
-pub mod fixtures_stateless;
 pub mod http;
 pub mod jsonrpc;
 pub mod legacy;
+#[cfg(feature = "reference-server")]
 pub mod reference;
 pub mod request_state;
 pub mod server;
 pub mod stateless;
 pub mod streaming;
+pub mod tools;
 
 /// Protocol revisions this server negotiates through `initialize`, newest first.
 pub const SESSION_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];

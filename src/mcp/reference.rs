@@ -7,13 +7,15 @@
 //!
 //! Must not touch the runtime.
 
-use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents, Tool};
-use serde_json::{json, Map, Value};
+use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
+use serde_json::{json, Value};
 
 use super::backend::{McpBackend, SendFilter};
 use super::context::RequestContext;
 use super::jsonrpc::notification_json;
 use super::server::{handler, resource_handler, McpServer, Params};
+// The building blocks the reference tools use, where embedders have found them.
+pub use super::tools::{broadcast_change, tool};
 use crate::error::{MeshError, Result};
 use crate::protocol::topic;
 use crate::sse;
@@ -61,26 +63,6 @@ pub fn reference_server<B: McpBackend>() -> McpServer<B> {
                 Ok(vec![ResourceContents::text(value.to_string(), uri).with_mime_type("text/plain")])
             }),
         )
-}
-
-/// Broadcasts a `*/list_changed` notification to every session stream and to the listen streams
-/// that asked for `topic`.
-pub async fn broadcast_change<B: McpBackend>(
-    backend: &B,
-    method: &str,
-    topic: &str,
-) -> Result<crate::protocol::SendReport> {
-    let notification = notification_json(method, json!({}));
-    backend.notify(None, &sse::encode_message(&notification, None), &SendFilter::change(topic)).await
-}
-
-/// A tool descriptor from a name, a description and a JSON Schema object.
-pub fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
-    let schema: Map<String, Value> = match input_schema {
-        Value::Object(schema) => schema,
-        _ => Map::from_iter([("type".to_owned(), json!("object"))]),
-    };
-    Tool::new(name.to_owned(), description.to_owned(), std::sync::Arc::new(schema))
 }
 
 async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result<CallToolResult> {
