@@ -3,6 +3,8 @@
 //! shards; targeted sends are grouped per shard; at most `MAX_CONCURRENT_SUBREQUESTS` calls are in
 //! flight at once.
 
+use std::rc::Rc;
+
 use futures::StreamExt;
 use worker::{Env, Url};
 
@@ -23,12 +25,13 @@ use crate::routing::{candidate_shards, shard_for};
 
 pub struct DurableMesh {
     env: Env,
-    config: MeshConfig,
+    config: Rc<MeshConfig>,
 }
 
 impl DurableMesh {
-    pub fn new(env: Env, config: MeshConfig) -> Self {
-        Self { env, config }
+    /// The mesh over `env`'s bindings with `config` (owned, or the isolate's shared copy).
+    pub fn new(env: Env, config: impl Into<Rc<MeshConfig>>) -> Self {
+        Self { env, config: config.into() }
     }
 
     pub fn config(&self) -> &MeshConfig {

@@ -68,19 +68,20 @@ pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<Dur
 
 thread_local! {
     /// Per isolate: the parsed configuration and the built server (see [`serve`]).
-    static CONFIG: std::cell::RefCell<Option<MeshConfig>> = const { std::cell::RefCell::new(None) };
+    static CONFIG: std::cell::RefCell<Option<Rc<MeshConfig>>> = const { std::cell::RefCell::new(None) };
     static SERVER: std::cell::RefCell<Option<Rc<McpServer<DurableMesh>>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The configuration, parsed once per isolate (the shard objects share it).
-pub(crate) fn config(env: &Env) -> Result<MeshConfig> {
+/// The configuration, parsed once per isolate and shared, not copied, by every request and by the shard
+/// objects.
+pub(crate) fn config(env: &Env) -> Result<Rc<MeshConfig>> {
     if let Some(config) = CONFIG.with(|cached| cached.borrow().clone()) {
         return Ok(config);
     }
     // An invalid configuration is not kept: every request reports it until it is fixed.
-    let config = MeshConfig::from_lookup(|name| {
+    let config = Rc::new(MeshConfig::from_lookup(|name| {
         env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
-    })?;
+    })?);
     CONFIG.with(|cached| *cached.borrow_mut() = Some(config.clone()));
     Ok(config)
 }

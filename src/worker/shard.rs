@@ -259,7 +259,7 @@ impl SyncLayer {
     /// The deployment's settings: read once per isolate through `MeshConfig`, as the Worker does
     /// (the same vars, the same rules). The Worker refuses requests while they are invalid, so an
     /// object only sees valid ones unless it runs under another script's configuration.
-    fn settings(&self) -> Result<MeshConfig> {
+    fn settings(&self) -> Result<std::rc::Rc<MeshConfig>> {
         super::config(&self.env)
     }
 

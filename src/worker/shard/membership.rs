@@ -71,8 +71,8 @@ impl SyncLayer {
 
 /// Sends a membership report to the coordinator and waits for its ack.
 pub(super) async fn send_report(env: &Env, report: MembershipReport) -> Result<()> {
-    let binding = crate::worker::config(env)?.coordinator_binding;
-    let stub = stubs::stub(env, &binding, Target::Coordinator)?;
+    let config = crate::worker::config(env)?;
+    let stub = stubs::stub(env, &config.coordinator_binding, Target::Coordinator)?;
     let _: ReportAck = stubs::call(&stub, coordinator_path::REPORT, &report).await?;
     Ok(())
 }

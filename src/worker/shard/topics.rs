@@ -39,7 +39,7 @@ impl SyncLayer {
         if topics.is_empty() {
             return;
         }
-        let config = match crate::worker::config(&self.env) {
+        let config = match self.settings() {
             Ok(config) => config,
             Err(error) => {
                 worker::console_error!("shard {}: topic cleanup: {error}", self.shard.get());
