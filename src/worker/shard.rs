@@ -7,8 +7,9 @@
 //! implemented (a default would panic and reset every object in the isolate).
 //!
 //! This file has the object's entry points, stream accepts and sends; the rest is split by concept:
-//! `history` (replay log, expiry), `membership` (counting and reporting to the coordinator),
-//! `sessions` (MCP session records), `topics` (the topic index) and `waiters` (client replies).
+//! `history` (replay log, expiry), `membership` (counting and reporting to the coordinator), `name`
+//! (the shard's number), `sessions` (MCP session records), `topics` (the topic index) and `waiters`
+//! (client replies).
 
 use std::cell::{Cell, RefCell};
 
@@ -30,17 +31,15 @@ use crate::manager::validate_session_id;
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::{
     fit_topics, shard_path, DeleteReply, HasReply, ListenerFilter, SendReply, SendReport, SendRequest, SessionLookup,
-    SessionRef, ShardStatus, SocketAttachment, TopicName, TopicSubscribers, CLOSE_INTERNAL_ERROR, HEADER_OBJECT_NAME,
-    PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM,
+    SessionRef, ShardStatus, SocketAttachment, TopicName, TopicSubscribers, CLOSE_INTERNAL_ERROR, PROTOCOL_VERSION,
+    TAG_LISTENER, TAG_SESSION_STREAM,
 };
-use crate::routing::parse_shard_name;
 
 const WS_OPEN: u16 = 1;
 
-/// `SyncLayer::shard` before the shard knows its number.
-const UNNAMED: u32 = u32::MAX;
-
 mod history;
+mod name;
+use name::UNNAMED;
 mod membership;
 use membership::send_report;
 mod sessions;
@@ -103,10 +102,7 @@ impl DurableObject for SyncLayer {
                 worker::console_error!("shard: schema: {error}");
             }
         }
-        let shard = match state.id().name() {
-            Some(name) => parse_shard_name(&name).unwrap_or(UNNAMED),
-            None => stored_name(&sql).as_deref().and_then(parse_shard_name).unwrap_or(UNNAMED),
-        };
+        let shard = name::number_at_start(&state, &sql);
         Self {
             state,
             env,
@@ -473,18 +469,6 @@ impl SyncLayer {
         })
     }
 
-    /// Takes the shard's number from the caller's `HEADER_OBJECT_NAME` when the runtime gave the object no
-    /// name, and stores it so that a wake without a request (socket events, the alarm) knows it too.
-    fn learn_name(&self, request: &Request) {
-        let Ok(Some(name)) = request.headers().get(HEADER_OBJECT_NAME) else { return };
-        let Some(shard) = parse_shard_name(&name) else { return };
-        self.shard.set(shard);
-        self.reporter.borrow_mut().set_shard(shard);
-        if let Err(error) = self.sql("INSERT INTO object_name (name) VALUES (?)", vec![name.into()]) {
-            worker::console_error!("shard {shard}: storing its name: {error}");
-        }
-    }
-
     fn sql(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
         super::sql::exec(&self.state.storage().sql(), statement, bindings)
     }
@@ -493,14 +477,4 @@ impl SyncLayer {
     fn rows<T: serde::de::DeserializeOwned>(&self, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<T>> {
         super::sql::rows(&self.state.storage().sql(), statement, bindings)
     }
-}
-
-/// The name `learn_name` stored, if any.
-fn stored_name(sql: &worker::SqlStorage) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        name: String,
-    }
-    let rows = sql.exec("SELECT name FROM object_name LIMIT 1", None).ok()?.to_array::<Row>().ok()?;
-    rows.into_iter().next().map(|row| row.name)
 }
