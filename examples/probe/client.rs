@@ -1,7 +1,9 @@
-//! The probe's POSTs: one ureq agent per phase, answers read as JSON or SSE.
+//! The probe's POSTs and DELETEs: one ureq agent per phase, answers read as JSON or SSE.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use mcp_mesh::sse::SseDecoder;
 use serde_json::{json, Value};
@@ -92,4 +94,26 @@ pub(crate) fn find_response(text: &str, id: u64) -> Option<Value> {
     let mut events = dec.feed(text.as_bytes());
     events.extend(dec.feed(b"\n\n"));
     events.into_iter().filter_map(|e| serde_json::from_str::<Value>(&e.data).ok()).find(|v| matches(v))
+}
+
+/// DELETEs `sessions` with `concurrency` workers, for at most 60 s.
+pub(crate) fn delete_sessions(client: &Arc<Client>, sessions: &[String], concurrency: usize) {
+    let sessions: Arc<Vec<String>> = Arc::new(sessions.to_vec());
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, sessions, cursor) = (client.clone(), sessions.clone(), cursor.clone());
+            thread::spawn(move || loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed);
+                if i >= sessions.len() || Instant::now() > deadline {
+                    return;
+                }
+                client.delete(&sessions[i]);
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
 }

@@ -44,7 +44,7 @@ mod poller;
 mod storm;
 mod streams;
 use args::{parse_args, Args};
-use client::Client;
+use client::{delete_sessions, Client};
 use cluster::Cluster;
 use memory::*;
 use poller::Poller;
@@ -480,28 +480,6 @@ fn main() {
 fn fail(error: &str) -> ! {
     eprintln!("probe: {error}");
     std::process::exit(1)
-}
-
-/// DELETEs `sessions` with `concurrency` workers, for at most 60 s.
-fn delete_sessions(client: &Arc<Client>, sessions: &[String], concurrency: usize) {
-    let sessions: Arc<Vec<String>> = Arc::new(sessions.to_vec());
-    let cursor = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, sessions, cursor) = (client.clone(), sessions.clone(), cursor.clone());
-            thread::spawn(move || loop {
-                let i = cursor.fetch_add(1, Ordering::Relaxed);
-                if i >= sessions.len() || Instant::now() > deadline {
-                    return;
-                }
-                client.delete(&sessions[i]);
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
-    }
 }
 
 /// Prints the report, and writes it to `--out` when given.

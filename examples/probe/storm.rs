@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::client::delete_sessions;
 use super::{Args, Client};
 
 /// Waits this long for a stream's response head before counting it as failed.
@@ -67,7 +68,7 @@ pub(crate) fn run(args: &Arc<Args>, client: &Arc<Client>) -> Value {
     for socket in &sockets {
         let _ = socket.shutdown(Shutdown::Both);
     }
-    delete_sessions(args, client, &sessions);
+    delete_sessions(client, &sessions, args.create_concurrency);
     json!({
         "system": args.label,
         "sessions": args.sessions,
@@ -129,26 +130,5 @@ fn open_head(args: &Args, session: &str) -> Result<TcpStream, String> {
         Ok(socket)
     } else {
         Err(format!("answered {status_line}"))
-    }
-}
-
-fn delete_sessions(args: &Arc<Args>, client: &Arc<Client>, sessions: &[String]) {
-    let sessions = Arc::new(sessions.to_vec());
-    let cursor = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let workers: Vec<_> = (0..args.create_concurrency)
-        .map(|_| {
-            let (client, sessions, cursor) = (client.clone(), sessions.clone(), cursor.clone());
-            thread::spawn(move || loop {
-                let i = cursor.fetch_add(1, Ordering::Relaxed);
-                if i >= sessions.len() || Instant::now() > deadline {
-                    return;
-                }
-                client.delete(&sessions[i]);
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
     }
 }
