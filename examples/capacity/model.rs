@@ -106,31 +106,31 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
         Design::SingleObject => 1.0,
         Design::Mesh { shards, .. } => recipients.min(shards as f64),
     };
+    // Locally a broadcast waits for its fixed calls and then for the busiest thread's serial share; a
+    // targeted send does the same for its recipients; creates run at the busiest thread's pace.
+    let local = |per_delivery: f64, per_create: f64| {
+        let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
+        let serial = k * per_delivery;
+        let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + recipients * per_delivery;
+        (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
+    };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
+        // One thread does both sides.
         Execution::LocalSingle => {
-            let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
-            let serial = k * (costs.socket_send_ms + costs.relay_ms);
-            let create = costs.create_objects_ms + costs.create_worker_ms;
-            let targeted = costs.tool_call_ms
-                + targeted_shards * costs.object_call_ms
-                + recipients * (costs.socket_send_ms + costs.relay_ms);
-            (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / create, 1_000.0 / targeted)
+            local(costs.socket_send_ms + costs.relay_ms, costs.create_objects_ms + costs.create_worker_ms)
         }
         Execution::LocalCluster { fronts, cores } => {
             let (f, c) = (fronts.max(1) as f64, cores.max(1) as f64);
-            let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
             // The busiest thread, or the machine as a whole, whichever is slower.
             let per_delivery = costs
                 .socket_send_ms
                 .max(costs.relay_ms / f)
                 .max((costs.socket_send_ms + costs.relay_ms + costs.client_read_ms) / c);
-            let serial = k * per_delivery;
             let per_create = costs
                 .create_objects_ms
                 .max(costs.create_worker_ms / f)
                 .max((costs.create_objects_ms + costs.create_worker_ms + costs.create_client_ms) / c);
-            let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + recipients * per_delivery;
-            (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
+            local(per_delivery, per_create)
         }
         Execution::Cloudflare => cloudflare(costs, design, members, k, recipients, targeted_shards),
     };
