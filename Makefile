@@ -1,11 +1,12 @@
 # The two commands a fresh machine needs (see README.md):
 #   make dev    set everything up and serve the reference MCP server on http://127.0.0.1:$${PORT:-8787}/mcp
 #   make test   set everything up and run every test (native, then end to end against wrangler dev)
+#   make dev-tmcp  the tmcp example (examples/tmcp: a tmcp server on the mesh through js/tmcp-mesh) on $${PORT:-8787}/mcp
 # Both install only what is missing, from crates.io and npm.
 
 PORT ?= 8787
 
-.PHONY: dev test setup build lint unit e2e bench bench-cluster bench-core chaos clean
+.PHONY: dev dev-tmcp test setup build lint unit e2e bench bench-cluster bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -16,6 +17,12 @@ build: setup
 dev: build
 	bash scripts/dev-vars.sh
 	node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+
+# The tmcp example: loadtest/baseline's tmcp server with its session managers swapped for the mesh's
+# (js/tmcp-mesh). The build also copies the crate's wasm into the package (scripts/build.sh).
+dev-tmcp: build
+	node_modules/.bin/wrangler dev --config examples/tmcp/wrangler.toml --ip 127.0.0.1 --port $(PORT) \
+		--show-interactive-dev-session=false
 
 # Formatting (rustfmt.toml) and clippy with warnings as errors, natively and for the wasm32 build.
 lint:

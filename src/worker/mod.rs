@@ -9,6 +9,7 @@
 //!   same token, so the behavioural suite drives the sharded implementation end to end.
 
 mod coordinator;
+mod exports;
 mod mesh;
 mod relay;
 mod shard;

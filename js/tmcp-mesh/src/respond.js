@@ -1,0 +1,46 @@
+// The two things tmcp's transport leaves to the session manager's Worker, done around
+// `transport.respond`: a request naming a session that does not exist gets 404 (the MCP rule that
+// tells a client to initialize again; tmcp would serve it with empty session info), and a response is
+// held until the session writes it caused have landed, so the client's next request, on any isolate,
+// reads them (tmcp fires its setters without awaiting them).
+
+/** JSON-RPC code for an unknown session, as the Rust server answers it. */
+export const CODE_SESSION_NOT_FOUND = -32001;
+
+const SESSION_HEADER = "mcp-session-id";
+
+/**
+ * `transport.respond(request)` with the session rules above; null when the transport does not serve
+ * the request (another path).
+ * @param {{ respond(request: Request): Promise<Response | null> }} transport
+ * @param {Request} request
+ * @param {import("./info.js").MeshInfo} info
+ */
+export async function respond(transport, request, info) {
+  const session = request.headers.get(SESSION_HEADER);
+  if (session && request.method !== "OPTIONS" && !(await info.exists(session))) {
+    return sessionNotFound();
+  }
+  const response = await transport.respond(request);
+  // tmcp forgets a session without awaiting it: the 200 goes back once it is gone.
+  if (session && request.method === "DELETE") await info.settled(session);
+  const minted = response?.headers.get(SESSION_HEADER);
+  if (!response || !response.body || !minted || request.method !== "POST") return response;
+  return new Response(response.body.pipeThrough(holdFor(info, minted)), response);
+}
+
+/** A 404 with the JSON-RPC error body MCP clients expect for an expired or deleted session. */
+export function sessionNotFound() {
+  const body = { jsonrpc: "2.0", id: null, error: { code: CODE_SESSION_NOT_FOUND, message: "Session not found" } };
+  return new Response(JSON.stringify(body), { status: 404, headers: { "content-type": "application/json" } });
+}
+
+/** Passes chunks through, each after the session's writes in flight when it arrives. */
+function holdFor(info, session) {
+  return new TransformStream({
+    async transform(chunk, controller) {
+      if (info.writing(session)) await info.settled(session);
+      controller.enqueue(chunk);
+    },
+  });
+}

@@ -1,0 +1,61 @@
+// tmcp's StreamSessionManager on the mesh: each session's GET stream is a hibernatable WebSocket into
+// the shard its id hashes to; sends fan out per shard (see mesh.js).
+
+import { relay } from "./relay.js";
+
+/**
+ * The runtime-free core of `MeshStreamSessionManager` (src/index.js): `mesh()` returns the `Mesh` to
+ * use, `waitUntil(promise)` keeps a send alive past the response that started it.
+ */
+export class MeshStreams {
+  #mesh;
+  #waitUntil;
+  #timers;
+
+  /** @param {{ mesh: () => import("./mesh.js").Mesh, waitUntil?: (p: Promise<unknown>) => void, timers?: any }} parts */
+  constructor({ mesh, waitUntil = () => {}, timers = globalThis }) {
+    this.#mesh = mesh;
+    this.#waitUntil = waitUntil;
+    this.#timers = timers;
+  }
+
+  /**
+   * Opens `id`'s stream on its shard and relays it into `controller`. Rejects if the shard refused
+   * (another stream is open for the session: 409; the shard is full: 503).
+   * @param {string} id
+   * @param {ReadableStreamDefaultController} controller
+   */
+  async create(id, controller) {
+    const mesh = this.#mesh();
+    const ws = await mesh.connect(id);
+    relay(ws, controller, mesh.settings.keepaliveMs, this.#timers);
+  }
+
+  /** Closes `id`'s stream (the shard closes the socket; the relay ends the body). */
+  async delete(id) {
+    await this.#mesh().closeStream(id);
+  }
+
+  /** Whether `id` has a live stream. */
+  async has(id) {
+    return this.#mesh().has(id);
+  }
+
+  /**
+   * Sends `data` (tmcp frames it as an SSE event) to `sessions`, or to every session. Resolves to
+   * `{ delivered, failed, missing }`; kept alive with `waitUntil`, so a send that tmcp starts after
+   * the response (its broadcast listener) is not cut off when the invocation ends.
+   * @param {string[] | undefined} sessions
+   * @param {string} data
+   */
+  send(sessions, data) {
+    const sent = this.#mesh().send(sessions, data);
+    this.#waitUntil(sent.catch((error) => console.error(`tmcp-mesh: send failed: ${error.message}`)));
+    return sent;
+  }
+
+  /** Every shard's status (`{ shard, sessions, registered, instance }`): who holds how many streams. */
+  async status() {
+    return this.#mesh().status();
+  }
+}

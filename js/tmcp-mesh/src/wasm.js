@@ -1,0 +1,21 @@
+// The pieces of the crate's wasm build (../wasm, copied there by scripts/build.sh) the adapter uses:
+// the two object classes, and the routing and settings functions of src/worker/exports.rs, which
+// worker-build puts on its default entrypoint's prototype. Routing through the very code the Rust
+// Worker runs is what keeps a tmcp Worker and a Rust one mapping every id to the same shard.
+
+import MeshEntrypoint, { Coordinator, SyncLayer } from "../wasm/index.js";
+
+const exported = MeshEntrypoint.prototype;
+
+export { Coordinator, SyncLayer };
+
+/** @type {import("./mesh.js").Routing} */
+export const routing = {
+  shardsFor: (ids, count) => exported.meshShardsFor(ids, count),
+  candidates: (key, count, previous) => exported.meshCandidateShards(key, count, Uint32Array.from(previous)),
+};
+
+/** The deployment's settings from `env`, under the Rust Worker's rules; throws naming a bad var. */
+export function settingsFrom(env) {
+  return JSON.parse(exported.meshSettings(env));
+}

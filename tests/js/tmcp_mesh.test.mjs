@@ -1,0 +1,341 @@
+// The tmcp adapter (js/tmcp-mesh) against a fake shard namespace: node --test. What needs the runtime
+// (the wasm routing, real sockets, hibernation) is covered end to end in tests/e2e.rs (tmcp::*).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Mesh } from '../../js/tmcp-mesh/src/mesh.js';
+import { MeshInfo } from '../../js/tmcp-mesh/src/info.js';
+import { MeshStreams } from '../../js/tmcp-mesh/src/streams.js';
+import { relay, MAX_UNREAD_EVENTS } from '../../js/tmcp-mesh/src/relay.js';
+import { respond, CODE_SESSION_NOT_FOUND } from '../../js/tmcp-mesh/src/respond.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// A stand-in for the wasm routing: any deterministic map works for the adapter's own logic.
+const hash = (key, count) => [...key].reduce((sum, c) => sum * 31 + c.charCodeAt(0), 7) % count;
+const routing = {
+  shardsFor: (ids, count) => ids.map((id) => hash(id, count)),
+  candidates: (key, count, previous) => [...new Set([count, ...previous].map((n) => hash(key, n)))],
+};
+
+/** Shards and a coordinator that answer the protocol's POSTs from memory, and log every call. */
+function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null } = {}) {
+  const calls = [];
+  const shards = new Map();
+  const shard = (name) => {
+    if (!shards.has(name)) shards.set(name, { records: new Map(), topics: new Map(), streams: new Set() });
+    return shards.get(name);
+  };
+  const handle = (name, path, body) => {
+    const s = shard(name);
+    switch (path) {
+      case '/v1/members':
+        return {
+          members: [...shards]
+            .filter(([n]) => n.startsWith('shard-'))
+            .map(([n, v]) => ({ shard: Number(n.slice(6)), sessions: v.streams.size })),
+        };
+      case '/v1/send': {
+        if (name === `shard-${failShard}`) return [503, { error: 'shard unavailable' }];
+        const targets = body.sessions ?? [...s.streams];
+        const missing_ids = targets.filter((id) => !s.streams.has(id));
+        const delivered = targets.length - missing_ids.length;
+        return { delivered, failed: 0, missing: missing_ids.length, ...(body.sessions ? { missing_ids } : {}) };
+      }
+      case '/v1/has':
+        return { has: s.streams.has(body.session) };
+      case '/v1/delete':
+        return { existed: s.streams.delete(body.session) };
+      case '/v1/session/register':
+        s.records.set(body.session, structuredClone(body.record));
+        return {};
+      case '/v1/session/get':
+        return { record: s.records.get(body.session) ?? null };
+      case '/v1/session/update': {
+        const record = s.records.get(body.session);
+        if (!record) return [404, { error: 'Session not found' }];
+        if (body.log_level) record.log_level = body.log_level;
+        if (body.add_subscription) record.subscriptions.push(body.add_subscription);
+        if (body.remove_subscription) {
+          record.subscriptions = record.subscriptions.filter((t) => t !== body.remove_subscription);
+        }
+        return {};
+      }
+      case '/v1/session/end': {
+        const existed = s.records.delete(body.session);
+        s.streams.delete(body.session);
+        return { existed };
+      }
+      case '/v1/topic/subscribe':
+        if (!s.topics.has(body.topic)) s.topics.set(body.topic, new Set());
+        s.topics.get(body.topic).add(body.session);
+        return {};
+      case '/v1/topic/unsubscribe':
+        s.topics.get(body.topic)?.delete(body.session);
+        return {};
+      case '/v1/topic/subscribers':
+        return { sessions: [...(s.topics.get(body.topic) ?? [])] };
+      case '/v1/status':
+        return { shard: Number(name.slice(6)), sessions: s.streams.size, registered: s.records.size, instance: 'x' };
+      default:
+        return [404, { error: 'not found' }];
+    }
+  };
+  const namespace = {
+    getByName: (name) => ({
+      async fetch(url, init) {
+        const path = new URL(url).pathname;
+        assert.equal(init.headers['x-mesh-object'], name, 'every call names its object');
+        const body = init.body === undefined ? undefined : JSON.parse(init.body);
+        calls.push({ name, path, body });
+        // A turn of the event loop, as a real call takes: lets out-of-order bugs show.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        const answer = handle(name, path, body);
+        const [status, reply] = Array.isArray(answer) ? answer : [200, answer];
+        return new Response(JSON.stringify(reply), { status });
+      },
+    }),
+  };
+  const settings = { shardCount, previousShardCounts, keepaliveMs: 25000 };
+  const mesh = new Mesh({ shards: namespace, coordinator: namespace, settings, routing });
+  const open = (id, count = shardCount) => shard(`shard-${hash(id, count)}`).streams.add(id);
+  return { mesh, calls, shard, open };
+}
+
+test('a targeted send makes one call per shard with exactly that shard\'s ids', async () => {
+  const { mesh, calls, open } = fakeMesh();
+  const ids = Array.from({ length: 40 }, (_, i) => `s-${i}`);
+  ids.forEach((id) => open(id));
+  const report = await mesh.send([...ids, ids[0]], 'event: message\ndata: {}\n\n');
+  assert.deepEqual(report, { delivered: 40, failed: 0, missing: 0 });
+  const sends = calls.filter((c) => c.path === '/v1/send');
+  assert.equal(new Set(sends.map((c) => c.name)).size, sends.length, 'one call per shard');
+  for (const call of sends) {
+    assert.ok(call.body.sessions.every((id) => `shard-${hash(id, 4)}` === call.name), 'ids on their own shard');
+  }
+  assert.equal(sends.flatMap((c) => c.body.sessions).length, 40, 'duplicates dropped');
+});
+
+test('a broadcast reaches the member shards only, and a failed shard fails the send', async () => {
+  const { mesh, calls, open, shard } = fakeMesh({ failShard: null });
+  ['a', 'b', 'c'].forEach((id) => open(id));
+  shard('shard-9'); // known to the coordinator, but holds nothing
+  const report = await mesh.send(undefined, 'x');
+  assert.equal(report.delivered, 3);
+  const sent = calls.filter((c) => c.path === '/v1/send');
+  assert.ok(sent.every((c) => c.body.sessions === undefined && c.name !== 'shard-9'));
+  const failing = fakeMesh({ failShard: hash('a', 4) });
+  failing.open('a');
+  await assert.rejects(failing.mesh.send(undefined, 'x'), /shard unavailable/);
+});
+
+test('mid-resharding, ids missing on their new shard are tried on their previous one', async () => {
+  const { mesh, open } = fakeMesh({ shardCount: 6, previousShardCounts: [4] });
+  const ids = Array.from({ length: 30 }, (_, i) => `old-${i}`);
+  ids.forEach((id) => open(id, 4)); // streams opened under the old layout
+  const moved = ids.filter((id) => hash(id, 6) !== hash(id, 4)).length;
+  assert.ok(moved > 0, 'the test needs some ids whose shard changed');
+  assert.deepEqual(await mesh.send(ids, 'x'), { delivered: 30, failed: 0, missing: 0 });
+  assert.deepEqual(await mesh.send(['nobody'], 'x'), { delivered: 0, failed: 0, missing: 1 });
+});
+
+test('initialize\'s two setters become one record write, and reads see it', async () => {
+  const { mesh, calls } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  info.setClientCapabilities('s1', { sampling: {} });
+  info.setClientInfo('s1', { name: 'c', version: '1' });
+  assert.deepEqual(await info.getClientInfo('s1'), { name: 'c', version: '1' });
+  assert.deepEqual(await info.getClientCapabilities('s1'), { sampling: {} });
+  assert.equal(calls.filter((c) => c.path === '/v1/session/register').length, 1);
+  await assert.rejects(info.getLogLevel('s1'), /Log level not found/);
+  info.setLogLevel('s1', 'warning');
+  assert.equal(await info.getLogLevel('s1'), 'warning');
+  await assert.rejects(info.getClientInfo('other'), /Client info not found/);
+});
+
+test('a subscription is seen by the next lookup, and delete removes the session and its entries', async () => {
+  const { mesh } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  for (const id of ['s1', 's2', 's3']) {
+    info.setClientInfo(id, { name: id, version: '1' });
+    info.setClientCapabilities(id, {});
+  }
+  info.addSubscription('s1', 'mesh://counter');
+  info.addSubscription('s3', 'mesh://counter');
+  // No await in between: the lookup waits for the writes this isolate has in flight.
+  assert.deepEqual((await info.getSubscriptions('mesh://counter')).sort(), ['s1', 's3']);
+  info.removeSubscription('s3', 'mesh://counter');
+  assert.deepEqual(await info.getSubscriptions('mesh://counter'), ['s1']);
+  assert.equal(await info.exists('s1'), true);
+  info.delete('s1');
+  await info.settled('s1');
+  assert.equal(await info.exists('s1'), false);
+  assert.deepEqual(await info.getSubscriptions('mesh://counter'), []);
+});
+
+test('reads of one request share one lookup; a write drops the copy', async () => {
+  let now = 1000;
+  const { mesh, calls } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh, now: () => now });
+  info.setClientInfo('s', { name: 'c', version: '1' });
+  info.setClientCapabilities('s', {});
+  await info.settled('s');
+  const gets = () => calls.filter((c) => c.path === '/v1/session/get').length;
+  const before = gets();
+  await info.exists('s');
+  await info.getClientInfo('s');
+  await info.getClientCapabilities('s');
+  assert.equal(gets() - before, 1);
+  now += 1000;
+  await info.getClientInfo('s');
+  assert.equal(gets() - before, 2, 'an old copy is not reused');
+  info.setLogLevel('s', 'error');
+  assert.equal(await info.getLogLevel('s'), 'error');
+});
+
+test('stream manager: create opens the session\'s socket on its shard, has/delete ask every candidate', async () => {
+  const { mesh, calls, open } = fakeMesh({ shardCount: 6, previousShardCounts: [4] });
+  const socket = new FakeSocket();
+  mesh.connect = async (id) => {
+    calls.push({ path: 'connect', id });
+    return socket;
+  };
+  const streams = new MeshStreams({ mesh: () => mesh, timers: fakeTimers() });
+  const { controller, read } = fakeController();
+  await streams.create('s1', controller);
+  assert.ok(socket.accepted);
+  socket.deliver('id: 1\nevent: message\ndata: {}\n\n');
+  assert.equal(read(), 'id: 1\nevent: message\ndata: {}\n\n');
+  open('s2', 4);
+  assert.equal(await streams.has('s2'), true, 'found on its previous shard');
+  assert.equal(await streams.has('s3'), false);
+  await streams.delete('s2');
+  assert.equal(await streams.has('s2'), false);
+});
+
+test('relay: bytes go through untouched, keepalives flow, and the stream ends with the socket', () => {
+  const socket = new FakeSocket();
+  const timers = fakeTimers();
+  const { controller, read, closed } = fakeController();
+  relay(socket, controller, 500, timers);
+  assert.equal(socket.binaryType, 'arraybuffer');
+  const frame = 'id: 3-7\nevent: message\ndata: {"a":1}\n\n';
+  socket.deliver(frame);
+  timers.tick();
+  assert.equal(read(), frame + ': keepalive\n\n');
+  socket.end();
+  assert.equal(closed(), true);
+  assert.equal(timers.active(), 0, 'the keepalive stops with the stream');
+});
+
+test('relay: a client that stops reading is cut off, not buffered without bound', () => {
+  const socket = new FakeSocket();
+  const { controller } = fakeController({ unread: MAX_UNREAD_EVENTS + 1 });
+  relay(socket, controller, 500, fakeTimers());
+  socket.deliver('data: x\n\n');
+  assert.deepEqual(socket.closed, [1000, 'client too slow']);
+});
+
+test('respond: an unknown session is 404 with the JSON-RPC error, before the transport sees it', async () => {
+  const { mesh } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  let served = 0;
+  const transport = { respond: async () => (served++, new Response('ok')) };
+  const request = new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 'gone' } });
+  const response = await respond(transport, request, info);
+  assert.equal(response.status, 404);
+  assert.equal((await response.json()).error.code, CODE_SESSION_NOT_FOUND);
+  assert.equal(served, 0);
+  info.setClientInfo('live', { name: 'c', version: '1' });
+  const ok = await respond(transport, new Request('http://x/mcp', { headers: { 'mcp-session-id': 'live' } }), info);
+  assert.equal(ok.status, 200);
+});
+
+test('respond: a response that minted a session waits for its record before reaching the client', async () => {
+  const { mesh } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  const transport = {
+    respond: async () => {
+      const body = new ReadableStream({
+        start(controller) {
+          // As tmcp does: the initialize event fires the setters, then the result is enqueued.
+          info.setClientInfo('new', { name: 'c', version: '1' });
+          info.setClientCapabilities('new', {});
+          controller.enqueue(encoder.encode('event: message\ndata: {"result":{}}\n\n'));
+          controller.close();
+        },
+      });
+      return new Response(body, { headers: { 'mcp-session-id': 'new' } });
+    },
+  };
+  const response = await respond(transport, new Request('http://x/mcp', { method: 'POST' }), info);
+  const reader = response.body.getReader();
+  await reader.read();
+  // The first chunk came out only once the record was stored.
+  assert.equal(info.writing('new'), false);
+  assert.equal((await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' })).record.client_info.name, 'c');
+});
+
+class FakeSocket extends EventTarget {
+  constructor() {
+    super();
+    this.accepted = false;
+    this.closed = null;
+  }
+  accept() {
+    this.accepted = true;
+  }
+  close(code, reason) {
+    this.closed ??= [code, reason];
+  }
+  deliver(text) {
+    const event = new Event('message');
+    event.data = encoder.encode(text).buffer;
+    this.dispatchEvent(event);
+  }
+  end() {
+    this.dispatchEvent(new Event('close'));
+  }
+}
+
+function fakeController({ unread = 0 } = {}) {
+  const chunks = [];
+  let closed = false;
+  const controller = {
+    get desiredSize() {
+      return 1 - unread - chunks.length;
+    },
+    enqueue(bytes) {
+      if (closed) throw new TypeError('closed');
+      assert.ok(bytes instanceof Uint8Array);
+      chunks.push(bytes);
+    },
+    close() {
+      if (closed) throw new TypeError('already closed');
+      closed = true;
+    },
+  };
+  return {
+    controller,
+    read: () => chunks.splice(0).map((c) => decoder.decode(c)).join(''),
+    closed: () => closed,
+  };
+}
+
+function fakeTimers() {
+  const intervals = new Map();
+  let next = 1;
+  return {
+    setInterval(fn) {
+      intervals.set(next, fn);
+      return next++;
+    },
+    clearInterval(id) {
+      intervals.delete(id);
+    },
+    tick() {
+      for (const fn of intervals.values()) fn();
+    },
+    active: () => intervals.size,
+  };
+}
