@@ -13,7 +13,7 @@ use mcp_mesh::routing::shard_for;
 use serde_json::{json, Value};
 use support::manager_suite::{self, CreateError, Driver, Probe};
 use support::workerd::{request, Reply, SseStream, Wrangler};
-use support::{chaos, chaos_scale, interop};
+use support::{chaos, chaos_scale, interop, tmcp};
 
 const SHARD_COUNT: u32 = 16;
 const SESSIONS: usize = 48;
@@ -31,7 +31,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling runs just that part, for quick iterations by hand.
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp runs just that part, for quick iterations by hand.
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
@@ -40,6 +40,10 @@ fn main() {
             "chaos-scale" => chaos_at_scale(),
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
+            "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
+                Some((name, Err(error))) => Err(format!("{name}: {error}")),
+                _ => Ok(()),
+            },
             other => Err(format!("unknown MESH_E2E_ONLY {other}")),
         };
         let failed = usize::from(outcome.is_err());
@@ -121,6 +125,11 @@ fn main() {
         report(results.last());
     }
     drop(peer);
+    let started = Instant::now();
+    for (name, outcome) in tmcp::run_all() {
+        results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+        report(results.last());
+    }
     let started = Instant::now();
     let outcome =
         chaos::run(12, 30).and_then(|r| {

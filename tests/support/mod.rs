@@ -5,4 +5,5 @@ pub mod chaos;
 pub mod chaos_scale;
 pub mod interop;
 pub mod manager_suite;
+pub mod tmcp;
 pub mod workerd;

@@ -98,10 +98,12 @@ impl Wrangler {
                 self.child = None;
                 return Err(format!("wrangler exited ({status}) on port {}; log: {}", self.port, self.log_tail()));
             }
-            if let Ok(response) = ureq::get(&self.url("/")).timeout(Duration::from_secs(2)).call() {
-                if response.status() == 200 {
-                    return Ok(());
-                }
+            // An answer from the Worker means it is serving (the tmcp example answers `/` with 404); a
+            // 5xx may still be wrangler's proxy waiting for workerd.
+            match ureq::get(&self.url("/")).timeout(Duration::from_secs(2)).call() {
+                Ok(_) => return Ok(()),
+                Err(ureq::Error::Status(status, _)) if status < 500 => return Ok(()),
+                Err(_) => {}
             }
             thread::sleep(Duration::from_millis(250));
         }

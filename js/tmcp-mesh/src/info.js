@@ -71,8 +71,18 @@ export class MeshInfo {
     });
   }
 
-  /** Session ids subscribed to `uri`, from the topic's shard in every layout still in service. */
-  async getSubscriptions(uri) {
+  /**
+   * Session ids subscribed to `uri`, from the topic's shard in every layout still in service. Kept
+   * alive with `waitUntil`: tmcp's broadcast listener looks subscribers up after the tool that called
+   * `server.changed()` has returned, and its send follows from here.
+   */
+  getSubscriptions(uri) {
+    const found = this.#subscribers(uri);
+    this.#waitUntil(found.catch(() => {}));
+    return found;
+  }
+
+  async #subscribers(uri) {
     await Promise.allSettled([...(this.#topicWrites.get(uri) ?? [])]);
     const mesh = this.#mesh();
     const sessions = new Set();

@@ -1,0 +1,140 @@
+// The official TypeScript SDK client against the tmcp example on the mesh (examples/tmcp): many
+// sessions spread over the shards, a broadcast reaching each exactly once, resources/updated reaching
+// exactly the subscribers (through tmcp's own server.changed path when the example runs with
+// INCREMENT_NOTIFY=changed), DELETE then 404, and a dropped client's stream removed from its shard.
+// Usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions]. Prints `sessions: <id>@<shard> ...`
+// for tests/e2e.rs to check against the Rust routing, one line per check and `tmcp-ts: N passed, M
+// failed`; exits non-zero on any failure.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+
+const [url, token, count = "24"] = process.argv.slice(2);
+if (!url || !token) {
+  console.error("usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions]");
+  process.exit(2);
+}
+const SESSIONS = Number(count);
+// After everything expected has arrived, how long to keep listening for a duplicate.
+const SETTLE_MS = 500;
+const COUNTER = "mesh://counter";
+
+function check(condition, what) {
+  if (!condition) throw new Error(what);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(predicate, what, ms = 15000) {
+  const started = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function shardStatus() {
+  const response = await fetch(new URL("/mesh/status", url), { headers: { authorization: `Bearer ${token}` } });
+  check(response.ok, `/mesh/status answered ${response.status}`);
+  return (await response.json()).shards;
+}
+
+const liveStreams = async () => (await shardStatus()).reduce((sum, shard) => sum + shard.sessions, 0);
+
+const results = [];
+async function step(name, body) {
+  try {
+    await body();
+    results.push([name, null]);
+    console.log(`ok   tmcp-ts::${name}`);
+  } catch (error) {
+    results.push([name, error]);
+    console.log(`FAIL tmcp-ts::${name}: ${error.message}`);
+  }
+}
+
+const clients = [];
+for (let i = 0; i < SESSIONS; i++) {
+  const client = new Client({ name: `tmcp-ts-${i}`, version: "1.0.0" }, { capabilities: {} });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  const seen = { messages: [], updates: [] };
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => seen.messages.push(n.params.data?.text));
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => seen.updates.push(n.params.uri));
+  await client.connect(transport);
+  clients.push({ client, transport, seen });
+}
+
+await step("every_session_holds_a_stream_on_its_shard", async () => {
+  // The SDK opens its GET stream after `initialized`, in the background.
+  await waitFor(async () => (await liveStreams()) === SESSIONS, `${SESSIONS} live streams`);
+  const shards = await shardStatus();
+  const used = shards.filter((shard) => shard.sessions > 0).length;
+  console.log(`     ${SESSIONS} sessions on ${used} of ${shards.length} shards`);
+  check(used >= Math.min(8, shards.length), `only ${used} shards hold sessions`);
+  console.log(`sessions: ${clients.map((c) => c.transport.sessionId).join(" ")}`);
+  console.log(`per-shard: ${shards.map((shard) => shard.sessions).join(" ")}`);
+});
+
+await step("a_broadcast_reaches_every_session_exactly_once", async () => {
+  const text = `tmcp-broadcast-${Date.now()}`;
+  await clients[0].client.callTool({ name: "announce", arguments: { text } });
+  const got = () => clients.map((c) => c.seen.messages.filter((t) => t === text).length);
+  await waitFor(() => got().every((n) => n >= 1), `the announcement everywhere (${got()})`);
+  await sleep(SETTLE_MS);
+  check(got().every((n) => n === 1), `deliveries per session: ${got()}`);
+});
+
+await step("resources_updated_reaches_exactly_the_subscribers", async () => {
+  const subscribers = clients.filter((_, i) => i % 3 === 0);
+  for (const { client } of subscribers) await client.subscribeResource({ uri: COUNTER });
+  await clients[1].client.callTool({ name: "increment", arguments: {} });
+  const got = () => clients.map((c) => c.seen.updates.filter((uri) => uri === COUNTER).length);
+  await waitFor(() => subscribers.every((c) => c.seen.updates.length >= 1), `updates to subscribers (${got()})`);
+  await sleep(SETTLE_MS);
+  const expected = clients.map((_, i) => (i % 3 === 0 ? 1 : 0));
+  check(JSON.stringify(got()) === JSON.stringify(expected), `updates per session ${got()}, expected ${expected}`);
+});
+
+await step("delete_then_404", async () => {
+  const { transport } = clients.at(-1);
+  const id = transport.sessionId;
+  await transport.terminateSession();
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-session-id": id,
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+  });
+  check(response.status === 404, `a request after DELETE got ${response.status}`);
+  const body = await response.json();
+  check(body.error?.code === -32001, `error body ${JSON.stringify(body)}`);
+  await waitFor(async () => (await liveStreams()) === SESSIONS - 1, "the deleted session's stream to close");
+});
+
+await step("a_dropped_client_is_removed", async () => {
+  const before = await liveStreams();
+  // close() drops the connections without DELETE: a client that went away.
+  await clients.at(-2).client.close();
+  let now = before;
+  await waitFor(async () => (now = await liveStreams()) === before - 1, `the dropped stream to leave (${before} -> ${now})`);
+  // The rest still get everything.
+  const text = `after-drop-${Date.now()}`;
+  await clients[0].client.callTool({ name: "announce", arguments: { text } });
+  const remaining = clients.slice(0, -2);
+  await waitFor(() => remaining.every((c) => c.seen.messages.includes(text)), "the announcement after the drop");
+});
+
+for (const { client, transport } of clients.slice(0, -2)) {
+  await transport.terminateSession().catch(() => {});
+  await client.close();
+}
+const failed = results.filter(([, e]) => e).length;
+console.log(`tmcp-ts: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

