@@ -29,14 +29,21 @@ pub const DEFAULT_MAX_BODY_BYTES: u32 = 4 * 1024 * 1024;
 /// The mesh's settings, all validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshConfig {
+    /// `SHARD_COUNT` (required, 1 to [`MAX_SHARD_COUNT`]): the shards sessions hash onto. Changing it
+    /// moves sessions; list the old count in `PREVIOUS_SHARD_COUNTS` while they drain.
     pub shard_count: u32,
     /// `PREVIOUS_SHARD_COUNTS`: shard counts this deployment used before and whose sessions may
     /// still be live (comma-separated, e.g. "16"). Empty when no resharding is in progress.
     pub previous_shard_counts: Vec<u32>,
+    /// `SHARD_BINDING`; default [`DEFAULT_SHARD_BINDING`].
     pub shard_binding: String,
+    /// `COORDINATOR_BINDING`; default [`DEFAULT_COORDINATOR_BINDING`].
     pub coordinator_binding: String,
+    /// `KEEPALIVE_MS` (100 to 290,000); default [`DEFAULT_KEEPALIVE_MS`].
     pub keepalive_ms: u32,
+    /// `SSE_RETRY_MS` (0 to 600,000); default [`DEFAULT_SSE_RETRY_MS`].
     pub sse_retry_ms: u32,
+    /// `MAX_BODY_BYTES` (1 KiB to 32 MiB); default [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: u32,
     /// `MESH_ADMIN_TOKEN` (a secret). `None` turns the `/mesh/*` admin routes off (they answer 404).
     pub admin_token: Option<String>,

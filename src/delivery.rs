@@ -9,7 +9,9 @@ use crate::protocol::{topic, SendRequest, SocketAttachment};
 /// Which listen streams (`subscriptions/listen`) a send reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerRule {
+    /// No listen stream (log notifications, plain sends).
     None,
+    /// Every listen stream.
     All,
     /// Those whose filter has this flag set: a [`crate::protocol::ListenerFilter`] field name.
     Flag(&'static str),
@@ -31,10 +33,12 @@ impl ListenerRule {
 pub struct DeliveryRule {
     /// Session streams whose chosen log level is one of these do not receive the message.
     pub blocked_levels: Vec<&'static str>,
+    /// Which listen streams receive the message.
     pub listeners: ListenerRule,
 }
 
 impl DeliveryRule {
+    /// The rule for one send, from its `level` (a log notification) or `topic` (a change notification).
     pub fn for_request(request: &SendRequest) -> Self {
         if let Some(level) = &request.level {
             // Logs never travel on a listen stream.

@@ -8,6 +8,7 @@ use std::fmt;
 
 use rmcp::model::{ErrorCode, ErrorData, JsonRpcError, RequestId};
 
+/// The crate's result: [`MeshError`] unless said otherwise.
 pub type Result<T, E = MeshError> = std::result::Result<T, E>;
 
 /// JSON-RPC code the MCP reference server uses for transport-level errors (-32000..-32019 are
@@ -21,10 +22,17 @@ pub const RETRY_AFTER_SHARD_FULL_SECS: u32 = 5;
 /// An object that failed to answer is usually back at once (a restart, a moved object).
 pub const RETRY_AFTER_UPSTREAM_SECS: u32 = 1;
 
+/// Everything that can go wrong in the crate, one variant per cause a client or operator can tell
+/// apart; [`MeshError::http_status`] and [`MeshError::to_rpc_error`] say how each reaches the client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MeshError {
     /// A wrangler var or secret is missing or invalid; `var` names it.
-    Config { var: &'static str, reason: String },
+    Config {
+        /// The var's name, as in `wrangler.toml`.
+        var: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The body is not JSON at all.
     Parse(String),
     /// The body is JSON but not a valid JSON-RPC message, or its params are wrong.
@@ -48,7 +56,10 @@ pub enum MeshError {
     /// `Content-Type` is not `application/json`.
     UnsupportedMediaType,
     /// The body is larger than `MAX_BODY_BYTES`.
-    PayloadTooLarge { limit: u32 },
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: u32,
+    },
     /// `MCP-Protocol-Version` names a revision this server does not speak.
     UnsupportedProtocolVersion(String),
     /// The HTTP method is not served on this path.
@@ -58,13 +69,26 @@ pub enum MeshError {
     /// No route, or an admin route while the admin token is not configured.
     NotFound,
     /// A shard is at its WebSocket limit; the client should retry later.
-    ShardFull { shard: u32 },
+    ShardFull {
+        /// The full shard's number.
+        shard: u32,
+    },
     /// A shard or the coordinator answered something this version does not understand.
     Protocol(String),
     /// A shard or the coordinator failed or could not be reached.
-    Upstream { what: &'static str, detail: String },
+    Upstream {
+        /// Which object or call (`"coordinator"`, `"shard send"`, ...).
+        what: &'static str,
+        /// The failure as reported, for logs.
+        detail: String,
+    },
     /// A Workers runtime call failed (`what` names the call).
-    Platform { what: &'static str, detail: String },
+    Platform {
+        /// The runtime call that failed.
+        what: &'static str,
+        /// The runtime's error message.
+        detail: String,
+    },
     /// A handler needs a client capability the client did not declare.
     MissingClientCapability(String),
     /// The client answered a server→client request with an error.

@@ -18,11 +18,14 @@ pub const DEFAULT_LOG_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 /// The id of one event on a session's GET stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventId {
+    /// The number of the shard that sent the event.
     pub shard: u32,
+    /// The shard's sequence number for the send; increases across restarts.
     pub seq: u64,
 }
 
 impl EventId {
+    /// The wire form, `<shard>-<seq>`; [`EventId::parse`] reads it back.
     pub fn format(self) -> String {
         format!("{}-{}", self.shard, self.seq)
     }
@@ -48,6 +51,7 @@ impl EventId {
 pub enum Audience {
     /// Every stream of the shard (a broadcast).
     Everyone,
+    /// Only these session ids (a targeted send).
     Sessions(Vec<String>),
 }
 
@@ -60,6 +64,7 @@ impl Audience {
         }
     }
 
+    /// The inverse of [`Audience::encode`]; text that is neither form decodes as nobody (an empty list).
     pub fn decode(text: &str) -> Self {
         if text == "*" {
             return Self::Everyone;
@@ -67,6 +72,7 @@ impl Audience {
         Self::Sessions(serde_json::from_str(text).unwrap_or_default())
     }
 
+    /// Whether the event was for `session`.
     pub fn includes(&self, session: &str) -> bool {
         match self {
             Self::Everyone => true,
@@ -78,7 +84,9 @@ impl Audience {
 /// Log bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLimits {
+    /// Events kept at most (`EVENT_LOG_MAX_EVENTS`).
     pub max_events: u64,
+    /// How long an event is kept, in milliseconds (`EVENT_LOG_MAX_AGE_MS`).
     pub max_age_ms: u64,
 }
 

@@ -14,14 +14,18 @@ pub const TOUCH_INTERVAL_MS: u64 = 60 * 1000;
 /// One session as the alarm sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionActivity {
+    /// The session id.
     pub id: String,
+    /// The later of its creation and its last recorded request, in Unix milliseconds.
     pub last_seen_ms: u64,
+    /// Whether it has an open GET stream; a session with one does not expire while it is open.
     pub has_stream: bool,
 }
 
 /// What the alarm does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryPlan {
+    /// The sessions to forget now.
     pub expire: Vec<String>,
     /// When to fire next (`None`: no session left to watch).
     pub next_alarm_ms: Option<u64>,

@@ -21,6 +21,7 @@ pub const DIRECT_FANOUT_SHARD_LIMIT: usize = 999;
 /// One shard's share of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardBatch {
+    /// The shard's number.
     pub shard: u32,
     /// `None` means every session on the shard (a broadcast).
     pub sessions: Option<Vec<String>>,

@@ -23,6 +23,8 @@
 //!
 //! Everything but `worker` is plain Rust, tested natively with `cargo test`.
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod backpressure;
 pub mod config;

@@ -23,6 +23,7 @@ pub trait SessionSink {
 /// The manager API, kept from `@tmcp/session-manager-durable-objects`.
 #[allow(async_fn_in_trait)]
 pub trait SessionManager {
+    /// The stream a session's sends are written to.
     type Sink: SessionSink;
 
     /// Attaches `sink` as the stream of session `id`. A session has at most one stream: a second
@@ -63,14 +64,17 @@ impl<S: SessionSink> Default for InMemorySessionManager<S> {
 }
 
 impl<S: SessionSink> InMemorySessionManager<S> {
+    /// A manager holding no session.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// How many sessions have a live stream.
     pub fn len(&self) -> usize {
         self.sessions.borrow().len()
     }
 
+    /// Whether no session has a live stream.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -17,9 +17,12 @@ pub struct Membership {
     shards: BTreeMap<u32, ShardEntry>,
 }
 
+/// The last report applied for one shard, as the coordinator persists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardEntry {
+    /// The report's [`MembershipReport::version`].
     pub version: u64,
+    /// The report's session count.
     pub sessions: u64,
 }
 
@@ -33,6 +36,7 @@ pub enum Applied {
 }
 
 impl Membership {
+    /// Rebuilds the table from persisted entries (a later entry for the same shard wins).
     pub fn from_entries(entries: impl IntoIterator<Item = (u32, ShardEntry)>) -> Self {
         Self { shards: entries.into_iter().collect() }
     }
@@ -58,6 +62,8 @@ impl Membership {
             .collect()
     }
 
+    /// The sum of the last reported counts; for status, not exact (counts are reported at most once
+    /// per [`COUNT_REPORT_INTERVAL_MS`]).
     pub fn total_sessions(&self) -> u64 {
         self.shards.values().map(|entry| entry.sessions).sum()
     }
@@ -99,6 +105,7 @@ pub struct MembershipReporter {
 pub const COUNT_REPORT_INTERVAL_MS: u64 = 1_000;
 
 impl MembershipReporter {
+    /// A reporter for shard `shard` that has sent nothing yet and is not a confirmed member.
     pub fn new(shard: u32) -> Self {
         Self {
             shard,

@@ -40,6 +40,7 @@ pub mod shard_path {
     pub const SESSION_END: &str = "/v1/session/end";
     /// POST [`super::TopicChange`]: this shard holds the subscriber index of topics hashed onto it.
     pub const TOPIC_SUBSCRIBE: &str = "/v1/topic/subscribe";
+    /// POST [`super::TopicChange`]: removes a session from a topic's subscriber index.
     pub const TOPIC_UNSUBSCRIBE: &str = "/v1/topic/unsubscribe";
     /// POST [`super::TopicName`] → [`super::TopicSubscribers`].
     pub const TOPIC_SUBSCRIBERS: &str = "/v1/topic/subscribers";
@@ -73,6 +74,7 @@ pub const HEADER_REQUEST_ID: &str = "x-mesh-request-id";
 /// Socket tags that can never be session ids (those have no spaces): the kind of every socket, so a
 /// broadcast reaches session streams and never waiters.
 pub const TAG_SESSION_STREAM: &str = "@ session";
+/// The kind tag of a waiter socket (see [`shard_path::WAITER`]); its own tag comes from [`waiter_tag`].
 pub const TAG_WAITER: &str = "@ waiter";
 /// Stateless-era `subscriptions/listen` streams: held like session streams, but they receive only
 /// the change notifications their filter asked for.
@@ -81,8 +83,11 @@ pub const TAG_LISTENER: &str = "@ listener";
 /// What a listen stream asked to hear about (resource updates reach it through the topic index).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerFilter {
+    /// `notifications/tools/list_changed`.
     pub tools: bool,
+    /// `notifications/prompts/list_changed`.
     pub prompts: bool,
+    /// `notifications/resources/list_changed`.
     pub resources: bool,
 }
 
@@ -96,6 +101,7 @@ impl ListenerFilter {
             .collect()
     }
 
+    /// The inverse of [`Self::to_flags`]; unknown characters are ignored.
     pub fn from_flags(flags: &str) -> Self {
         Self { tools: flags.contains('t'), prompts: flags.contains('p'), resources: flags.contains('r') }
     }
@@ -103,8 +109,11 @@ impl ListenerFilter {
 
 /// The kinds of change notification, for [`SendRequest::topic`].
 pub mod topic {
+    /// `notifications/tools/list_changed`.
     pub const TOOLS_LIST_CHANGED: &str = "tools";
+    /// `notifications/prompts/list_changed`.
     pub const PROMPTS_LIST_CHANGED: &str = "prompts";
+    /// `notifications/resources/list_changed`.
     pub const RESOURCES_LIST_CHANGED: &str = "resources";
     /// `notifications/resources/updated`, sent to the subscribers of one URI.
     pub const RESOURCE_UPDATED: &str = "resource";
@@ -115,16 +124,21 @@ pub fn waiter_tag(session: &str, request_id: &str) -> String {
     format!("@w {session} {request_id}")
 }
 
+/// Body of [`shard_path::REPLY`]: a client's answer to a server→client request, for its waiter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientReply {
+    /// The session the request was sent on.
     pub session: String,
+    /// The request id the waiter was allocated (from [`HEADER_REQUEST_ID`]).
     pub request_id: String,
     /// The client's whole JSON-RPC response.
     pub message: serde_json::Value,
 }
 
+/// Answer to [`shard_path::REPLY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyAck {
+    /// Whether an open waiter took the answer (false: it timed out, was answered already, or never was).
     pub delivered: bool,
 }
 
@@ -136,6 +150,7 @@ pub mod coordinator_path {
     pub const MEMBERS: &str = "/v1/members";
     /// POST [`super::CounterName`] → [`super::CounterValue`]: the reference server's shared counters.
     pub const COUNTER_INCREMENT: &str = "/v1/counter/increment";
+    /// POST [`super::CounterName`] → [`super::CounterValue`]: reads a counter without changing it.
     pub const COUNTER_GET: &str = "/v1/counter/get";
 }
 
@@ -145,6 +160,7 @@ pub const COORDINATOR_NAME: &str = "coordinator";
 /// A send through a shard: `sessions: None` means every session the shard holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendRequest {
+    /// The targeted session ids, or `None` for a broadcast to every session on the shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Vec<String>>,
     /// The payload as the session's stream should receive it (for MCP: a framed SSE event).
@@ -161,8 +177,11 @@ pub struct SendRequest {
 /// `missing` counts targeted ids with no live socket on the shard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendReport {
+    /// Sockets the payload was written to.
     pub delivered: u64,
+    /// Open sockets whose write failed; the shard closes them.
     pub failed: u64,
+    /// Targeted ids with no live socket on the shard (always 0 for a broadcast).
     #[serde(default)]
     pub missing: u64,
 }
@@ -171,13 +190,16 @@ pub struct SendReport {
 /// Worker in the middle of a resharding can try their previous shard).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendReply {
+    /// The counts; flattened, so the reply reads like a bare [`SendReport`].
     #[serde(flatten)]
     pub report: SendReport,
+    /// The targeted ids counted in `report.missing`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_ids: Vec<String>,
 }
 
 impl SendReport {
+    /// Adds another shard's counts to these.
     pub fn merge(&mut self, other: SendReport) {
         self.delivered += other.delivered;
         self.failed += other.failed;
@@ -185,34 +207,45 @@ impl SendReport {
     }
 }
 
+/// Body of the control calls that name one session (has, delete, session get and end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRef {
+    /// The session id.
     pub session: String,
 }
 
+/// Answer to [`shard_path::HAS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HasReply {
+    /// Whether the shard holds a live stream for the session.
     pub has: bool,
 }
 
+/// Answer to [`shard_path::DELETE`] and [`shard_path::SESSION_END`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteReply {
+    /// Whether there was anything to delete (false makes the call a no-op, not an error).
     pub existed: bool,
 }
 
 /// The MCP-level facts about a session that must be strongly consistent, kept in its shard.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// The MCP protocol version negotiated by `initialize`.
     pub protocol_version: String,
+    /// The client's `clientInfo` from `initialize`, as sent.
     #[serde(default)]
     pub client_info: serde_json::Value,
+    /// The client's `capabilities` from `initialize`, as sent.
     #[serde(default)]
     pub client_capabilities: serde_json::Value,
+    /// The level chosen by `logging/setLevel` (an MCP level name such as `"info"`); `None` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
     /// Topics (resource URIs) this session subscribed to, so ending it can clean the indexes.
     #[serde(default)]
     pub subscriptions: Vec<String>,
+    /// When `initialize` created the session, in milliseconds since the Unix epoch.
     pub created_ms: u64,
     /// The last time a request used the session (written at most once a minute); idle expiry
     /// counts from here.
@@ -223,50 +256,67 @@ pub struct SessionRecord {
     pub owner: Option<String>,
 }
 
+/// Body of [`shard_path::SESSION_REGISTER`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisterSession {
+    /// The new session's id.
     pub session: String,
+    /// What to store for it.
     pub record: SessionRecord,
 }
 
+/// Answer to [`shard_path::SESSION_GET`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionLookup {
+    /// The stored record, or `None` for an unknown (or ended, or expired) session.
     pub record: Option<SessionRecord>,
 }
 
 /// A partial update; absent fields are left as they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateSession {
+    /// The session to update.
     pub session: String,
+    /// A new `logging/setLevel` level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// A resource URI to add to [`SessionRecord::subscriptions`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_subscription: Option<String>,
+    /// A resource URI to remove from [`SessionRecord::subscriptions`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remove_subscription: Option<String>,
 }
 
+/// Body of [`shard_path::TOPIC_SUBSCRIBE`] and [`shard_path::TOPIC_UNSUBSCRIBE`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicChange {
+    /// The resource URI, at most [`MAX_TOPIC_BYTES`] long.
     pub topic: String,
+    /// The subscribing session (or listen stream) id.
     pub session: String,
 }
 
+/// Body of [`shard_path::TOPIC_SUBSCRIBERS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicName {
+    /// The resource URI.
     pub topic: String,
 }
 
 /// An error body any object answers a failed control call with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// A human-readable description of the failure.
     pub error: String,
 }
 
 /// What a shard stores in each accepted socket's attachment (it survives hibernation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocketAttachment {
+    /// The [`PROTOCOL_VERSION`] of the object that accepted the socket.
     pub v: u32,
+    /// The session (or listen stream) id the socket streams to.
     pub session: String,
     /// The session's `logging/setLevel`, kept here so a log broadcast filters without storage reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,14 +343,17 @@ pub fn fit_topics(topics: Vec<String>) -> (Vec<String>, Vec<String>) {
     })
 }
 
+/// Answer to [`shard_path::TOPIC_SUBSCRIBERS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicSubscribers {
+    /// The ids subscribed to the topic; they may live on any shard.
     pub sessions: Vec<String>,
 }
 
 /// A shard's live view of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardStatus {
+    /// The shard's number (`N` in `shard-N`).
     pub shard: u32,
     /// Live streams (sockets) the shard holds.
     pub sessions: u64,
@@ -314,34 +367,49 @@ pub struct ShardStatus {
 /// so a delayed report never overwrites a newer one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipReport {
+    /// The reporting shard's number.
     pub shard: u32,
+    /// Higher is newer, across restarts too; the coordinator ignores a report whose version is not
+    /// above the last one it applied for the shard.
     pub version: u64,
+    /// Live streams the shard holds (counting accepts in flight); 0 takes it out of the member list.
     pub sessions: u64,
 }
 
+/// Answer to [`coordinator_path::REPORT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportAck {
+    /// False when the report was stale (its version not newer than the one already applied).
     pub applied: bool,
 }
 
+/// One shard in the coordinator's member list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    /// The shard's number.
     pub shard: u32,
+    /// Its last reported session count.
     pub sessions: u64,
 }
 
+/// Answer to [`coordinator_path::MEMBERS`]: the shards a broadcast has to reach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberList {
+    /// The members in shard order, each at most once.
     pub members: Vec<Member>,
 }
 
+/// Body of the coordinator's counter calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterName {
+    /// The counter; an unknown name reads as 0.
     pub name: String,
 }
 
+/// Answer to the coordinator's counter calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterValue {
+    /// The counter's value after the call.
     pub value: u64,
 }
 
@@ -351,7 +419,12 @@ pub struct CounterValue {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShardFrame {
     /// The client's answer to a server→client request (to a waiter socket).
-    Reply { v: u32, message: serde_json::Value },
+    Reply {
+        /// The sender's [`PROTOCOL_VERSION`].
+        v: u32,
+        /// The client's whole JSON-RPC response.
+        message: serde_json::Value,
+    },
 }
 
 impl ShardFrame {

@@ -50,7 +50,7 @@ const JUMP_LANES: usize = 8;
 /// [`shard_for`] for many ids at once, with exactly the same answers (`out[i]` is `ids[i]`'s shard).
 ///
 /// One jump walks a dependent chain of float divisions (~ln N of them), so a single id waits on each
-/// division's full latency. Walking [`JUMP_LANES`] keys in lockstep keeps several divisions in
+/// division's full latency. Walking `JUMP_LANES` (8) keys in lockstep keeps several divisions in
 /// flight; the per-step arithmetic is the paper's, bit for bit, so the mapping does not change. Fan-out
 /// planning for large targeted sends uses this.
 pub fn shards_for_many<S: AsRef<str>>(ids: &[S], shard_count: u32) -> Vec<u32> {

@@ -8,9 +8,13 @@
 /// One event as written or read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseEvent {
+    /// The `id:` field, if the event has one.
     pub id: Option<String>,
+    /// The `event:` type; `None` means the default, `message`.
     pub event: Option<String>,
+    /// The `data:` lines joined with LF.
     pub data: String,
+    /// The `retry:` field: the client's reconnection delay, in milliseconds.
     pub retry_ms: Option<u64>,
 }
 
@@ -108,6 +112,7 @@ pub struct SseDecoder {
 }
 
 impl SseDecoder {
+    /// A decoder at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }

@@ -18,15 +18,19 @@ use crate::protocol::{SendReport, SessionRecord, UpdateSession};
 /// What kind of notification a send carries, for per-stream filtering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendFilter {
+    /// Set for a log notification: its MCP level (`"info"`, `"error"`, ...).
     pub level: Option<String>,
+    /// Set for a change notification: its kind (see [`crate::protocol::topic`]).
     pub topic: Option<String>,
 }
 
 impl SendFilter {
+    /// The filter of a `notifications/message` at `level`.
     pub fn log(level: &str) -> Self {
         Self { level: Some(level.to_owned()), topic: None }
     }
 
+    /// The filter of a change notification of kind `topic`.
     pub fn change(topic: &str) -> Self {
         Self { level: None, topic: Some(topic.to_owned()) }
     }
@@ -42,16 +46,19 @@ pub trait ReplyWaiter {
     async fn wait(self, timeout_ms: u32) -> Result<Option<Value>>;
 }
 
+/// The mesh as the MCP server uses it: session records, streams, topic indexes, server→client
+/// requests, the clock and ids. Implemented by the Durable Object mesh and by [`InMemoryBackend`].
 #[allow(async_fn_in_trait)]
 pub trait McpBackend: 'static {
+    /// How this backend waits for a client's answer to a server→client request.
     type Waiter: ReplyWaiter;
 
-    /// Milliseconds since the Unix epoch.
     /// Whether opening a GET stream checks, in the same call, that the session exists and belongs
     /// to the caller (the Durable Object mesh does it in the shard's accept). Then a GET costs one
     /// call instead of a lookup followed by the open.
     const OPEN_CHECKS_SESSION: bool = false;
 
+    /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// A new session id: a random UUIDv4 from a cryptographic source in production.
     fn new_session_id(&self) -> String;
@@ -63,14 +70,20 @@ pub trait McpBackend: 'static {
     /// Hands a client's response to whoever waits for it; `false` if nobody does (any more).
     async fn deliver_reply(&self, session: &str, request_id: &str, message: Value) -> Result<bool>;
 
+    /// Stores a new session's record (on its shard, in the mesh); replaces any record under `id`.
     async fn register_session(&self, id: &str, record: SessionRecord) -> Result<()>;
+    /// The session's record, or `None` if it is unknown, ended or expired.
     async fn load_session(&self, id: &str) -> Result<Option<SessionRecord>>;
+    /// Applies a partial update to a session's record; [`MeshError::SessionNotFound`] if it has none.
     async fn update_session(&self, update: UpdateSession) -> Result<()>;
     /// Forgets the session and closes its stream; `false` if it did not exist.
     async fn end_session(&self, id: &str) -> Result<bool>;
 
+    /// Adds `session` to the subscribers of `topic` (a resource URI); idempotent.
     async fn subscribe(&self, topic: &str, session: &str) -> Result<()>;
+    /// Removes `session` from the subscribers of `topic`; no error if it was not one.
     async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()>;
+    /// The sessions (and listen streams) subscribed to `topic`, each once.
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>>;
 
     /// The manager's `send` with a delivery filter: to the listed sessions, or all when `None`.
@@ -79,15 +92,19 @@ pub trait McpBackend: 'static {
     /// get it if they asked). Named apart from `SessionManager::send`, which a backend often also is.
     async fn notify(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport>;
 
-    /// A deployment-wide counter (the reference server's `mesh://counter`).
+    /// Adds one to a deployment-wide counter (the reference server's `mesh://counter`) and returns
+    /// the new value; an unknown counter starts at 0.
     async fn increment_counter(&self, name: &str) -> Result<u64>;
+    /// A deployment-wide counter's value; 0 for one never incremented.
     async fn read_counter(&self, name: &str) -> Result<u64>;
 }
 
 /// A sink that records what it was sent, for tests.
 #[derive(Debug, Default, Clone)]
 pub struct RecordingSink {
+    /// Every payload written, in order (shared by the sink's clones).
     pub received: std::rc::Rc<RefCell<Vec<String>>>,
+    /// Set once the manager closed the sink; writes fail from then on.
     pub closed: std::rc::Rc<Cell<bool>>,
     /// When set, writes fail as if the reader had gone.
     pub broken: std::rc::Rc<Cell<bool>>,
@@ -114,20 +131,25 @@ pub struct InMemoryBackend {
     request_counters: RefCell<HashMap<String, u64>>,
     /// When set, every wait for a client reply times out (to test cancellation).
     pub replies_time_out: Cell<bool>,
+    /// The session streams; attach a [`RecordingSink`] here to see what a session receives.
     pub streams: InMemorySessionManager<RecordingSink>,
     sessions: RefCell<HashMap<String, SessionRecord>>,
     topics: RefCell<BTreeMap<String, BTreeSet<String>>>,
     counters: RefCell<HashMap<String, u64>>,
+    /// The clock [`McpBackend::now_ms`] reads, in milliseconds; starts at 0 and moves only when a
+    /// test sets it or [`McpBackend::sleep`] advances it.
     pub clock_ms: Cell<u64>,
     next_id: Cell<u64>,
 }
 
 impl InMemoryBackend {
+    /// An empty backend at time 0.
     pub fn new() -> Self {
         Self::default()
     }
 }
 
+/// [`InMemoryBackend`]'s waiter: resolves when [`McpBackend::deliver_reply`] hands it an answer.
 pub struct InMemoryWaiter {
     id: u64,
     receiver: oneshot::Receiver<Value>,

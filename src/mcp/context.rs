@@ -31,8 +31,11 @@ pub enum Era {
     Stateless,
 }
 
+/// What a handler gets for one request; cheap to clone (the backend is shared).
 pub struct RequestContext<B: McpBackend> {
+    /// The mesh, for notifications, counters and session state.
     pub backend: Rc<B>,
+    /// The revision family of the request, which decides how `ask_client` and errors travel.
     pub era: Era,
     /// The session (session era only).
     pub session: Option<String>,
@@ -40,6 +43,7 @@ pub struct RequestContext<B: McpBackend> {
     pub client_capabilities: Value,
     /// The session's (or request's) log level; `None` sends everything.
     pub log_level: Option<String>,
+    /// The request's `_meta.progressToken`; without one, progress notifications are not sent.
     pub progress_token: Option<Value>,
     /// The request's own SSE stream, when it has one.
     pub(crate) outbox: Option<UnboundedSender<String>>,
@@ -104,6 +108,7 @@ impl<B: McpBackend> RequestContext<B> {
         self.notify("notifications/message", params)
     }
 
+    /// Waits `ms` milliseconds on the backend's clock (immediate, and advancing the clock, in memory).
     pub async fn sleep(&self, ms: u32) {
         self.backend.sleep(ms).await;
     }

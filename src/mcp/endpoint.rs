@@ -15,7 +15,9 @@ use crate::error::{MeshError, Result};
 /// Limits and policies of the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointConfig {
+    /// Which `Host` and `Origin` headers are accepted (DNS rebinding protection).
     pub origins: OriginPolicy,
+    /// The largest POST body accepted, in bytes; larger gets 413.
     pub max_body_bytes: u32,
     /// Key that signs stateless `requestState` (`REQUEST_STATE_SECRET`).
     pub state_key: Rc<[u8]>,

@@ -7,16 +7,23 @@ use futures::stream::LocalBoxStream;
 use crate::error::{MeshError, Result};
 use crate::manager::validate_session_id;
 
+/// `Mcp-Session-Id`, lowercased: the session a request belongs to, set by the server on `initialize`.
 pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+/// `MCP-Protocol-Version`, lowercased: the revision a client negotiated (see [`check_protocol_version`]).
 pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+/// `Last-Event-ID`, lowercased: the last SSE event id a resuming client saw.
 pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
 
 /// An HTTP request as the core sees it: header names lowercased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpRequest {
+    /// The method, uppercase (`GET`, `POST`, `DELETE`, ...).
     pub method: String,
+    /// The URL path, without the query string.
     pub path: String,
+    /// Name/value pairs, names lowercased.
     pub headers: Vec<(String, String)>,
+    /// The whole body, read before the request reaches the core.
     pub body: Vec<u8>,
     /// Who sent it, once the endpoint has checked the bearer token (`AUTH_TOKENS`); sessions are
     /// bound to it.
@@ -24,15 +31,18 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request with no headers, no body and no identity.
     pub fn new(method: &str, path: &str) -> Self {
         Self { method: method.to_owned(), path: path.to_owned(), ..Default::default() }
     }
 
+    /// Adds a header, lowercasing its name.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 
+    /// Replaces the body.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
@@ -47,20 +57,26 @@ impl HttpRequest {
 /// An HTTP answer the core produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpReply {
+    /// The HTTP status code.
     pub status: u16,
+    /// Name/value pairs, in the order they are sent.
     pub headers: Vec<(String, String)>,
+    /// The body; empty for none.
     pub body: String,
 }
 
 impl HttpReply {
+    /// A reply with `Content-Type: application/json`; `body` must already be JSON text.
     pub fn json(status: u16, body: String) -> Self {
         Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
     }
 
+    /// A reply with no headers and no body (such as 202 for an accepted notification).
     pub fn empty(status: u16) -> Self {
         Self { status, headers: Vec::new(), body: String::new() }
     }
 
+    /// Adds a header as given (reply header names are not normalised).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
@@ -82,6 +98,7 @@ impl HttpReply {
         reply
     }
 
+    /// The first value of a header (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
@@ -89,29 +106,40 @@ impl HttpReply {
 
 /// What the transport answers one request with.
 pub enum Outcome {
+    /// A complete answer, sent as is.
     Reply(HttpReply),
     /// Open the GET stream of this session through the mesh, replaying what came after
     /// `last_event_id` when the client is resuming. Unless the backend checks the session as it
     /// opens the stream ([`super::backend::McpBackend::OPEN_CHECKS_SESSION`]), the session exists
     /// and belongs to `owner` already; otherwise the open must refuse (404) one that does not.
     OpenStream {
+        /// The session whose stream to open.
         session: String,
+        /// The client's `Last-Event-ID`, if it is resuming.
         last_event_id: Option<String>,
+        /// The identity the session must belong to, when requests are authenticated.
         owner: Option<String>,
     },
     /// An SSE response produced as the handler runs; each item is already SSE-framed.
     Stream {
+        /// The response headers, normally [`sse_headers`].
         headers: Vec<(String, String)>,
+        /// The SSE events, sent as they come; the response ends with the stream.
         body: LocalBoxStream<'static, String>,
     },
     /// Open a `subscriptions/listen` stream through the mesh: `listener` is its mesh id (hashed onto
     /// a shard like a session), `first_event` the acknowledgement to send before anything else, and
     /// every later notification gets `subscription_id` in its `_meta`.
     Listen {
+        /// The stream's mesh id (`listen-<id>`).
         listener: String,
+        /// The id of the `subscriptions/listen` request, as JSON.
         subscription_id: serde_json::Value,
+        /// Which list-changed notifications the stream receives.
         filter: crate::protocol::ListenerFilter,
+        /// Resource URIs whose `notifications/resources/updated` the stream receives.
         resource_uris: Vec<String>,
+        /// The SSE-framed `notifications/subscriptions/acknowledged`.
         first_event: String,
     },
 }
@@ -192,6 +220,7 @@ pub fn check_declared_length(request: &HttpRequest, limit: u32) -> Result<()> {
     }
 }
 
+/// Rejects a body over `limit` bytes, for when `Content-Length` was absent or wrong.
 pub fn check_body_length(body: &[u8], limit: u32) -> Result<()> {
     if body.len() as u64 > u64::from(limit) {
         Err(MeshError::PayloadTooLarge { limit })

@@ -13,27 +13,40 @@ use crate::error::{MeshError, Result};
 /// A classified message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
+    /// A call that expects an answer.
     Request {
+        /// The client's id, echoed in the answer.
         id: RequestId,
+        /// The method name; not checked against the known methods here.
         method: String,
+        /// The params object; empty when absent or `null`.
         params: Map<String, Value>,
     },
+    /// A message without an `id`: it gets no answer.
     Notification {
+        /// The method name.
         method: String,
+        /// The params object; empty when absent or `null`.
         params: Map<String, Value>,
     },
     /// A client's answer to a server→client request.
     Response {
+        /// The id the server gave the request.
         id: RequestId,
+        /// The `result` member, unparsed.
         result: Value,
     },
+    /// A client's error answer to a server→client request.
     ErrorReply {
+        /// The id the server gave the request; `None` when the client could not read it.
         id: Option<RequestId>,
+        /// The `error` member.
         error: ErrorData,
     },
 }
 
 impl Incoming {
+    /// The method of a request or notification; `None` for answers.
     pub fn method(&self) -> Option<&str> {
         match self {
             Self::Request { method, .. } | Self::Notification { method, .. } => Some(method),
@@ -41,6 +54,7 @@ impl Incoming {
         }
     }
 
+    /// The id of a request or an answer; `None` for a notification (and an error answer without one).
     pub fn request_id(&self) -> Option<&RequestId> {
         match self {
             Self::Request { id, .. } | Self::Response { id, .. } => Some(id),

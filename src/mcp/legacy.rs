@@ -25,6 +25,9 @@ const STREAMED_METHODS: &[&str] = &["tools/call"];
 /// The first revision whose clients expect a priming event on POST streams.
 const PRIMING_VERSION: &str = "2025-11-25";
 
+/// A GET: checks `Accept`, the session id and the version header, and (unless the backend checks it
+/// as the stream opens) that the session exists and is the caller's; then asks the glue to open the
+/// session's stream.
 pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     http::check_get_accept(request)?;
     let session = if B::OPEN_CHECKS_SESSION {
@@ -38,6 +41,7 @@ pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Re
     Ok(Outcome::OpenStream { session, last_event_id, owner: request.identity.clone() })
 }
 
+/// A DELETE: ends the caller's session (200); 404 for an unknown session or another identity's.
 pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     let session = http::require_session_id(request)?;
     let record = backend.load_session(session).await?.ok_or(MeshError::SessionNotFound)?;

@@ -20,6 +20,7 @@ use crate::error::{MeshError, Result};
 use crate::protocol::topic;
 use crate::sse;
 
+/// The resource that reads the deployment-wide counter the `increment` tool adds to.
 pub const COUNTER_URI: &str = "mesh://counter";
 const COUNTER_NAME: &str = "counter";
 /// The longest `announce` text accepted; the notification is relayed to every session and must stay

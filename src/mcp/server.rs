@@ -19,7 +19,10 @@ use super::context::RequestContext;
 use crate::error::{MeshError, Result};
 use crate::protocol::UpdateSession;
 
+/// A JSON-RPC params object (or a tool's or prompt's `arguments`), unparsed.
 pub type Params = Map<String, Value>;
+/// An async handler returning `T`: gets the request's context and its arguments (a tool's or prompt's
+/// `arguments`, or the whole params of `completion/complete`). Make one with [`handler`].
 pub type Handler<B, T> = Rc<dyn Fn(RequestContext<B>, Params) -> LocalBoxFuture<'static, Result<T>>>;
 /// Reads a resource: gets the URI and the variables a template matched (empty for static ones).
 pub type ResourceHandler<B> =
@@ -30,6 +33,9 @@ struct Entry<D, H> {
     handler: H,
 }
 
+/// An MCP server: what it offers (tools, resources, templates, prompts, completion) and its handlers,
+/// built once per isolate and shared by every request. Built with the `with_*` and registration
+/// methods, each taking and returning `self`.
 pub struct McpServer<B: McpBackend> {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
@@ -61,6 +67,7 @@ where
 }
 
 impl<B: McpBackend> McpServer<B> {
+    /// A server offering nothing yet; `name` and `version` go out as its `serverInfo`.
     pub fn new(name: &str, version: &str) -> Self {
         Self {
             info: Implementation::new(name, version),
@@ -73,31 +80,38 @@ impl<B: McpBackend> McpServer<B> {
         }
     }
 
+    /// The `instructions` sent to clients in `initialize` and `server/discover`.
     pub fn with_instructions(mut self, text: &str) -> Self {
         self.instructions = Some(text.to_owned());
         self
     }
 
+    /// Registers a tool. Names should be unique: `tools/call` runs the first one registered.
     pub fn tool(mut self, tool: Tool, handler: Handler<B, CallToolResult>) -> Self {
         self.tools.push(Entry { descriptor: tool, handler });
         self
     }
 
+    /// Registers a static resource, read by its exact URI.
     pub fn resource(mut self, resource: Resource, handler: ResourceHandler<B>) -> Self {
         self.resources.push(Entry { descriptor: resource, handler });
         self
     }
 
+    /// Registers a resource template; a read whose URI no static resource has is tried against
+    /// templates in registration order (see [`match_uri_template`]).
     pub fn resource_template(mut self, template: ResourceTemplate, handler: ResourceHandler<B>) -> Self {
         self.templates.push(Entry { descriptor: template, handler });
         self
     }
 
+    /// Registers a prompt. Names should be unique: `prompts/get` runs the first one registered.
     pub fn prompt(mut self, prompt: Prompt, handler: Handler<B, GetPromptResult>) -> Self {
         self.prompts.push(Entry { descriptor: prompt, handler });
         self
     }
 
+    /// Sets the `completion/complete` handler; without one the method is not found (-32601).
     pub fn completion(mut self, handler: Handler<B, CompleteResult>) -> Self {
         self.completion = Some(handler);
         self
@@ -123,6 +137,7 @@ impl<B: McpBackend> McpServer<B> {
         }
     }
 
+    /// The input schema of the tool called `name`, if one is registered.
     pub fn tool_input_schema(&self, name: &str) -> Option<&Map<String, Value>> {
         self.tools.iter().find(|t| t.descriptor.name == name).map(|t| t.descriptor.input_schema.as_ref())
     }
@@ -254,6 +269,7 @@ pub fn match_uri_template(template: &str, uri: &str) -> Option<Vec<(String, Stri
     rest.is_empty().then_some(vars)
 }
 
+/// The string param `key`; [`MeshError::InvalidParams`] (-32602) if it is absent or not a string.
 pub fn required_str<'a>(params: &'a Params, key: &str) -> Result<&'a str> {
     params
         .get(key)

@@ -21,12 +21,20 @@ use crate::error::{MeshError, Result};
 
 /// Revisions served statelessly.
 pub const STATELESS_PROTOCOL_VERSIONS: &[&str] = &["2026-07-28"];
+/// `_meta` key of a request's revision (required; must equal `MCP-Protocol-Version`).
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key of the client's capabilities (required, an object): what `initialize` carried before.
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key of the request's log level (optional): what `logging/setLevel` set before.
 pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+/// `_meta` key under which every result carries the server's `Implementation`.
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// `Mcp-Method`, lowercased: must repeat the body's `method`.
 pub const HEADER_METHOD: &str = "mcp-method";
+/// `Mcp-Name`, lowercased: must repeat the tool or prompt name, or the resource URI, of the body.
 pub const HEADER_NAME: &str = "mcp-name";
+/// Prefix of `Mcp-Param-<Suffix>`, lowercased: mirrors a tool argument whose schema property has
+/// `x-mcp-header: <Suffix>`.
 pub const HEADER_PARAM_PREFIX: &str = "mcp-param-";
 
 /// Session-era methods this revision removed: 404 like any unknown method.
@@ -55,6 +63,9 @@ pub fn is_stateless_version_header(request: &HttpRequest) -> bool {
     request.header(HEADER_PROTOCOL_VERSION).is_some_and(|v| STATELESS_PROTOCOL_VERSIONS.contains(&v.trim()))
 }
 
+/// Handles one POSTed message of the stateless revision (already parsed, and
+/// [`is_stateless_post`]). Errors are answered in the returned outcome, the way this revision sends
+/// them, rather than returned as `Err`. `state_key` signs and checks `requestState`.
 pub async fn handle_post<B: McpBackend>(
     server: Rc<McpServer<B>>,
     backend: Rc<B>,
@@ -327,6 +338,7 @@ fn with_server_info(mut result: Value, server_info: &Value) -> Value {
     result
 }
 
+/// `_meta` key carrying the `subscriptions/listen` request id on every notification of that stream.
 pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// `subscriptions/listen`: every filter is honoured; the stream itself is opened by the glue.

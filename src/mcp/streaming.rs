@@ -23,10 +23,15 @@ use crate::sse;
 
 /// The response a finished request gives: its body, and the HTTP status if it is sent as JSON.
 pub struct Finished {
+    /// The HTTP status, used only when the answer goes out as plain JSON (a stream is always 200).
     pub status: u16,
+    /// The JSON-RPC response (or error) body.
     pub body: String,
 }
 
+/// Runs `method` and answers as plain JSON when its result is ready with nothing sent before it, else
+/// as an SSE stream of what the handler sends and then the result (led, if `priming_id` is given, by
+/// an event with that id and no data). `finish` turns the handler's result into the final message.
 pub async fn respond<B: McpBackend>(
     server: Rc<McpServer<B>>,
     mut ctx: RequestContext<B>,

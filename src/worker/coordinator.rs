@@ -17,6 +17,8 @@ use crate::protocol::{
     coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck, CLOSE_INTERNAL_ERROR,
 };
 
+/// The single coordinator Durable Object (named [`crate::protocol::COORDINATOR_NAME`]): the member
+/// table broadcasts read and the reference server's counters. Bind its class as `COORDINATOR_BINDING`.
 #[durable_object]
 pub struct Coordinator {
     state: State,

@@ -23,6 +23,8 @@ use crate::protocol::{
 };
 use crate::routing::{candidate_shards, shard_for};
 
+/// The mesh as seen from one Worker request: [`SessionManager`] and [`McpBackend`] over the shard and
+/// coordinator Durable Objects bound in `env`. Cheap to build per request; it holds no connection.
 pub struct DurableMesh {
     env: Env,
     config: Rc<MeshConfig>,
@@ -34,6 +36,7 @@ impl DurableMesh {
         Self { env, config: config.into() }
     }
 
+    /// The validated settings this mesh runs with.
     pub fn config(&self) -> &MeshConfig {
         &self.config
     }
@@ -91,10 +94,12 @@ impl DurableMesh {
         stubs::call(&stub, path, body).await
     }
 
+    /// The coordinator's member list: the shards that reported holding at least one session.
     pub async fn members(&self) -> Result<MemberList> {
         self.call_coordinator(coordinator_path::MEMBERS, &serde_json::json!({})).await
     }
 
+    /// Shard `shard`'s live view of itself (one call to that shard).
     pub async fn shard_status(&self, shard: u32) -> Result<ShardStatus> {
         self.call_shard(shard, shard_path::STATUS, &serde_json::json!({})).await
     }

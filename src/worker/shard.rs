@@ -63,6 +63,8 @@ extern "C" {
     ) -> std::result::Result<js_sys::Array, JsValue>;
 }
 
+/// The shard Durable Object (`shard-N`): one per shard, holding the streams and session records of
+/// the sessions hashed onto it. Bind its class as `SHARD_BINDING`.
 #[durable_object]
 pub struct SyncLayer {
     state: State,
