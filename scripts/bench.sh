@@ -3,7 +3,8 @@
 #
 #  1. criterion benches of the core (routing, SSE, frames, fan-out planning) -> "core" in latest.json
 #  2. delivery latency, side by side: the tmcp single-object baseline vs the mesh with SHARD_COUNT=1
-#     and 16, at every session count in SESSIONS_LIST (examples/probe/) -> "runs"
+#     and 16, and the same tmcp server on the mesh (examples/tmcp, 16 shards), at every session count
+#     in SESSIONS_LIST (examples/probe/) -> "runs"
 #  3. k6 tools.js (tool-call throughput) once per system -> "k6.tools"
 #  4. k6 sse_poll.js (delivery by SSE polling) against the mesh with STREAM_MAX_EVENTS=1 -> "k6.sse_poll"
 #  then loadtest/results/latency.svg and a markdown table on stdout (scripts/plot_latency.py).
@@ -15,7 +16,7 @@
 # runs out of file descriptors (ulimit -n) near 10,000 sessions. Memory is that process's peak RSS.
 #
 # Environment (defaults in brackets):
-#   SESSIONS_LIST ["100 1000 10000"]  SYSTEMS ["baseline floor mesh-1 mesh-16"]
+#   SESSIONS_LIST ["100 1000 10000"]  SYSTEMS ["baseline floor mesh-1 mesh-16 tmcp-mesh-16"]
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [16]  WAIT_SECS [60]
 #   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]  PROBE_TIMEOUT_S [1800]
 #   BENCH_CRITERION [1]  BENCH_K6 [1]  BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
@@ -31,7 +32,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 SESSIONS_LIST="${SESSIONS_LIST:-100 1000 10000}"
-SYSTEMS="${SYSTEMS:-baseline floor mesh-1 mesh-16}"
+SYSTEMS="${SYSTEMS:-baseline floor mesh-1 mesh-16 tmcp-mesh-16}"
 BROADCASTS="${BROADCASTS:-10}"
 TARGETED="${TARGETED:-100}"
 CALLERS="${CALLERS:-4}"
@@ -132,6 +133,11 @@ start_server() {
       ;;
     floor)
       cmd=("${serve[@]}" --config "$ROOT/loadtest/floor/wrangler.toml" --name mcp-floor-bench)
+      ;;
+    tmcp-mesh-*)
+      # The tmcp example on the mesh (examples/tmcp; its package ships build/'s wasm, copied by build.sh).
+      cmd=("${serve[@]}" --config "$ROOT/examples/tmcp/wrangler.toml" --name mcp-tmcp-mesh-bench
+           --var "SHARD_COUNT:${system#tmcp-mesh-}" --var KEEPALIVE_MS:25000)
       ;;
     mesh-*)
       cmd=("${serve[@]}" --config "$SNAPSHOT/wrangler.toml" --name mcp-mesh-bench
