@@ -49,29 +49,24 @@ impl DurableObject for Coordinator {
         if request.method() != Method::Post {
             return stubs::error_response(&MeshError::MethodNotAllowed);
         }
-        let result: Result<Option<Response>> = match request.path().as_str() {
-            coordinator_path::REPORT => match stubs::read_json(&mut request).await {
-                Ok(report) => self.report(report).map(|ack| stubs::json_response(&ack).ok()),
-                Err(error) => Err(error),
-            },
+        let result = match request.path().as_str() {
+            coordinator_path::REPORT => stubs::answer(&mut request, |report| self.report(report)).await,
             coordinator_path::MEMBERS => {
-                self.membership().map(|m| stubs::json_response(&MemberList { members: m.members() }).ok())
+                self.membership().and_then(|m| stubs::encode(&MemberList { members: m.members() }))
             }
-            coordinator_path::COUNTER_INCREMENT => match stubs::read_json::<CounterName>(&mut request).await {
-                Ok(name) => self.increment(&name.name).map(|value| stubs::json_response(&CounterValue { value }).ok()),
-                Err(error) => Err(error),
-            },
-            coordinator_path::COUNTER_GET => match stubs::read_json::<CounterName>(&mut request).await {
-                Ok(name) => self.counter(&name.name).map(|value| stubs::json_response(&CounterValue { value }).ok()),
-                Err(error) => Err(error),
-            },
+            coordinator_path::COUNTER_INCREMENT => {
+                stubs::answer(&mut request, |c: CounterName| {
+                    self.increment(&c.name).map(|value| CounterValue { value })
+                })
+                .await
+            }
+            coordinator_path::COUNTER_GET => {
+                stubs::answer(&mut request, |c: CounterName| self.counter(&c.name).map(|value| CounterValue { value }))
+                    .await
+            }
             _ => Err(MeshError::NotFound),
         };
-        match result {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => stubs::error_response(&MeshError::Protocol("could not encode a reply".into())),
-            Err(error) => stubs::error_response(&error),
-        }
+        stubs::reply(result)
     }
 
     async fn websocket_message(&self, _ws: WebSocket, _message: WebSocketIncomingMessage) -> WorkerResult<()> {

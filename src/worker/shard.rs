@@ -30,9 +30,9 @@ use crate::event_log::{decide_stream_open, with_event_id, EventId, StreamOpen};
 use crate::manager::validate_session_id;
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::{
-    fit_topics, shard_path, DeleteReply, HasReply, ListenerFilter, SendReply, SendReport, SendRequest, SessionLookup,
-    SessionRef, ShardStatus, SocketAttachment, TopicName, TopicSubscribers, CLOSE_INTERNAL_ERROR, PROTOCOL_VERSION,
-    TAG_LISTENER, TAG_SESSION_STREAM,
+    fit_topics, shard_path, DeleteReply, HasReply, ListenerFilter, RegisterSession, SendReply, SendReport, SendRequest,
+    SessionLookup, SessionRef, ShardStatus, SocketAttachment, TopicName, TopicSubscribers, CLOSE_INTERNAL_ERROR,
+    PROTOCOL_VERSION, TAG_LISTENER, TAG_SESSION_STREAM,
 };
 
 const WS_OPEN: u16 = 1;
@@ -140,55 +140,45 @@ impl DurableObject for SyncLayer {
             return stubs::error_response(&MeshError::MethodNotAllowed);
         }
         let result = match path.as_str() {
-            shard_path::SEND => self.send(stubs::read_json(&mut request).await).map(|r| json(&r)),
-            shard_path::HAS => stubs::read_json::<SessionRef>(&mut request)
-                .await
-                .map(|r| json(&HasReply { has: !self.open_sockets(Some(&r.session)).is_empty() })),
-            shard_path::DELETE => match stubs::read_json::<SessionRef>(&mut request).await {
-                Ok(r) => Ok(json(&DeleteReply { existed: self.close_session_sockets(&r.session) })),
-                Err(e) => Err(e),
-            },
-            shard_path::SESSION_REGISTER => match stubs::read_json(&mut request).await.and_then(|r| self.register(r)) {
-                Ok(()) => {
-                    self.count_changed();
-                    self.ensure_expiry_alarm().await.map(|_| json(&serde_json::json!({})))
-                }
-                Err(error) => Err(error),
-            },
-            shard_path::SESSION_GET => stubs::read_json::<SessionRef>(&mut request)
-                .await
-                .and_then(|r| self.load_and_touch(&r.session))
-                .map(|record| json(&SessionLookup { record })),
-            shard_path::SESSION_UPDATE => {
-                stubs::read_json(&mut request).await.and_then(|u| self.update(u)).map(|_| json(&serde_json::json!({})))
+            shard_path::SEND => stubs::answer(&mut request, |r| self.send(r)).await,
+            shard_path::HAS => {
+                stubs::answer(&mut request, |r: SessionRef| Ok(HasReply { has: self.has_stream(&r.session) })).await
             }
-            shard_path::SESSION_END => stubs::read_json::<SessionRef>(&mut request)
+            shard_path::DELETE => {
+                stubs::answer(&mut request, |r: SessionRef| {
+                    Ok(DeleteReply { existed: self.close_session_sockets(&r.session) })
+                })
                 .await
-                .and_then(|r| self.end(&r.session))
-                .map(|existed| json(&DeleteReply { existed })),
-            shard_path::TOPIC_SUBSCRIBE => stubs::read_json(&mut request)
-                .await
-                .and_then(|c| self.topic_change(c, true))
-                .map(|_| json(&serde_json::json!({}))),
-            shard_path::TOPIC_UNSUBSCRIBE => stubs::read_json(&mut request)
-                .await
-                .and_then(|c| self.topic_change(c, false))
-                .map(|_| json(&serde_json::json!({}))),
-            shard_path::TOPIC_SUBSCRIBERS => stubs::read_json::<TopicName>(&mut request)
-                .await
-                .and_then(|t| self.topic_subscribers(&t.topic))
-                .map(|sessions| json(&TopicSubscribers { sessions })),
-            shard_path::STATUS => self.status().map(|s| json(&s)),
-            shard_path::REPLY => {
-                stubs::read_json(&mut request).await.and_then(|r| self.deliver_reply(r)).map(|a| json(&a))
             }
+            shard_path::SESSION_REGISTER => stubs::answer_async(&mut request, |r| self.register_and_arm(r)).await,
+            shard_path::SESSION_GET => {
+                stubs::answer(&mut request, |r: SessionRef| {
+                    self.load_and_touch(&r.session).map(|record| SessionLookup { record })
+                })
+                .await
+            }
+            shard_path::SESSION_UPDATE => stubs::answer(&mut request, |u| self.update(u).map(|_| stubs::empty())).await,
+            shard_path::SESSION_END => {
+                stubs::answer(&mut request, |r: SessionRef| self.end(&r.session).map(|existed| DeleteReply { existed }))
+                    .await
+            }
+            shard_path::TOPIC_SUBSCRIBE => {
+                stubs::answer(&mut request, |c| self.topic_change(c, true).map(|_| stubs::empty())).await
+            }
+            shard_path::TOPIC_UNSUBSCRIBE => {
+                stubs::answer(&mut request, |c| self.topic_change(c, false).map(|_| stubs::empty())).await
+            }
+            shard_path::TOPIC_SUBSCRIBERS => {
+                stubs::answer(&mut request, |t: TopicName| {
+                    self.topic_subscribers(&t.topic).map(|sessions| TopicSubscribers { sessions })
+                })
+                .await
+            }
+            shard_path::STATUS => self.status().and_then(|status| stubs::encode(&status)),
+            shard_path::REPLY => stubs::answer(&mut request, |r| self.deliver_reply(r)).await,
             _ => Err(MeshError::NotFound),
         };
-        match result {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => stubs::error_response(&MeshError::Protocol("could not encode a reply".into())),
-            Err(error) => stubs::error_response(&error),
-        }
+        stubs::reply(result)
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> WorkerResult<()> {
@@ -235,15 +225,24 @@ impl DurableObject for SyncLayer {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Option<Response> {
-    stubs::json_response(value).ok()
-}
-
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
 impl SyncLayer {
+    /// Whether `session` has an open stream on this shard.
+    fn has_stream(&self, session: &str) -> bool {
+        !self.open_sockets(Some(session)).is_empty()
+    }
+
+    /// Records a session, and arms the expiry alarm its idle time will need.
+    async fn register_and_arm(&self, request: RegisterSession) -> Result<serde_json::Value> {
+        self.register(request)?;
+        self.count_changed();
+        self.ensure_expiry_alarm().await?;
+        Ok(stubs::empty())
+    }
+
     /// Open sockets, all or those tagged with one session. CLOSING sockets are treated as gone.
     fn open_sockets(&self, session: Option<&str>) -> Vec<WebSocket> {
         let sockets = match session {
@@ -424,8 +423,7 @@ impl SyncLayer {
         }
     }
 
-    fn send(&self, request: Result<SendRequest>) -> Result<SendReply> {
-        let request = request?;
+    fn send(&self, request: SendRequest) -> Result<SendReply> {
         // Logged once and framed once for every recipient: the frame is the stream's SSE bytes, so
         // the Worker's relay copies it into the body as it is.
         let seq = self.reserve_event_seq()?;

@@ -141,6 +141,40 @@ pub fn json_response<T: Serialize>(value: &T) -> worker::Result<Response> {
     Response::from_json(value)
 }
 
+/// One dispatch arm of an object's `fetch`: reads the JSON body, runs `handle` on it and encodes its
+/// answer.
+pub async fn answer<In: DeserializeOwned, Out: Serialize>(
+    request: &mut Request,
+    handle: impl FnOnce(In) -> Result<Out>,
+) -> Result<Response> {
+    let input = read_json(request).await?;
+    encode(&handle(input)?)
+}
+
+/// [`answer`] for a handler that awaits.
+pub async fn answer_async<In: DeserializeOwned, Out: Serialize, F: std::future::Future<Output = Result<Out>>>(
+    request: &mut Request,
+    handle: impl FnOnce(In) -> F,
+) -> Result<Response> {
+    let input = read_json(request).await?;
+    encode(&handle(input).await?)
+}
+
+/// A control call's JSON answer.
+pub fn encode<T: Serialize>(value: &T) -> Result<Response> {
+    json_response(value).map_err(|_| MeshError::Protocol("could not encode a reply".into()))
+}
+
+/// The empty JSON object a control call that returns nothing answers with.
+pub fn empty() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// The end of an object's `fetch`: the answer, or the error as its status and body.
+pub fn reply(result: Result<Response>) -> worker::Result<Response> {
+    result.or_else(|error| error_response(&error))
+}
+
 /// Reads a JSON control body, mapping a bad one to a 400.
 pub async fn read_json<T: DeserializeOwned>(request: &mut Request) -> Result<T> {
     let text = request.text().await.map_err(platform("request body"))?;

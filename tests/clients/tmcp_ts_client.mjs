@@ -1,10 +1,10 @@
 // The official TypeScript SDK client against the tmcp example on the mesh (examples/tmcp): many
-// sessions spread over the shards, a broadcast reaching each exactly once, resources/updated reaching
-// exactly the subscribers (through tmcp's own server.changed path when the example runs with
-// INCREMENT_NOTIFY=changed), DELETE then 404, and a dropped client's stream removed from its shard.
-// Usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions]. Prints `sessions: <id>@<shard> ...`
-// for tests/e2e.rs to check against the Rust routing, one line per check and `tmcp-ts: N passed, M
-// failed`; exits non-zero on any failure.
+// sessions spread over the shards, 409 for a second GET stream, a broadcast reaching each exactly
+// once, resources/updated reaching exactly the subscribers (through tmcp's own server.changed path
+// when the example runs with INCREMENT_NOTIFY=changed), DELETE then 404, and a dropped client's
+// stream removed from its shard. Usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions].
+// Prints `sessions: <id> ...` and `per-shard: <n> ...` for tests/e2e.rs to check against the Rust
+// routing, one line per check and `tmcp-ts: N passed, M failed`; exits non-zero on any failure.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
@@ -76,6 +76,14 @@ await step("every_session_holds_a_stream_on_its_shard", async () => {
   check(used >= Math.min(8, shards.length), `only ${used} shards hold sessions`);
   console.log(`sessions: ${clients.map((c) => c.transport.sessionId).join(" ")}`);
   console.log(`per-shard: ${shards.map((shard) => shard.sessions).join(" ")}`);
+});
+
+await step("a_second_get_stream_gets_409", async () => {
+  const response = await fetch(url, {
+    headers: { accept: "text/event-stream", "mcp-session-id": clients[0].transport.sessionId },
+  });
+  check(response.status === 409, `a second GET got ${response.status}`);
+  await response.body?.cancel();
 });
 
 await step("a_broadcast_reaches_every_session_exactly_once", async () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mesh } from '../../js/tmcp-mesh/src/mesh.js';
-import { MeshInfo } from '../../js/tmcp-mesh/src/info.js';
+import { MeshInfo, RequestScope } from '../../js/tmcp-mesh/src/info.js';
 import { MeshStreams } from '../../js/tmcp-mesh/src/streams.js';
 import { relay, MAX_UNREAD_EVENTS } from '../../js/tmcp-mesh/src/relay.js';
 import { respond, CODE_SESSION_NOT_FOUND } from '../../js/tmcp-mesh/src/respond.js';
@@ -139,58 +139,97 @@ test('mid-resharding, ids missing on their new shard are tried on their previous
   assert.deepEqual(await mesh.send(['nobody'], 'x'), { delivered: 0, failed: 0, missing: 1 });
 });
 
-test('initialize\'s two setters become one record write, and reads see it', async () => {
+test('initialize\'s two setters become one record write, and reads in the request see it', async () => {
   const { mesh, calls } = fakeMesh();
   const info = new MeshInfo({ mesh: () => mesh });
-  info.setClientCapabilities('s1', { sampling: {} });
-  info.setClientInfo('s1', { name: 'c', version: '1' });
-  assert.deepEqual(await info.getClientInfo('s1'), { name: 'c', version: '1' });
-  assert.deepEqual(await info.getClientCapabilities('s1'), { sampling: {} });
+  await info.scope(async () => {
+    info.setClientCapabilities('s1', { sampling: {} });
+    info.setClientInfo('s1', { name: 'c', version: '1' });
+    assert.deepEqual(await info.getClientInfo('s1'), { name: 'c', version: '1' });
+    assert.deepEqual(await info.getClientCapabilities('s1'), { sampling: {} });
+  });
   assert.equal(calls.filter((c) => c.path === '/v1/session/register').length, 1);
-  await assert.rejects(info.getLogLevel('s1'), /Log level not found/);
-  info.setLogLevel('s1', 'warning');
-  assert.equal(await info.getLogLevel('s1'), 'warning');
-  await assert.rejects(info.getClientInfo('other'), /Client info not found/);
+  await info.scope(async () => {
+    await assert.rejects(info.getLogLevel('s1'), /Log level not found/);
+    info.setLogLevel('s1', 'warning');
+    assert.equal(await info.getLogLevel('s1'), 'warning');
+    await assert.rejects(info.getClientInfo('other'), /Client info not found/);
+  });
 });
 
 test('a subscription is seen by the next lookup, and delete removes the session and its entries', async () => {
   const { mesh } = fakeMesh();
   const info = new MeshInfo({ mesh: () => mesh });
-  for (const id of ['s1', 's2', 's3']) {
-    info.setClientInfo(id, { name: id, version: '1' });
-    info.setClientCapabilities(id, {});
-  }
-  info.addSubscription('s1', 'mesh://counter');
-  info.addSubscription('s3', 'mesh://counter');
-  // No await in between: the lookup waits for the writes this isolate has in flight.
-  assert.deepEqual((await info.getSubscriptions('mesh://counter')).sort(), ['s1', 's3']);
-  info.removeSubscription('s3', 'mesh://counter');
-  assert.deepEqual(await info.getSubscriptions('mesh://counter'), ['s1']);
-  assert.equal(await info.exists('s1'), true);
-  info.delete('s1');
-  await info.settled('s1');
-  assert.equal(await info.exists('s1'), false);
-  assert.deepEqual(await info.getSubscriptions('mesh://counter'), []);
+  await info.scope(async (scope) => {
+    for (const id of ['s1', 's2', 's3']) {
+      info.setClientInfo(id, { name: id, version: '1' });
+      info.setClientCapabilities(id, {});
+    }
+    info.addSubscription('s1', 'mesh://counter');
+    info.addSubscription('s3', 'mesh://counter');
+    // No await in between: the lookup waits for the writes this request has in flight.
+    assert.deepEqual((await info.getSubscriptions('mesh://counter')).sort(), ['s1', 's3']);
+    info.removeSubscription('s3', 'mesh://counter');
+    assert.deepEqual(await info.getSubscriptions('mesh://counter'), ['s1']);
+    assert.equal(await info.exists('s1'), true);
+    info.delete('s1');
+    await scope.settled('s1');
+  });
+  await info.scope(async () => {
+    assert.equal(await info.exists('s1'), false);
+    assert.deepEqual(await info.getSubscriptions('mesh://counter'), []);
+  });
 });
 
-test('reads of one request share one lookup; a write drops the copy', async () => {
-  let now = 1000;
+test('one request looks a record up once; the next request looks again', async () => {
   const { mesh, calls } = fakeMesh();
-  const info = new MeshInfo({ mesh: () => mesh, now: () => now });
-  info.setClientInfo('s', { name: 'c', version: '1' });
-  info.setClientCapabilities('s', {});
-  await info.settled('s');
+  const info = new MeshInfo({ mesh: () => mesh });
+  await info.scope(async (scope) => {
+    info.setClientInfo('s', { name: 'c', version: '1' });
+    info.setClientCapabilities('s', {});
+    await scope.settled('s');
+  });
   const gets = () => calls.filter((c) => c.path === '/v1/session/get').length;
   const before = gets();
-  await info.exists('s');
-  await info.getClientInfo('s');
-  await info.getClientCapabilities('s');
+  await info.scope(async () => {
+    await info.exists('s');
+    await info.getClientInfo('s');
+    await info.getClientCapabilities('s');
+  });
   assert.equal(gets() - before, 1);
-  now += 1000;
-  await info.getClientInfo('s');
-  assert.equal(gets() - before, 2, 'an old copy is not reused');
-  info.setLogLevel('s', 'error');
-  assert.equal(await info.getLogLevel('s'), 'error');
+  await info.scope(() => info.getClientInfo('s'));
+  assert.equal(gets() - before, 2, 'a later request does not reuse an earlier one\'s copy');
+});
+
+test('a request never waits on what another request has in flight', { timeout: 5000 }, async () => {
+  // The runtime cancels a request that waits on a promise only another request's I/O can settle.
+  const { mesh } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  await info.scope(async (scope) => {
+    info.setClientInfo('s', { name: 'c', version: '1' });
+    info.setClientCapabilities('s', {});
+    await scope.settled('s');
+  });
+  let release;
+  const stuck = new Promise((resolve) => (release = resolve));
+  // Writes hang until released; reads go through.
+  const hanging = new Set(['/v1/session/update', '/v1/topic/subscribe']);
+  const original = mesh.callShard.bind(mesh);
+  mesh.callShard = async (shard, path, body) => {
+    if (hanging.has(path)) await stuck;
+    return original(shard, path, body);
+  };
+  const first = info.scope(async (scope) => {
+    info.setLogLevel('s', 'error');
+    info.addSubscription('s', 'mesh://counter');
+    await scope.settled('s');
+  });
+  const second = await info.scope(() =>
+    Promise.all([info.getLogLevel('s').catch((e) => e.message), info.getSubscriptions('mesh://counter')]),
+  );
+  assert.deepEqual(second, ['Log level not found for session s', []]);
+  release();
+  await first;
 });
 
 test('stream manager: create opens the session\'s socket on its shard, has/delete ask every candidate', async () => {
@@ -239,6 +278,11 @@ test('relay: a client that stops reading is cut off, not buffered without bound'
 test('respond: an unknown session is 404 with the JSON-RPC error, before the transport sees it', async () => {
   const { mesh } = fakeMesh();
   const info = new MeshInfo({ mesh: () => mesh });
+  await info.scope(async (scope) => {
+    info.setClientInfo('live', { name: 'c', version: '1' });
+    info.setClientCapabilities('live', {});
+    await scope.settled('live');
+  });
   let served = 0;
   const transport = { respond: async () => (served++, new Response('ok')) };
   const request = new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 'gone' } });
@@ -246,7 +290,6 @@ test('respond: an unknown session is 404 with the JSON-RPC error, before the tra
   assert.equal(response.status, 404);
   assert.equal((await response.json()).error.code, CODE_SESSION_NOT_FOUND);
   assert.equal(served, 0);
-  info.setClientInfo('live', { name: 'c', version: '1' });
   const ok = await respond(transport, new Request('http://x/mcp', { headers: { 'mcp-session-id': 'live' } }), info);
   assert.equal(ok.status, 200);
 });
@@ -272,7 +315,7 @@ test('respond: a response that minted a session waits for its record before reac
   const reader = response.body.getReader();
   await reader.read();
   // The first chunk came out only once the record was stored.
-  assert.equal(info.writing('new'), false);
+  // (The record is in the shard, read back below, with no request of ours still writing it.)
   assert.equal((await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' })).record.client_info.name, 'c');
 });
 
@@ -339,3 +382,26 @@ function fakeTimers() {
     active: () => intervals.size,
   };
 }
+
+test('respond: a failing shard is a JSON-RPC error with the cause, 503 when the shard said so', async () => {
+  const failing = (status) => ({
+    scope: (fn) => fn(new RequestScope()),
+    exists: async () => {
+      throw Object.assign(new Error('shard-3/v1/session/get: overloaded'), { status });
+    },
+  });
+  const request = () => new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 's' } });
+  const original = console.error;
+  console.error = () => {};
+  try {
+    const busy = await respond({ respond: async () => null }, request(), failing(503));
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get('retry-after'), '1');
+    const body = await busy.json();
+    assert.equal(body.error.code, -32603);
+    assert.match(body.error.message, /overloaded/);
+    assert.equal((await respond({ respond: async () => null }, request(), failing(undefined))).status, 500);
+  } finally {
+    console.error = original;
+  }
+});

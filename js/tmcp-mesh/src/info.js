@@ -3,39 +3,56 @@
 // shard. Unlike KV, a read after a write sees it: the seed's targeted sends that found no subscribers
 // (KV's eventual consistency) cannot happen here.
 //
-// tmcp calls the setters without awaiting them, so each session's writes from this isolate run in
-// order on a chain; reads of that session (and of a topic's subscribers) wait for the writes this
-// isolate has in flight, and `settled(id)` lets the Worker hold a response until they land.
+// tmcp calls the setters without awaiting them. Within one request (a `scope`, which `respond` opens
+// around each one), a session's writes run in order, its reads wait for them, and its record is
+// looked up once; the response is held until the writes have landed, so the client's next request
+// reads them wherever it runs. Nothing in flight is shared between requests: the runtime cancels a
+// request that waits on a promise only another request's I/O can settle (it looks hung).
+
+import { AsyncLocalStorage } from "node:async_hooks";
 
 import { SHARD_PATH } from "./protocol.js";
 
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
-/**
- * How long one isolate reuses a session's record for its reads: tmcp reads capabilities, client info
- * and log level one after another for every request, and the 404 check reads it before that. A write
- * from this isolate drops the copy at once.
- */
-export const RECORD_REUSE_MS = 100;
+/** What one request has in flight for the sessions and topics it touches. */
+export class RequestScope {
+  /** Session id -> the tail of its write chain. */
+  writes = new Map();
+  /** Topic -> index writes in flight. */
+  topicWrites = new Map();
+  /** Session id -> the lookup of its record: `Promise<{ shard, record } | null>`. */
+  records = new Map();
+  /** Session id -> the fields of a record being created (tmcp sets info and capabilities in one tick). */
+  creating = new Map();
+
+  /** Resolves once every write for `id` started in this request has landed (or failed). */
+  settled(id) {
+    return this.writes.get(id) ?? Promise.resolve();
+  }
+
+  /** Whether this request has writes for `id` in flight. */
+  writing(id) {
+    return this.writes.has(id);
+  }
+}
+
+const scopes = new AsyncLocalStorage();
 
 /** The runtime-free core of `MeshInfoSessionManager` (src/index.js); see `MeshStreams` for `parts`. */
 export class MeshInfo {
   #mesh;
   #waitUntil;
-  #now;
-  /** Session id -> the tail of its write chain. */
-  #writes = new Map();
-  /** Topic -> index writes in flight. */
-  #topicWrites = new Map();
-  /** Session id -> { at, record: Promise<{ shard, record } > }. */
-  #records = new Map();
-  /** Session id -> the fields of a record being created (tmcp sets info and capabilities in one tick). */
-  #creating = new Map();
 
-  constructor({ mesh, waitUntil = () => {}, now = Date.now }) {
+  constructor({ mesh, waitUntil = () => {} }) {
     this.#mesh = mesh;
     this.#waitUntil = waitUntil;
-    this.#now = now;
+  }
+
+  /** Runs `fn(scope)` as one request: what it starts, including tmcp's handlers, shares `scope`. */
+  scope(fn) {
+    const scope = new RequestScope();
+    return scopes.run(scope, () => fn(scope));
   }
 
   async getClientInfo(id) {
@@ -66,7 +83,7 @@ export class MeshInfo {
 
   setLogLevel(id, level) {
     this.#write(id, async (mesh) => {
-      const shard = await this.#home(mesh, id);
+      const shard = await home(mesh, id);
       await mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, log_level: level });
     });
   }
@@ -83,7 +100,7 @@ export class MeshInfo {
   }
 
   async #subscribers(uri) {
-    await Promise.allSettled([...(this.#topicWrites.get(uri) ?? [])]);
+    await Promise.allSettled([...(current().topicWrites.get(uri) ?? [])]);
     const mesh = this.#mesh();
     const sessions = new Set();
     for (const shard of mesh.candidates(uri)) {
@@ -95,22 +112,22 @@ export class MeshInfo {
 
   addSubscription(id, uri) {
     const written = this.#write(id, async (mesh) => {
-      const shard = await this.#home(mesh, id);
+      const shard = await home(mesh, id);
       await Promise.all([
         mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, add_subscription: uri }),
         mesh.callShard(mesh.shardOf(uri), SHARD_PATH.TOPIC_SUBSCRIBE, { topic: uri, session: id }),
       ]);
     });
-    this.#trackTopic(uri, written);
+    track(current().topicWrites, uri, written);
   }
 
   removeSubscription(id, uri) {
     const written = this.#write(id, async (mesh) => {
-      const shard = await this.#home(mesh, id);
+      const shard = await home(mesh, id);
       await mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, remove_subscription: uri });
       await unsubscribe(mesh, uri, id);
     });
-    this.#trackTopic(uri, written);
+    track(current().topicWrites, uri, written);
   }
 
   /** Forgets the session: its record (the shard also closes its stream) and its topic-index entries. */
@@ -133,49 +150,33 @@ export class MeshInfo {
     return (await this.#record(id)) !== null;
   }
 
-  /** Resolves once every write for `id` this isolate has started has landed (or failed). */
-  settled(id) {
-    return this.#writes.get(id) ?? Promise.resolve();
-  }
-
-  /** Whether this isolate has writes for `id` in flight. */
-  writing(id) {
-    return this.#writes.has(id);
-  }
-
+  /** `id`'s record, looked up once per request, after the request's own writes for it. */
   async #record(id) {
-    await this.settled(id);
-    const cached = this.#records.get(id);
-    if (cached && this.#now() - cached.at <= RECORD_REUSE_MS) return (await cached.found)?.record ?? null;
-    const found = locate(this.#mesh(), id);
-    this.#records.set(id, { at: this.#now(), found });
-    try {
-      return (await found)?.record ?? null;
-    } catch (error) {
-      this.#records.delete(id);
-      throw error;
+    const scope = current();
+    await scope.settled(id);
+    let found = scope.records.get(id);
+    if (!found) {
+      found = locate(this.#mesh(), id);
+      scope.records.set(id, found);
+      found.catch(() => scope.records.delete(id));
     }
-  }
-
-  /** The shard holding `id`'s record: the layout alone answers unless a resharding is in progress. */
-  async #home(mesh, id) {
-    const candidates = mesh.candidates(id);
-    if (candidates.length === 1) return candidates[0];
-    return (await locate(mesh, id))?.shard ?? candidates[0];
+    return (await found)?.record ?? null;
   }
 
   /** Gathers the fields tmcp sets at `initialize` in one tick into one record write. */
   #create(id, fields) {
-    const pending = this.#creating.get(id);
+    const scope = current();
+    const pending = scope.creating.get(id);
     if (pending) {
       Object.assign(pending, fields);
       return;
     }
     const record = { ...fields };
-    this.#creating.set(id, record);
+    scope.creating.set(id, record);
     this.#write(id, async (mesh) => {
-      this.#creating.delete(id);
-      const now = this.#now();
+      scope.creating.delete(id);
+      const now = Date.now();
+      // Both fields together are an `initialize`; one alone updates a record that exists.
       const existing = record.client_info && record.client_capabilities ? null : await locate(mesh, id);
       const full = {
         protocol_version: "",
@@ -194,31 +195,37 @@ export class MeshInfo {
     });
   }
 
-  /** Runs `task` after the session's earlier writes; failures are logged (tmcp does not await). */
+  /** Runs `task` after the request's earlier writes for `id`; failures are logged (tmcp does not await). */
   #write(id, task) {
-    this.#records.delete(id);
-    const previous = this.#writes.get(id) ?? Promise.resolve();
+    const scope = current();
+    scope.records.delete(id);
+    const previous = scope.writes.get(id) ?? Promise.resolve();
     const written = previous
       .then(() => task(this.#mesh()))
       .catch((error) => console.error(`tmcp-mesh: writing session ${id} failed: ${error.message}`))
       .finally(() => {
-        if (this.#writes.get(id) === written) this.#writes.delete(id);
-        this.#records.delete(id);
+        if (scope.writes.get(id) === written) scope.writes.delete(id);
+        scope.records.delete(id);
       });
-    this.#writes.set(id, written);
+    scope.writes.set(id, written);
     this.#waitUntil(written);
     return written;
   }
+}
 
-  #trackTopic(uri, written) {
-    let inFlight = this.#topicWrites.get(uri);
-    if (!inFlight) this.#topicWrites.set(uri, (inFlight = new Set()));
-    inFlight.add(written);
-    written.finally(() => {
-      inFlight.delete(written);
-      if (inFlight.size === 0 && this.#topicWrites.get(uri) === inFlight) this.#topicWrites.delete(uri);
-    });
-  }
+/** The request's scope; outside one (no `respond` around the call), a scope of this call alone. */
+function current() {
+  return scopes.getStore() ?? new RequestScope();
+}
+
+function track(inFlight, key, written) {
+  let set = inFlight.get(key);
+  if (!set) inFlight.set(key, (set = new Set()));
+  set.add(written);
+  written.finally(() => {
+    set.delete(written);
+    if (set.size === 0 && inFlight.get(key) === set) inFlight.delete(key);
+  });
 }
 
 /** The first shard among `id`'s candidates that has its record: `{ shard, record }`, or null. */
@@ -228,6 +235,13 @@ async function locate(mesh, id) {
     if (record) return { shard, record };
   }
   return null;
+}
+
+/** The shard holding `id`'s record: the layout alone answers unless a resharding is in progress. */
+async function home(mesh, id) {
+  const candidates = mesh.candidates(id);
+  if (candidates.length === 1) return candidates[0];
+  return (await locate(mesh, id))?.shard ?? candidates[0];
 }
 
 /** Removes `session` from `topic`'s index on its shard in every layout in service. */

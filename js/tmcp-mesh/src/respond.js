@@ -2,7 +2,8 @@
 // `transport.respond`: a request naming a session that does not exist gets 404 (the MCP rule that
 // tells a client to initialize again; tmcp would serve it with empty session info), and a response is
 // held until the session writes it caused have landed, so the client's next request, on any isolate,
-// reads them (tmcp fires its setters without awaiting them).
+// reads them (tmcp fires its setters without awaiting them). Each request runs in its own scope
+// (info.js): nothing it waits for belongs to another request.
 
 /** JSON-RPC code for an unknown session, as the Rust server answers it. */
 export const CODE_SESSION_NOT_FOUND = -32001;
@@ -17,16 +18,27 @@ const SESSION_HEADER = "mcp-session-id";
  * @param {import("./info.js").MeshInfo} info
  */
 export async function respond(transport, request, info) {
+  try {
+    return await info.scope((scope) => respondChecked(transport, request, info, scope));
+  } catch (error) {
+    // A shard or the coordinator failed (or tmcp threw): a JSON-RPC error the client can read, and
+    // the cause in the log, instead of the runtime's bare 500.
+    console.error(`tmcp-mesh: ${request.method} failed: ${error?.stack ?? error}`);
+    return meshUnavailable(error);
+  }
+}
+
+async function respondChecked(transport, request, info, scope) {
   const session = request.headers.get(SESSION_HEADER);
   if (session && request.method !== "OPTIONS" && !(await info.exists(session))) {
     return sessionNotFound();
   }
   const response = await transport.respond(request);
   // tmcp forgets a session without awaiting it: the 200 goes back once it is gone.
-  if (session && request.method === "DELETE") await info.settled(session);
+  if (session && request.method === "DELETE") await scope.settled(session);
   const minted = response?.headers.get(SESSION_HEADER);
   if (!response || !response.body || !minted || request.method !== "POST") return response;
-  return new Response(response.body.pipeThrough(holdFor(info, minted)), response);
+  return new Response(response.body.pipeThrough(holdFor(scope, minted)), response);
 }
 
 /** A 404 with the JSON-RPC error body MCP clients expect for an expired or deleted session. */
@@ -35,11 +47,23 @@ export function sessionNotFound() {
   return new Response(JSON.stringify(body), { status: 404, headers: { "content-type": "application/json" } });
 }
 
-/** Passes chunks through, each after the session's writes in flight when it arrives. */
-function holdFor(info, session) {
+/** JSON-RPC code for an internal error. */
+export const CODE_INTERNAL_ERROR = -32603;
+
+/** 503 (with Retry-After) when a shard said it is full or unreachable, else 500; the message names the cause. */
+export function meshUnavailable(error) {
+  const unavailable = error?.status === 503;
+  const message = `Internal error: ${error?.message ?? error}`;
+  const body = { jsonrpc: "2.0", id: null, error: { code: CODE_INTERNAL_ERROR, message } };
+  const headers = { "content-type": "application/json", ...(unavailable ? { "retry-after": "1" } : {}) };
+  return new Response(JSON.stringify(body), { status: unavailable ? 503 : 500, headers });
+}
+
+/** Passes chunks through, each after the writes for the session this request has in flight. */
+function holdFor(scope, session) {
   return new TransformStream({
     async transform(chunk, controller) {
-      if (info.writing(session)) await info.settled(session);
+      if (scope.writing(session)) await scope.settled(session);
       controller.enqueue(chunk);
     },
   });
