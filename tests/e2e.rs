@@ -289,8 +289,15 @@ fn chaos_at_scale() -> Result<(), String> {
     for run in 0..runs {
         let report = chaos_scale::run(sessions, rounds.max(5), seed + run)?;
         println!(
-            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}; faults: {}",
-            report.sessions, report.sent, report.delivered, report.lost, report.duplicates, report.reconnects, report.refused,
+            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}; \
+             faults: {}",
+            report.sessions,
+            report.sent,
+            report.delivered,
+            report.lost,
+            report.duplicates,
+            report.reconnects,
+            report.refused,
             report.faults.join("; ")
         );
         reports.push(report);
@@ -586,7 +593,9 @@ fn a_closed_listen_stream_leaves_the_topic_index(w: &Wrangler, _fixture: &mut Op
             .ok_or(format!("increment gave no subscriber count: {result}"))
     };
     let before = subscribers(w)?;
-    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}
+    });
     let listen = json!({"jsonrpc": "2.0", "id": "listen-e2e", "method": "subscriptions/listen",
         "params": {"_meta": meta, "notifications": {"resourceSubscriptions": ["mesh://counter"]}}});
     let headers = [ACCEPT_BOTH, JSON, ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "subscriptions/listen")];
@@ -699,7 +708,12 @@ fn a_stalled_consumer_is_cut_off_without_delaying_others(
     // A client that opens its stream and never reads from it again.
     let mut stalled = std::net::TcpStream::connect(("127.0.0.1", w.port)).map_err(|e| e.to_string())?;
     let auth = format!("Bearer {}", w.token);
-    write!(stalled, "GET /mesh/stream?session={stalled_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\nAccept: text/event-stream\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(
+        stalled,
+        "GET /mesh/stream?session={stalled_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut healthy = driver.create(&healthy_id).map_err(|e| format!("healthy stream: {e:?}"))?;
     let deadline = Instant::now() + PATIENCE;
     while !driver.has(&stalled_id) {
