@@ -32,7 +32,11 @@ fn routing(c: &mut Criterion) {
 }
 
 fn notification() -> String {
-    r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"announce","data":{"text":"hello from the mesh","sent_at_ms":1795462500878}}}"#.to_owned()
+    concat!(
+        r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"announce","#,
+        r#""data":{"text":"hello from the mesh","sent_at_ms":1795462500878}}}"#
+    )
+    .to_owned()
 }
 
 fn sse(c: &mut Criterion) {

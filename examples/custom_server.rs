@@ -72,9 +72,15 @@ fn main() {
         .with_header("MCP-Protocol-Version", "2026-07-28")
         .with_header("Mcp-Method", "tools/call")
         .with_header("Mcp-Name", "report")
-        .with_body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        .with_body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "report", "arguments": {"city": "Lisbon"},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}}).to_string());
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }}})
+            .to_string(),
+        );
     match block_on(handle(server, backend, &request, &config)) {
         Outcome::Reply(reply) => println!("{} {}", reply.status, reply.body),
         other => println!("{other:?}"),

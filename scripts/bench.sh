@@ -104,12 +104,14 @@ snapshot_mesh() {
 # wrangler's proxy, which listens on the public port): the one that answers an MCP initialize.
 find_direct_port() {
   local pgid="$1" pid port code
+  local init='{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+  init+='"capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}'
   for pid in $(ps -eo pid=,pgid=,comm= | awk -v g="$pgid" '$2==g && $3=="workerd"{print $1}'); do
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "entry=127.0.0.1:0" || continue
     for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | grep -oE '127\.0\.0\.1:[0-9]+' | cut -d: -f2); do
       code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' -X POST -H 'content-type: application/json' \
         -H 'accept: application/json, text/event-stream' \
-        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}' \
+        -d "$init" \
         "http://127.0.0.1:$port/mcp" || true)"
       if [ "$code" = 200 ]; then DIRECT_PORT="$port"; DIRECT_PID="$pid"; return 0; fi
     done
@@ -182,8 +184,8 @@ run_k6() {
   local name="$1" script="$2" out="$3"
   shift 3
   # env -u: k6 reads K6_* variables (K6_DURATION...) as its own options.
-  if env -u K6_DURATION -u K6_VUS -u K6_ITERATIONS -u K6_STAGES "$K6_BIN" run --quiet -e SUMMARY_JSON="$out" "$@" "$script" \
-      >"$LOG_DIR/k6-$name.txt" 2>&1; then
+  if env -u K6_DURATION -u K6_VUS -u K6_ITERATIONS -u K6_STAGES \
+      "$K6_BIN" run --quiet -e SUMMARY_JSON="$out" "$@" "$script" >"$LOG_DIR/k6-$name.txt" 2>&1; then
     log "k6 $name: $(grep -m1 'result:' "$LOG_DIR/k6-$name.txt" | sed -E 's/ +/ /g')"
   else
     log "k6 $name: exited non-zero (see $LOG_DIR/k6-$name.txt)"
@@ -215,31 +217,39 @@ for system in $SYSTEMS; do
     log "$system K=$k: starting"
     if ! start_server "$system" "$state" "$logf"; then
       stop_server
-      printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["server did not start"]}\n' "$system" "$k" >"$RUNS_DIR/$system-$k.json"
+      printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["server did not start"]}\n' "$system" "$k" \
+        >"$RUNS_DIR/$system-$k.json"
       continue
     fi
     log "$system K=$k: workerd $DIRECT_PID on 127.0.0.1:$DIRECT_PORT; running the probe"
-    if ! timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" --sessions "$k" --broadcasts "$BROADCASTS" \
+    if ! timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" \
+        --sessions "$k" --broadcasts "$BROADCASTS" \
         --targeted "$TARGETED" --callers "$CALLERS" --create-concurrency "$CREATE_CONCURRENCY" \
         --wait-secs "$WAIT_SECS" --subscribe-fraction "$SUBSCRIBE_FRACTION" --broadcast-gap-ms "$BROADCAST_GAP_MS" \
-        --label "$system" --server-pids "$DIRECT_PID" --out "$RUNS_DIR/$system-$k.json" >"$LOG_DIR/probe-$system-$k.txt" 2>&1; then
+        --label "$system" --server-pids "$DIRECT_PID" --out "$RUNS_DIR/$system-$k.json" \
+        >"$LOG_DIR/probe-$system-$k.txt" 2>&1; then
       log "$system K=$k: probe failed (see $LOG_DIR/probe-$system-$k.txt)"
-      [ -s "$RUNS_DIR/$system-$k.json" ] || printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["probe failed"]}\n' "$system" "$k" >"$RUNS_DIR/$system-$k.json"
+      [ -s "$RUNS_DIR/$system-$k.json" ] ||
+        printf '{"system":"%s","sessions":%s,"errors":1,"error_samples":["probe failed"]}\n' "$system" "$k" \
+          >"$RUNS_DIR/$system-$k.json"
     fi
     log "$system K=$k: $(grep -F "probe[" "$LOG_DIR/probe-$system-$k.txt" | tail -n 3 | tr '\n' ' ')"
     if [ -n "$K6_BIN" ] && [ $k6_done -eq 0 ]; then
       k6_done=1
       run_k6 "tools-$system" loadtest/k6/tools.js "$WORK/k6-tools-$system.json" \
-        -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e RATE="$BENCH_K6_RATE" -e SESSIONS=10 -e DURATION="$BENCH_K6_DURATION"
+        -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e RATE="$BENCH_K6_RATE" -e SESSIONS=10 \
+        -e DURATION="$BENCH_K6_DURATION"
     fi
     stop_server
   done
   if [ "$STORM_SESSIONS" != "0" ]; then
     log "$system storm: $STORM_SESSIONS GET streams at once"
     if start_server "$system" "$WORK/state-$system-storm" "$LOG_DIR/wrangler-$system-storm.log"; then
-      timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" --storm --sessions "$STORM_SESSIONS" \
+      timeout "$PROBE_TIMEOUT_S" "$PROBE" --url "http://127.0.0.1:$DIRECT_PORT/mcp" \
+        --storm --sessions "$STORM_SESSIONS" \
         --create-concurrency "$CREATE_CONCURRENCY" --label "$system" --out "$RUNS_DIR/storm-$system.json" \
-        >"$LOG_DIR/probe-$system-storm.txt" 2>&1 || log "$system storm: probe failed (see $LOG_DIR/probe-$system-storm.txt)"
+        >"$LOG_DIR/probe-$system-storm.txt" 2>&1 ||
+        log "$system storm: probe failed (see $LOG_DIR/probe-$system-storm.txt)"
       log "$system storm: $(grep -F "storm:" "$LOG_DIR/probe-$system-storm.txt" | tail -n 1)"
     fi
     stop_server

@@ -62,6 +62,8 @@ free_port() {
 # a GET with a bare "not found") is never POSTed to: it takes a POST body as the new registry.
 direct_port() {
   local pgid="$1" public="$2" pid port body code
+  local init='{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+  init+='"capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}'
   for pid in $(ps -eo pid=,pgid=,comm= | awk -v g="$pgid" '$2==g && $3=="workerd"{print $1}'); do
     for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | grep -oE '127\.0\.0\.1:[0-9]+' | cut -d: -f2); do
       [ "$port" = "$public" ] && continue
@@ -69,7 +71,7 @@ direct_port() {
       [ "$body" = "not found" ] && continue
       code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' -H 'content-type: application/json' \
         -H 'accept: application/json, text/event-stream' \
-        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-port-probe","version":"0"}}}' \
+        -d "$init" \
         "http://127.0.0.1:$port/mcp" || true)"
       if [ "$code" = 200 ]; then echo "$port"; return 0; fi
     done
@@ -109,7 +111,8 @@ node_pids() {
 
 # connected LOG: the last bindings table wrangler printed has no binding "[not connected]".
 connected() {
-  awk '/has access to the following bindings/{table=""} {table=table"\n"$0} END{exit index(table,"not connected")>0}' "$1"
+  awk '/has access to the following bindings/{table=""} {table=table"\n"$0}
+       END{exit index(table,"not connected")>0}' "$1"
 }
 
 # group_rss_mb PGID: peak RSS (VmHWM) summed over the workerd processes of one `wrangler dev`.
@@ -207,7 +210,8 @@ EOF
 start() {
   local config="$1" state="$2" logf="$3" port deadline
   port="$(free_port)"
-  setsid node scripts/serve_worker.mjs --config "$config" --port "$port" --persist-to "$state" </dev/null >"$logf" 2>&1 &
+  setsid node scripts/serve_worker.mjs --config "$config" --port "$port" --persist-to "$state" \
+    </dev/null >"$logf" 2>&1 &
   STARTED_PGID=$!
   GROUPS_RUNNING+=("$STARTED_PGID")
   deadline=$((SECONDS + 180))
@@ -303,7 +307,8 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
   python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
     --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
-    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" >>"$RUNS_JSONL"
+    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" \
+    >>"$RUNS_JSONL"
   log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
   stop_all
 done

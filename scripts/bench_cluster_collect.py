@@ -136,7 +136,8 @@ def merge_run(args):
         }
     create_cpu = None
     create_starts = [p["create_started_ms"] for p in probes if "create_started_ms" in p]
-    create_ends = [p["create_started_ms"] + p.get("create_secs", 0.0) * 1000.0 for p in probes if "create_started_ms" in p]
+    create_ends = [p["create_started_ms"] + p.get("create_secs", 0.0) * 1000.0
+                   for p in probes if "create_started_ms" in p]
     if os.path.exists(cpu_path) and create_starts and opened:
         spent = cpu_in_window(cpu_path, min(create_starts), max(create_ends))
         create_cpu = {

@@ -122,7 +122,8 @@ def memory_per_session(runs):
     out = {}
     for system in sorted({r.get("system") for r in runs}):
         points = sorted((r["sessions"], r["rss_idle_mb"]) for r in runs
-                        if r.get("system") == system and isinstance(r.get("rss_idle_mb"), (int, float)) and r.get("sessions"))
+                        if r.get("system") == system and isinstance(r.get("rss_idle_mb"), (int, float))
+                        and r.get("sessions"))
         if len(points) >= 2 and points[-1][0] > points[0][0]:
             (k0, m0), (k1, m1) = points[0], points[-1]
             out[system] = round((m1 - m0) * 1024 / (k1 - k0), 1)
@@ -130,7 +131,8 @@ def memory_per_session(runs):
 
 
 def main():
-    runs_dir, work_dir, out_path, systems, ks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(), sys.argv[5].split()
+    runs_dir, work_dir, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
+    systems, ks = sys.argv[4].split(), sys.argv[5].split()
     runs = []
     for s in systems:
         for k in ks:

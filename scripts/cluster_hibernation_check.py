@@ -43,7 +43,8 @@ def main():
         status = json.loads(response.read())
         return {s["shard"]: (s["instance"], s["sessions"]) for s in status["shards"]}
 
-    init = {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "hibernation-check", "version": "1"}}
+    init = {"protocolVersion": PROTOCOL, "capabilities": {},
+            "clientInfo": {"name": "hibernation-check", "version": "1"}}
     response, _ = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
     session = response.getheader("mcp-session-id")
     post({"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
@@ -67,7 +68,8 @@ def main():
     time.sleep(args.idle_secs)
     # The status call wakes every shard; take the instances it reports before the broadcast.
     after = {shard: instance for shard, (instance, _) in shard_instances().items() if shard in before}
-    post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "announce", "arguments": {"text": marker}}},
+    post({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+          "params": {"name": "announce", "arguments": {"text": marker}}},
          session)
     delivered = received.wait(10.0)
     request("DELETE", path, headers={"mcp-session-id": session, "mcp-protocol-version": PROTOCOL})

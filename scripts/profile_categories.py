@@ -15,9 +15,11 @@ CATEGORIES = [
     ("garbage collection", r"^\(garbage collector\)"),
     ("workerd native (I/O, sockets, HTTP)", r"^\(program\)"),
     ("SQL (shard and coordinator storage)", r"SqlStorage::exec|^exec |to_array|SqlStorageCursor"),
-    ("relay: shard socket -> SSE body (Worker)", r"relay::|addEventListener\(\"message\"|writeBytes|EventStream|WebsocketEvent|SseSink"),
+    ("relay: shard socket -> SSE body (Worker)",
+     r"relay::|addEventListener\(\"message\"|writeBytes|EventStream|WebsocketEvent|SseSink"),
     ("shard send loop (per socket)", r"function oe\(|send_with_str|__wbg_deliver|SyncLayer::send\b|SyncLayer::send::"),
-    ("object calls (stub fetch, request and response bodies)", r"stubs::|Stub::fetch|Response::text|Request::new_with_init|callObject|upgradeObject|"
+    ("object calls (stub fetch, request and response bodies)",
+     r"stubs::|Stub::fetch|Response::text|Request::new_with_init|callObject|upgradeObject|"
      r"request::Request::text|ReadableStreamDefaultReader|__wbg_read_|releaseLock|json_response|read_json"),
     ("MCP request handling (Worker, wasm)", r"mcp_mesh::mcp::|mcp_mesh::worker::mcp|to_core_request|serve::|route::"),
     ("shard and coordinator request handling (wasm)", r"SyncLayer|Coordinator|membership"),

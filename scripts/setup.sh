@@ -49,7 +49,8 @@ if [ ! -x .venv/bin/python ] || [ tests/clients/requirements.txt -nt .venv/.inst
   touch .venv/.installed
 fi
 
-if [ ! -d examples/tmcp/node_modules/tmcp ] || [ examples/tmcp/package-lock.json -nt examples/tmcp/node_modules/.package-lock.json ]; then
+if [ ! -d examples/tmcp/node_modules/tmcp ] ||
+  [ examples/tmcp/package-lock.json -nt examples/tmcp/node_modules/.package-lock.json ]; then
   log "installing the tmcp example's packages (tmcp, @tmcp/transport-http; @mcp-mesh/tmcp is js/tmcp-mesh)"
   npm ci --prefix examples/tmcp --no-audit --no-fund
 fi

@@ -73,7 +73,8 @@ impl Harness {
 
     fn initialize(&self, capabilities: Value) -> String {
         let request = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}}));
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "test", "version": "1"}}}));
         let Answer::Json(200, _, headers) = self.send(request) else { panic!("initialize failed") };
         let session = headers.iter().find(|(n, _)| n == "mcp-session-id").map(|(_, v)| v.clone()).expect("session id");
         let (status, _) =
@@ -152,7 +153,9 @@ fn announce_respects_each_sessions_log_level() {
     let (loud_sink, quiet_sink) = (h.open_stream(&loud), h.open_stream(&quiet));
     let set_level = json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "error"}});
     assert_eq!(h.json(in_session(&quiet, set_level)).1["result"], json!({}));
-    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "announce", "arguments": {"text": "hi"}}});
+    let call = json!({
+        "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "announce", "arguments": {"text": "hi"}}
+    });
     let (_, response) = h.json(in_session(&loud, call));
     assert_eq!(response["result"]["structuredContent"]["delivered"], 1);
     assert_eq!(sink_messages(&loud_sink)[0]["params"]["data"]["text"], "hi");
@@ -190,7 +193,10 @@ fn a_tool_that_says_nothing_first_answers_plain_json() {
 fn a_sampling_request_is_answered_by_another_post() {
     let h = harness();
     let session = h.initialize(json!({"sampling": {}}));
-    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "test_sampling", "arguments": {"prompt": "2+2?"}}});
+    let call = json!({
+        "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "test_sampling", "arguments": {"prompt": "2+2?"}}
+    });
     let Answer::Stream(mut body) = h.send(in_session(&session, call)) else { panic!("tools/call must stream") };
     let mut decoder = SseDecoder::new();
     let priming = decoder.feed(block_on(body.next()).unwrap().as_bytes());
@@ -198,7 +204,10 @@ fn a_sampling_request_is_answered_by_another_post() {
     let request: Value =
         serde_json::from_str(&decoder.feed(block_on(body.next()).unwrap().as_bytes())[0].data).unwrap();
     assert_eq!(request["method"], "sampling/createMessage");
-    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "4"}, "model": "m"}});
+    let reply = json!({
+        "jsonrpc": "2.0", "id": request["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "4"}, "model": "m"}
+    });
     assert_eq!(h.json(in_session(&session, reply)).0, 202);
     let rest = stream_messages(&mut body);
     assert_eq!(rest.last().unwrap()["result"]["content"][0]["text"], "LLM response: 4");
@@ -209,7 +218,10 @@ fn an_unanswered_request_is_cancelled() {
     let h = harness();
     h.backend.replies_time_out.set(true);
     let session = h.initialize(json!({"elicitation": {}}));
-    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "test_elicitation", "arguments": {"message": "?"}}});
+    let call = json!({
+        "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "test_elicitation", "arguments": {"message": "?"}}
+    });
     let Answer::Stream(mut body) = h.send(in_session(&session, call)) else { panic!("tools/call must stream") };
     let messages = stream_messages(&mut body);
     let cancelled =
@@ -230,7 +242,10 @@ fn stateless(method: &str, name: Option<&str>, params: Value) -> HttpRequest {
 }
 
 fn meta(capabilities: Value) -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": capabilities})
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities
+    })
 }
 
 #[test]
@@ -245,7 +260,10 @@ fn stateless_requests_are_validated_in_order() {
             stateless(
                 "tools/list",
                 None,
-                json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}),
+                json!({"_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }}),
             ),
             400,
             -32020,

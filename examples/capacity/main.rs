@@ -90,7 +90,8 @@ fn main() {
     for p in &predictions {
         match p["cannot_hold"].as_str() {
             Some(why) => {
-                println!("| {} | {} | — | — | — | — ({why}) |", p["sessions"], p["design"].as_str().unwrap_or(""))
+                let design = p["design"].as_str().unwrap_or("");
+                println!("| {} | {} | — | — | — | — ({why}) |", p["sessions"], design)
             }
             None => println!(
                 "| {} | {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} |",

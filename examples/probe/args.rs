@@ -34,7 +34,8 @@ pub(crate) struct Args {
 
 pub(crate) fn usage() -> ! {
     eprintln!(
-        "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] [--label NAME] [--out FILE]\n\
+        "usage: probe --url http://127.0.0.1:PORT/mcp [--sessions K] [--broadcasts B] [--targeted T] \
+         [--label NAME] [--out FILE]\n\
          \x20            [--server-pids PID,PID] [--create-concurrency 8] [--callers 4] [--subscribe-fraction 0.1]\n\
          \x20            [--wait-secs 30] [--broadcast-gap-ms 200] [--settle-ms 1000] [--no-delete] [--storm]\n\
          \x20            [--epoll] [--cluster-dir DIR --cluster-peers P [--cluster-leader]] [--create-timeout-secs 300]"

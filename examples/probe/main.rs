@@ -153,7 +153,9 @@ fn main() {
             if i >= args.sessions || Instant::now() > create_deadline {
                 return;
             }
-            let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}});
+            let init = json!({
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}
+            });
             let sid = match client.rpc(None, 1, "initialize", init) {
                 Ok((Some(sid), _)) => sid,
                 Ok((None, _)) => {
@@ -398,7 +400,8 @@ fn main() {
             || total.get() >= targ_expected,
         );
         eprintln!(
-            "probe[{}]: targeted {targ_ok_calls} calls in {t_secs:.1}s ({targeted_per_s:.1}/s), {} subscribers, notified {}/{targ_expected}",
+            "probe[{}]: targeted {targ_ok_calls} calls in {t_secs:.1}s ({targeted_per_s:.1}/s), {} subscribers, \
+             notified {}/{targ_expected}",
             args.label,
             subscribers.len(),
             targ_lat.len()
@@ -436,9 +439,15 @@ fn main() {
         "targeted_p50_ms": round1(percentile(&targ_lat, 50.0)),
         "targeted_p99_ms": round1(percentile(&targ_lat, 99.0)),
         "creates_per_s": (creates_per_s * 10.0).round() / 10.0,
-        "rss_mb": if pids.is_empty() { Value::Null } else { json!(((hwm_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
-        "rss_idle_mb": if pids.is_empty() { Value::Null } else { json!(((idle_rss_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
-        "rss_now_mb": if pids.is_empty() { Value::Null } else { json!(((rss_kb as f64 / 1024.0) * 10.0).round() / 10.0) },
+        "rss_mb": if pids.is_empty() { Value::Null } else {
+            json!(((hwm_kb as f64 / 1024.0) * 10.0).round() / 10.0)
+        },
+        "rss_idle_mb": if pids.is_empty() { Value::Null } else {
+            json!(((idle_rss_kb as f64 / 1024.0) * 10.0).round() / 10.0)
+        },
+        "rss_now_mb": if pids.is_empty() { Value::Null } else {
+            json!(((rss_kb as f64 / 1024.0) * 10.0).round() / 10.0)
+        },
         "server_pids": pids,
         "stray_targeted": stray_targeted,
         "probe_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,

@@ -90,7 +90,9 @@ fn create_sessions(args: &Arc<Args>, client: &Arc<Client>) -> Vec<String> {
                 if next.fetch_add(1, Ordering::Relaxed) >= args.sessions {
                     return;
                 }
-                let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}});
+                let init = json!({
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}
+                });
                 if let Ok((Some(session), _)) = client.rpc(None, 1, "initialize", init) {
                     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
                     if client.post(Some(&session), &initialized).is_ok() {
@@ -112,7 +114,8 @@ fn open_head(args: &Args, session: &str) -> Result<TcpStream, String> {
     let mut socket = TcpStream::connect((args.host.as_str(), args.port)).map_err(|e| format!("connect: {e}"))?;
     socket.set_read_timeout(Some(HEAD_TIMEOUT)).ok();
     let head = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\
+         MCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
         args.path, args.host, args.port
     );
     socket.write_all(head.as_bytes()).map_err(|e| format!("write: {e}"))?;

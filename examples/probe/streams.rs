@@ -98,7 +98,8 @@ pub(crate) fn get_head(args: &Args, session: &str, timeout: Duration) -> Result<
     socket.set_nodelay(true).ok();
     socket.set_read_timeout(Some(timeout)).ok();
     let head = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\
+         MCP-Protocol-Version: 2025-11-25\r\nConnection: close\r\n\r\n",
         args.path, args.host, args.port
     );
     socket.write_all(head.as_bytes()).map_err(|e| format!("write: {e}"))?;

@@ -93,7 +93,11 @@ export function listen(data) {
   let cursor;
   const deadline = Date.now() + (SETTLE_S + (BROADCASTS * GAP_MS) / 1000 + DRAIN_S) * 1000;
   while (seen.size < BROADCASTS && Date.now() < deadline) {
-    const headers = { Accept: 'text/event-stream', 'Mcp-Session-Id': session.sessionId, 'MCP-Protocol-Version': PROTOCOL_VERSION };
+    const headers = {
+      Accept: 'text/event-stream',
+      'Mcp-Session-Id': session.sessionId,
+      'MCP-Protocol-Version': PROTOCOL_VERSION,
+    };
     if (cursor) headers['Last-Event-ID'] = cursor;
     const res = http.get(MCP_URL, { headers, timeout: POLL_TIMEOUT, tags: { name: 'mcp GET poll' } });
     const arrivedMs = Date.now();

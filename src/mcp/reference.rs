@@ -77,7 +77,10 @@ async fn announce<B: McpBackend>(ctx: RequestContext<B>, args: Params) -> Result
     let sent_at_ms = ctx.backend.now_ms();
     let notification = notification_json(
         "notifications/message",
-        json!({ "level": "info", "logger": "announce", "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session } }),
+        json!({
+            "level": "info", "logger": "announce",
+            "data": { "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session }
+        }),
     );
     let report = ctx.backend.notify(None, &sse::encode_message(&notification, None), &SendFilter::log("info")).await?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(format!(

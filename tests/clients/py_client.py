@@ -64,7 +64,8 @@ async def wait_for(predicate, what, seconds=15.0):
 
 
 async def answer_elicitation(context, params):
-    return types.ElicitResult(action="accept", content={"username": "grace", "email": "grace@example.com", "name": "Grace"})
+    return types.ElicitResult(action="accept",
+                              content={"username": "grace", "email": "grace@example.com", "name": "Grace"})
 
 
 async def main():
@@ -107,14 +108,16 @@ async def main():
             await step("subscribe_and_receive_update", subscribe)
 
             async def elicitation():
-                result = await client.call_tool("test_elicitation" if MODE == "legacy" else "test_input_required_result_elicitation", {"message": "Who are you?"})
+                tool = "test_elicitation" if MODE == "legacy" else "test_input_required_result_elicitation"
+                result = await client.call_tool(tool, {"message": "Who are you?"})
                 text = result.content[0].text
                 expected = "grace@example.com" if MODE == "legacy" else "Hello, Grace!"
                 assert expected in text, text
                 if MODE == "legacy":
                     assert reroute.rerouted >= 1, "the elicitation answer did not go through the peer"
 
-            await step("elicitation" + ("_answered_through_another_isolate" if MODE == "legacy" else "_by_input_required_round_trip"), elicitation)
+            await step("elicitation" + ("_answered_through_another_isolate" if MODE == "legacy"
+                                        else "_by_input_required_round_trip"), elicitation)
 
     failed = sum(1 for _, error in results if error)
     print(f"py-{MODE}: {len(results) - failed} passed, {failed} failed")

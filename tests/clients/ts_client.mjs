@@ -71,7 +71,9 @@ check(alice.transport.sessionId && bob.transport.sessionId, "no session ids");
 await step("list_and_call_tools", async () => {
   const { tools } = await alice.client.listTools();
   const names = tools.map((t) => t.name);
-  for (const name of ["announce", "increment", "test_simple_text"]) check(names.includes(name), `${name} missing from ${names}`);
+  for (const name of ["announce", "increment", "test_simple_text"]) {
+    check(names.includes(name), `${name} missing from ${names}`);
+  }
   const result = await alice.client.callTool({ name: "test_simple_text", arguments: {} });
   check(result.content[0].text === "This is a simple text response for testing.", JSON.stringify(result));
 });
@@ -94,7 +96,10 @@ await step("broadcast_reaches_both_clients", async () => {
   const text = `ts-broadcast-${Date.now()}`;
   const result = await bob.client.callTool({ name: "announce", arguments: { text } });
   console.log("     announce:", JSON.stringify(result.structuredContent));
-  await waitFor(() => seen.alice.includes(text) && seen.bob.includes(text), `the announcement on both GET streams (alice saw ${JSON.stringify(seen.alice)}, bob ${JSON.stringify(seen.bob)})`);
+  await waitFor(
+    () => seen.alice.includes(text) && seen.bob.includes(text),
+    `the announcement on both GET streams (alice saw ${JSON.stringify(seen.alice)}, bob ${JSON.stringify(seen.bob)})`,
+  );
 });
 
 await step("elicitation_answered_through_another_isolate", async () => {

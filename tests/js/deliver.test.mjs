@@ -39,7 +39,16 @@ test('a broadcast reaches every open session stream once, with the framed bytes 
   const b = session('b');
   const closing = socket(['c', SESSION], { v: 1, session: 'c' }, { open: false });
   const l = listener('l', { tools: true, prompts: false, resources: false });
-  const counts = deliver(state([a, b, closing, l]), SESSION, LISTENER, bytes('id: 1-1\ndata: x\n\n'), bytes('data: x\n\n'), null, [], undefined);
+  const counts = deliver(
+    state([a, b, closing, l]),
+    SESSION,
+    LISTENER,
+    bytes('id: 1-1\ndata: x\n\n'),
+    bytes('data: x\n\n'),
+    null,
+    [],
+    undefined,
+  );
   assert.deepEqual(counts, [2, 0]);
   assert.deepEqual(a.sent, ['id: 1-1\ndata: x\n\n']);
   assert.deepEqual(b.sent, ['id: 1-1\ndata: x\n\n']);
@@ -52,7 +61,16 @@ test('log levels chosen above the message block it; listeners never get logs', (
   const chatty = session('chatty', 'debug');
   const unset = session('unset');
   const l = listener('l', { tools: true, prompts: true, resources: true });
-  const counts = deliver(state([quiet, chatty, unset, l]), SESSION, LISTENER, bytes('A'), bytes('B'), null, ['error', 'critical', 'alert', 'emergency'], undefined);
+  const counts = deliver(
+    state([quiet, chatty, unset, l]),
+    SESSION,
+    LISTENER,
+    bytes('A'),
+    bytes('B'),
+    null,
+    ['error', 'critical', 'alert', 'emergency'],
+    undefined,
+  );
   assert.deepEqual(counts, [2, 0]);
   assert.equal(quiet.sent.length, 0);
   assert.deepEqual(chatty.sent, ['A']);
@@ -64,7 +82,16 @@ test('a change notification reaches listeners whose filter has the flag, without
   const s = session('s');
   const tools = listener('t', { tools: true, prompts: false, resources: false });
   const prompts = listener('p', { tools: false, prompts: true, resources: false });
-  const counts = deliver(state([s, tools, prompts]), SESSION, LISTENER, bytes('id: 1-2\nX'), bytes('X'), null, [], 'tools');
+  const counts = deliver(
+    state([s, tools, prompts]),
+    SESSION,
+    LISTENER,
+    bytes('id: 1-2\nX'),
+    bytes('X'),
+    null,
+    [],
+    'tools',
+  );
   assert.deepEqual(counts, [2, 0]);
   assert.deepEqual(s.sent, ['id: 1-2\nX']);
   assert.deepEqual(tools.sent, ['X']);

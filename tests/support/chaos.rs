@@ -126,7 +126,10 @@ pub(super) fn announce(w: &Wrangler, session: &str, text: &str) -> bool {
         ("Content-Type", "application/json"),
         ("Mcp-Session-Id", session),
     ];
-    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "announce", "arguments": {"text": text}}});
+    let body = json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "announce", "arguments": {"text": text}}
+    });
     let reply = request("POST", &w.url("/mcp"), &headers, Some(&body.to_string()));
     reply.status == 200 && reply.body.contains("\"result\"")
 }

@@ -92,7 +92,9 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
             faults.push(format!("round {round}: SHARD_COUNT {from} -> {to} with PREVIOUS_SHARD_COUNTS={from}"));
         }
         announce_until_accepted(&w, &sender, &format!("{tag}-{round}"), Duration::from_secs(60))?;
-        let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}});
+        let call = json!({
+            "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}
+        });
         let reply = post(&w, &sender, call);
         let value = reply
             .body

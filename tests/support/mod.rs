@@ -3,7 +3,10 @@
 
 pub mod chaos;
 pub mod chaos_scale;
+pub mod e2e_http;
 pub mod interop;
 pub mod manager_suite;
+pub mod mcp_scenarios;
+pub mod stream_scenarios;
 pub mod tmcp;
 pub mod workerd;

@@ -89,7 +89,11 @@ async function post(request, env) {
 				const frame = sse({
 					jsonrpc: '2.0',
 					method: 'notifications/message',
-					params: { level: 'info', logger: 'announce', data: { text: message.params.arguments.text, sent_at_ms, from: session } },
+					params: {
+						level: 'info',
+						logger: 'announce',
+						data: { text: message.params.arguments.text, sent_at_ms, from: session },
+					},
 				});
 				await floor(env).fetch('https://floor/broadcast', { method: 'POST', body: frame });
 				return result(message.id, { content: [{ type: 'text', text: 'announced' }], structuredContent: { sent_at_ms } });
@@ -103,7 +107,9 @@ async function post(request, env) {
 
 async function get(request, env) {
 	const session = request.headers.get('mcp-session-id');
-	const upstream = await floor(env).fetch(`https://floor/connect?session=${session}`, { headers: { upgrade: 'websocket' } });
+	const upstream = await floor(env).fetch(`https://floor/connect?session=${session}`, {
+		headers: { upgrade: 'websocket' },
+	});
 	const ws = upstream.webSocket;
 	const encoder = new TextEncoder();
 	let controller;

@@ -246,7 +246,8 @@ export function openSessions(count, parallel) {
 
 export function callTool(sessionId, name, args, extraTags) {
   const label = `tools/call ${name}`;
-  const r = request(sessionId, 'tools/call', { name, arguments: args || {} }, label, Object.assign({ tool: name }, extraTags || {}));
+  const tags = Object.assign({ tool: name }, extraTags || {});
+  const r = request(sessionId, 'tools/call', { name, arguments: args || {} }, label, tags);
   const result = r.msg && r.msg.result;
   const notError = check(result, { [`${label}: isError false`]: (x) => !!x && x.isError !== true });
   return { res: r.res, msg: r.msg, result, ok: r.ok && notError, durationMs: r.durationMs };

@@ -27,7 +27,10 @@ export function scenarioFromEnv(defaults) {
     const rate = envNumber('RATE', defaults.rate);
     if (!(rate > 0)) throw new Error('RATE must be > 0');
     const preAllocatedVUs = envNumber('PRE_VUS', Math.max(2, Math.ceil(rate * (defaults.vusPerRate || 1))));
-    const maxVUs = envNumber('MAX_VUS', Math.max(preAllocatedVUs, Math.ceil(rate * (defaults.maxVusPerRate || 10)), 10));
+    const maxVUs = envNumber(
+      'MAX_VUS',
+      Math.max(preAllocatedVUs, Math.ceil(rate * (defaults.maxVusPerRate || 10)), 10),
+    );
     return {
       executor,
       rate,

@@ -31,7 +31,8 @@ function pad(s, n) {
 function trendLine(values, isTime) {
   const f = isTime ? fmtMs : fmtNum;
   const order = ['avg', 'min', 'med', 'max'];
-  const rank = (k) => (order.includes(k) ? order.indexOf(k) : k.startsWith('p(') ? 4 + parseFloat(k.slice(2)) / 1000 : 9);
+  const rank = (k) =>
+    order.includes(k) ? order.indexOf(k) : k.startsWith('p(') ? 4 + parseFloat(k.slice(2)) / 1000 : 9;
   return Object.keys(values)
     .filter((k) => k !== 'count')
     .sort((a, b) => rank(a) - rank(b))
@@ -137,12 +138,14 @@ function compactText(c) {
   lines.push(`  █ MCP SUMMARY (${c.script}) ${c.target} ${c.duration_s.toFixed(1)}s`);
   lines.push(
     `    requests ${c.http_reqs} (${c.http_reqs_per_s.toFixed(1)}/s), failed ${pct(c.http_req_failed_rate)}, ` +
-      `checks ${pct(c.checks_rate)}, iterations ${c.iterations} (${c.iterations_per_s.toFixed(1)}/s), dropped ${c.dropped_iterations}`,
+      `checks ${pct(c.checks_rate)}, iterations ${c.iterations} (${c.iterations_per_s.toFixed(1)}/s), ` +
+      `dropped ${c.dropped_iterations}`,
   );
   for (const name of Object.keys(c.trends)) {
     const t = c.trends[name];
     lines.push(
-      `    ${pad(name, 22)}n=${t.count} avg=${fmtMs(t.avg)} p50=${fmtMs(t.med)} p95=${fmtMs(t.p95)} p99=${fmtMs(t.p99)} max=${fmtMs(t.max)}`,
+      `    ${pad(name, 22)}n=${t.count} avg=${fmtMs(t.avg)} p50=${fmtMs(t.med)} p95=${fmtMs(t.p95)} ` +
+        `p99=${fmtMs(t.p99)} max=${fmtMs(t.max)}`,
     );
   }
   for (const name of Object.keys(c.counters)) lines.push(`    ${pad(name, 22)}${c.counters[name]}`);

@@ -30,11 +30,11 @@ impl SyncLayer {
         struct Row {
             next: f64,
         }
-        let rows: Vec<Row> = self
-            .rows(
-                "INSERT INTO request_ids (session, next) VALUES (?, 1) ON CONFLICT(session) DO UPDATE SET next = next + 1 RETURNING next",
-                vec![session.clone().into()],
-            )?;
+        let rows: Vec<Row> = self.rows(
+            "INSERT INTO request_ids (session, next) VALUES (?, 1) \
+                 ON CONFLICT(session) DO UPDATE SET next = next + 1 RETURNING next",
+            vec![session.clone().into()],
+        )?;
         let id = rows.first().map(|row| row.next as u64).ok_or_else(|| MeshError::Protocol("no request id".into()))?;
         let pair = WebSocketPair::new().map_err(platform("WebSocketPair"))?;
         let tag = waiter_tag(&session, &id.to_string());
