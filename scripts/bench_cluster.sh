@@ -125,82 +125,53 @@ group_rss_mb() {
   awk -v kb="$total" 'BEGIN{printf "%.1f", kb/1024}'
 }
 
-# write_configs SYSTEM DIR FRONTS: the objects' config and one per front.
+# write_configs SYSTEM DIR FRONTS: the objects' config and one per front. They differ only in their
+# names and in where the object classes live (the fronts bind them by script_name, without migrations).
 write_configs() {
-  local system="$1" dir="$2" fronts="$3" i main objects flags vars
+  local system="$1" dir="$2" fronts="$3" i main objects top tables classes
   case "$system" in
     mesh-*)
       main="$WORK/build/index.js"
       objects="mesh-cluster-objects"
-      flags=""
-      vars="SHARD_COUNT = \"${system#mesh-}\"
+      top=""
+      tables="[vars]
+SHARD_COUNT = \"${system#mesh-}\"
 KEEPALIVE_MS = \"25000\""
-      cat >"$dir/objects.toml" <<EOF
-name = "$objects"
-main = "$main"
-compatibility_date = "$COMPAT_DATE"
-[vars]
-$vars
-[durable_objects]
-bindings = [
-  { name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer" },
-  { name = "MESH_COORDINATOR", class_name = "Coordinator" },
-]
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = ["SyncLayer", "Coordinator"]
-EOF
-      for i in $(seq 0 $((fronts - 1))); do
-        cat >"$dir/front-$i.toml" <<EOF
-name = "mesh-cluster-front-$i"
-main = "$main"
-compatibility_date = "$COMPAT_DATE"
-[vars]
-$vars
-[durable_objects]
-bindings = [
-  { name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer", script_name = "$objects" },
-  { name = "MESH_COORDINATOR", class_name = "Coordinator", script_name = "$objects" },
-]
-EOF
-      done
+      classes="TMCP_DURABLE_OBJECT=SyncLayer MESH_COORDINATOR=Coordinator"
       ;;
     baseline)
       main="$ROOT/loadtest/baseline/src/index.js"
       objects="baseline-cluster-objects"
-      cat >"$dir/objects.toml" <<EOF
-name = "$objects"
-main = "$main"
-compatibility_date = "$COMPAT_DATE"
-compatibility_flags = ["nodejs_compat"]
-[vars]
-INCREMENT_NOTIFY = "await"
-[durable_objects]
-bindings = [{ name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer" }]
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = ["SyncLayer"]
-[[kv_namespaces]]
-binding = "TMCP_SESSION_INFO"
-id = "00000000000000000000000000000000"
-EOF
-      for i in $(seq 0 $((fronts - 1))); do
-        cat >"$dir/front-$i.toml" <<EOF
-name = "baseline-cluster-front-$i"
-main = "$main"
-compatibility_date = "$COMPAT_DATE"
-compatibility_flags = ["nodejs_compat"]
-[vars]
-INCREMENT_NOTIFY = "await"
-[durable_objects]
-bindings = [{ name = "TMCP_DURABLE_OBJECT", class_name = "SyncLayer", script_name = "$objects" }]
-[[kv_namespaces]]
-binding = "TMCP_SESSION_INFO"
-id = "00000000000000000000000000000000"
-EOF
-      done
+      top='compatibility_flags = ["nodejs_compat"]'
+      tables='[vars]
+INCREMENT_NOTIFY = "await"'
+      classes="TMCP_DURABLE_OBJECT=SyncLayer"
       ;;
     *) log "unknown system $system"; return 1 ;;
+  esac
+  config_toml "$objects" "$main" "$top" "$tables" "$classes" "" >"$dir/objects.toml"
+  for i in $(seq 0 $((fronts - 1))); do
+    config_toml "${objects%objects}front-$i" "$main" "$top" "$tables" "$classes" "$objects" >"$dir/front-$i.toml"
+  done
+}
+
+# config_toml NAME MAIN TOP TABLES CLASSES SCRIPT: one generated config. CLASSES is "BINDING=Class ...";
+# with SCRIPT the classes are bound from that script, else they are this one's (with their migration).
+config_toml() {
+  local name="$1" main="$2" top="$3" tables="$4" classes="$5" script="$6" pair list=""
+  printf 'name = "%s"\nmain = "%s"\ncompatibility_date = "%s"\n' "$name" "$main" "$COMPAT_DATE"
+  [ -z "$top" ] || printf '%s\n' "$top"
+  printf '%s\n[durable_objects]\nbindings = [\n' "$tables"
+  for pair in $classes; do
+    printf '  { name = "%s", class_name = "%s"%s },\n' "${pair%%=*}" "${pair#*=}" "${script:+, script_name = \"$script\"}"
+    list="$list${list:+, }\"${pair#*=}\""
+  done
+  printf ']\n'
+  [ -n "$script" ] || printf '[[migrations]]\ntag = "v1"\nnew_sqlite_classes = [%s]\n' "$list"
+  # The seed keeps session info in KV (one local SQLite file, shared by every process here).
+  case "$classes" in
+    *Coordinator*) ;;
+    *) printf '[[kv_namespaces]]\nbinding = "TMCP_SESSION_INFO"\nid = "00000000000000000000000000000000"\n' ;;
   esac
 }
 
