@@ -202,8 +202,8 @@ fn chaos_at_scale() -> Result<(), String> {
     for run in 0..runs {
         let report = chaos_scale::run(sessions, rounds.max(5), seed + run)?;
         println!(
-            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}; \
-             faults: {}",
+            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}, \
+             unconfirmed {}; faults: {}",
             report.sessions,
             report.sent,
             report.delivered,
@@ -211,6 +211,7 @@ fn chaos_at_scale() -> Result<(), String> {
             report.duplicates,
             report.reconnects,
             report.refused,
+            report.unconfirmed,
             report.faults.join("; ")
         );
         reports.push(report);

@@ -1,16 +1,19 @@
 //! Chaos at scale (`make chaos`): K sessions hold resuming GET streams while broadcasts (`announce`)
-//! and targeted sends (`increment` to the 10 % subscribed to `mesh://counter`) go out round after
-//! round, with four faults on the way: a random 10 % of clients drop and reconnect at once, the
+//! and targeted sends (`increment` to the 10 % subscribed to `mesh://counter`) go out continuously
+//! from another thread, through four faults: a random 10 % of clients drop and reconnect at once, the
 //! runtime restarts, every shard is left idle long enough to hibernate, and the shard count changes
 //! under load (`PREVIOUS_SHARD_COUNTS`). Each session's deliveries are counted against what was sent
 //! to it: lost, duplicated, and reconnects the server refused. Writes `loadtest/results/chaos.json`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::chaos::{announce_until_accepted, initialize, post, Client};
-use super::workerd::Wrangler;
+use super::chaos::{initialize, post, Client};
+use super::workerd::{request, Wrangler};
 
 pub struct ScaleReport {
     pub sessions: usize,
@@ -21,6 +24,9 @@ pub struct ScaleReport {
     pub duplicates: usize,
     pub reconnects: usize,
     pub refused: usize,
+    /// Deliveries of sends whose call failed (the runtime went down mid-call): not counted as sent,
+    /// so neither lost nor delivered.
+    pub unconfirmed: usize,
 }
 
 /// A small xorshift generator: the dropped clients are random but the seed is passed in, so a run
@@ -34,6 +40,65 @@ impl Random {
         self.0 ^= self.0 << 17;
         self.0
     }
+}
+
+/// Time between one send pair (an `announce`, an `increment`) and the next.
+const SEND_GAP: Duration = Duration::from_millis(50);
+/// One round: the clients take in what arrived and reconnect what dropped, then wait this long.
+const ROUND_PAUSE: Duration = Duration::from_millis(250);
+
+/// What the sender got accepted: announce indices and the counter values of accepted increments.
+#[derive(Default)]
+struct Accepted {
+    announces: Vec<usize>,
+    values: Vec<u64>,
+}
+
+/// Sends continuously from its own thread, through whatever the main thread does to the runtime;
+/// only the calls answered with a result count as sent. `pause` holds it (for the idle window
+/// hibernation needs), `stop` ends it.
+fn spawn_sender(
+    url: String,
+    session: String,
+    tag: String,
+    pause: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Accepted> {
+    std::thread::spawn(move || {
+        let mut accepted = Accepted::default();
+        let mut index = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if pause.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let text = format!("{tag}-{index}");
+            if call_tool(&url, &session, "announce", json!({ "text": text })).is_some() {
+                accepted.announces.push(index);
+            }
+            index += 1;
+            let value = call_tool(&url, &session, "increment", json!({})).and_then(|body| {
+                let rest = body.split("\"value\":").nth(1)?;
+                rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().ok()
+            });
+            accepted.values.extend(value);
+            std::thread::sleep(SEND_GAP);
+        }
+        accepted
+    })
+}
+
+/// A tool call's response body when it carries a result; None when the call failed in any way.
+fn call_tool(url: &str, session: &str, name: &str, arguments: serde_json::Value) -> Option<String> {
+    let headers = [
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("Mcp-Session-Id", session),
+    ];
+    let body =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": arguments}});
+    let reply = request("POST", url, &headers, Some(&body.to_string()));
+    (reply.status == 200 && reply.body.contains("\"result\"")).then_some(reply.body)
 }
 
 pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, String> {
@@ -57,10 +122,10 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
             return Err(format!("subscribe: {} {}", reply.status, reply.body));
         }
     }
-    let sender = clients[0].id.clone();
+    let (pause, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let sender = spawn_sender(w.url("/mcp"), clients[0].id.clone(), tag.clone(), Arc::clone(&pause), Arc::clone(&stop));
     let mut random = Random(seed.max(1));
     let mut faults = Vec::new();
-    let mut values = Vec::new();
     for round in 0..rounds {
         if round == rounds / 5 {
             let mut dropped = 0;
@@ -83,48 +148,47 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
             faults.push(format!("round {round}: runtime restarted"));
         }
         if round == 3 * rounds / 5 {
-            // No event for longer than the runtime's ~10 s idle window: every shard hibernates.
+            // No event for longer than the runtime's ~10 s idle window: every shard hibernates, and
+            // the sends resume into the wake.
+            pause.store(true, Ordering::Relaxed);
             std::thread::sleep(Duration::from_secs(15));
+            pause.store(false, Ordering::Relaxed);
             faults.push(format!("round {round}: 15 s without traffic (shards hibernate)"));
         }
         if round == 4 * rounds / 5 {
             w.redeploy_with_vars(&[("SHARD_COUNT", &to.to_string()), ("PREVIOUS_SHARD_COUNTS", &from.to_string())])?;
             faults.push(format!("round {round}: SHARD_COUNT {from} -> {to} with PREVIOUS_SHARD_COUNTS={from}"));
         }
-        announce_until_accepted(&w, &sender, &format!("{tag}-{round}"), Duration::from_secs(60))?;
-        let call = json!({
-            "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "increment", "arguments": {}}
-        });
-        let reply = post(&w, &sender, call);
-        let value = reply
-            .body
-            .split("\"value\":")
-            .nth(1)
-            .and_then(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().ok());
-        match value {
-            Some(value) => values.push(value),
-            None => return Err(format!("increment {round}: {} {}", reply.status, reply.body)),
-        }
         for client in &mut clients {
             client.pump(&tag);
             client.ensure_connected(w.port);
         }
+        std::thread::sleep(ROUND_PAUSE);
     }
-    let expected_of = |i: usize| rounds + if subscribers.contains(&i) { values.len() } else { 0 };
+    stop.store(true, Ordering::Relaxed);
+    let accepted = sender.join().map_err(|_| "the sender thread panicked".to_owned())?;
+    faults.push(format!(
+        "sends all along: {} announces and {} increments accepted",
+        accepted.announces.len(),
+        accepted.values.len()
+    ));
+    let expected_of =
+        |i: usize| accepted.announces.len() + if subscribers.contains(&i) { accepted.values.len() } else { 0 };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         for client in &mut clients {
             client.pump(&tag);
             client.ensure_connected(w.port);
         }
-        let complete = clients.iter().enumerate().all(|(i, c)| received(c, &values) >= expected_of(i));
+        let complete = clients.iter().enumerate().all(|(i, c)| received(c, &accepted) >= expected_of(i));
         if complete || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let sent: usize = (0..sessions).map(expected_of).sum();
-    let delivered: usize = clients.iter().map(|c| received(c, &values)).sum();
+    let delivered: usize = clients.iter().map(|c| received(c, &accepted)).sum();
+    let all: usize = clients.iter().map(|c| c.seen.len() + c.updates.len()).sum();
     let duplicates: usize =
         clients.iter().map(|c| c.seen.values().chain(c.updates.values()).map(|n| n - 1).sum::<usize>()).sum();
     Ok(ScaleReport {
@@ -136,12 +200,14 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
         duplicates,
         reconnects: clients.iter().map(|c| c.reconnects.saturating_sub(1)).sum(),
         refused: clients.iter().map(|c| c.refused).sum(),
+        unconfirmed: all.saturating_sub(delivered),
     })
 }
 
-/// Distinct notifications this client got of those sent in the run.
-fn received(client: &Client, values: &[u64]) -> usize {
-    client.seen.len() + values.iter().filter(|v| client.updates.contains_key(v)).count()
+/// Distinct notifications this client got of those accepted in the run.
+fn received(client: &Client, accepted: &Accepted) -> usize {
+    accepted.announces.iter().filter(|i| client.seen.contains_key(i)).count()
+        + accepted.values.iter().filter(|v| client.updates.contains_key(v)).count()
 }
 
 /// Writes the reports as `loadtest/results/chaos.json`.
@@ -172,6 +238,7 @@ pub fn write(reports: &[ScaleReport], path: &std::path::Path) -> Result<(), Stri
             "duplicates": report.duplicates,
             "reconnects": report.reconnects,
             "refused": report.refused,
+            "unconfirmed": report.unconfirmed,
         })).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
