@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make dev    set everything up and serve the reference MCP server on http://127.0.0.1:$${PORT:-8787}/mcp
 #   make test   set everything up and run every test (native, then end to end against wrangler dev)
-#   make dev-tmcp  the tmcp example (examples/tmcp: a tmcp server on the mesh through js/tmcp-mesh) on $${PORT:-8787}/mcp
+#   make dev-tmcp  the tmcp example (examples/tmcp: tmcp on the mesh via js/tmcp-mesh) on $${PORT:-8787}/mcp
 # Both install only what is missing, from crates.io and npm.
 
 PORT ?= 8787

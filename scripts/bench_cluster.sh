@@ -9,7 +9,8 @@
 # Writes loadtest/results/cluster.json (runs; `cargo run --release --example capacity` adds "model").
 #
 # Environment (defaults in brackets):
-#   CLUSTER_RUNS ["mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]  SYSTEM:SESSIONS each
+#   CLUSTER_RUNS ["mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]  SYSTEM:SESSIONS each;
+#     SYSTEM is mesh-N, tmcp-mesh-N (the tmcp example, examples/tmcp) or baseline
 #   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
 #   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
@@ -139,6 +140,17 @@ SHARD_COUNT = \"${system#mesh-}\"
 KEEPALIVE_MS = \"25000\""
       classes="TMCP_DURABLE_OBJECT=SyncLayer MESH_COORDINATOR=Coordinator"
       ;;
+    tmcp-mesh-*)
+      # The tmcp example on the mesh (examples/tmcp): its own Worker, the crate's objects.
+      main="$ROOT/examples/tmcp/src/index.js"
+      objects="tmcp-cluster-objects"
+      top='compatibility_flags = ["nodejs_compat"]'
+      tables="[vars]
+SHARD_COUNT = \"${system#tmcp-mesh-}\"
+KEEPALIVE_MS = \"25000\"
+INCREMENT_NOTIFY = \"await\""
+      classes="TMCP_DURABLE_OBJECT=SyncLayer MESH_COORDINATOR=Coordinator COUNTER=Counter"
+      ;;
     baseline)
       main="$ROOT/loadtest/baseline/src/index.js"
       objects="baseline-cluster-objects"
@@ -163,7 +175,8 @@ config_toml() {
   [ -z "$top" ] || printf '%s\n' "$top"
   printf '%s\n[durable_objects]\nbindings = [\n' "$tables"
   for pair in $classes; do
-    printf '  { name = "%s", class_name = "%s"%s },\n' "${pair%%=*}" "${pair#*=}" "${script:+, script_name = \"$script\"}"
+    printf '  { name = "%s", class_name = "%s"%s },\n' "${pair%%=*}" "${pair#*=}" \
+      "${script:+, script_name = \"$script\"}"
     list="$list${list:+, }\"${pair#*=}\""
   done
   printf ']\n'

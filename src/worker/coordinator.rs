@@ -35,7 +35,10 @@ impl DurableObject for Coordinator {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
         for statement in [
-            "CREATE TABLE IF NOT EXISTS members (shard INTEGER PRIMARY KEY, version INTEGER NOT NULL, sessions INTEGER NOT NULL)",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS members ",
+                "(shard INTEGER PRIMARY KEY, version INTEGER NOT NULL, sessions INTEGER NOT NULL)"
+            ),
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         ] {
             if let Err(error) = sql.exec(statement, None) {
@@ -142,11 +145,13 @@ impl Coordinator {
         struct Row {
             value: f64,
         }
-        let rows: Vec<Row> = self
-            .rows(
-                "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-                vec![name.into()],
-            )?;
+        let rows: Vec<Row> = self.rows(
+            concat!(
+                "INSERT INTO counters (name, value) VALUES (?, 1) ",
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value"
+            ),
+            vec![name.into()],
+        )?;
         rows.first()
             .map(|row| row.value as u64)
             .ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))

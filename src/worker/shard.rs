@@ -95,9 +95,15 @@ impl DurableObject for SyncLayer {
         let sql = state.storage().sql();
         for statement in [
             "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS topic_subscribers (topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS topic_subscribers ",
+                "(topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))"
+            ),
             "CREATE TABLE IF NOT EXISTS request_ids (session TEXT PRIMARY KEY, next INTEGER NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, audience TEXT NOT NULL, data TEXT NOT NULL, level TEXT, topic TEXT)",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, ",
+                "audience TEXT NOT NULL, data TEXT NOT NULL, level TEXT, topic TEXT)"
+            ),
             "CREATE TABLE IF NOT EXISTS object_name (name TEXT NOT NULL)",
         ] {
             if let Err(error) = sql.exec(statement, None) {

@@ -131,7 +131,10 @@ await step("a_dropped_client_is_removed", async () => {
   // close() drops the connections without DELETE: a client that went away.
   await clients.at(-2).client.close();
   let now = before;
-  await waitFor(async () => (now = await liveStreams()) === before - 1, `the dropped stream to leave (${before} -> ${now})`);
+  await waitFor(
+    async () => (now = await liveStreams()) === before - 1,
+    `the dropped stream to leave (${before} -> ${now})`,
+  );
   // The rest still get everything.
   const text = `after-drop-${Date.now()}`;
   await clients[0].client.callTool({ name: "announce", arguments: { text } });

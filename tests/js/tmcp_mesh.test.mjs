@@ -316,7 +316,8 @@ test('respond: a response that minted a session waits for its record before reac
   await reader.read();
   // The first chunk came out only once the record was stored.
   // (The record is in the shard, read back below, with no request of ours still writing it.)
-  assert.equal((await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' })).record.client_info.name, 'c');
+  const stored = await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' });
+  assert.equal(stored.record.client_info.name, 'c');
 });
 
 class FakeSocket extends EventTarget {

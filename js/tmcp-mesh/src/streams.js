@@ -12,7 +12,10 @@ export class MeshStreams {
   #waitUntil;
   #timers;
 
-  /** @param {{ mesh: () => import("./mesh.js").Mesh, waitUntil?: (p: Promise<unknown>) => void, timers?: any }} parts */
+  /**
+   * @param {{ mesh: () => import("./mesh.js").Mesh, waitUntil?: (p: Promise<unknown>) => void,
+   *           timers?: any }} parts
+   */
   constructor({ mesh, waitUntil = () => {}, timers = globalThis }) {
     this.#mesh = mesh;
     this.#waitUntil = waitUntil;
