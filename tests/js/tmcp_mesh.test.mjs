@@ -50,6 +50,7 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
         s.records.set(body.session, structuredClone(body.record));
         return {};
       case '/v1/session/get':
+        if (/\s/.test(body.session)) return [400, { error: 'Invalid Request: bad session id' }];
         return { record: s.records.get(body.session) ?? null };
       case '/v1/session/update': {
         const record = s.records.get(body.session);
@@ -289,6 +290,9 @@ test('respond: an unknown session is 404 with the JSON-RPC error, before the tra
   const response = await respond(transport, request, info);
   assert.equal(response.status, 404);
   assert.equal((await response.json()).error.code, CODE_SESSION_NOT_FOUND);
+  assert.equal(served, 0);
+  const malformed = new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 'a b' } });
+  assert.equal((await respond(transport, malformed, info)).status, 404, 'a malformed id names no session');
   assert.equal(served, 0);
   const ok = await respond(transport, new Request('http://x/mcp', { headers: { 'mcp-session-id': 'live' } }), info);
   assert.equal(ok.status, 200);

@@ -219,8 +219,11 @@ pub fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Optio
         // Seen once in about ten runs on a loaded machine: the first send right after the wake finds
         // no socket. Say so, and look again once: the shard must still hold the session.
         println!(
-            "NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}",
-            target.id, target.stream.closed
+            "NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}; shard {shard} \
+             before: {before}; now: {}",
+            target.id,
+            target.stream.closed,
+            instance_of(&status(w))
         );
         std::thread::sleep(Duration::from_secs(1));
         report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));

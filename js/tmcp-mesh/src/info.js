@@ -145,9 +145,17 @@ export class MeshInfo {
     });
   }
 
-  /** Whether the session exists (has a record): the Worker answers 404 for one that does not. */
+  /**
+   * Whether the session exists (has a record): the Worker answers 404 for one that does not. An id
+   * the shard refuses as malformed (400) names no session either.
+   */
   async exists(id) {
-    return (await this.#record(id)) !== null;
+    try {
+      return (await this.#record(id)) !== null;
+    } catch (error) {
+      if (error?.status === 400) return false;
+      throw error;
+    }
   }
 
   /** `id`'s record, looked up once per request, after the request's own writes for it. */
