@@ -270,6 +270,10 @@ pub struct RegisterSession {
 pub struct SessionLookup {
     /// The stored record, or `None` for an unknown (or ended, or expired) session.
     pub record: Option<SessionRecord>,
+    /// Whether the session has an open stream on this shard, so a caller that checks the session and
+    /// then asks whether it has a stream (tmcp's GET) gets both from one call.
+    #[serde(default)]
+    pub stream_open: bool,
 }
 
 /// A partial update; absent fields are left as they are.

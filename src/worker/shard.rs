@@ -159,7 +159,8 @@ impl DurableObject for SyncLayer {
             shard_path::SESSION_REGISTER => stubs::answer_async(&mut request, |r| self.register_and_arm(r)).await,
             shard_path::SESSION_GET => {
                 stubs::answer(&mut request, |r: SessionRef| {
-                    self.load_and_touch(&r.session).map(|record| SessionLookup { record })
+                    self.load_and_touch(&r.session)
+                        .map(|record| SessionLookup { record, stream_open: self.has_stream(&r.session) })
                 })
                 .await
             }
@@ -236,9 +237,10 @@ fn now_ms() -> u64 {
 }
 
 impl SyncLayer {
-    /// Whether `session` has an open stream on this shard.
+    /// Whether `session` has an open stream on this shard. A malformed id has none (and is never
+    /// handed to the runtime's tag lookup, whose binding panics if the runtime throws).
     fn has_stream(&self, session: &str) -> bool {
-        !self.open_sockets(Some(session)).is_empty()
+        validate_session_id(session).is_ok() && !self.open_sockets(Some(session)).is_empty()
     }
 
     /// Records a session, and arms the expiry alarm its idle time will need.

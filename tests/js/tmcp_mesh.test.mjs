@@ -51,7 +51,7 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
         return {};
       case '/v1/session/get':
         if (/\s/.test(body.session)) return [400, { error: 'Invalid Request: bad session id' }];
-        return { record: s.records.get(body.session) ?? null };
+        return { record: s.records.get(body.session) ?? null, stream_open: s.streams.has(body.session) };
       case '/v1/session/update': {
         const record = s.records.get(body.session);
         if (!record) return [404, { error: 'Session not found' }];
@@ -251,6 +251,38 @@ test('stream manager: create opens the session\'s socket on its shard, has/delet
   assert.equal(await streams.has('s3'), false);
   await streams.delete('s2');
   assert.equal(await streams.has('s2'), false);
+});
+
+test('has after the request\'s own lookup asks no shard; mid-resharding a stream opens where the record is', async () => {
+  const { mesh, calls, open } = fakeMesh({ shardCount: 6, previousShardCounts: [4] });
+  const info = new MeshInfo({ mesh: () => mesh });
+  const streams = new MeshStreams({ mesh: () => mesh, timers: fakeTimers() });
+  // Sessions recorded under the old layout (4 shards), one of them with a stream open.
+  const moved = Array.from({ length: 40 }, (_, i) => `m-${i}`).filter((id) => hash(id, 6) !== hash(id, 4));
+  assert.ok(moved.length >= 2, 'the test needs ids whose shard changed');
+  const [withStream, without] = moved;
+  for (const id of [withStream, without]) {
+    await mesh.callShard(hash(id, 4), '/v1/session/register', { session: id, record: { subscriptions: [] } });
+  }
+  open(withStream, 4);
+  const has = () => calls.filter((c) => c.path === '/v1/has').length;
+  await info.scope(async () => {
+    assert.equal(await info.exists(withStream), true);
+    assert.equal(await streams.has(withStream), true);
+    assert.equal(await info.exists(without), true);
+    assert.equal(await streams.has(without), false);
+  });
+  assert.equal(has(), 0, 'answered from the lookup');
+  assert.equal(await streams.has(withStream), true, 'outside a request it asks the shards');
+  assert.ok(has() > 0);
+  const connected = [];
+  mesh.connect = async (id, shard) => (connected.push([id, shard]), new FakeSocket());
+  await info.scope(() => streams.create(without, fakeController().controller));
+  await streams.create(withStream, fakeController().controller);
+  assert.deepEqual(connected, [
+    [without, hash(without, 4)],
+    [withStream, hash(withStream, 4)],
+  ]);
 });
 
 test('relay: bytes go through untouched, keepalives flow, and the stream ends with the socket', () => {

@@ -221,6 +221,15 @@ export class MeshInfo {
   }
 }
 
+/**
+ * This request's lookup of `id` (`{ shard, record, streamOpen }` or null), if it made one and has not
+ * written the session since: the stream manager answers `has` and picks the stream's shard from it
+ * instead of asking again. Undefined outside a scope or without a lookup.
+ */
+export function lookupInThisRequest(id) {
+  return scopes.getStore()?.records.get(id);
+}
+
 /** The request's scope; outside one (no `respond` around the call), a scope of this call alone. */
 function current() {
   return scopes.getStore() ?? new RequestScope();
@@ -236,11 +245,14 @@ function track(inFlight, key, written) {
   });
 }
 
-/** The first shard among `id`'s candidates that has its record: `{ shard, record }`, or null. */
-async function locate(mesh, id) {
+/**
+ * The first shard among `id`'s candidates that has its record: `{ shard, record, streamOpen }` (whether
+ * the session has a stream there), or null.
+ */
+export async function locate(mesh, id) {
   for (const shard of mesh.candidates(id)) {
-    const { record } = await mesh.callShard(shard, SHARD_PATH.SESSION_GET, { session: id });
-    if (record) return { shard, record };
+    const { record, stream_open } = await mesh.callShard(shard, SHARD_PATH.SESSION_GET, { session: id });
+    if (record) return { shard, record, streamOpen: stream_open === true };
   }
   return null;
 }

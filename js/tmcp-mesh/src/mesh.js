@@ -61,12 +61,13 @@ export class Mesh {
   }
 
   /**
-   * Opens a session's stream socket on its shard; resolves to the (not yet accepted) WebSocket. The
-   * shard refuses (404) a session it has no record of, so a client reconnecting while its session is
+   * Opens a session's stream socket on `shard` (the one holding its record; by default its shard in
+   * the current layout); resolves to the (not yet accepted) WebSocket. The shard refuses (404) a
+   * session it has no record of, so a client reconnecting while its session is
    * being deleted cannot leave a stream behind for a session that no longer exists.
    */
-  async connect(session) {
-    const name = SHARD_NAME_PREFIX + this.shardOf(session);
+  async connect(session, shard = this.shardOf(session)) {
+    const name = SHARD_NAME_PREFIX + shard;
     const url = `${STUB_ORIGIN}${SHARD_PATH.CONNECT}?session=${encodeURIComponent(session)}&require_session=1`;
     const response = await this.shards.getByName(name).fetch(url, {
       headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },

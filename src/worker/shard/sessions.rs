@@ -10,6 +10,10 @@ use crate::protocol::{RegisterSession, SessionRecord, SocketAttachment, UpdateSe
 impl SyncLayer {
     /// Ends a session's stream; the Worker's relay ends the SSE body when the socket closes.
     pub(super) fn close_session_sockets(&self, session: &str) -> bool {
+        // A malformed id has no sockets (accepts validate it), and must not reach the tag lookup.
+        if validate_session_id(session).is_err() {
+            return false;
+        }
         let sockets = self.open_sockets(Some(session));
         for ws in &sockets {
             let _ = ws.close(Some(crate::protocol::CLOSE_NORMAL), Some("deleted"));
