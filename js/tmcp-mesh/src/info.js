@@ -249,7 +249,7 @@ function track(inFlight, key, written) {
  * The first shard among `id`'s candidates that has its record: `{ shard, record, streamOpen }` (whether
  * the session has a stream there), or null.
  */
-export async function locate(mesh, id) {
+async function locate(mesh, id) {
   for (const shard of mesh.candidates(id)) {
     const { record, stream_open } = await mesh.callShard(shard, SHARD_PATH.SESSION_GET, { session: id });
     if (record) return { shard, record, streamOpen: stream_open === true };
@@ -257,11 +257,16 @@ export async function locate(mesh, id) {
   return null;
 }
 
-/** The shard holding `id`'s record: the layout alone answers unless a resharding is in progress. */
-async function home(mesh, id) {
+/**
+ * The shard holding `id`'s record (where its stream opens too): the layout alone answers unless a
+ * resharding is in progress (`PREVIOUS_SHARD_COUNTS`), when the record may be on a previous layout's
+ * shard; this request's own lookup answers then if it made one.
+ */
+export async function home(mesh, id) {
   const candidates = mesh.candidates(id);
   if (candidates.length === 1) return candidates[0];
-  return (await locate(mesh, id))?.shard ?? candidates[0];
+  const found = (await lookupInThisRequest(id)) ?? (await locate(mesh, id));
+  return found?.shard ?? candidates[0];
 }
 
 /** Removes `session` from `topic`'s index on its shard in every layout in service. */

@@ -1,7 +1,7 @@
 // tmcp's StreamSessionManager on the mesh: each session's GET stream is a hibernatable WebSocket into
 // the shard its id hashes to; sends fan out per shard (see mesh.js).
 
-import { locate, lookupInThisRequest } from "./info.js";
+import { home, lookupInThisRequest } from "./info.js";
 import { relay } from "./relay.js";
 
 /**
@@ -31,7 +31,7 @@ export class MeshStreams {
    */
   async create(id, controller) {
     const mesh = this.#mesh();
-    const ws = await mesh.connect(id, await this.#home(mesh, id));
+    const ws = await mesh.connect(id, await home(mesh, id));
     relay(ws, controller, mesh.settings.keepaliveMs, this.#timers);
   }
 
@@ -50,16 +50,6 @@ export class MeshStreams {
     return this.#mesh().has(id);
   }
 
-  /**
-   * The shard of `id`'s record, where its stream must open: the layout alone answers unless a
-   * resharding is in progress (`PREVIOUS_SHARD_COUNTS`), when the record may be on a previous shard.
-   */
-  async #home(mesh, id) {
-    const candidates = mesh.candidates(id);
-    if (candidates.length === 1) return candidates[0];
-    const found = (await lookupInThisRequest(id)) ?? (await locate(mesh, id));
-    return found?.shard ?? candidates[0];
-  }
 
   /**
    * Sends `data` (tmcp frames it as an SSE event) to `sessions`, or to every session. Resolves to
