@@ -21,8 +21,11 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from checks import Checks, wait_for
+
 URL, PEER_URL, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
-results = []
+checks = Checks(f"py-{MODE}")
+step = checks.step
 
 
 class ToPeerForReplies(httpx2.AsyncBaseTransport):
@@ -43,24 +46,6 @@ class ToPeerForReplies(httpx2.AsyncBaseTransport):
                 self.rerouted += 1
                 request = httpx2.Request("POST", PEER_URL, headers=request.headers, content=body)
         return await self.inner.handle_async_request(request)
-
-
-async def step(name, body):
-    try:
-        await body()
-        results.append((name, None))
-        print(f"ok   py-{MODE}::{name}", flush=True)
-    except Exception as error:  # report every failure, then go on
-        results.append((name, error))
-        print(f"FAIL py-{MODE}::{name}: {type(error).__name__}: {error}", flush=True)
-
-
-async def wait_for(predicate, what, seconds=15.0):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def answer_elicitation(context, params):
@@ -119,9 +104,7 @@ async def main():
             await step("elicitation" + ("_answered_through_another_isolate" if MODE == "legacy"
                                         else "_by_input_required_round_trip"), elicitation)
 
-    failed = sum(1 for _, error in results if error)
-    print(f"py-{MODE}: {len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 sys.exit(asyncio.run(main()))

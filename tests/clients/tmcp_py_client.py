@@ -17,29 +17,14 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from checks import Checks, wait_for
+
 URL = sys.argv[1]
 COUNTER = "mesh://counter"
 # After everything expected has arrived, how long to keep listening for a duplicate.
 SETTLE_SECONDS = 0.5
-results = []
-
-
-async def step(name, body):
-    try:
-        await body()
-        results.append((name, None))
-        print(f"ok   tmcp-py::{name}", flush=True)
-    except Exception as error:  # report every failure, then go on
-        results.append((name, error))
-        print(f"FAIL tmcp-py::{name}: {type(error).__name__}: {error}", flush=True)
-
-
-async def wait_for(predicate, what, seconds=15.0):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+checks = Checks("tmcp-py")
+step = checks.step
 
 
 def recorder():
@@ -115,9 +100,7 @@ async def main():
 
     await step("delete_then_404", gone)
 
-    failed = sum(1 for _, error in results if error)
-    print(f"tmcp-py: {len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 sys.exit(asyncio.run(main()))

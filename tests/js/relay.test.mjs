@@ -2,31 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SseBody, relay } from '../../src/worker/relay.js';
+import { FakeSocket } from './fake_socket.mjs';
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-class FakeSocket extends EventTarget {
-  constructor() {
-    super();
-    this.accepted = false;
-    this.closed = null;
-  }
-  accept() {
-    this.accepted = true;
-  }
-  close(code, reason) {
-    this.closed ??= [code, reason];
-  }
-  deliver(text) {
-    const event = new Event('message');
-    event.data = encoder.encode(text).buffer;
-    this.dispatchEvent(event);
-  }
-  end() {
-    this.dispatchEvent(new Event('close'));
-  }
-}
 
 async function readAll(body) {
   const reader = body.readable.getReader();

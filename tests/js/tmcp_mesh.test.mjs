@@ -7,6 +7,7 @@ import { MeshInfo, RequestScope } from '../../js/tmcp-mesh/src/info.js';
 import { MeshStreams } from '../../js/tmcp-mesh/src/streams.js';
 import { relay, MAX_UNREAD_EVENTS } from '../../js/tmcp-mesh/src/relay.js';
 import { respond, CODE_SESSION_NOT_FOUND } from '../../js/tmcp-mesh/src/respond.js';
+import { FakeSocket } from './fake_socket.mjs';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -355,28 +356,6 @@ test('respond: a response that minted a session waits for its record before reac
   const stored = await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' });
   assert.equal(stored.record.client_info.name, 'c');
 });
-
-class FakeSocket extends EventTarget {
-  constructor() {
-    super();
-    this.accepted = false;
-    this.closed = null;
-  }
-  accept() {
-    this.accepted = true;
-  }
-  close(code, reason) {
-    this.closed ??= [code, reason];
-  }
-  deliver(text) {
-    const event = new Event('message');
-    event.data = encoder.encode(text).buffer;
-    this.dispatchEvent(event);
-  }
-  end() {
-    this.dispatchEvent(new Event('close'));
-  }
-}
 
 function fakeController({ unread = 0 } = {}) {
   const chunks = [];

