@@ -41,6 +41,7 @@ mod client;
 mod cluster;
 mod memory;
 mod poller;
+mod report;
 mod storm;
 mod streams;
 use args::{parse_args, Args};
@@ -48,21 +49,10 @@ use client::{delete_sessions, Client};
 use cluster::Cluster;
 use memory::*;
 use poller::Poller;
+use report::{percentile, round1, write_report};
 use streams::*;
 
 // ---------------------------------------------------------------------------------------------
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn round1(v: Option<f64>) -> Value {
-    v.map(|x| json!((x * 10.0).round() / 10.0)).unwrap_or(Value::Null)
-}
 
 /// Drains deliveries into the tallies until `done()` or the deadline.
 fn drain(rx: &Receiver<Delivery>, deadline: Instant, mut take: impl FnMut(Delivery), mut done: impl FnMut() -> bool) {
@@ -489,15 +479,4 @@ fn main() {
 fn fail(error: &str) -> ! {
     eprintln!("probe: {error}");
     std::process::exit(1)
-}
-
-/// Prints the report, and writes it to `--out` when given.
-fn write_report(args: &Args, report: &Value) {
-    let text = serde_json::to_string_pretty(report).unwrap_or_default();
-    if let Some(out) = &args.out {
-        if let Err(e) = std::fs::write(out, &text) {
-            eprintln!("probe: writing {out}: {e}");
-        }
-    }
-    println!("{text}");
 }
