@@ -6,7 +6,7 @@
 
 PORT ?= 8787
 
-.PHONY: dev dev-tmcp test setup build lint unit e2e bench bench-cluster bench-core chaos clean
+.PHONY: dev dev-tmcp test setup build lint unit e2e bench bench-cluster bench-repeat bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -48,10 +48,17 @@ bench: build
 	bash scripts/bench.sh
 
 # Past one process (loadtest/CLUSTER.md): the objects in one `wrangler dev`, the Worker in F others bound
-# to them by script_name; 50,000 sessions on the mesh, then the seed's single object at 10,000-50,000.
-# Writes loadtest/results/cluster.json; then the capacity model checks itself against it and predicts.
+# to them by script_name; the mesh at 10,000 (1 and 4 fronts: the model's calibration) and 50,000
+# sessions, then the seed's single object at 10,000-50,000. Writes loadtest/results/cluster.json; then
+# the capacity model checks itself against it and predicts (examples/capacity).
 bench-cluster: build
 	bash scripts/bench_cluster.sh
+	cargo run --release --example capacity
+
+# The single-process points the capacity model is checked against, measured REPEATS (3) more times
+# (loadtest/results/repeats/); the model compares its predictions with their median.
+bench-repeat: build
+	bash scripts/bench_repeat.sh
 
 # Chaos at scale (tests/support/chaos_scale.rs): 1,000 sessions through drops, a restart, hibernation
 # and a resharding, twice; writes loadtest/results/chaos.json. CHAOS_SESSIONS, CHAOS_ROUNDS, CHAOS_SEED, CHAOS_RUNS.

@@ -9,8 +9,10 @@
 # Writes loadtest/results/cluster.json (runs; `cargo run --release --example capacity` adds "model").
 #
 # Environment (defaults in brackets):
-#   CLUSTER_RUNS ["mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]  SYSTEM:SESSIONS each;
-#     SYSTEM is mesh-N, tmcp-mesh-N (the tmcp example, examples/tmcp) or baseline
+#   CLUSTER_RUNS ["mesh-16:10000 mesh-16:10000:4 mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]
+#     SYSTEM:SESSIONS[:FRONTS] each; SYSTEM is mesh-N, tmcp-mesh-N (the tmcp example, examples/tmcp) or
+#     baseline; FRONTS defaults to SESSIONS / FRONT_SESSIONS rounded up. The capacity model takes its unit
+#     costs from the 10,000-session runs (one per front count) and checks itself against the others.
 #   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
 #   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
@@ -22,7 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-CLUSTER_RUNS="${CLUSTER_RUNS:-mesh-16:50000 baseline:10000 baseline:30000 baseline:50000}"
+CLUSTER_RUNS="${CLUSTER_RUNS:-mesh-16:10000 mesh-16:10000:4 mesh-16:50000 baseline:10000 baseline:30000 baseline:50000}"
 FRONT_SESSIONS="${FRONT_SESSIONS:-12500}"
 BROADCASTS="${BROADCASTS:-10}"
 TARGETED="${TARGETED:-100}"
@@ -220,10 +222,10 @@ if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseli
 RUNS_JSONL="$WORK/runs.jsonl"
 : >"$RUNS_JSONL"
 for run in $CLUSTER_RUNS; do
-  system="${run%%:*}"
-  sessions="${run##*:}"
-  fronts=$(( (sessions + FRONT_SESSIONS - 1) / FRONT_SESSIONS ))
-  dir="$WORK/$system-$sessions"
+  IFS=: read -r system sessions fronts <<<"$run"
+  [ -n "$fronts" ] || fronts=$(( (sessions + FRONT_SESSIONS - 1) / FRONT_SESSIONS ))
+  tag="$system-$sessions-f$fronts"
+  dir="$WORK/$tag"
   mkdir -p "$dir/sync"
   write_configs "$system" "$dir" "$fronts"
   # The admin token lets the hibernation check read shard status (wrangler reads .dev.vars beside a config).
@@ -231,7 +233,7 @@ for run in $CLUSTER_RUNS; do
   echo "MESH_ADMIN_TOKEN=$admin_token" >"$dir/.dev.vars"
   log "$system K=$sessions: objects process + $fronts fronts"
   failure=""
-  if ! start "$dir/objects.toml" "$dir/state-objects" "$LOG_DIR/$system-$sessions-objects.log"; then
+  if ! start "$dir/objects.toml" "$dir/state-objects" "$LOG_DIR/$tag-objects.log"; then
     failure="the objects process did not start"
   fi
   objects_pgid="$STARTED_PGID"
@@ -240,7 +242,7 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ]; then
     for i in $(seq 0 $((fronts - 1))); do
       # The fronts share one state directory: the baseline's KV is one namespace in production too.
-      if ! start "$dir/front-$i.toml" "$dir/state-fronts" "$LOG_DIR/$system-$sessions-front-$i.log"; then
+      if ! start "$dir/front-$i.toml" "$dir/state-fronts" "$LOG_DIR/$tag-front-$i.log"; then
         failure="front $i did not start"
         break
       fi
@@ -269,7 +271,7 @@ for run in $CLUSTER_RUNS; do
         --targeted "$TARGETED" --callers "$CALLERS" --create-concurrency "$CREATE_CONCURRENCY" \
         --subscribe-fraction "$SUBSCRIBE_FRACTION" --wait-secs "$WAIT_SECS" --broadcast-gap-ms "$BROADCAST_GAP_MS" \
         --epoll --cluster-dir "$dir/sync" --cluster-peers "$fronts" "${leader[@]}" --create-timeout-secs 3600 \
-        --label "p$i" --out "$dir/probe-$i.json" >/dev/null 2>"$LOG_DIR/$system-$sessions-probe-$i.log" &
+        --label "p$i" --out "$dir/probe-$i.json" >/dev/null 2>"$LOG_DIR/$tag-probe-$i.log" &
       probe_pids+=($!)
     done
     sampled=()
@@ -291,7 +293,7 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
   python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
     --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
-    --objects-log "$LOG_DIR/$system-$sessions-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" \
+    --objects-log "$LOG_DIR/$tag-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" \
     >>"$RUNS_JSONL"
   log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
   stop_all

@@ -68,11 +68,11 @@ def parse_json_line(text):
         return {"output": text[-500:]}
 
 
-def front_log_errors(log_dir, system, sessions):
+def front_log_errors(log_dir, system, sessions, fronts):
     """Error lines the fronts' logs hold, counted by message (the seed's KV, shared by the fronts through
     one SQLite file, reports SQLITE_BUSY there)."""
     counts = {}
-    for path in sorted(glob.glob(os.path.join(log_dir, f"{system}-{sessions}-front-*.log"))):
+    for path in sorted(glob.glob(os.path.join(log_dir, f"{system}-{sessions}-f{fronts}-front-*.log"))):
         with open(path, errors="replace") as f:
             for line in f:
                 if "[wrangler:error]" in line or "Uncaught" in line:
@@ -145,6 +145,19 @@ def merge_run(args):
             "cpu_ms": spent,
             "cpu_us_per_create": {kind: round(ms * 1000.0 / opened, 2) for kind, ms in spent.items()},
         }
+    # Per targeted call: from the first call to the last subscriber's notification, all processes.
+    targeted_cpu = None
+    targeted_started = leader.get("targeted_started_ms")
+    targeted_drained = [p["targeted_drained_ms"] for p in probes if "targeted_drained_ms" in p]
+    calls = leader.get("targeted_calls", 0)
+    if os.path.exists(cpu_path) and targeted_started and targeted_drained and calls:
+        spent = cpu_in_window(cpu_path, targeted_started, max(targeted_drained))
+        targeted_cpu = {
+            "window_ms": round(max(targeted_drained) - targeted_started, 1),
+            "cpu_ms": spent,
+            "cpu_us_per_call": {kind: round(ms * 1000.0 / calls, 2) for kind, ms in spent.items()},
+            "subscribers": sum(p.get("targeted_subscribers", 0) for p in probes),
+        }
     objects_errors = []
     if args.objects_log and os.path.exists(args.objects_log):
         with open(args.objects_log, errors="replace") as f:
@@ -179,9 +192,11 @@ def merge_run(args):
         },
         "broadcast_cpu": broadcast_cpu,
         "create_cpu": create_cpu,
+        "targeted_cpu": targeted_cpu,
         "hibernation_check": parse_json_line(args.hibernation),
         "objects_log_errors": objects_errors,
-        "front_log_errors": front_log_errors(args.log_dir, args.system, args.sessions) if args.log_dir else {},
+        "front_log_errors": (front_log_errors(args.log_dir, args.system, args.sessions, args.fronts)
+                             if args.log_dir else {}),
         "failure": failure,
     }
 
@@ -236,7 +251,8 @@ def main():
             doc = json.load(f)
         for run in doc["runs"]:
             if args.log_dir:
-                run["front_log_errors"] = front_log_errors(args.log_dir, run["system"], run["sessions"])
+                run["front_log_errors"] = front_log_errors(
+                    args.log_dir, run["system"], run["sessions"], run["fronts"])
             run["failure"] = judge(run)
         with open(args.out, "w") as f:
             json.dump(doc, f, indent=2)

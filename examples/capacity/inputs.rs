@@ -6,12 +6,20 @@
 //!   from /proc by scripts/bench_cluster.sh), divided by the deliveries. Only the cluster separates the
 //!   object's side from the Worker's.
 //! - Per create, by side: the same CPU accounting over the create phase.
+//! - A targeted send's extra work, by side: the CPU of the targeted phase per call, less its messages'
+//!   sends and relays (and, in the Worker, the tool call), per recipient; for the seed's object, per
+//!   recipient per session (it checks every session against the recipient list).
+//! - One process (`make bench`): its own CPU per delivery, create and targeted call at 10,000 sessions
+//!   (the probe reads the server's /proc), the median over `make bench` and `make bench-repeat` runs.
+//! - Each process layout (fronts) has its own calibration run: with more processes than cores every
+//!   operation costs more CPU (switches, cold caches), so a cluster of F fronts is predicted from the
+//!   calibration run with F fronts, or with one front where there is none.
 //! - Per object call: `make bench`'s broadcast p50 at 100 sessions, 16 shards against 1, per extra shard.
 //! - Per tool call: `make bench`'s k6 tool-call p50.
 
 use serde_json::Value;
 
-use super::model::UnitCosts;
+use super::model::{expected_distinct_shards, Design, UnitCosts, SUBSCRIBED_FRACTION};
 
 /// The cluster run whose CPU accounting gives a design's costs; the other runs check the model.
 pub const CALIBRATION_SESSIONS: u64 = 10_000;
@@ -19,15 +27,18 @@ pub const CALIBRATION_SESSIONS: u64 = 10_000;
 pub struct Inputs {
     pub latest: Value,
     pub cluster: Value,
+    /// More single-process runs of the same points (`make bench-repeat`), in latest.json's shape.
+    pub repeats: Vec<Value>,
 }
 
 impl Inputs {
-    pub fn read(latest: &str, cluster: &str) -> Result<Self, String> {
+    pub fn read(latest: &str, cluster: &str, repeats: &[String]) -> Result<Self, String> {
         let read = |path: &str| -> Result<Value, String> {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
             serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
         };
-        Ok(Self { latest: read(latest)?, cluster: read(cluster)? })
+        let repeats = repeats.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
+        Ok(Self { latest: read(latest)?, cluster: read(cluster)?, repeats })
     }
 
     /// `make bench`'s single-process run of `system` at `sessions`.
@@ -35,21 +46,100 @@ impl Inputs {
         find_run(&self.latest, system, sessions)
     }
 
-    /// `make bench-cluster`'s run of `system` at `sessions`.
-    pub fn cluster_run(&self, system: &str, sessions: u64) -> Option<&Value> {
-        find_run(&self.cluster, system, sessions)
+    /// Every single-process run of `system` at `sessions`: `make bench`'s and the repeats'.
+    pub fn single_runs(&self, system: &str, sessions: u64) -> Vec<&Value> {
+        std::iter::once(&self.latest).chain(&self.repeats).filter_map(|d| find_run(d, system, sessions)).collect()
     }
 
-    /// The unit costs of `system` ("mesh-16" or "baseline"), from its calibration run.
-    pub fn costs(&self, system: &str) -> Result<UnitCosts, String> {
-        let run = self
-            .cluster_run(system, CALIBRATION_SESSIONS)
-            .ok_or_else(|| format!("cluster.json has no {system} run at {CALIBRATION_SESSIONS} sessions"))?;
-        self.costs_of_run(system, run)
+    /// The calibration run of `system` for a layout of `fronts` fronts: the cluster's run at
+    /// `CALIBRATION_SESSIONS` with that many fronts, or with one.
+    pub fn calibration_run(&self, system: &str, fronts: u64) -> Option<&Value> {
+        let at = |f: u64| {
+            self.cluster["runs"].as_array()?.iter().find(|r| {
+                r["system"].as_str() == Some(system)
+                    && r["sessions"].as_u64() == Some(CALIBRATION_SESSIONS)
+                    && r["fronts"].as_u64() == Some(f)
+                    && r["failure"].is_null()
+            })
+        };
+        at(fronts).or_else(|| at(1))
+    }
+
+    /// The front counts `system` has a calibration run for.
+    pub fn calibrated_fronts(&self, system: &str) -> Vec<u64> {
+        let mut fronts: Vec<u64> = self.cluster["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["system"].as_str() == Some(system) && r["sessions"].as_u64() == Some(CALIBRATION_SESSIONS))
+            .filter(|r| r["failure"].is_null())
+            .filter_map(|r| r["fronts"].as_u64())
+            .collect();
+        fronts.sort_unstable();
+        fronts.dedup();
+        fronts
+    }
+
+    /// The unit costs of `system` ("mesh-16" or "baseline") for a layout of `fronts` fronts (one
+    /// process counts as one front).
+    pub fn costs(&self, system: &str, design: Design, fronts: u64) -> Result<UnitCosts, String> {
+        let run = self.calibration_run(system, fronts).ok_or_else(|| {
+            format!("cluster.json has no {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
+        })?;
+        self.costs_of_run(system, design, run)
+    }
+
+    /// The unit costs of `system` in one process (`make bench`): the process's CPU per delivery, per
+    /// create and per targeted call in its runs at `CALIBRATION_SESSIONS` (the median over runs), split
+    /// between the objects' and the Worker's side as the one-front cluster measured them. `None` when
+    /// no run recorded its server's CPU.
+    pub fn single_costs(&self, system: &str, design: Design) -> Result<Option<UnitCosts>, String> {
+        let base = self.costs(system, design, 1)?;
+        let runs = self.single_runs(system, CALIBRATION_SESSIONS);
+        let per = |phase: &str, count: &str| -> Option<f64> {
+            let mut values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| Some(r.pointer(&format!("/server_cpu_ms/{phase}"))?.as_f64()? / r[count].as_f64()?))
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len().checked_sub(1)? / 2).copied()
+        };
+        let (Some(delivery), Some(create), Some(call)) =
+            (per("broadcast", "delivered"), per("create", "sessions_open"), per("targeted", "targeted_calls"))
+        else {
+            return Ok(None);
+        };
+        let k = CALIBRATION_SESSIONS as f64;
+        let recipients = k * SUBSCRIBED_FRACTION;
+        let scale_delivery = delivery / (base.socket_send_ms + base.relay_ms);
+        let scale_create = create / (base.create_objects_ms + base.create_worker_ms);
+        let shards = match design {
+            Design::SingleObject => 1.0,
+            Design::Mesh { shards, .. } => expected_distinct_shards(shards, recipients),
+        };
+        // What a targeted call spent beyond its fixed part and its messages, split as in the cluster.
+        let extra = (call - base.tool_call_ms - shards * base.object_call_ms - recipients * delivery).max(0.0);
+        let per_session = match design {
+            Design::SingleObject => k,
+            Design::Mesh { .. } => 1.0,
+        };
+        let (objects, worker) =
+            (base.targeted_objects_extra_ms * per_session * recipients, base.targeted_worker_extra_ms * recipients);
+        let objects_share = if objects + worker > 0.0 { objects / (objects + worker) } else { 0.5 };
+        Ok(Some(UnitCosts {
+            socket_send_ms: base.socket_send_ms * scale_delivery,
+            relay_ms: base.relay_ms * scale_delivery,
+            create_objects_ms: base.create_objects_ms * scale_create,
+            create_worker_ms: base.create_worker_ms * scale_create,
+            targeted_objects_extra_ms: extra * objects_share / (per_session * recipients),
+            targeted_worker_extra_ms: extra * (1.0 - objects_share) / recipients,
+            ..base
+        }))
     }
 
     /// The unit costs measured in one cluster run of `system`.
-    pub fn costs_of_run(&self, system: &str, run: &Value) -> Result<UnitCosts, String> {
+    pub fn costs_of_run(&self, system: &str, design: Design, run: &Value) -> Result<UnitCosts, String> {
         let per_delivery = |kind: &str| -> Result<f64, String> {
             run.pointer(&format!("/broadcast_cpu/cpu_us_per_delivery/{kind}"))
                 .and_then(Value::as_f64)
@@ -62,15 +152,48 @@ impl Inputs {
                 .map(|us| us / 1_000.0)
                 .ok_or_else(|| format!("{system} cluster run: no create CPU for {kind}"))
         };
+        let (socket_send_ms, relay_ms) = (per_delivery("objects")?, per_delivery("front")?);
+        let tool_call_ms = self.tool_call_ms(system)?;
+        // What the targeted phase spent beyond sending and relaying its messages (never below zero:
+        // the sampling's noise can make a small remainder negative). Runs from before the probe
+        // marked that phase have none: their targeted sends cost only their messages.
+        let (objects_extra, worker_extra) = match run.get("targeted_cpu").filter(|t| !t.is_null()) {
+            None => {
+                eprintln!("capacity: {system}'s cluster run has no targeted CPU; its extra targeted cost is 0");
+                (0.0, 0.0)
+            }
+            Some(targeted) => {
+                let per_call = |kind: &str| -> Result<f64, String> {
+                    targeted
+                        .pointer(&format!("/cpu_us_per_call/{kind}"))
+                        .and_then(Value::as_f64)
+                        .map(|us| us / 1_000.0)
+                        .ok_or_else(|| format!("{system} cluster run: no targeted CPU for {kind}"))
+                };
+                let recipients = targeted["subscribers"]
+                    .as_f64()
+                    .filter(|r| *r > 0.0)
+                    .ok_or_else(|| format!("{system} cluster run: no targeted subscribers"))?;
+                let objects = (per_call("objects")? - recipients * socket_send_ms).max(0.0) / recipients;
+                let worker = (per_call("front")? - tool_call_ms - recipients * relay_ms).max(0.0) / recipients;
+                (objects, worker)
+            }
+        };
+        let sessions = run["sessions"].as_f64().unwrap_or(CALIBRATION_SESSIONS as f64);
         Ok(UnitCosts {
-            socket_send_ms: per_delivery("objects")?,
-            relay_ms: per_delivery("front")?,
+            socket_send_ms,
+            relay_ms,
             client_read_ms: per_delivery("probe")?,
             object_call_ms: self.object_call_ms()?,
-            tool_call_ms: self.tool_call_ms(system)?,
+            tool_call_ms,
             create_objects_ms: per_create("objects")?,
             create_worker_ms: per_create("front")?,
             create_client_ms: per_create("probe")?,
+            targeted_objects_extra_ms: match design {
+                Design::SingleObject => objects_extra / sessions,
+                Design::Mesh { .. } => objects_extra,
+            },
+            targeted_worker_extra_ms: worker_extra,
         })
     }
 

@@ -33,6 +33,8 @@ struct Args {
     latest: String,
     cluster: String,
     svg: String,
+    /// `make bench-repeat`'s runs (default: every loadtest/results/repeats/*.json).
+    repeats: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +42,7 @@ fn parse_args() -> Args {
         latest: "loadtest/results/latest.json".into(),
         cluster: "loadtest/results/cluster.json".into(),
         svg: "loadtest/results/capacity.svg".into(),
+        repeats: repeat_files("loadtest/results/repeats"),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -47,8 +50,9 @@ fn parse_args() -> Args {
             ("--latest", Some(v)) => args.latest = v.clone(),
             ("--cluster", Some(v)) => args.cluster = v.clone(),
             ("--svg", Some(v)) => args.svg = v.clone(),
+            ("--repeats", Some(v)) => args.repeats = repeat_files(v),
             _ => {
-                eprintln!("usage: capacity [--latest FILE] [--cluster FILE] [--svg FILE]");
+                eprintln!("usage: capacity [--latest FILE] [--cluster FILE] [--svg FILE] [--repeats DIR]");
                 std::process::exit(2)
             }
         }
@@ -56,24 +60,52 @@ fn parse_args() -> Args {
     args
 }
 
+fn repeat_files(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
 fn main() {
     let args = parse_args();
-    let inputs = Inputs::read(&args.latest, &args.cluster).unwrap_or_else(|e| fail(&e));
-    let mesh = inputs.costs("mesh-16").unwrap_or_else(|e| fail(&e));
-    let seed = inputs.costs("baseline").unwrap_or_else(|e| fail(&e));
-    println!("unit costs (ms), mesh: {mesh:?}");
-    println!("unit costs (ms), seed: {seed:?}");
+    let inputs = Inputs::read(&args.latest, &args.cluster, &args.repeats).unwrap_or_else(|e| fail(&e));
+    let mesh = inputs.costs("mesh-16", Design::mesh(16), 1).unwrap_or_else(|e| fail(&e));
+    let seed = inputs.costs("baseline", Design::SingleObject, 1).unwrap_or_else(|e| fail(&e));
+    // Every layout's costs, as the checks use them: one process, and the cluster per front count.
+    let mut unit_costs = serde_json::Map::new();
+    for (system, design) in [("mesh-16", Design::mesh(16)), ("baseline", Design::SingleObject)] {
+        if let Ok(Some(single)) = inputs.single_costs(system, design) {
+            println!("unit costs (ms), {system}, one process: {single:?}");
+            unit_costs.insert(format!("{system}, one process"), costs_json(&single));
+        }
+        for fronts in inputs.calibrated_fronts(system) {
+            if let Ok(costs) = inputs.costs(system, design, fronts) {
+                println!("unit costs (ms), {system}, cluster with {fronts} front(s): {costs:?}");
+                unit_costs.insert(format!("{system}, cluster with {fronts} front(s)"), costs_json(&costs));
+            }
+        }
+    }
 
     let validation = validate(&inputs, &mesh, &seed);
-    println!("\n| run | sessions | figure | measured | predicted | error |");
+    println!("\n| run | sessions | figure | measured (median of n, range) | predicted | error |");
     println!("|---|---:|---|---:|---:|---:|");
     for v in &validation {
         println!(
-            "| {} | {} | {} | {} | {} | {:+.0} %{} |",
+            "| {} | {} | {} | {} (n={}, {}–{}) | {} | {:+.0} %{} |",
             v["run"].as_str().unwrap_or(""),
             v["sessions"],
             v["figure"].as_str().unwrap_or(""),
             v["measured"],
+            v["measured_runs"],
+            v["measured_range"][0],
+            v["measured_range"][1],
             v["predicted"],
             v["error_pct"].as_f64().unwrap_or(0.0),
             if v["calibration"].as_bool() == Some(true) { " (calibration run)" } else { "" }
@@ -94,7 +126,7 @@ fn main() {
                 println!("| {} | {} | — | — | — | — ({why}) |", p["sessions"], design)
             }
             None => println!(
-                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} |",
+                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} | {:.1} |",
                 p["sessions"],
                 p["design"].as_str().unwrap_or(""),
                 p["broadcast_p50_ms"].as_f64().unwrap_or(0.0),
@@ -113,9 +145,9 @@ fn main() {
         fail(&format!("{}: {e}", args.svg));
     }
     let model = json!({
-        "unit_costs_ms": {"mesh-16": costs_json(&mesh), "baseline": costs_json(&seed)},
-        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_SESSIONS} sessions; \
-            object and tool calls from make bench"),
+        "unit_costs_ms": unit_costs,
+        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_SESSIONS} sessions, one per \
+            front count (1 front for one process and for Cloudflare); object and tool calls from make bench"),
         "validation": validation,
         "predictions": predictions,
     });
@@ -133,10 +165,19 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
     let mut out = Vec::new();
     let systems = [("mesh-16", mesh, Design::mesh(16)), ("baseline", seed, Design::SingleObject)];
     for (system, costs, design) in systems {
+        // One process from its own CPU at the calibration size, where the runs recorded it.
+        let single = inputs.single_costs(system, design).ok().flatten();
+        let label = match single {
+            Some(_) => format!("{system} (one process)"),
+            None => format!("{system} (one process, from the cluster's costs)"),
+        };
+        let single_costs = single.as_ref().unwrap_or(costs);
         for sessions in [1_000, 10_000] {
-            if let Some(run) = inputs.single_run(system, sessions) {
-                let predicted = predict(costs, design, Execution::LocalSingle, sessions);
-                push_checks(&mut out, &format!("{system} (one process)"), sessions, run, &predicted, false);
+            let runs = inputs.single_runs(system, sessions);
+            if !runs.is_empty() {
+                let predicted = predict(single_costs, design, Execution::LocalSingle, sessions);
+                let calibration = single.is_some() && sessions == CALIBRATION_SESSIONS;
+                push_checks(&mut out, &label, sessions, &runs, &predicted, calibration);
             }
         }
         for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
@@ -146,13 +187,18 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) else { continue };
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
-            let predicted = predict(costs, design, execution, sessions);
-            push_checks(&mut out, &label, sessions, run, &predicted, sessions == CALIBRATION_SESSIONS);
+            // Each layout from its own calibration run (README, "Capacity model").
+            let calibration = inputs.calibration_run(system, fronts);
+            let Ok(layout_costs) = inputs.costs(system, design, fronts) else { continue };
+            let predicted = predict(&layout_costs, design, execution, sessions);
+            let is_calibration = calibration.is_some_and(|c| std::ptr::eq(c, run));
+            push_checks(&mut out, &label, sessions, &[run], &predicted, is_calibration);
             // The same run from the CPU it measured itself: checks the execution model alone.
-            if sessions != CALIBRATION_SESSIONS {
-                if let Ok(own) = inputs.costs_of_run(system, run) {
+            if !is_calibration {
+                if let Ok(own) = inputs.costs_of_run(system, design, run) {
                     let predicted = predict(&own, design, execution, sessions);
-                    push_checks(&mut out, &format!("{label}, its own CPU costs"), sessions, run, &predicted, false);
+                    let label = format!("{label}, its own CPU costs");
+                    push_checks(&mut out, &label, sessions, &[run], &predicted, false);
                 }
             }
         }
@@ -160,19 +206,36 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
     out
 }
 
-fn push_checks(out: &mut Vec<Value>, run_label: &str, sessions: u64, run: &Value, p: &Prediction, calibration: bool) {
+/// One check per figure against the median of `runs` (several runs of one point), with their range.
+fn push_checks(out: &mut Vec<Value>, label: &str, sessions: u64, runs: &[&Value], p: &Prediction, calibration: bool) {
     let predicted = [p.broadcast_p50_ms, p.broadcast_p99_ms, p.creates_per_s, p.targeted_per_s];
     for (figure, predicted) in FIGURES.iter().zip(predicted) {
-        let Some(measured) = run[*figure].as_f64().filter(|m| *m > 0.0) else { continue };
+        let mut measured: Vec<f64> = runs.iter().filter_map(|r| r[*figure].as_f64()).filter(|m| *m > 0.0).collect();
+        if measured.is_empty() {
+            continue;
+        }
+        measured.sort_by(f64::total_cmp);
+        let median = median(&measured);
         out.push(json!({
-            "run": run_label,
+            "run": label,
             "sessions": sessions,
             "figure": figure,
-            "measured": round1(measured),
+            "measured": round1(median),
+            "measured_runs": measured.len(),
+            "measured_range": [round1(measured[0]), round1(measured[measured.len() - 1])],
             "predicted": round1(predicted),
-            "error_pct": round1((predicted - measured) / measured * 100.0),
+            "error_pct": round1((predicted - median) / median * 100.0),
             "calibration": calibration,
         }));
+    }
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 
@@ -233,6 +296,7 @@ fn costs_json(c: &UnitCosts) -> Value {
         "socket_send": c.socket_send_ms, "relay": c.relay_ms, "client_read": c.client_read_ms,
         "object_call": c.object_call_ms, "tool_call": c.tool_call_ms,
         "create_objects": c.create_objects_ms, "create_worker": c.create_worker_ms, "create_client": c.create_client_ms,
+        "targeted_objects_extra": c.targeted_objects_extra_ms, "targeted_worker_extra": c.targeted_worker_extra_ms,
     })
 }
 

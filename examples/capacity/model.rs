@@ -29,6 +29,13 @@ pub struct UnitCosts {
     pub create_objects_ms: f64,
     pub create_worker_ms: f64,
     pub create_client_ms: f64,
+    /// A targeted send's work in the objects beyond writing its messages, per recipient (the mesh's
+    /// topic lookup and grouping), or for the seed per recipient *per session held*: its object checks
+    /// every session against the recipient list (`sessions.includes(id)`).
+    pub targeted_objects_extra_ms: f64,
+    /// A targeted send's work in the Worker beyond the tool call and the relays, per recipient (the
+    /// seed reads each subscriber from KV).
+    pub targeted_worker_extra_ms: f64,
 }
 
 /// Where the work runs.
@@ -104,37 +111,58 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
     let recipients = (k * SUBSCRIBED_FRACTION).max(1.0);
     let targeted_shards = match design {
         Design::SingleObject => 1.0,
-        Design::Mesh { shards, .. } => recipients.min(shards as f64),
+        Design::Mesh { shards, .. } => expected_distinct_shards(shards, recipients),
     };
+    let (extra_objects, extra_worker) = targeted_extra(costs, design, k, recipients);
     // Locally a broadcast waits for its fixed calls and then for the busiest thread's serial share; a
     // targeted send does the same for its recipients; creates run at the busiest thread's pace.
-    let local = |per_delivery: f64, per_create: f64| {
+    let local = |per_delivery: f64, per_create: f64, targeted_serial: f64| {
         let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
         let serial = k * per_delivery;
-        let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + recipients * per_delivery;
+        let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + targeted_serial;
         (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
         // One thread does both sides.
         Execution::LocalSingle => {
-            local(costs.socket_send_ms + costs.relay_ms, costs.create_objects_ms + costs.create_worker_ms)
+            let per_delivery = costs.socket_send_ms + costs.relay_ms;
+            let targeted = recipients * per_delivery + extra_objects + extra_worker;
+            local(per_delivery, costs.create_objects_ms + costs.create_worker_ms, targeted)
         }
         Execution::LocalCluster { fronts, cores } => {
-            let (f, c) = (fronts.max(1) as f64, cores.max(1) as f64);
-            // The busiest thread, or the machine as a whole, whichever is slower.
-            let per_delivery = costs
-                .socket_send_ms
-                .max(costs.relay_ms / f)
-                .max((costs.socket_send_ms + costs.relay_ms + costs.client_read_ms) / c);
-            let per_create = costs
-                .create_objects_ms
-                .max(costs.create_worker_ms / f)
-                .max((costs.create_objects_ms + costs.create_worker_ms + costs.create_client_ms) / c);
-            local(per_delivery, per_create)
+            // The busiest thread (the objects' one, or F fronts sharing the Worker's work), or the
+            // machine's cores as a whole, whichever is slower.
+            let busiest = |objects: f64, worker: f64, client: f64| {
+                let (f, c) = (fronts.max(1) as f64, cores.max(1) as f64);
+                objects.max(worker / f).max((objects + worker + client) / c)
+            };
+            let per_delivery = busiest(costs.socket_send_ms, costs.relay_ms, costs.client_read_ms);
+            let per_create = busiest(costs.create_objects_ms, costs.create_worker_ms, costs.create_client_ms);
+            let targeted = busiest(
+                recipients * costs.socket_send_ms + extra_objects,
+                recipients * costs.relay_ms + extra_worker,
+                recipients * costs.client_read_ms,
+            );
+            local(per_delivery, per_create, targeted)
         }
         Execution::Cloudflare => cloudflare(costs, design, members, k, recipients, targeted_shards),
     };
     Prediction { broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s, cannot_hold }
+}
+
+/// How many of `shards` shards hold at least one of `recipients` sessions spread at random.
+pub fn expected_distinct_shards(shards: u32, recipients: f64) -> f64 {
+    let n = shards.max(1) as f64;
+    n * (1.0 - (1.0 - 1.0 / n).powf(recipients))
+}
+
+/// A targeted send's extra work (objects, Worker) for `recipients` of `k` sessions.
+fn targeted_extra(costs: &UnitCosts, design: Design, k: f64, recipients: f64) -> (f64, f64) {
+    let objects = match design {
+        Design::SingleObject => costs.targeted_objects_extra_ms * k * recipients,
+        Design::Mesh { .. } => costs.targeted_objects_extra_ms * recipients,
+    };
+    (objects, costs.targeted_worker_extra_ms * recipients)
 }
 
 fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<String> {
@@ -201,7 +229,8 @@ fn cloudflare(
     let creates = creates_per_object * members as f64;
     // A targeted send: one topic lookup on the topic's shard (mesh), then one call per shard holding
     // recipients; each of those objects serves ≤ 1,000 requests/s and writes its share of sockets.
-    let per_object_write = recipients / targeted_shards * costs.socket_send_ms;
+    let (extra_objects, _) = targeted_extra(costs, design, k, recipients);
+    let per_object_write = (recipients * costs.socket_send_ms + extra_objects) / targeted_shards;
     let per_object_rate = OBJECT_REQUESTS_PER_S.min(1_000.0 / (per_object_write + costs.object_call_ms));
     let targeted = match design {
         Design::SingleObject => per_object_rate,
@@ -252,6 +281,8 @@ mod tests {
             create_objects_ms: 1.5,
             create_worker_ms: 5.0,
             create_client_ms: 0.4,
+            targeted_objects_extra_ms: 0.0,
+            targeted_worker_extra_ms: 0.0,
         }
     }
 
@@ -311,6 +342,35 @@ mod tests {
         assert!(predict(&c, wide, Execution::Cloudflare, 20_000_000).cannot_hold.is_some());
         let relayed = Design::Mesh { shards: 1_024, fanout: Fanout::Relayed { relays: 2 } };
         assert!(predict(&c, relayed, Execution::Cloudflare, 20_000_000).cannot_hold.is_none());
+    }
+
+    #[test]
+    fn targeted_sends_reach_the_shards_their_recipients_are_on() {
+        assert!((expected_distinct_shards(16, 1.0) - 1.0).abs() < 1e-9);
+        // 10 recipients on 16 shards land on ~7.61 of them, 100 on practically all.
+        assert!((expected_distinct_shards(16, 10.0) - 7.61).abs() < 0.01);
+        assert!(expected_distinct_shards(16, 100.0) > 15.9);
+    }
+
+    #[test]
+    fn the_seeds_recipient_check_grows_with_sessions_times_recipients() {
+        let c = UnitCosts { targeted_objects_extra_ms: 1e-5, ..costs() };
+        let time = |k: u64| 1_000.0 / predict(&c, Design::SingleObject, Execution::LocalSingle, k).targeted_per_s;
+        // tool + one call + recipients × (send + relay) + sessions × recipients × check.
+        assert!((time(1_000) - (5.0 + 1.0 + 100.0 * 0.13 + 1e-5 * 1_000.0 * 100.0)).abs() < 1e-9);
+        assert!((time(10_000) - (5.0 + 1.0 + 1_000.0 * 0.13 + 1e-5 * 10_000.0 * 1_000.0)).abs() < 1e-9);
+        // The mesh's extra work is per recipient only.
+        let mesh = 1_000.0 / predict(&c, Design::mesh(1), Execution::LocalSingle, 10_000).targeted_per_s;
+        assert!((mesh - (5.0 + 1.0 + 1_000.0 * 0.13 + 1e-5 * 1_000.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_clusters_targeted_send_waits_for_its_busiest_side() {
+        let c = UnitCosts { targeted_worker_extra_ms: 0.3, ..costs() };
+        let cluster = Execution::LocalCluster { fronts: 1, cores: 2 };
+        let p = predict(&c, Design::mesh(1), cluster, 10_000);
+        // The one front relays and does the extra work for 1,000 recipients: 0.4 ms each.
+        assert!((1_000.0 / p.targeted_per_s - (5.0 + 1.0 + 1_000.0 * 0.4)).abs() < 1e-9, "{p:?}");
     }
 
     #[test]

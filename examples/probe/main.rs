@@ -49,7 +49,7 @@ use client::{delete_sessions, Client};
 use cluster::Cluster;
 use memory::*;
 use poller::Poller;
-use report::{percentile, round1, write_report};
+use report::{each_broadcast, percentile, round1, write_report};
 use streams::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -124,6 +124,9 @@ fn main() {
     let opened: Arc<Mutex<Vec<(usize, String, Stream)>>> = Arc::new(Mutex::new(Vec::new()));
     let create_start = Instant::now();
     let create_started_ms = now_ms();
+    // The server's CPU by phase (single process, where --server-pids names it): create, broadcast, targeted.
+    let cpu_at = || cpu_ms(&args.server_pids);
+    let cpu_create_start = cpu_at();
     let create_deadline = create_start + Duration::from_secs(args.create_timeout_secs);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
@@ -174,6 +177,7 @@ fn main() {
         let _ = w.join();
     }
     let create_secs = create_start.elapsed().as_secs_f64();
+    let cpu_create_end = cpu_at();
     let mut sessions = std::mem::take(&mut *opened.lock().unwrap());
     sessions.sort_by_key(|(i, _, _)| *i);
     let k_open = sessions.len();
@@ -201,10 +205,13 @@ fn main() {
     let client = Client::pooled(&url);
     let run_id = format!("{:x}", uuid::Uuid::new_v4().as_u128() as u32);
     let mut bcast_lat: Vec<f64> = Vec::new();
+    // Each broadcast's own latencies (by its text), to tell a slow broadcast from a slow recipient.
+    let mut bcast_each: HashMap<String, Vec<f64>> = HashMap::new();
     let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
     let mut stray_targeted = 0usize;
     let mut sent_texts = Vec::new();
     let broadcast_started_ms = now_ms();
+    let cpu_broadcast_start = cpu_at();
     if k_open > 0 && sends {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
@@ -223,6 +230,7 @@ fn main() {
                 if let Kind::Broadcast(t) = &d.kind {
                     if bcast_seen.insert((d.stream, t.clone())) {
                         bcast_lat.push(d.latency_ms);
+                        bcast_each.entry(t.clone()).or_default().push(d.latency_ms);
                     }
                 } else {
                     stray_targeted += 1;
@@ -247,6 +255,7 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(args.wait_secs);
         let seen = std::cell::RefCell::new(&mut bcast_seen);
         let lat = std::cell::RefCell::new(&mut bcast_lat);
+        let each = std::cell::RefCell::new(&mut bcast_each);
         drain(
             &rx,
             deadline,
@@ -254,6 +263,7 @@ fn main() {
                 if let Kind::Broadcast(t) = &d.kind {
                     if sent_set.contains(t) && seen.borrow_mut().insert((d.stream, t.clone())) {
                         lat.borrow_mut().push(d.latency_ms);
+                        each.borrow_mut().entry(t.clone()).or_default().push(d.latency_ms);
                     }
                 }
             },
@@ -262,6 +272,7 @@ fn main() {
     }
     // When this process saw its last broadcast delivery (or gave up): the end of the broadcast phase.
     let broadcast_drained_ms = now_ms();
+    let cpu_broadcast_end = cpu_at();
     let bcast_delivered = bcast_seen.iter().filter(|(_, t)| sent_set.contains(t)).count();
     eprintln!("probe[{}]: broadcasts delivered {bcast_delivered}/{bcast_expected}", args.label);
 
@@ -272,6 +283,9 @@ fn main() {
     let mut targ_lat: Vec<f64> = Vec::new();
     let mut targ_ok_calls = 0usize;
     let mut targ_expected = 0usize;
+    // The targeted phase for CPU accounting: first call to last notification (or giving up).
+    let (mut targeted_started_ms, mut targeted_drained_ms) = (0.0, 0.0);
+    let mut cpu_targeted: (Option<f64>, Option<f64>) = (None, None);
     if k_open > 0 && args.targeted > 0 {
         let n_sub = ((k_open as f64 * args.subscribe_fraction).round() as usize).clamp(1, k_open);
         let step = k_open as f64 / n_sub as f64;
@@ -314,6 +328,8 @@ fn main() {
         let calls_ok = Arc::new(AtomicUsize::new(0));
         let call_sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
         let t_start = Instant::now();
+        targeted_started_ms = now_ms();
+        cpu_targeted = (cpu_at(), None);
         let mut hs = Vec::new();
         for _ in 0..if sends { args.callers } else { 0 } {
             let (client, call_sids, calls_done, calls_ok, note_error, total) = (
@@ -389,6 +405,8 @@ fn main() {
             },
             || total.get() >= targ_expected,
         );
+        targeted_drained_ms = now_ms();
+        cpu_targeted.1 = cpu_at();
         eprintln!(
             "probe[{}]: targeted {targ_ok_calls} calls in {t_secs:.1}s ({targeted_per_s:.1}/s), {} subscribers, \
              notified {}/{targ_expected}",
@@ -405,6 +423,7 @@ fn main() {
     let streams_closed_early = closed.load(Ordering::Relaxed);
 
     bcast_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let broadcast_each = each_broadcast(&sent_texts, bcast_each);
     targ_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let total_errors = errors.load(Ordering::Relaxed);
     let mut report = json!({
@@ -418,6 +437,7 @@ fn main() {
         "delivered": bcast_delivered,
         "expected": bcast_expected,
         "broadcasts_sent": sent_texts.len(),
+        "broadcast_each": broadcast_each,
         "errors": total_errors,
         "error_samples": *error_samples.lock().unwrap(),
         "streams_closed_early": streams_closed_early,
@@ -442,6 +462,14 @@ fn main() {
         "stray_targeted": stray_targeted,
         "probe_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
+    if !args.server_pids.is_empty() {
+        let spent = |start: Option<f64>, end: Option<f64>| json!(start.zip(end).map(|(s, e)| e - s));
+        report["server_cpu_ms"] = json!({
+            "create": spent(cpu_create_start, cpu_create_end),
+            "broadcast": spent(cpu_broadcast_start, cpu_broadcast_end),
+            "targeted": spent(cpu_targeted.0, cpu_targeted.1),
+        });
+    }
     if cluster.is_some() {
         // Percentiles over several processes need every sample.
         report["create_secs"] = json!(create_secs);
@@ -450,6 +478,8 @@ fn main() {
         report["broadcast_drained_ms"] = json!(broadcast_drained_ms);
         report["broadcast_latencies_ms"] = json!(bcast_lat);
         report["targeted_latencies_ms"] = json!(targ_lat);
+        report["targeted_started_ms"] = json!(targeted_started_ms);
+        report["targeted_drained_ms"] = json!(targeted_drained_ms);
     }
 
     // Close: stop readers, DELETE sessions (bounded), shut sockets, join.

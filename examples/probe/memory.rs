@@ -1,5 +1,5 @@
-//! The server's memory as the probe reports it: peak RSS (VmHWM) of the workerd processes serving a
-//! port.
+//! The server's memory and CPU as the probe reports them: peak RSS (VmHWM) of the workerd processes
+//! serving a port, and the CPU they spent in each phase.
 
 use std::collections::HashSet;
 
@@ -9,6 +9,22 @@ use std::collections::HashSet;
 pub(crate) fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+}
+
+/// CPU time (user + system, ms) the processes have used so far; `None` if one of them is gone.
+pub(crate) fn cpu_ms(pids: &[u32]) -> Option<f64> {
+    // USER_HZ: /proc reports clock ticks of 10 ms on Linux's mainstream architectures.
+    const MS_PER_TICK: f64 = 10.0;
+    pids.iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            let mut fields = after.split_whitespace().skip(11);
+            let utime: u64 = fields.next()?.parse().ok()?;
+            let stime: u64 = fields.next()?.parse().ok()?;
+            Some((utime + stime) as f64 * MS_PER_TICK)
+        })
+        .sum()
 }
 
 pub(crate) fn pgid_of(pid: u32) -> Option<u32> {

@@ -1,5 +1,7 @@
 //! The probe's report: latency percentiles, rounding for the JSON, and where the report goes.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::args::Args;
@@ -27,4 +29,17 @@ pub(crate) fn write_report(args: &Args, report: &Value) {
         }
     }
     println!("{text}");
+}
+
+/// Each broadcast's deliveries, p50 and max, in the order sent (`latencies` by the broadcast's text).
+pub(crate) fn each_broadcast(sent: &[String], mut latencies: HashMap<String, Vec<f64>>) -> Vec<Value> {
+    sent.iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut lat = latencies.remove(text).unwrap_or_default();
+            lat.sort_by(f64::total_cmp);
+            json!({"index": index, "delivered": lat.len(), "p50_ms": round1(percentile(&lat, 50.0)),
+                   "max_ms": round1(lat.last().copied())})
+        })
+        .collect()
 }
