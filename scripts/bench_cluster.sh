@@ -18,6 +18,8 @@
 #   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
 #   HIBERNATION_CHECK [1]  HIBERNATION_IDLE_SECS [20]: before each mesh run, a stream opened through a
 #     front must still get a broadcast after its shard was evicted while idle
+#   KEEP_OTHER_RUNS [0]: 1 keeps the runs of cluster.json this invocation does not repeat (each run
+#     carries the date it was measured, `measured_at`)
 #   RESULTS_DIR [loadtest/results]  LOG_DIR [/tmp/mcp-cluster-logs]
 set -euo pipefail
 
@@ -37,6 +39,7 @@ HIBERNATION_CHECK="${HIBERNATION_CHECK:-1}"
 HIBERNATION_IDLE_SECS="${HIBERNATION_IDLE_SECS:-20}"
 RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
 LOG_DIR="${LOG_DIR:-/tmp/mcp-cluster-logs}"
+KEEP_OTHER_RUNS="${KEEP_OTHER_RUNS:-0}"
 COMPAT_DATE="2026-04-07"
 
 mkdir -p "$RESULTS_DIR" "$LOG_DIR"
@@ -299,5 +302,7 @@ for run in $CLUSTER_RUNS; do
   stop_all
 done
 
-python3 scripts/bench_cluster_collect.py write --runs "$RUNS_JSONL" --out "$RESULTS_DIR/cluster.json"
+keep=()
+[ "$KEEP_OTHER_RUNS" = 1 ] && keep=(--keep-others)
+python3 scripts/bench_cluster_collect.py write --runs "$RUNS_JSONL" --out "$RESULTS_DIR/cluster.json" "${keep[@]}"
 log "wrote $RESULTS_DIR/cluster.json"

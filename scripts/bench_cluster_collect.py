@@ -9,6 +9,7 @@ import glob
 import json
 import math
 import os
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -198,7 +199,12 @@ def merge_run(args):
         "front_log_errors": (front_log_errors(args.log_dir, args.system, args.sessions, args.fronts)
                              if args.log_dir else {}),
         "failure": failure,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def run_key(run):
+    return (run.get("system"), run.get("sessions"), run.get("fronts"))
 
 
 def write(args):
@@ -206,12 +212,21 @@ def write(args):
     with open(args.runs) as f:
         runs = [json.loads(line) for line in f if line.strip()]
     model = None
+    previous = []
     if os.path.exists(args.out):
         try:
             with open(args.out) as f:
-                model = json.load(f).get("model")
+                old = json.load(f)
+            model = old.get("model")
+            previous = old.get("runs", [])
         except (OSError, ValueError):
             model = None
+    if args.keep_others:
+        # Runs this invocation did not repeat stay, in their place, with the date they were measured.
+        fresh = {run_key(r) for r in runs}
+        runs = [r for r in previous if run_key(r) not in fresh] + runs
+        order = {run_key(r): i for i, r in enumerate(previous)}
+        runs.sort(key=lambda r: order.get(run_key(r), len(order)))
     doc = {"machine": machine(), "runs": runs}
     if model is not None:
         doc["model"] = model
@@ -240,6 +255,7 @@ def main():
     out = sub.add_parser("write")
     out.add_argument("--runs", required=True)
     out.add_argument("--out", required=True)
+    out.add_argument("--keep-others", action="store_true")
     args = parser.parse_args()
     if args.command == "run":
         run = merge_run(args)
