@@ -37,7 +37,8 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp runs just that part, for quick iterations by hand.
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|hib runs just that part, for quick iterations by hand
+    // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
@@ -46,6 +47,7 @@ fn main() {
             "chaos-scale" => chaos_at_scale(),
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
+            "hib" => hib_loop(),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -83,29 +85,7 @@ fn main() {
         report(results.last());
     }
     let mut fixture = None;
-    let scenarios: Vec<(&str, Scenario)> = vec![
-        ("mcp::sessions_spread_over_shards", sessions_spread_over_shards),
-        ("mcp::has_reports_live_streams", has_reports_live_streams),
-        ("mcp::announce_reaches_every_session_exactly_once", announce_reaches_every_session_exactly_once),
-        ("mcp::targeted_send_reaches_exactly_the_subscribers", targeted_send_reaches_exactly_the_subscribers),
-        ("mcp::second_get_stream_conflicts", second_get_stream_conflicts),
-        (
-            "mcp::delete_closes_the_stream_and_later_requests_get_404",
-            delete_closes_the_stream_and_later_requests_get_404,
-        ),
-        ("mcp::transport_errors_are_json_rpc_errors", transport_errors_are_json_rpc_errors),
-        ("mcp::status_route_needs_the_token", status_route_needs_the_token),
-        ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
-        ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
-        ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
-        ("mcp::a_closed_listen_stream_leaves_the_topic_index", a_closed_listen_stream_leaves_the_topic_index),
-        (
-            "mesh::a_stalled_consumer_is_cut_off_without_delaying_others",
-            a_stalled_consumer_is_cut_off_without_delaying_others,
-        ),
-        ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
-    ];
-    for (name, scenario) in scenarios {
+    for (name, scenario) in scenarios() {
         let started = Instant::now();
         let outcome = scenario(&wrangler, &mut fixture);
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
@@ -221,4 +201,61 @@ fn chaos_at_scale() -> Result<(), String> {
     println!("chaos-scale: wrote {}", path.display());
     let clean = reports.iter().all(|r| r.lost == 0 && r.duplicates == 0 && r.refused == 0);
     check(clean, "a notification was lost or repeated, or a reconnect refused")
+}
+
+/// The e2e up to the hibernation scenario (manager suite, MCP and stream scenarios, each round on a
+/// fresh wrangler and peer) repeated `HIB_RUNS` times: a hunt for the rare miss of the first send after
+/// a shard hibernated. Each round prints a `PROBE` line with that send's raw answer.
+fn hib_loop() -> Result<(), String> {
+    let runs = std::env::var("HIB_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10u32);
+    for run in 0..runs {
+        let wrangler =
+            Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")])?;
+        let peer = Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[])?;
+        let driver = HttpDriver { wrangler: &wrangler };
+        for (name, case) in manager_suite::cases::<HttpDriver>() {
+            let prefix = format!("{name}-{}-{run}", std::process::id());
+            if let Err(error) = case(&driver, &prefix) {
+                println!("run {run}: FAIL manager::{name}: {error}");
+            }
+        }
+        let mut fixture = None;
+        for (name, scenario) in scenarios() {
+            let started = Instant::now();
+            match scenario(&wrangler, &mut fixture) {
+                Ok(()) => println!("run {run}: ok   {name} ({:.1}s)", started.elapsed().as_secs_f64()),
+                Err(error) => println!("run {run}: FAIL {name}: {error}"),
+            }
+        }
+        drop(fixture);
+        drop(peer);
+        drop(wrangler);
+    }
+    Ok(())
+}
+
+/// The MCP and stream scenarios, in the order they run against the shared worker and fleet.
+fn scenarios() -> Vec<(&'static str, Scenario)> {
+    vec![
+        ("mcp::sessions_spread_over_shards", sessions_spread_over_shards),
+        ("mcp::has_reports_live_streams", has_reports_live_streams),
+        ("mcp::announce_reaches_every_session_exactly_once", announce_reaches_every_session_exactly_once),
+        ("mcp::targeted_send_reaches_exactly_the_subscribers", targeted_send_reaches_exactly_the_subscribers),
+        ("mcp::second_get_stream_conflicts", second_get_stream_conflicts),
+        (
+            "mcp::delete_closes_the_stream_and_later_requests_get_404",
+            delete_closes_the_stream_and_later_requests_get_404,
+        ),
+        ("mcp::transport_errors_are_json_rpc_errors", transport_errors_are_json_rpc_errors),
+        ("mcp::status_route_needs_the_token", status_route_needs_the_token),
+        ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
+        ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
+        ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
+        ("mcp::a_closed_listen_stream_leaves_the_topic_index", a_closed_listen_stream_leaves_the_topic_index),
+        (
+            "mesh::a_stalled_consumer_is_cut_off_without_delaying_others",
+            a_stalled_consumer_is_cut_off_without_delaying_others,
+        ),
+        ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
+    ]
 }

@@ -212,21 +212,38 @@ pub fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Optio
     // sooner, so this one scenario waits for it. The constructor then re-runs and must find the
     // sessions again from the hibernated sockets.
     std::thread::sleep(Duration::from_secs(16));
-    let driver = HttpDriver { wrangler: w };
-    let mut report =
-        driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
-    if report.delivered == 0 {
-        // Seen once in about ten runs on a loaded machine: the first send right after the wake finds
-        // no socket. Say so, and look again once: the shard must still hold the session.
+    // The first send goes out raw, not through `HttpDriver::send`: that one reads any answer it cannot
+    // parse (an error status, a lost connection) as all zeros, which looks exactly like a shard that
+    // found no socket. A miss must say which it was: an HTTP status other than 200 (or 0, no answer)
+    // is the call failing; 200 with `missing: 1` is the shard finding no open socket for the session.
+    let started = Instant::now();
+    let first = send_raw(w, &target.id, "after-eviction");
+    let mut report: mcp_mesh::protocol::SendReport = serde_json::from_str(&first.body).unwrap_or_default();
+    if std::env::var("MESH_E2E_ONLY").as_deref() == Ok("hib") {
         println!(
-            "NOTE the first send after hibernation missed {} ({report:?}); client stream closed: {}; shard {shard} \
-             before: {before}; now: {}",
+            "PROBE first send after the idle: status {} in {:.3}s: {}",
+            first.status,
+            started.elapsed().as_secs_f64(),
+            first.body.chars().take(200).collect::<String>()
+        );
+    }
+    let missed = report.delivered == 0;
+    if missed {
+        // Reported about once in ten runs on a loaded machine; cause not found (MESH_E2E_ONLY=hib).
+        // Say exactly what came back, and look again once: the shard must still hold the session.
+        println!(
+            "NOTE the first send after hibernation missed {}: HTTP {} in {:.3}s, body {:?}; client stream \
+             closed: {}; shard {shard} before: {before}; now: {}\n--- wrangler log (tail) ---\n{}",
             target.id,
+            first.status,
+            started.elapsed().as_secs_f64(),
+            first.body.chars().take(500).collect::<String>(),
             target.stream.closed,
-            instance_of(&status(w))
+            instance_of(&status(w)),
+            w.log_tail()
         );
         std::thread::sleep(Duration::from_secs(1));
-        report = driver.send(Some(vec![target.id.clone()]), &mcp_mesh::sse::encode_message("\"after-eviction\"", None));
+        report = serde_json::from_str(&send_raw(w, &target.id, "after-eviction-retry").body).unwrap_or_default();
     }
     check(report.delivered == 1, format!("targeted send after hibernation: {report:?}; status {}", status(w)))?;
     let after = instance_of(&status(w));
@@ -242,8 +259,23 @@ pub fn shard_rebuilds_its_table_after_eviction(w: &Wrangler, fixture: &mut Optio
         format!("the rebuilt shard lists {after}, this fleet alone holds {ours} streams there (before: {before})"),
     )?;
     let target = &mut fleet.sessions[5];
+    let last = if missed { "\"after-eviction-retry\"" } else { "\"after-eviction\"" };
     check(
-        target.stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data.contains("after-eviction"))),
+        target.stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data == last)),
         "the send after eviction never arrived",
-    )
+    )?;
+    if missed {
+        // Whether the first send reached the client anyway tells a lost answer from a lost message.
+        target.stream.wait_until(Duration::from_secs(1), |_| false);
+        let arrived = target.stream.events.iter().any(|e| e.data == "\"after-eviction\"");
+        println!("NOTE the missed first send {} the client", if arrived { "still reached" } else { "never reached" });
+    }
+    Ok(())
+}
+
+/// A targeted `/mesh/send` of one message to `session`, answered as it came (status and body).
+fn send_raw(w: &Wrangler, session: &str, text: &str) -> super::workerd::Reply {
+    let body = json!({ "sessions": [session], "data": mcp_mesh::sse::encode_message(&format!("\"{text}\""), None) });
+    let auth = format!("Bearer {}", w.token);
+    super::workerd::request("POST", &w.url("/mesh/send"), &[("Authorization", &auth), JSON], Some(&body.to_string()))
 }
