@@ -11,9 +11,9 @@
 //!   recipient per session (it checks every session against the recipient list).
 //! - One process (`make bench`): its own CPU per delivery, create and targeted call at 10,000 sessions
 //!   (the probe reads the server's /proc), the median over `make bench` and `make bench-repeat` runs.
-//! - Each process layout (fronts) has its own calibration run: with more processes than cores every
-//!   operation costs more CPU (switches, cold caches), so a cluster of F fronts is predicted from the
-//!   calibration run with F fronts, or with one front where there is none.
+//! - The cluster's costs for K sessions: interpolated by K between the calibration runs at 10,000
+//!   (1 front) and 30,000 sessions (3 fronts). Per-operation CPU grows with the sessions held, not with
+//!   the number of fronts (10,000 sessions over 4 fronts cost what they cost over one).
 //! - Per object call: `make bench`'s broadcast p50 at 100 sessions, 16 shards against 1, per extra shard.
 //! - Per tool call: `make bench`'s k6 tool-call p50.
 
@@ -21,8 +21,12 @@ use serde_json::Value;
 
 use super::model::{expected_distinct_shards, Design, UnitCosts, SUBSCRIBED_FRACTION};
 
-/// The cluster run whose CPU accounting gives a design's costs; the other runs check the model.
+/// The single-process and the first cluster calibration size.
 pub const CALIBRATION_SESSIONS: u64 = 10_000;
+/// The cluster runs (sessions, fronts) whose CPU accounting gives a design's costs; every other run
+/// checks the model. Two sizes, because per-operation CPU grows with the sessions the processes hold
+/// (a front's relay cost 99-107 µs per message at 10,000 sessions and 141 µs at 50,000).
+pub const CALIBRATION_POINTS: [(u64, u64); 2] = [(CALIBRATION_SESSIONS, 1), (30_000, 3)];
 
 pub struct Inputs {
     pub latest: Value,
@@ -51,42 +55,38 @@ impl Inputs {
         std::iter::once(&self.latest).chain(&self.repeats).filter_map(|d| find_run(d, system, sessions)).collect()
     }
 
-    /// The calibration run of `system` for a layout of `fronts` fronts: the cluster's run at
-    /// `CALIBRATION_SESSIONS` with that many fronts, or with one.
-    pub fn calibration_run(&self, system: &str, fronts: u64) -> Option<&Value> {
-        let at = |f: u64| {
-            self.cluster["runs"].as_array()?.iter().find(|r| {
-                r["system"].as_str() == Some(system)
-                    && r["sessions"].as_u64() == Some(CALIBRATION_SESSIONS)
-                    && r["fronts"].as_u64() == Some(f)
-                    && r["failure"].is_null()
+    /// `system`'s successful calibration runs (`CALIBRATION_POINTS`), by sessions.
+    pub fn calibration_runs(&self, system: &str) -> Vec<(u64, &Value)> {
+        CALIBRATION_POINTS
+            .iter()
+            .filter_map(|&(sessions, fronts)| {
+                let run = self.cluster["runs"].as_array()?.iter().find(|r| {
+                    r["system"].as_str() == Some(system)
+                        && r["sessions"].as_u64() == Some(sessions)
+                        && r["fronts"].as_u64() == Some(fronts)
+                        && r["failure"].is_null()
+                })?;
+                Some((sessions, run))
             })
-        };
-        at(fronts).or_else(|| at(1))
+            .collect()
     }
 
-    /// The front counts `system` has a calibration run for.
-    pub fn calibrated_fronts(&self, system: &str) -> Vec<u64> {
-        let mut fronts: Vec<u64> = self.cluster["runs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["system"].as_str() == Some(system) && r["sessions"].as_u64() == Some(CALIBRATION_SESSIONS))
-            .filter(|r| r["failure"].is_null())
-            .filter_map(|r| r["fronts"].as_u64())
-            .collect();
-        fronts.sort_unstable();
-        fronts.dedup();
-        fronts
-    }
-
-    /// The unit costs of `system` ("mesh-16" or "baseline") for a layout of `fronts` fronts (one
-    /// process counts as one front).
-    pub fn costs(&self, system: &str, design: Design, fronts: u64) -> Result<UnitCosts, String> {
-        let run = self.calibration_run(system, fronts).ok_or_else(|| {
-            format!("cluster.json has no {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
+    /// The unit costs of `system` ("mesh-16" or "baseline") for `sessions` sessions in the cluster: the
+    /// CPU per operation of its calibration runs, interpolated (or extrapolated) between them by
+    /// sessions; with one calibration run, that run's.
+    pub fn costs(&self, system: &str, design: Design, sessions: u64) -> Result<UnitCosts, String> {
+        let runs = self.calibration_runs(system);
+        let (k0, first) = runs.first().ok_or_else(|| {
+            format!("cluster.json has no successful {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
         })?;
-        self.costs_of_run(system, design, run)
+        let first = self.costs_of_run(system, design, first)?;
+        match runs.get(1) {
+            None => Ok(first),
+            Some((k1, second)) => {
+                let second = self.costs_of_run(system, design, second)?;
+                Ok(first.towards(&second, (sessions as f64 - *k0 as f64) / (*k1 as f64 - *k0 as f64)))
+            }
+        }
     }
 
     /// The unit costs of `system` in one process (`make bench`): the process's CPU per delivery, per
@@ -94,7 +94,7 @@ impl Inputs {
     /// between the objects' and the Worker's side as the one-front cluster measured them. `None` when
     /// no run recorded its server's CPU.
     pub fn single_costs(&self, system: &str, design: Design) -> Result<Option<UnitCosts>, String> {
-        let base = self.costs(system, design, 1)?;
+        let base = self.costs(system, design, CALIBRATION_SESSIONS)?;
         let runs = self.single_runs(system, CALIBRATION_SESSIONS);
         let per = |phase: &str, count: &str| -> Option<f64> {
             let mut values: Vec<f64> = runs

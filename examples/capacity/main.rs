@@ -17,7 +17,7 @@ mod inputs;
 mod model;
 mod plot;
 
-use inputs::{Inputs, CALIBRATION_SESSIONS};
+use inputs::{Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS};
 use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT};
 use serde_json::{json, Value};
 
@@ -76,8 +76,10 @@ fn repeat_files(dir: &str) -> Vec<String> {
 fn main() {
     let args = parse_args();
     let inputs = Inputs::read(&args.latest, &args.cluster, &args.repeats).unwrap_or_else(|e| fail(&e));
-    let mesh = inputs.costs("mesh-16", Design::mesh(16), 1).unwrap_or_else(|e| fail(&e));
-    let seed = inputs.costs("baseline", Design::SingleObject, 1).unwrap_or_else(|e| fail(&e));
+    // Cloudflare's figures use the 10,000-session costs: there no process holds more than one object's
+    // sockets or one stream, so the local growth with sessions held does not carry over.
+    let mesh = inputs.costs("mesh-16", Design::mesh(16), CALIBRATION_SESSIONS).unwrap_or_else(|e| fail(&e));
+    let seed = inputs.costs("baseline", Design::SingleObject, CALIBRATION_SESSIONS).unwrap_or_else(|e| fail(&e));
     // Every layout's costs, as the checks use them: one process, and the cluster per front count.
     let mut unit_costs = serde_json::Map::new();
     for (system, design) in [("mesh-16", Design::mesh(16)), ("baseline", Design::SingleObject)] {
@@ -85,10 +87,10 @@ fn main() {
             println!("unit costs (ms), {system}, one process: {single:?}");
             unit_costs.insert(format!("{system}, one process"), costs_json(&single));
         }
-        for fronts in inputs.calibrated_fronts(system) {
-            if let Ok(costs) = inputs.costs(system, design, fronts) {
-                println!("unit costs (ms), {system}, cluster with {fronts} front(s): {costs:?}");
-                unit_costs.insert(format!("{system}, cluster with {fronts} front(s)"), costs_json(&costs));
+        for (sessions, _) in inputs.calibration_runs(system) {
+            if let Ok(costs) = inputs.costs(system, design, sessions) {
+                println!("unit costs (ms), {system}, cluster at {sessions} sessions: {costs:?}");
+                unit_costs.insert(format!("{system}, cluster at {sessions} sessions"), costs_json(&costs));
             }
         }
     }
@@ -146,8 +148,9 @@ fn main() {
     }
     let model = json!({
         "unit_costs_ms": unit_costs,
-        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_SESSIONS} sessions, one per \
-            front count (1 front for one process and for Cloudflare); object and tool calls from make bench"),
+        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_POINTS:?} (sessions, fronts), \
+            interpolated by sessions; one process: its own CPU at {CALIBRATION_SESSIONS} sessions; Cloudflare: \
+            the {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench"),
         "validation": validation,
         "predictions": predictions,
     });
@@ -187,11 +190,10 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) else { continue };
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
-            // Each layout from its own calibration run (README, "Capacity model").
-            let calibration = inputs.calibration_run(system, fronts);
-            let Ok(layout_costs) = inputs.costs(system, design, fronts) else { continue };
-            let predicted = predict(&layout_costs, design, execution, sessions);
-            let is_calibration = calibration.is_some_and(|c| std::ptr::eq(c, run));
+            // The costs for this many sessions, from the calibration runs (README, "Capacity model").
+            let Ok(costs_here) = inputs.costs(system, design, sessions) else { continue };
+            let predicted = predict(&costs_here, design, execution, sessions);
+            let is_calibration = inputs.calibration_runs(system).iter().any(|(_, c)| std::ptr::eq(*c, run));
             push_checks(&mut out, &label, sessions, &[run], &predicted, is_calibration);
             // The same run from the CPU it measured itself: checks the execution model alone.
             if !is_calibration {

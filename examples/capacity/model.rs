@@ -38,6 +38,25 @@ pub struct UnitCosts {
     pub targeted_worker_extra_ms: f64,
 }
 
+impl UnitCosts {
+    /// The costs a fraction `t` of the way from `self` to `other` (t outside 0..1 extrapolates; no cost
+    /// goes below zero). The calls measured once (object call, tool call) stay `self`'s.
+    pub fn towards(&self, other: &UnitCosts, t: f64) -> UnitCosts {
+        let at = |a: f64, b: f64| (a + (b - a) * t).max(0.0);
+        UnitCosts {
+            socket_send_ms: at(self.socket_send_ms, other.socket_send_ms),
+            relay_ms: at(self.relay_ms, other.relay_ms),
+            client_read_ms: at(self.client_read_ms, other.client_read_ms),
+            create_objects_ms: at(self.create_objects_ms, other.create_objects_ms),
+            create_worker_ms: at(self.create_worker_ms, other.create_worker_ms),
+            create_client_ms: at(self.create_client_ms, other.create_client_ms),
+            targeted_objects_extra_ms: at(self.targeted_objects_extra_ms, other.targeted_objects_extra_ms),
+            targeted_worker_extra_ms: at(self.targeted_worker_extra_ms, other.targeted_worker_extra_ms),
+            ..self.clone()
+        }
+    }
+}
+
 /// Where the work runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Execution {
@@ -116,18 +135,23 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
     let (extra_objects, extra_worker) = targeted_extra(costs, design, k, recipients);
     // Locally a broadcast waits for its fixed calls and then for the busiest thread's serial share; a
     // targeted send does the same for its recipients; creates run at the busiest thread's pace.
-    let local = |per_delivery: f64, per_create: f64, targeted_serial: f64| {
-        let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms;
+    // `head`: work done before the first delivery, `per_delivery`: the serial work each one adds.
+    let local = |head: f64, per_delivery: f64, per_create: f64, targeted_serial: f64| {
+        let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms + head;
         let serial = k * per_delivery;
         let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + targeted_serial;
         (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
         // One thread does both sides.
+        // One thread does both sides, in order: the shards called at once (6, the Worker's connections)
+        // write all their sockets before the thread relays the first message; the rest follow.
         Execution::LocalSingle => {
-            let per_delivery = costs.socket_send_ms + costs.relay_ms;
-            let targeted = recipients * per_delivery + extra_objects + extra_worker;
-            local(per_delivery, costs.create_objects_ms + costs.create_worker_ms, targeted)
+            let at_once = members.min(CONNECTIONS_IN_FLIGHT) as f64 / members as f64;
+            let head = at_once * k * costs.socket_send_ms;
+            let per_delivery = costs.relay_ms + (1.0 - at_once) * costs.socket_send_ms;
+            let targeted = recipients * (costs.socket_send_ms + costs.relay_ms) + extra_objects + extra_worker;
+            local(head, per_delivery, costs.create_objects_ms + costs.create_worker_ms, targeted)
         }
         Execution::LocalCluster { fronts, cores } => {
             // The busiest thread (the objects' one, or F fronts sharing the Worker's work), or the
@@ -143,7 +167,7 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
                 recipients * costs.relay_ms + extra_worker,
                 recipients * costs.client_read_ms,
             );
-            local(per_delivery, per_create, targeted)
+            local(0.0, per_delivery, per_create, targeted)
         }
         Execution::Cloudflare => cloudflare(costs, design, members, k, recipients, targeted_shards),
     };
@@ -289,9 +313,15 @@ mod tests {
     #[test]
     fn local_single_is_the_sum_of_both_sides_on_one_thread() {
         let p = predict(&costs(), Design::mesh(16), Execution::LocalSingle, 10_000);
-        let fixed = 5.0 + 16.0;
-        assert!((p.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * 0.13)).abs() < 1e-9);
+        // The first 6 of 16 shards write their share before the first relay; then each delivery costs
+        // its relay and the rest of the writes.
+        let fixed = 5.0 + 16.0 + 6.0 / 16.0 * 10_000.0 * 0.03;
+        let per_delivery = 0.1 + 10.0 / 16.0 * 0.03;
+        assert!((p.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * per_delivery)).abs() < 1e-9, "{p:?}");
         assert!((p.creates_per_s - 1_000.0 / 6.5).abs() < 1e-9);
+        // The seed's one object writes every socket before the first relay.
+        let seed = predict(&costs(), Design::SingleObject, Execution::LocalSingle, 10_000);
+        assert!((seed.broadcast_p50_ms - (5.0 + 1.0 + 300.0 + 0.5 * 10_000.0 * 0.1)).abs() < 1e-9, "{seed:?}");
     }
 
     #[test]
@@ -371,6 +401,17 @@ mod tests {
         let p = predict(&c, Design::mesh(1), cluster, 10_000);
         // The one front relays and does the extra work for 1,000 recipients: 0.4 ms each.
         assert!((1_000.0 / p.targeted_per_s - (5.0 + 1.0 + 1_000.0 * 0.4)).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn costs_between_two_calibration_sizes_follow_the_line_through_them() {
+        let (a, b) = (costs(), UnitCosts { relay_ms: 0.2, create_worker_ms: 3.0, ..costs() });
+        let half = a.towards(&b, 0.5);
+        assert!((half.relay_ms - 0.15).abs() < 1e-12 && (half.create_worker_ms - 4.0).abs() < 1e-12);
+        // Past the second point the line goes on, and never below zero.
+        assert!((a.towards(&b, 2.0).relay_ms - 0.3).abs() < 1e-12);
+        assert_eq!(a.towards(&b, 6.0).create_worker_ms, 0.0);
+        assert_eq!(a.towards(&b, 0.5).object_call_ms, a.object_call_ms);
     }
 
     #[test]

@@ -126,7 +126,8 @@ fn main() {
     let create_started_ms = now_ms();
     // The server's CPU by phase (single process, where --server-pids names it): create, broadcast, targeted.
     let cpu_at = || cpu_ms(&args.server_pids);
-    let cpu_create_start = cpu_at();
+    let mut cpu = PhaseCpu::default();
+    cpu.create.0 = cpu_at();
     let create_deadline = create_start + Duration::from_secs(args.create_timeout_secs);
     let mut workers = Vec::new();
     for _ in 0..args.create_concurrency.min(args.sessions.max(1)) {
@@ -177,7 +178,7 @@ fn main() {
         let _ = w.join();
     }
     let create_secs = create_start.elapsed().as_secs_f64();
-    let cpu_create_end = cpu_at();
+    cpu.create.1 = cpu_at();
     let mut sessions = std::mem::take(&mut *opened.lock().unwrap());
     sessions.sort_by_key(|(i, _, _)| *i);
     let k_open = sessions.len();
@@ -211,7 +212,7 @@ fn main() {
     let mut stray_targeted = 0usize;
     let mut sent_texts = Vec::new();
     let broadcast_started_ms = now_ms();
-    let cpu_broadcast_start = cpu_at();
+    cpu.broadcast.0 = cpu_at();
     if k_open > 0 && sends {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
@@ -272,7 +273,7 @@ fn main() {
     }
     // When this process saw its last broadcast delivery (or gave up): the end of the broadcast phase.
     let broadcast_drained_ms = now_ms();
-    let cpu_broadcast_end = cpu_at();
+    cpu.broadcast.1 = cpu_at();
     let bcast_delivered = bcast_seen.iter().filter(|(_, t)| sent_set.contains(t)).count();
     eprintln!("probe[{}]: broadcasts delivered {bcast_delivered}/{bcast_expected}", args.label);
 
@@ -285,7 +286,6 @@ fn main() {
     let mut targ_expected = 0usize;
     // The targeted phase for CPU accounting: first call to last notification (or giving up).
     let (mut targeted_started_ms, mut targeted_drained_ms) = (0.0, 0.0);
-    let mut cpu_targeted: (Option<f64>, Option<f64>) = (None, None);
     if k_open > 0 && args.targeted > 0 {
         let n_sub = ((k_open as f64 * args.subscribe_fraction).round() as usize).clamp(1, k_open);
         let step = k_open as f64 / n_sub as f64;
@@ -329,7 +329,7 @@ fn main() {
         let call_sids: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(_, s, _)| s.clone()).collect());
         let t_start = Instant::now();
         targeted_started_ms = now_ms();
-        cpu_targeted = (cpu_at(), None);
+        cpu.targeted.0 = cpu_at();
         let mut hs = Vec::new();
         for _ in 0..if sends { args.callers } else { 0 } {
             let (client, call_sids, calls_done, calls_ok, note_error, total) = (
@@ -406,7 +406,7 @@ fn main() {
             || total.get() >= targ_expected,
         );
         targeted_drained_ms = now_ms();
-        cpu_targeted.1 = cpu_at();
+        cpu.targeted.1 = cpu_at();
         eprintln!(
             "probe[{}]: targeted {targ_ok_calls} calls in {t_secs:.1}s ({targeted_per_s:.1}/s), {} subscribers, \
              notified {}/{targ_expected}",
@@ -463,12 +463,7 @@ fn main() {
         "probe_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
     if !args.server_pids.is_empty() {
-        let spent = |start: Option<f64>, end: Option<f64>| json!(start.zip(end).map(|(s, e)| e - s));
-        report["server_cpu_ms"] = json!({
-            "create": spent(cpu_create_start, cpu_create_end),
-            "broadcast": spent(cpu_broadcast_start, cpu_broadcast_end),
-            "targeted": spent(cpu_targeted.0, cpu_targeted.1),
-        });
+        report["server_cpu_ms"] = cpu.report();
     }
     if cluster.is_some() {
         // Percentiles over several processes need every sample.

@@ -27,6 +27,24 @@ pub(crate) fn cpu_ms(pids: &[u32]) -> Option<f64> {
         .sum()
 }
 
+/// The server's CPU (ms, as [`cpu_ms`] reads it) at the start and end of each phase.
+#[derive(Default)]
+pub(crate) struct PhaseCpu {
+    pub(crate) create: (Option<f64>, Option<f64>),
+    pub(crate) broadcast: (Option<f64>, Option<f64>),
+    pub(crate) targeted: (Option<f64>, Option<f64>),
+}
+
+impl PhaseCpu {
+    /// `{"create": ms, "broadcast": ms, "targeted": ms}`, null where a reading is missing.
+    pub(crate) fn report(&self) -> serde_json::Value {
+        let spent = |(start, end): (Option<f64>, Option<f64>)| start.zip(end).map(|(s, e)| e - s);
+        serde_json::json!({
+            "create": spent(self.create), "broadcast": spent(self.broadcast), "targeted": spent(self.targeted),
+        })
+    }
+}
+
 pub(crate) fn pgid_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
