@@ -194,6 +194,7 @@ impl Inputs {
                 Design::Mesh { .. } => objects_extra,
             },
             targeted_worker_extra_ms: worker_extra,
+            p99_tail: 1.0,
         })
     }
 

@@ -8,7 +8,8 @@
 //!
 //! 1. Reads the unit costs from the benchmark output (inputs.rs).
 //! 2. Predicts every measured point under the local execution model (one process, or the cluster)
-//!    and prints the error of each figure.
+//!    and prints the error of each figure: against the median of repeated one-process runs, with the
+//!    local p99 stretched by the tail the calibration runs measured (`measured_tail`).
 //! 3. Predicts broadcast p99, creates/s and targeted sends/s on Cloudflare for 100,000 to 10,000,000
 //!    sessions at 16 to 512 shards, beside the seed's single object.
 //! 4. Writes both under "model" in cluster.json, and the broadcast p99 curves as an SVG.
@@ -95,7 +96,7 @@ fn main() {
         }
     }
 
-    let validation = validate(&inputs, &mesh, &seed);
+    let (validation, tails) = validate(&inputs, &mesh, &seed);
     println!("\n| run | sessions | figure | measured (median of n, range) | predicted | error |");
     println!("|---|---:|---|---:|---:|---:|");
     for v in &validation {
@@ -148,6 +149,7 @@ fn main() {
     }
     let model = json!({
         "unit_costs_ms": unit_costs,
+        "p99_tail": tails,
         "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_POINTS:?} (sessions, fronts), \
             interpolated by sessions; one process: its own CPU at {CALIBRATION_SESSIONS} sessions; Cloudflare: \
             the {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench"),
@@ -164,8 +166,9 @@ fn main() {
 }
 
 /// Every measured point against the local model's prediction for it.
-fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
+fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>, Value) {
     let mut out = Vec::new();
+    let mut tails = serde_json::Map::new();
     let systems = [("mesh-16", mesh, Design::mesh(16)), ("baseline", seed, Design::SingleObject)];
     for (system, costs, design) in systems {
         // One process from its own CPU at the calibration size, where the runs recorded it.
@@ -174,15 +177,32 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             Some(_) => format!("{system} (one process)"),
             None => format!("{system} (one process, from the cluster's costs)"),
         };
-        let single_costs = single.as_ref().unwrap_or(costs);
+        let mut single_costs = single.clone().unwrap_or_else(|| costs.clone());
+        // The tail measured at the calibration size, carried to the other.
+        single_costs.p99_tail = measured_tail(
+            inputs
+                .single_runs(system, CALIBRATION_SESSIONS)
+                .into_iter()
+                .map(|run| (run, predict(&single_costs, design, Execution::LocalSingle, CALIBRATION_SESSIONS))),
+        );
         for sessions in [1_000, 10_000] {
             let runs = inputs.single_runs(system, sessions);
             if !runs.is_empty() {
-                let predicted = predict(single_costs, design, Execution::LocalSingle, sessions);
+                let predicted = predict(&single_costs, design, Execution::LocalSingle, sessions);
                 let calibration = single.is_some() && sessions == CALIBRATION_SESSIONS;
                 push_checks(&mut out, &label, sessions, &runs, &predicted, calibration);
             }
         }
+        let cluster_at = |run: &Value| -> Option<(u64, Execution)> {
+            let fronts = run["fronts"].as_u64()? as u32;
+            Some((run["sessions"].as_u64()?, Execution::LocalCluster { fronts, cores: LOCAL_CORES }))
+        };
+        let cluster_tail = measured_tail(inputs.calibration_runs(system).into_iter().filter_map(|(_, run)| {
+            let (sessions, execution) = cluster_at(run)?;
+            Some((run, predict(&inputs.costs(system, design, sessions).ok()?, design, execution, sessions)))
+        }));
+        println!("p99 tail, {system}: one process {:.3}, cluster {cluster_tail:.3}", single_costs.p99_tail);
+        tails.insert(system.into(), json!({"one_process": single_costs.p99_tail, "cluster": cluster_tail}));
         for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
             if run["system"].as_str() != Some(system) || !run["failure"].is_null() {
                 continue;
@@ -191,13 +211,15 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
             // The costs for this many sessions, from the calibration runs (README, "Capacity model").
-            let Ok(costs_here) = inputs.costs(system, design, sessions) else { continue };
+            let Ok(mut costs_here) = inputs.costs(system, design, sessions) else { continue };
+            costs_here.p99_tail = cluster_tail;
             let predicted = predict(&costs_here, design, execution, sessions);
             let is_calibration = inputs.calibration_runs(system).iter().any(|(_, c)| std::ptr::eq(*c, run));
             push_checks(&mut out, &label, sessions, &[run], &predicted, is_calibration);
             // The same run from the CPU it measured itself: checks the execution model alone.
             if !is_calibration {
-                if let Ok(own) = inputs.costs_of_run(system, design, run) {
+                if let Ok(mut own) = inputs.costs_of_run(system, design, run) {
+                    own.p99_tail = cluster_tail;
                     let predicted = predict(&own, design, execution, sessions);
                     let label = format!("{label}, its own CPU costs");
                     push_checks(&mut out, &label, sessions, &[run], &predicted, false);
@@ -205,7 +227,21 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
             }
         }
     }
-    out
+    (out, Value::Object(tails))
+}
+
+/// The median of measured ÷ predicted broadcast p99 over calibration runs (each with its prediction
+/// made without a tail); 1 when there are none.
+fn measured_tail<'a>(runs: impl Iterator<Item = (&'a Value, Prediction)>) -> f64 {
+    let mut ratios: Vec<f64> = runs
+        .filter_map(|(run, p)| Some(run["broadcast_p99_ms"].as_f64()? / p.broadcast_p99_ms))
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .collect();
+    if ratios.is_empty() {
+        return 1.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    median(&ratios)
 }
 
 /// One check per figure against the median of `runs` (several runs of one point), with their range.

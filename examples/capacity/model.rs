@@ -36,6 +36,10 @@ pub struct UnitCosts {
     /// A targeted send's work in the Worker beyond the tool call and the relays, per recipient (the
     /// seed reads each subscriber from KV).
     pub targeted_worker_extra_ms: f64,
+    /// How much later than an even spread of the serial work the slowest 1 % of a local broadcast's
+    /// deliveries arrive (broadcasts are not identical: a run's slowest sets its p99), as measured in
+    /// the calibration runs; 1 for none. Local predictions only.
+    pub p99_tail: f64,
 }
 
 impl UnitCosts {
@@ -140,7 +144,7 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
         let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms + head;
         let serial = k * per_delivery;
         let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + targeted_serial;
-        (fixed + 0.5 * serial, fixed + 0.99 * serial, 1_000.0 / per_create, 1_000.0 / targeted)
+        (fixed + 0.5 * serial, fixed + 0.99 * serial * costs.p99_tail, 1_000.0 / per_create, 1_000.0 / targeted)
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
         // One thread does both sides.
@@ -307,6 +311,7 @@ mod tests {
             create_client_ms: 0.4,
             targeted_objects_extra_ms: 0.0,
             targeted_worker_extra_ms: 0.0,
+            p99_tail: 1.0,
         }
     }
 
@@ -401,6 +406,20 @@ mod tests {
         let p = predict(&c, Design::mesh(1), cluster, 10_000);
         // The one front relays and does the extra work for 1,000 recipients: 0.4 ms each.
         assert!((1_000.0 / p.targeted_per_s - (5.0 + 1.0 + 1_000.0 * 0.4)).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn a_measured_tail_stretches_the_local_p99_only() {
+        let tailed = UnitCosts { p99_tail: 1.3, ..costs() };
+        let (plain, late) = (
+            predict(&costs(), Design::mesh(1), Execution::LocalSingle, 10_000),
+            predict(&tailed, Design::mesh(1), Execution::LocalSingle, 10_000),
+        );
+        assert_eq!(plain.broadcast_p50_ms, late.broadcast_p50_ms);
+        // mesh-1: 5 + 1 ms fixed, every socket written first (300 ms), then 0.99 × 10,000 relays.
+        assert!((late.broadcast_p99_ms - (306.0 + 0.99 * 10_000.0 * 0.1 * 1.3)).abs() < 1e-9, "{late:?}");
+        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), Execution::Cloudflare, 100_000).broadcast_p99_ms;
+        assert_eq!(cloud(&costs()), cloud(&tailed));
     }
 
     #[test]
