@@ -12,8 +12,9 @@
 //! - One process (`make bench`): its own CPU per delivery, create and targeted call at 10,000 sessions
 //!   (the probe reads the server's /proc), the median over `make bench` and `make bench-repeat` runs.
 //! - The cluster's costs for K sessions: interpolated by K between the calibration runs at 10,000
-//!   (1 front) and 30,000 sessions (3 fronts). Per-operation CPU grows with the sessions held, not with
-//!   the number of fronts (10,000 sessions over 4 fronts cost what they cost over one).
+//!   (1 front) and 30,000 sessions (3 fronts). The front count alone does not change it (10,000
+//!   sessions over 4 fronts cost what they cost over one); at 50,000 it grew (less over 5 fronts than
+//!   over 4), which no calibration below foresees (README, "Capacity model").
 //! - Per object call: `make bench`'s broadcast p50 at 100 sessions, 16 shards against 1, per extra shard.
 //! - Per tool call: `make bench`'s k6 tool-call p50.
 

@@ -27,6 +27,8 @@ const PREDICTED_SESSIONS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const PREDICTED_SHARDS: [u32; 4] = [16, 64, 256, 512];
 /// The seed is also predicted here, the most sessions its one object holds (rounded down).
 const SEED_REFERENCE_SESSIONS: u64 = 30_000;
+/// How a check from a run's own CPU is labelled.
+const OWN_COSTS: &str = ", its own CPU costs";
 /// The machine's cores (the cluster's processes share them).
 const LOCAL_CORES: u32 = 2;
 
@@ -81,7 +83,7 @@ fn main() {
     // sockets or one stream, so the local growth with sessions held does not carry over.
     let mesh = inputs.costs("mesh-16", Design::mesh(16), CALIBRATION_SESSIONS).unwrap_or_else(|e| fail(&e));
     let seed = inputs.costs("baseline", Design::SingleObject, CALIBRATION_SESSIONS).unwrap_or_else(|e| fail(&e));
-    // Every layout's costs, as the checks use them: one process, and the cluster per front count.
+    // Every layout's costs, as the checks use them: one process, and the cluster at each calibration size.
     let mut unit_costs = serde_json::Map::new();
     for (system, design) in [("mesh-16", Design::mesh(16)), ("baseline", Design::SingleObject)] {
         if let Ok(Some(single)) = inputs.single_costs(system, design) {
@@ -114,9 +116,18 @@ fn main() {
             if v["calibration"].as_bool() == Some(true) { " (calibration run)" } else { "" }
         );
     }
-    let checked: Vec<&Value> = validation.iter().filter(|v| v["calibration"].as_bool() != Some(true)).collect();
-    let within = checked.iter().filter(|v| v["error_pct"].as_f64().is_some_and(|e| e.abs() <= 25.0)).count();
-    println!("\n{within} of {} figures outside the calibration runs within 25 %", checked.len());
+    // Predictions from the calibration costs, and apart the checks of the execution model alone (a run
+    // predicted from its own CPU).
+    for own in [false, true] {
+        let checked: Vec<&Value> = validation
+            .iter()
+            .filter(|v| v["calibration"].as_bool() != Some(true))
+            .filter(|v| v["run"].as_str().is_some_and(|r| r.ends_with(OWN_COSTS)) == own)
+            .collect();
+        let within = checked.iter().filter(|v| v["error_pct"].as_f64().is_some_and(|e| e.abs() <= 25.0)).count();
+        let what = if own { "figures predicted from a run's own CPU" } else { "predicted figures" };
+        println!("{}{within} of {} {what} within 25 %", if own { "" } else { "\n" }, checked.len());
+    }
 
     let predictions = predictions(&mesh, &seed);
     println!("\nCloudflare predictions:\n");
@@ -221,7 +232,7 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
                 if let Ok(mut own) = inputs.costs_of_run(system, design, run) {
                     own.p99_tail = cluster_tail;
                     let predicted = predict(&own, design, execution, sessions);
-                    let label = format!("{label}, its own CPU costs");
+                    let label = format!("{label}{OWN_COSTS}");
                     push_checks(&mut out, &label, sessions, &[run], &predicted, false);
                 }
             }
