@@ -208,6 +208,7 @@ fn chaos_at_scale() -> Result<(), String> {
 /// a shard hibernated. Each round prints a `PROBE` line with that send's raw answer.
 fn hib_loop() -> Result<(), String> {
     let runs = std::env::var("HIB_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10u32);
+    let mut failures = 0;
     for run in 0..runs {
         let wrangler =
             Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")])?;
@@ -217,6 +218,7 @@ fn hib_loop() -> Result<(), String> {
             let prefix = format!("{name}-{}-{run}", std::process::id());
             if let Err(error) = case(&driver, &prefix) {
                 println!("run {run}: FAIL manager::{name}: {error}");
+                failures += 1;
             }
         }
         let mut fixture = None;
@@ -224,14 +226,20 @@ fn hib_loop() -> Result<(), String> {
             let started = Instant::now();
             match scenario(&wrangler, &mut fixture) {
                 Ok(()) => println!("run {run}: ok   {name} ({:.1}s)", started.elapsed().as_secs_f64()),
-                Err(error) => println!("run {run}: FAIL {name}: {error}"),
+                Err(error) => {
+                    println!("run {run}: FAIL {name}: {error}");
+                    failures += 1;
+                }
             }
         }
         drop(fixture);
         drop(peer);
         drop(wrangler);
     }
-    Ok(())
+    check(
+        failures == 0,
+        format!("{failures} failed cases in {runs} rounds (a first send that missed and then arrived prints a NOTE)"),
+    )
 }
 
 /// The MCP and stream scenarios, in the order they run against the shared worker and fleet.
