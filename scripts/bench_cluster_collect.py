@@ -58,6 +58,19 @@ def cpu_in_window(path, start_ms, end_ms):
     return {kind: round(ms, 1) for kind, ms in sorted(spent.items())}
 
 
+def phase_cpu(cpu_path, start_ms, end_ms, count, per_key):
+    """CPU each kind of process spent in one phase [start_ms, end_ms], in all and per `count` operations
+    (µs, under `per_key`); None without samples, a window or operations."""
+    if not (os.path.exists(cpu_path) and start_ms and end_ms and count):
+        return None
+    spent = cpu_in_window(cpu_path, start_ms, end_ms)
+    return {
+        "window_ms": round(end_ms - start_ms, 1),
+        "cpu_ms": spent,
+        per_key: {kind: round(ms * 1000.0 / count, 2) for kind, ms in spent.items()},
+    }
+
+
 def parse_json_line(text):
     """The last line of a check's output as JSON, or the text itself when it is not JSON."""
     lines = [line for line in (text or "").splitlines() if line.strip()]
@@ -123,42 +136,22 @@ def merge_run(args):
     failure = args.failure or None
     if failure is None and len(probes) < args.fronts:
         failure = f"{args.fronts - len(probes)} probe process(es) wrote no result"
-    broadcast_cpu = None
     cpu_path = os.path.join(args.dir, "cpu.tsv")
     started = leader.get("broadcast_started_ms")
     drained = [p["broadcast_drained_ms"] for p in probes if "broadcast_drained_ms" in p]
     delivered = sum(p.get("delivered", 0) for p in probes)
-    if os.path.exists(cpu_path) and started and drained and delivered:
-        spent = cpu_in_window(cpu_path, started, max(drained))
-        broadcast_cpu = {
-            "window_ms": round(max(drained) - started, 1),
-            "cpu_ms": spent,
-            "cpu_us_per_delivery": {kind: round(ms * 1000.0 / delivered, 2) for kind, ms in spent.items()},
-        }
-    create_cpu = None
+    broadcast_cpu = phase_cpu(cpu_path, started, max(drained, default=None), delivered, "cpu_us_per_delivery")
     create_starts = [p["create_started_ms"] for p in probes if "create_started_ms" in p]
     create_ends = [p["create_started_ms"] + p.get("create_secs", 0.0) * 1000.0
                    for p in probes if "create_started_ms" in p]
-    if os.path.exists(cpu_path) and create_starts and opened:
-        spent = cpu_in_window(cpu_path, min(create_starts), max(create_ends))
-        create_cpu = {
-            "window_ms": round(max(create_ends) - min(create_starts), 1),
-            "cpu_ms": spent,
-            "cpu_us_per_create": {kind: round(ms * 1000.0 / opened, 2) for kind, ms in spent.items()},
-        }
+    create_cpu = phase_cpu(cpu_path, min(create_starts, default=None), max(create_ends, default=None), opened,
+                           "cpu_us_per_create")
     # Per targeted call: from the first call to the last subscriber's notification, all processes.
-    targeted_cpu = None
-    targeted_started = leader.get("targeted_started_ms")
     targeted_drained = [p["targeted_drained_ms"] for p in probes if "targeted_drained_ms" in p]
-    calls = leader.get("targeted_calls", 0)
-    if os.path.exists(cpu_path) and targeted_started and targeted_drained and calls:
-        spent = cpu_in_window(cpu_path, targeted_started, max(targeted_drained))
-        targeted_cpu = {
-            "window_ms": round(max(targeted_drained) - targeted_started, 1),
-            "cpu_ms": spent,
-            "cpu_us_per_call": {kind: round(ms * 1000.0 / calls, 2) for kind, ms in spent.items()},
-            "subscribers": sum(p.get("targeted_subscribers", 0) for p in probes),
-        }
+    targeted_cpu = phase_cpu(cpu_path, leader.get("targeted_started_ms"), max(targeted_drained, default=None),
+                             leader.get("targeted_calls", 0), "cpu_us_per_call")
+    if targeted_cpu is not None:
+        targeted_cpu["subscribers"] = sum(p.get("targeted_subscribers", 0) for p in probes)
     objects_errors = []
     if args.objects_log and os.path.exists(args.objects_log):
         with open(args.objects_log, errors="replace") as f:

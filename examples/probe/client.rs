@@ -1,7 +1,7 @@
 //! The probe's POSTs and DELETEs: one ureq agent per phase, answers read as JSON or SSE.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,38 @@ pub(crate) fn find_response(text: &str, id: u64) -> Option<Value> {
     let mut events = dec.feed(text.as_bytes());
     events.extend(dec.feed(b"\n\n"));
     events.into_iter().filter_map(|e| serde_json::from_str::<Value>(&e.data).ok()).find(|v| matches(v))
+}
+
+/// Subscribes each of `sessions` (stream index, session id) to `mesh://counter` with `concurrency`
+/// workers; returns the stream indexes whose subscription succeeded, and reports the others.
+pub(crate) fn subscribe_sessions(
+    client: &Arc<Client>,
+    sessions: Vec<(usize, String)>,
+    concurrency: usize,
+    note_error: impl Fn(String) + Clone + Send + 'static,
+) -> Vec<usize> {
+    let sessions = Arc::new(sessions);
+    let subscribed = Arc::new(Mutex::new(Vec::new()));
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, sessions, cursor, subscribed, note_error) =
+                (client.clone(), sessions.clone(), cursor.clone(), subscribed.clone(), note_error.clone());
+            thread::spawn(move || loop {
+                let j = cursor.fetch_add(1, Ordering::Relaxed);
+                let Some((index, session)) = sessions.get(j) else { return };
+                match client.rpc(Some(session), 2, "resources/subscribe", json!({"uri": "mesh://counter"})) {
+                    Ok(_) => subscribed.lock().unwrap().push(*index),
+                    Err(e) => note_error(format!("subscribe: {e}")),
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let subscribed = std::mem::take(&mut *subscribed.lock().unwrap());
+    subscribed
 }
 
 /// DELETEs `sessions` with `concurrency` workers, for at most 60 s.

@@ -45,7 +45,7 @@ mod report;
 mod storm;
 mod streams;
 use args::{parse_args, Args};
-use client::{delete_sessions, Client};
+use client::{delete_sessions, subscribe_sessions, Client};
 use cluster::Cluster;
 use memory::*;
 use poller::Poller;
@@ -291,26 +291,7 @@ fn main() {
         let step = k_open as f64 / n_sub as f64;
         let picks: Vec<usize> = (0..n_sub).map(|j| ((j as f64 * step) as usize).min(k_open - 1)).collect();
         let sub_sids: Vec<(usize, String)> = picks.iter().map(|&p| (sessions[p].0, sessions[p].1.clone())).collect();
-        let ok_subs = Arc::new(Mutex::new(Vec::new()));
-        let cursor = Arc::new(AtomicUsize::new(0));
-        let sub_sids = Arc::new(sub_sids);
-        let mut hs = Vec::new();
-        for _ in 0..args.create_concurrency {
-            let (client, sub_sids, cursor, ok_subs, note_error) =
-                (client.clone(), sub_sids.clone(), cursor.clone(), ok_subs.clone(), note_error.clone());
-            hs.push(thread::spawn(move || loop {
-                let j = cursor.fetch_add(1, Ordering::Relaxed);
-                let Some((idx, sid)) = sub_sids.get(j) else { return };
-                match client.rpc(Some(sid), 2, "resources/subscribe", json!({"uri": "mesh://counter"})) {
-                    Ok(_) => ok_subs.lock().unwrap().push(*idx),
-                    Err(e) => note_error(format!("subscribe: {e}")),
-                }
-            }));
-        }
-        for h in hs {
-            let _ = h.join();
-        }
-        subscribers = std::mem::take(&mut *ok_subs.lock().unwrap());
+        subscribers = subscribe_sessions(&client, sub_sids, args.create_concurrency, note_error.clone());
         if let Some(cluster) = &cluster {
             cluster.report("subscribed", &json!({"subscribers": subscribers.len()}));
             if cluster.leader {
