@@ -20,7 +20,7 @@
 
 use serde_json::Value;
 
-use super::model::{expected_distinct_shards, Design, UnitCosts, SUBSCRIBED_FRACTION};
+use super::model::{recipient_check_scale, targeted_extra, targeted_shards, Design, UnitCosts, SUBSCRIBED_FRACTION};
 
 /// The single-process and the first cluster calibration size.
 pub const CALIBRATION_SESSIONS: u64 = 10_000;
@@ -104,7 +104,7 @@ impl Inputs {
                 .filter(|v| v.is_finite() && *v > 0.0)
                 .collect();
             values.sort_by(f64::total_cmp);
-            values.get(values.len().checked_sub(1)? / 2).copied()
+            (!values.is_empty()).then(|| median(&values))
         };
         let (Some(delivery), Some(create), Some(call)) =
             (per("broadcast", "delivered"), per("create", "sessions_open"), per("targeted", "targeted_calls"))
@@ -115,18 +115,11 @@ impl Inputs {
         let recipients = k * SUBSCRIBED_FRACTION;
         let scale_delivery = delivery / (base.socket_send_ms + base.relay_ms);
         let scale_create = create / (base.create_objects_ms + base.create_worker_ms);
-        let shards = match design {
-            Design::SingleObject => 1.0,
-            Design::Mesh { shards, .. } => expected_distinct_shards(shards, recipients),
-        };
+        let shards = targeted_shards(design, recipients);
         // What a targeted call spent beyond its fixed part and its messages, split as in the cluster.
         let extra = (call - base.tool_call_ms - shards * base.object_call_ms - recipients * delivery).max(0.0);
-        let per_session = match design {
-            Design::SingleObject => k,
-            Design::Mesh { .. } => 1.0,
-        };
-        let (objects, worker) =
-            (base.targeted_objects_extra_ms * per_session * recipients, base.targeted_worker_extra_ms * recipients);
+        let per_session = recipient_check_scale(design, k);
+        let (objects, worker) = targeted_extra(&base, design, k, recipients);
         let objects_share = if objects + worker > 0.0 { objects / (objects + worker) } else { 0.5 };
         Ok(Some(UnitCosts {
             socket_send_ms: base.socket_send_ms * scale_delivery,
@@ -190,10 +183,7 @@ impl Inputs {
             create_objects_ms: per_create("objects")?,
             create_worker_ms: per_create("front")?,
             create_client_ms: per_create("probe")?,
-            targeted_objects_extra_ms: match design {
-                Design::SingleObject => objects_extra / sessions,
-                Design::Mesh { .. } => objects_extra,
-            },
+            targeted_objects_extra_ms: objects_extra / recipient_check_scale(design, sessions),
             targeted_worker_extra_ms: worker_extra,
             p99_tail: 1.0,
         })
@@ -213,6 +203,16 @@ impl Inputs {
             .pointer(&format!("/k6/tools/{system}/trends/tool_call_ms/med"))
             .and_then(Value::as_f64)
             .ok_or_else(|| format!("latest.json has no k6 tool-call figure for {system}"))
+    }
+}
+
+/// The median of `sorted` (ascending, not empty): the middle value, or the mean of the middle two.
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 

@@ -18,7 +18,7 @@ mod inputs;
 mod model;
 mod plot;
 
-use inputs::{Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS};
+use inputs::{median, Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS};
 use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT};
 use serde_json::{json, Value};
 
@@ -276,15 +276,6 @@ fn push_checks(out: &mut Vec<Value>, label: &str, sessions: u64, runs: &[&Value]
             "error_pct": round1((predicted - median) / median * 100.0),
             "calibration": calibration,
         }));
-    }
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 

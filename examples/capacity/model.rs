@@ -132,10 +132,7 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
     };
     let cannot_hold = limit_broken(design, execution, sessions);
     let recipients = (k * SUBSCRIBED_FRACTION).max(1.0);
-    let targeted_shards = match design {
-        Design::SingleObject => 1.0,
-        Design::Mesh { shards, .. } => expected_distinct_shards(shards, recipients),
-    };
+    let targeted_shards = targeted_shards(design, recipients);
     let (extra_objects, extra_worker) = targeted_extra(costs, design, k, recipients);
     // Locally a broadcast waits for its fixed calls and then for the busiest thread's serial share; a
     // targeted send does the same for its recipients; creates run at the busiest thread's pace.
@@ -184,12 +181,27 @@ pub fn expected_distinct_shards(shards: u32, recipients: f64) -> f64 {
     n * (1.0 - (1.0 - 1.0 / n).powf(recipients))
 }
 
+/// The objects a targeted send to `recipients` sessions calls: the seed's one, or the mesh's shards
+/// holding at least one recipient.
+pub fn targeted_shards(design: Design, recipients: f64) -> f64 {
+    match design {
+        Design::SingleObject => 1.0,
+        Design::Mesh { shards, .. } => expected_distinct_shards(shards, recipients),
+    }
+}
+
+/// What the objects' extra targeted work per recipient is multiplied by with `k` sessions: the seed's
+/// one object checks every session it holds against the recipient list; a shard looks recipients up.
+pub fn recipient_check_scale(design: Design, k: f64) -> f64 {
+    match design {
+        Design::SingleObject => k,
+        Design::Mesh { .. } => 1.0,
+    }
+}
+
 /// A targeted send's extra work (objects, Worker) for `recipients` of `k` sessions.
-fn targeted_extra(costs: &UnitCosts, design: Design, k: f64, recipients: f64) -> (f64, f64) {
-    let objects = match design {
-        Design::SingleObject => costs.targeted_objects_extra_ms * k * recipients,
-        Design::Mesh { .. } => costs.targeted_objects_extra_ms * recipients,
-    };
+pub fn targeted_extra(costs: &UnitCosts, design: Design, k: f64, recipients: f64) -> (f64, f64) {
+    let objects = costs.targeted_objects_extra_ms * recipient_check_scale(design, k) * recipients;
     (objects, costs.targeted_worker_extra_ms * recipients)
 }
 
