@@ -61,19 +61,10 @@ fn main() {
         println!("e2e: {} passed, {failed} failed", 1 - failed);
         std::process::exit(i32::from(failed > 0));
     }
-    let wrangler =
-        match Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")]) {
-            Ok(wrangler) => wrangler,
-            Err(error) => {
-                eprintln!("e2e: could not start wrangler dev: {error}");
-                std::process::exit(1);
-            }
-        };
-    // A second worker process bound to the same Durable Objects: another isolate for sure.
-    let peer = match Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[]) {
-        Ok(peer) => peer,
+    let (wrangler, peer) = match start_workers() {
+        Ok(workers) => workers,
         Err(error) => {
-            eprintln!("e2e: could not start the peer worker: {error}");
+            eprintln!("e2e: {error}");
             std::process::exit(1);
         }
     };
@@ -210,9 +201,7 @@ fn hib_loop() -> Result<(), String> {
     let runs = std::env::var("HIB_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10u32);
     let mut failures = 0;
     for run in 0..runs {
-        let wrangler =
-            Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")])?;
-        let peer = Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[])?;
+        let (wrangler, peer) = start_workers()?;
         let driver = HttpDriver { wrangler: &wrangler };
         for (name, case) in manager_suite::cases::<HttpDriver>() {
             let prefix = format!("{name}-{}-{run}", std::process::id());
@@ -240,6 +229,17 @@ fn hib_loop() -> Result<(), String> {
         failures == 0,
         format!("{failures} failed cases in {runs} rounds (a first send that missed and then arrived prints a NOTE)"),
     )
+}
+
+/// The worker the suite runs against, and a second worker process bound to the same Durable Objects
+/// (another isolate for sure).
+fn start_workers() -> Result<(Wrangler, Wrangler), String> {
+    let wrangler =
+        Wrangler::start(&[("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("STREAM_BUFFER_BYTES", "262144")])
+            .map_err(|error| format!("could not start wrangler dev: {error}"))?;
+    let peer = Wrangler::start_with_config(Some("tests/wrangler.peer.toml"), &[])
+        .map_err(|error| format!("could not start the peer worker: {error}"))?;
+    Ok((wrangler, peer))
 }
 
 /// The MCP and stream scenarios, in the order they run against the shared worker and fleet.
