@@ -9,24 +9,33 @@
 # Writes loadtest/results/cluster.json (runs; `cargo run --release --example capacity` adds "model").
 #
 # Environment (defaults in brackets):
-#   CLUSTER_RUNS ["mesh-16:10000 mesh-16:10000:4 mesh-16:50000 baseline:10000 baseline:30000 baseline:50000"]
-#     SYSTEM:SESSIONS[:FRONTS] each; SYSTEM is mesh-N, tmcp-mesh-N (the tmcp example, examples/tmcp) or
-#     baseline; FRONTS defaults to SESSIONS / FRONT_SESSIONS rounded up. The capacity model takes its unit
-#     costs from the 10,000-session runs (one per front count) and checks itself against the others.
+#   CLUSTER_RUNS [see DEFAULT_RUNS below: ~55 minutes]
+#     SYSTEM:SESSIONS[:FRONTS] each, a point listed twice is run twice; SYSTEM is mesh-N, tmcp-mesh-N
+#     (the tmcp example, examples/tmcp) or baseline; FRONTS defaults to SESSIONS / FRONT_SESSIONS rounded
+#     up. The capacity model takes its unit costs from the runs at 10,000 sessions on 1 front and 30,000
+#     on 3 (the median of each point's runs: one run's CPU per delivery varies by up to a fifth) and
+#     checks itself against the other points.
 #   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
 #   WAIT_SECS [120]  SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [1000]
 #   HIBERNATION_CHECK [1]  HIBERNATION_IDLE_SECS [20]: before each mesh run, a stream opened through a
 #     front must still get a broadcast after its shard was evicted while idle
-#   KEEP_OTHER_RUNS [0]: 1 keeps the runs of cluster.json this invocation does not repeat (each run
-#     carries the date it was measured, `measured_at`)
+#   KEEP_OTHER_RUNS [0]: 1 keeps the runs of cluster.json this invocation does not repeat; all keeps
+#     every run already there, so repeats of a point accumulate (each run carries the date it was
+#     measured, `measured_at`; the model takes the median of a point's runs)
 #   RESULTS_DIR [loadtest/results]  LOG_DIR [/tmp/mcp-cluster-logs]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-CLUSTER_RUNS="${CLUSTER_RUNS:-mesh-16:10000 mesh-16:10000:4 mesh-16:50000 baseline:10000 baseline:30000 baseline:50000}"
+# The whole script is one block, which bash reads before running any of it: an edit to this file
+# while a run goes on (bash otherwise reads a script as it goes) cannot change or break that run.
+{
+
+DEFAULT_RUNS="mesh-16:10000 mesh-16:10000 mesh-16:30000 mesh-16:30000 mesh-16:10000:4 mesh-16:50000 mesh-16:50000:5"
+DEFAULT_RUNS+=" baseline:10000 baseline:10000 baseline:30000 baseline:50000"
+CLUSTER_RUNS="${CLUSTER_RUNS:-$DEFAULT_RUNS}"
 FRONT_SESSIONS="${FRONT_SESSIONS:-12500}"
 BROADCASTS="${BROADCASTS:-10}"
 TARGETED="${TARGETED:-100}"
@@ -222,8 +231,11 @@ PROBE="$ROOT/target/release/examples/probe"
 cp -r "$ROOT/build" "$WORK/build"
 if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseline >&2; fi
 
-RUNS_JSONL="$WORK/runs.jsonl"
+# Each finished run's line lands here at once, outside $WORK: if the invocation is cut short, its runs
+# can still be written (`python3 scripts/bench_cluster_collect.py write --runs FILE --out ... --keep-all`).
+RUNS_JSONL="$LOG_DIR/runs-$(date +%Y%m%dT%H%M%S).jsonl"
 : >"$RUNS_JSONL"
+log "runs go to $RUNS_JSONL as they finish"
 for run in $CLUSTER_RUNS; do
   IFS=: read -r system sessions fronts <<<"$run"
   [ -n "$fronts" ] || fronts=$(( (sessions + FRONT_SESSIONS - 1) / FRONT_SESSIONS ))
@@ -304,5 +316,8 @@ done
 
 keep=()
 [ "$KEEP_OTHER_RUNS" = 1 ] && keep=(--keep-others)
+[ "$KEEP_OTHER_RUNS" = all ] && keep=(--keep-all)
 python3 scripts/bench_cluster_collect.py write --runs "$RUNS_JSONL" --out "$RESULTS_DIR/cluster.json" "${keep[@]}"
 log "wrote $RESULTS_DIR/cluster.json"
+exit
+}

@@ -214,11 +214,14 @@ def write(args):
             previous = old.get("runs", [])
         except (OSError, ValueError):
             model = None
-    if args.keep_others:
-        # Runs this invocation did not repeat stay, in their place, with the date they were measured.
-        fresh = {run_key(r) for r in runs}
+    if args.keep_all or args.keep_others:
+        # Earlier runs stay, in their place, with the date they were measured: all of them (these runs
+        # are repeats the model takes the median of), or those this invocation did not repeat.
+        fresh = set() if args.keep_all else {run_key(r) for r in runs}
         runs = [r for r in previous if run_key(r) not in fresh] + runs
-        order = {run_key(r): i for i, r in enumerate(previous)}
+        order = {}
+        for r in previous:
+            order.setdefault(run_key(r), len(order))
         runs.sort(key=lambda r: order.get(run_key(r), len(order)))
     doc = {"machine": machine(), "runs": runs}
     if model is not None:
@@ -249,6 +252,7 @@ def main():
     out.add_argument("--runs", required=True)
     out.add_argument("--out", required=True)
     out.add_argument("--keep-others", action="store_true")
+    out.add_argument("--keep-all", action="store_true")
     args = parser.parse_args()
     if args.command == "run":
         run = merge_run(args)

@@ -9,25 +9,31 @@
 //! - A targeted send's extra work, by side: the CPU of the targeted phase per call, less its messages'
 //!   sends and relays (and, in the Worker, the tool call), per recipient; for the seed's object, per
 //!   recipient per session (it checks every session against the recipient list).
-//! - One process (`make bench`): its own CPU per delivery, create and targeted call at 10,000 sessions
-//!   (the probe reads the server's /proc), the median over `make bench` and `make bench-repeat` runs.
-//! - The cluster's costs for K sessions: interpolated by K between the calibration runs at 10,000
-//!   (1 front) and 30,000 sessions (3 fronts). The front count alone does not change it (10,000
-//!   sessions over 4 fronts cost what they cost over one); at 50,000 it grew (less over 5 fronts than
-//!   over 4), which no calibration below foresees (README, "Capacity model").
+//! - One process (`make bench`, `make bench-repeat`): its own CPU per delivery, create and targeted call
+//!   at 1,000 and at 10,000 sessions (the probe reads the server's /proc), the median over runs at each
+//!   size, on the line between them for other sizes: per-operation CPU grows with the sessions a process
+//!   holds (the seed's per delivery 78 µs at 1,000 and 103 µs at 10,000; its KV read per subscriber
+//!   0.24 and 0.61 ms).
+//! - The cluster's costs for K sessions: at each calibration point (10,000 sessions on 1 front, 30,000
+//!   on 3) the median, cost by cost, over that point's runs (one run's CPU per delivery varies by up
+//!   to a fifth), on the line between the two points for other K. Every other cluster point checks the
+//!   model: 10,000 sessions on 4 fronts, 50,000 on 4 and on 5.
 //! - Per object call: `make bench`'s broadcast p50 at 100 sessions, 16 shards against 1, per extra shard.
 //! - Per tool call: `make bench`'s k6 tool-call p50.
 
 use serde_json::Value;
 
-use super::model::{recipient_check_scale, targeted_extra, targeted_shards, Design, UnitCosts, SUBSCRIBED_FRACTION};
+use super::model::{
+    median, recipient_check_scale, targeted_extra, targeted_shards, Design, UnitCosts, SUBSCRIBED_FRACTION,
+};
 
-/// The single-process and the first cluster calibration size.
+/// The first cluster calibration size, and the one whose costs carry to Cloudflare.
 pub const CALIBRATION_SESSIONS: u64 = 10_000;
-/// The cluster runs (sessions, fronts) whose CPU accounting gives a design's costs; every other run
-/// checks the model. Two sizes, because per-operation CPU grows with the sessions the processes hold
-/// (a front's relay cost 99-107 µs per message at 10,000 sessions and 141 µs at 50,000).
+/// The cluster points (sessions, fronts) whose runs give a design's costs; every other point checks the
+/// model. Two sizes, because per-operation CPU grows with the sessions the processes hold.
 pub const CALIBRATION_POINTS: [(u64, u64); 2] = [(CALIBRATION_SESSIONS, 1), (30_000, 3)];
+/// The one-process sizes whose runs give that layout's costs.
+pub const SINGLE_CALIBRATION_SESSIONS: [u64; 2] = [1_000, CALIBRATION_SESSIONS];
 
 pub struct Inputs {
     pub latest: Value,
@@ -56,47 +62,67 @@ impl Inputs {
         std::iter::once(&self.latest).chain(&self.repeats).filter_map(|d| find_run(d, system, sessions)).collect()
     }
 
-    /// `system`'s successful calibration runs (`CALIBRATION_POINTS`), by sessions.
-    pub fn calibration_runs(&self, system: &str) -> Vec<(u64, &Value)> {
-        CALIBRATION_POINTS
-            .iter()
-            .filter_map(|&(sessions, fronts)| {
-                let run = self.cluster["runs"].as_array()?.iter().find(|r| {
-                    r["system"].as_str() == Some(system)
-                        && r["sessions"].as_u64() == Some(sessions)
-                        && r["fronts"].as_u64() == Some(fronts)
-                        && r["failure"].is_null()
-                })?;
-                Some((sessions, run))
+    /// `system`'s successful cluster runs at `sessions` on `fronts` fronts (repeats of one point).
+    pub fn cluster_runs(&self, system: &str, (sessions, fronts): (u64, u64)) -> Vec<&Value> {
+        self.cluster["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["system"].as_str() == Some(system)
+                    && r["sessions"].as_u64() == Some(sessions)
+                    && r["fronts"].as_u64() == Some(fronts)
+                    && r["failure"].is_null()
             })
             .collect()
     }
 
-    /// The unit costs of `system` ("mesh-16" or "baseline") for `sessions` sessions in the cluster: the
-    /// CPU per operation of its calibration runs, interpolated (or extrapolated) between them by
-    /// sessions; with one calibration run, that run's.
-    pub fn costs(&self, system: &str, design: Design, sessions: u64) -> Result<UnitCosts, String> {
-        let runs = self.calibration_runs(system);
-        let (k0, first) = runs.first().ok_or_else(|| {
-            format!("cluster.json has no successful {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
-        })?;
-        let first = self.costs_of_run(system, design, first)?;
-        match runs.get(1) {
-            None => Ok(first),
-            Some((k1, second)) => {
-                let second = self.costs_of_run(system, design, second)?;
-                Ok(first.towards(&second, (sessions as f64 - *k0 as f64) / (*k1 as f64 - *k0 as f64)))
-            }
-        }
+    /// `system`'s calibration points (`CALIBRATION_POINTS`) that have successful runs, by sessions.
+    pub fn calibration_runs(&self, system: &str) -> Vec<(u64, Vec<&Value>)> {
+        CALIBRATION_POINTS
+            .iter()
+            .map(|&point| (point.0, self.cluster_runs(system, point)))
+            .filter(|(_, runs)| !runs.is_empty())
+            .collect()
     }
 
-    /// The unit costs of `system` in one process (`make bench`): the process's CPU per delivery, per
-    /// create and per targeted call in its runs at `CALIBRATION_SESSIONS` (the median over runs), split
-    /// between the objects' and the Worker's side as the one-front cluster measured them. `None` when
-    /// no run recorded its server's CPU.
-    pub fn single_costs(&self, system: &str, design: Design) -> Result<Option<UnitCosts>, String> {
+    /// The unit costs of `system` ("mesh-16" or "baseline") for `sessions` sessions in the cluster: each
+    /// calibration point's median costs, on the line between the points (extrapolated past them); with
+    /// one point, its costs.
+    pub fn costs(&self, system: &str, design: Design, sessions: u64) -> Result<UnitCosts, String> {
+        let points = self
+            .calibration_runs(system)
+            .into_iter()
+            .map(|(k, runs)| Ok((k, self.costs_of_runs(system, design, &runs)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        UnitCosts::interpolate(&points, sessions).ok_or_else(|| {
+            format!("cluster.json has no successful {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
+        })
+    }
+
+    /// Cost by cost, the median of what each of `runs` (one cluster point's) measured.
+    pub fn costs_of_runs(&self, system: &str, design: Design, runs: &[&Value]) -> Result<UnitCosts, String> {
+        let each = runs.iter().map(|r| self.costs_of_run(system, design, r)).collect::<Result<Vec<_>, _>>()?;
+        UnitCosts::median_of(&each).ok_or_else(|| format!("no {system} cluster run to take costs from"))
+    }
+
+    /// The unit costs of `system` in one process (`make bench`) for `sessions` sessions: at each of
+    /// `SINGLE_CALIBRATION_SESSIONS` the process's CPU per delivery, per create and per targeted call
+    /// (the median over that size's runs), split between the objects' and the Worker's side as the
+    /// one-front cluster measured them; on the line between the sizes for others. `None` when no run
+    /// recorded its server's CPU.
+    pub fn single_costs(&self, system: &str, design: Design, sessions: u64) -> Result<Option<UnitCosts>, String> {
         let base = self.costs(system, design, CALIBRATION_SESSIONS)?;
-        let runs = self.single_runs(system, CALIBRATION_SESSIONS);
+        let points: Vec<(u64, UnitCosts)> = SINGLE_CALIBRATION_SESSIONS
+            .iter()
+            .filter_map(|&k| Some((k, self.single_costs_at(system, design, &base, k)?)))
+            .collect();
+        Ok(UnitCosts::interpolate(&points, sessions))
+    }
+
+    /// One process's costs from its runs at exactly `size` sessions (see `single_costs`).
+    fn single_costs_at(&self, system: &str, design: Design, base: &UnitCosts, size: u64) -> Option<UnitCosts> {
+        let runs = self.single_runs(system, size);
         let per = |phase: &str, count: &str| -> Option<f64> {
             let mut values: Vec<f64> = runs
                 .iter()
@@ -106,12 +132,10 @@ impl Inputs {
             values.sort_by(f64::total_cmp);
             (!values.is_empty()).then(|| median(&values))
         };
-        let (Some(delivery), Some(create), Some(call)) =
-            (per("broadcast", "delivered"), per("create", "sessions_open"), per("targeted", "targeted_calls"))
-        else {
-            return Ok(None);
-        };
-        let k = CALIBRATION_SESSIONS as f64;
+        let delivery = per("broadcast", "delivered")?;
+        let create = per("create", "sessions_open")?;
+        let call = per("targeted", "targeted_calls")?;
+        let k = size as f64;
         let recipients = k * SUBSCRIBED_FRACTION;
         let scale_delivery = delivery / (base.socket_send_ms + base.relay_ms);
         let scale_create = create / (base.create_objects_ms + base.create_worker_ms);
@@ -119,17 +143,17 @@ impl Inputs {
         // What a targeted call spent beyond its fixed part and its messages, split as in the cluster.
         let extra = (call - base.tool_call_ms - shards * base.object_call_ms - recipients * delivery).max(0.0);
         let per_session = recipient_check_scale(design, k);
-        let (objects, worker) = targeted_extra(&base, design, k, recipients);
+        let (objects, worker) = targeted_extra(base, design, k, recipients);
         let objects_share = if objects + worker > 0.0 { objects / (objects + worker) } else { 0.5 };
-        Ok(Some(UnitCosts {
+        Some(UnitCosts {
             socket_send_ms: base.socket_send_ms * scale_delivery,
             relay_ms: base.relay_ms * scale_delivery,
             create_objects_ms: base.create_objects_ms * scale_create,
             create_worker_ms: base.create_worker_ms * scale_create,
             targeted_objects_extra_ms: extra * objects_share / (per_session * recipients),
             targeted_worker_extra_ms: extra * (1.0 - objects_share) / recipients,
-            ..base
-        }))
+            ..base.clone()
+        })
     }
 
     /// The unit costs measured in one cluster run of `system`.
@@ -203,16 +227,6 @@ impl Inputs {
             .pointer(&format!("/k6/tools/{system}/trends/tool_call_ms/med"))
             .and_then(Value::as_f64)
             .ok_or_else(|| format!("latest.json has no k6 tool-call figure for {system}"))
-    }
-}
-
-/// The median of `sorted` (ascending, not empty): the middle value, or the mean of the middle two.
-pub fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 

@@ -18,8 +18,10 @@ mod inputs;
 mod model;
 mod plot;
 
-use inputs::{median, Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS};
-use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT};
+use inputs::{Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS, SINGLE_CALIBRATION_SESSIONS};
+use model::{
+    direct_fanout_sessions, median, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT,
+};
 use serde_json::{json, Value};
 
 const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];
@@ -86,9 +88,11 @@ fn main() {
     // Every layout's costs, as the checks use them: one process, and the cluster at each calibration size.
     let mut unit_costs = serde_json::Map::new();
     for (system, design) in [("mesh-16", Design::mesh(16)), ("baseline", Design::SingleObject)] {
-        if let Ok(Some(single)) = inputs.single_costs(system, design) {
-            println!("unit costs (ms), {system}, one process: {single:?}");
-            unit_costs.insert(format!("{system}, one process"), costs_json(&single));
+        for sessions in SINGLE_CALIBRATION_SESSIONS {
+            if let Ok(Some(single)) = inputs.single_costs(system, design, sessions) {
+                println!("unit costs (ms), {system}, one process at {sessions} sessions: {single:?}");
+                unit_costs.insert(format!("{system}, one process at {sessions} sessions"), costs_json(&single));
+            }
         }
         for (sessions, _) in inputs.calibration_runs(system) {
             if let Ok(costs) = inputs.costs(system, design, sessions) {
@@ -162,8 +166,9 @@ fn main() {
         "unit_costs_ms": unit_costs,
         "p99_tail": tails,
         "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_POINTS:?} (sessions, fronts), \
-            interpolated by sessions; one process: its own CPU at {CALIBRATION_SESSIONS} sessions; Cloudflare: \
-            the {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench"),
+            the median of each point's runs, interpolated by sessions; one process: its own CPU at \
+            {SINGLE_CALIBRATION_SESSIONS:?} sessions (median of runs), interpolated; Cloudflare: the \
+            {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench"),
         "validation": validation,
         "predictions": predictions,
     });
@@ -182,58 +187,51 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
     let mut tails = serde_json::Map::new();
     let systems = [("mesh-16", mesh, Design::mesh(16)), ("baseline", seed, Design::SingleObject)];
     for (system, costs, design) in systems {
-        // One process from its own CPU at the calibration size, where the runs recorded it.
-        let single = inputs.single_costs(system, design).ok().flatten();
-        let label = match single {
-            Some(_) => format!("{system} (one process)"),
-            None => format!("{system} (one process, from the cluster's costs)"),
+        // One process from its own CPU at its calibration sizes, where the runs recorded it.
+        let single_at = |sessions: u64| inputs.single_costs(system, design, sessions).ok().flatten();
+        let from_own_cpu = single_at(CALIBRATION_SESSIONS).is_some();
+        let label = match from_own_cpu {
+            true => format!("{system} (one process)"),
+            false => format!("{system} (one process, from the cluster's costs)"),
         };
-        let mut single_costs = single.clone().unwrap_or_else(|| costs.clone());
-        // The tail measured at the calibration size, carried to the other.
-        single_costs.p99_tail = measured_tail(
-            inputs
-                .single_runs(system, CALIBRATION_SESSIONS)
-                .into_iter()
-                .map(|run| (run, predict(&single_costs, design, Execution::LocalSingle, CALIBRATION_SESSIONS))),
-        );
+        let single_costs = |sessions: u64| single_at(sessions).unwrap_or_else(|| costs.clone());
+        // The tail its calibration runs measured, over both sizes.
+        let single_tail = measured_tail(SINGLE_CALIBRATION_SESSIONS.iter().flat_map(|&sessions| {
+            let predicted = predict(&single_costs(sessions), design, Execution::LocalSingle, sessions);
+            inputs.single_runs(system, sessions).into_iter().map(move |run| (run, predicted.clone()))
+        }));
         for sessions in [1_000, 10_000] {
             let runs = inputs.single_runs(system, sessions);
             if !runs.is_empty() {
-                let predicted = predict(&single_costs, design, Execution::LocalSingle, sessions);
-                let calibration = single.is_some() && sessions == CALIBRATION_SESSIONS;
+                let costs_here = UnitCosts { p99_tail: single_tail, ..single_costs(sessions) };
+                let predicted = predict(&costs_here, design, Execution::LocalSingle, sessions);
+                let calibration = from_own_cpu && SINGLE_CALIBRATION_SESSIONS.contains(&sessions);
                 push_checks(&mut out, &label, sessions, &runs, &predicted, calibration);
             }
         }
-        let cluster_at = |run: &Value| -> Option<(u64, Execution)> {
-            let fronts = run["fronts"].as_u64()? as u32;
-            Some((run["sessions"].as_u64()?, Execution::LocalCluster { fronts, cores: LOCAL_CORES }))
-        };
-        let cluster_tail = measured_tail(inputs.calibration_runs(system).into_iter().filter_map(|(_, run)| {
-            let (sessions, execution) = cluster_at(run)?;
-            Some((run, predict(&inputs.costs(system, design, sessions).ok()?, design, execution, sessions)))
+        let cluster_tail = measured_tail(inputs.calibration_runs(system).into_iter().flat_map(|(sessions, runs)| {
+            runs.into_iter().filter_map(move |run| {
+                let execution = Execution::LocalCluster { fronts: run["fronts"].as_u64()? as u32, cores: LOCAL_CORES };
+                Some((run, predict(&inputs.costs(system, design, sessions).ok()?, design, execution, sessions)))
+            })
         }));
-        println!("p99 tail, {system}: one process {:.3}, cluster {cluster_tail:.3}", single_costs.p99_tail);
-        tails.insert(system.into(), json!({"one_process": single_costs.p99_tail, "cluster": cluster_tail}));
-        for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
-            if run["system"].as_str() != Some(system) || !run["failure"].is_null() {
-                continue;
-            }
-            let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) else { continue };
+        println!("p99 tail, {system}: one process {single_tail:.3}, cluster {cluster_tail:.3}");
+        tails.insert(system.into(), json!({"one_process": single_tail, "cluster": cluster_tail}));
+        for (sessions, fronts) in cluster_points(inputs, system) {
+            let runs = inputs.cluster_runs(system, (sessions, fronts));
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
-            // The costs for this many sessions, from the calibration runs (README, "Capacity model").
-            let Ok(mut costs_here) = inputs.costs(system, design, sessions) else { continue };
-            costs_here.p99_tail = cluster_tail;
-            let predicted = predict(&costs_here, design, execution, sessions);
-            let is_calibration = inputs.calibration_runs(system).iter().any(|(_, c)| std::ptr::eq(*c, run));
-            push_checks(&mut out, &label, sessions, &[run], &predicted, is_calibration);
-            // The same run from the CPU it measured itself: checks the execution model alone.
+            // The costs for this many sessions, from the calibration points (README, "Capacity model").
+            let Ok(costs_here) = inputs.costs(system, design, sessions) else { continue };
+            let predicted = predict(&UnitCosts { p99_tail: cluster_tail, ..costs_here }, design, execution, sessions);
+            let is_calibration = CALIBRATION_POINTS.contains(&(sessions, fronts));
+            push_checks(&mut out, &label, sessions, &runs, &predicted, is_calibration);
+            // The same point from the CPU its runs measured: checks the execution model alone.
             if !is_calibration {
-                if let Ok(mut own) = inputs.costs_of_run(system, design, run) {
-                    own.p99_tail = cluster_tail;
+                if let Ok(own) = inputs.costs_of_runs(system, design, &runs) {
+                    let own = UnitCosts { p99_tail: cluster_tail, ..own };
                     let predicted = predict(&own, design, execution, sessions);
-                    let label = format!("{label}{OWN_COSTS}");
-                    push_checks(&mut out, &label, sessions, &[run], &predicted, false);
+                    push_checks(&mut out, &format!("{label}{OWN_COSTS}"), sessions, &runs, &predicted, false);
                 }
             }
         }
@@ -241,10 +239,27 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
     (out, Value::Object(tails))
 }
 
+/// The (sessions, fronts) points `system` has successful cluster runs at, in the order first measured.
+fn cluster_points(inputs: &Inputs, system: &str) -> Vec<(u64, u64)> {
+    let mut points = Vec::new();
+    for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
+        if run["system"].as_str() != Some(system) || !run["failure"].is_null() {
+            continue;
+        }
+        if let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) {
+            if !points.contains(&(sessions, fronts)) {
+                points.push((sessions, fronts));
+            }
+        }
+    }
+    points
+}
+
 /// The median of measured ÷ predicted broadcast p99 over calibration runs (each with its prediction
 /// made without a tail); 1 when there are none.
-fn measured_tail<'a>(runs: impl Iterator<Item = (&'a Value, Prediction)>) -> f64 {
+fn measured_tail<'a>(runs: impl IntoIterator<Item = (&'a Value, Prediction)>) -> f64 {
     let mut ratios: Vec<f64> = runs
+        .into_iter()
         .filter_map(|(run, p)| Some(run["broadcast_p99_ms"].as_f64()? / p.broadcast_p99_ms))
         .filter(|r| r.is_finite() && *r > 0.0)
         .collect();

@@ -43,21 +43,74 @@ pub struct UnitCosts {
 }
 
 impl UnitCosts {
+    /// The costs each run measures, in a fixed order (the calls measured once, object and tool call,
+    /// and the tail are not among them).
+    fn per_run(&self) -> [f64; 8] {
+        [
+            self.socket_send_ms,
+            self.relay_ms,
+            self.client_read_ms,
+            self.create_objects_ms,
+            self.create_worker_ms,
+            self.create_client_ms,
+            self.targeted_objects_extra_ms,
+            self.targeted_worker_extra_ms,
+        ]
+    }
+
+    /// `self` with the costs each run measures replaced by `v` (in `per_run`'s order).
+    fn with_per_run(&self, v: [f64; 8]) -> UnitCosts {
+        UnitCosts {
+            socket_send_ms: v[0],
+            relay_ms: v[1],
+            client_read_ms: v[2],
+            create_objects_ms: v[3],
+            create_worker_ms: v[4],
+            create_client_ms: v[5],
+            targeted_objects_extra_ms: v[6],
+            targeted_worker_extra_ms: v[7],
+            ..self.clone()
+        }
+    }
+
     /// The costs a fraction `t` of the way from `self` to `other` (t outside 0..1 extrapolates; no cost
     /// goes below zero). The calls measured once (object call, tool call) stay `self`'s.
     pub fn towards(&self, other: &UnitCosts, t: f64) -> UnitCosts {
-        let at = |a: f64, b: f64| (a + (b - a) * t).max(0.0);
-        UnitCosts {
-            socket_send_ms: at(self.socket_send_ms, other.socket_send_ms),
-            relay_ms: at(self.relay_ms, other.relay_ms),
-            client_read_ms: at(self.client_read_ms, other.client_read_ms),
-            create_objects_ms: at(self.create_objects_ms, other.create_objects_ms),
-            create_worker_ms: at(self.create_worker_ms, other.create_worker_ms),
-            create_client_ms: at(self.create_client_ms, other.create_client_ms),
-            targeted_objects_extra_ms: at(self.targeted_objects_extra_ms, other.targeted_objects_extra_ms),
-            targeted_worker_extra_ms: at(self.targeted_worker_extra_ms, other.targeted_worker_extra_ms),
-            ..self.clone()
+        let (a, b) = (self.per_run(), other.per_run());
+        self.with_per_run(std::array::from_fn(|i| (a[i] + (b[i] - a[i]) * t).max(0.0)))
+    }
+
+    /// Cost by cost, the median over several runs of one point (`None` for no runs): one noisy run does
+    /// not set a point's costs. The calls measured once stay the first run's.
+    pub fn median_of(runs: &[UnitCosts]) -> Option<UnitCosts> {
+        let first = runs.first()?;
+        Some(first.with_per_run(std::array::from_fn(|i| {
+            let mut values: Vec<f64> = runs.iter().map(|c| c.per_run()[i]).collect();
+            values.sort_by(f64::total_cmp);
+            median(&values)
+        })))
+    }
+
+    /// The costs for `sessions` sessions on the line through points measured at (sessions, costs), in
+    /// ascending order: the first two (extrapolated past them); with one point, its costs.
+    pub fn interpolate(points: &[(u64, UnitCosts)], sessions: u64) -> Option<UnitCosts> {
+        match points {
+            [] => None,
+            [(_, only)] => Some(only.clone()),
+            [(k0, first), (k1, second), ..] => {
+                Some(first.towards(second, (sessions as f64 - *k0 as f64) / (*k1 as f64 - *k0 as f64)))
+            }
         }
+    }
+}
+
+/// The median of `sorted` (ascending, not empty): the middle value, or the mean of the middle two.
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 
@@ -443,6 +496,32 @@ mod tests {
         assert!((a.towards(&b, 2.0).relay_ms - 0.3).abs() < 1e-12);
         assert_eq!(a.towards(&b, 6.0).create_worker_ms, 0.0);
         assert_eq!(a.towards(&b, 0.5).object_call_ms, a.object_call_ms);
+    }
+
+    #[test]
+    fn a_points_costs_are_the_median_of_its_runs_cost_by_cost() {
+        let runs = [
+            UnitCosts { relay_ms: 0.10, socket_send_ms: 0.05, ..costs() },
+            UnitCosts { relay_ms: 0.30, socket_send_ms: 0.01, ..costs() },
+            UnitCosts { relay_ms: 0.12, socket_send_ms: 0.02, object_call_ms: 9.0, ..costs() },
+        ];
+        let median = UnitCosts::median_of(&runs).unwrap();
+        // One slow run moves neither cost; each cost's median comes from a different run.
+        assert_eq!((median.relay_ms, median.socket_send_ms), (0.12, 0.02));
+        assert_eq!(median.object_call_ms, 1.0);
+        let two = UnitCosts::median_of(&runs[..2]).unwrap();
+        assert!((two.relay_ms - 0.2).abs() < 1e-12);
+        assert!(UnitCosts::median_of(&[]).is_none());
+    }
+
+    #[test]
+    fn interpolation_uses_the_two_points_and_one_point_alone() {
+        let (a, b) = (costs(), UnitCosts { relay_ms: 0.2, ..costs() });
+        let points = [(10_000, a.clone()), (30_000, b)];
+        let at_50k = UnitCosts::interpolate(&points, 50_000).unwrap();
+        assert!((at_50k.relay_ms - 0.3).abs() < 1e-12, "{at_50k:?}");
+        assert_eq!(UnitCosts::interpolate(&points[..1], 50_000), Some(a));
+        assert_eq!(UnitCosts::interpolate(&[], 50_000), None);
     }
 
     #[test]
