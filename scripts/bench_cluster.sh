@@ -236,10 +236,15 @@ if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseli
 RUNS_JSONL="$LOG_DIR/runs-$(date +%Y%m%dT%H%M%S).jsonl"
 : >"$RUNS_JSONL"
 log "runs go to $RUNS_JSONL as they finish"
+declare -A runs_of_tag=()
 for run in $CLUSTER_RUNS; do
   IFS=: read -r system sessions fronts <<<"$run"
   [ -n "$fronts" ] || fronts=$(( (sessions + FRONT_SESSIONS - 1) / FRONT_SESSIONS ))
+  # A point run again gets a tag (and so a directory, state and probe meeting place) of its own: a
+  # repeat that found the previous run's probe files counted before the leader had sent anything.
   tag="$system-$sessions-f$fronts"
+  runs_of_tag[$tag]=$(( ${runs_of_tag[$tag]:-0} + 1 ))
+  [ "${runs_of_tag[$tag]}" = 1 ] || tag="$tag-r${runs_of_tag[$tag]}"
   dir="$WORK/$tag"
   mkdir -p "$dir/sync"
   write_configs "$system" "$dir" "$fronts"
@@ -308,7 +313,7 @@ for run in $CLUSTER_RUNS; do
   if [ -z "$failure" ] && ! kill -0 "$objects_pgid" 2>/dev/null; then failure="the objects process exited"; fi
   python3 scripts/bench_cluster_collect.py run --system "$system" --sessions "$sessions" --fronts "$fronts" \
     --dir "$dir" --rss-objects "$rss_objects" --rss-fronts "${rss_fronts[*]:-}" --failure "$failure" \
-    --objects-log "$LOG_DIR/$tag-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" \
+    --objects-log "$LOG_DIR/$tag-objects.log" --hibernation "$hibernation" --log-dir "$LOG_DIR" --tag "$tag" \
     >>"$RUNS_JSONL"
   log "$system K=$sessions: $(tail -n 1 "$RUNS_JSONL" | cut -c1-300)"
   stop_all

@@ -82,11 +82,16 @@ def parse_json_line(text):
         return {"output": text[-500:]}
 
 
-def front_log_errors(log_dir, system, sessions, fronts):
+def run_tag(run):
+    """The name a run's logs start with (bench_cluster.sh's `tag`; a point's repeats add -r2, -r3...)."""
+    return run.get("tag") or f"{run['system']}-{run['sessions']}-f{run['fronts']}"
+
+
+def front_log_errors(log_dir, tag):
     """Error lines the fronts' logs hold, counted by message (the seed's KV, shared by the fronts through
     one SQLite file, reports SQLITE_BUSY there)."""
     counts = {}
-    for path in sorted(glob.glob(os.path.join(log_dir, f"{system}-{sessions}-f{fronts}-front-*.log"))):
+    for path in sorted(glob.glob(os.path.join(log_dir, f"{tag}-front-*.log"))):
         with open(path, errors="replace") as f:
             for line in f:
                 if "[wrangler:error]" in line or "Uncaught" in line:
@@ -189,8 +194,8 @@ def merge_run(args):
         "targeted_cpu": targeted_cpu,
         "hibernation_check": parse_json_line(args.hibernation),
         "objects_log_errors": objects_errors,
-        "front_log_errors": (front_log_errors(args.log_dir, args.system, args.sessions, args.fronts)
-                             if args.log_dir else {}),
+        "tag": args.tag or None,
+        "front_log_errors": front_log_errors(args.log_dir, run_tag(vars(args))) if args.log_dir else {},
         "failure": failure,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -245,6 +250,7 @@ def main():
     run.add_argument("--objects-log", default="")
     run.add_argument("--hibernation", default="")
     run.add_argument("--log-dir", default="")
+    run.add_argument("--tag", default="")
     again = sub.add_parser("judge")
     again.add_argument("--out", required=True)
     again.add_argument("--log-dir", default="")
@@ -264,8 +270,7 @@ def main():
             doc = json.load(f)
         for run in doc["runs"]:
             if args.log_dir:
-                run["front_log_errors"] = front_log_errors(
-                    args.log_dir, run["system"], run["sessions"], run["fronts"])
+                run["front_log_errors"] = front_log_errors(args.log_dir, run_tag(run))
             run["failure"] = judge(run)
         with open(args.out, "w") as f:
             json.dump(doc, f, indent=2)

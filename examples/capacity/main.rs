@@ -8,8 +8,9 @@
 //!
 //! 1. Reads the unit costs from the benchmark output (inputs.rs).
 //! 2. Predicts every measured point under the local execution model (one process, or the cluster)
-//!    and prints the error of each figure: against the median of repeated one-process runs, with the
-//!    local p99 stretched by the tail the calibration runs measured (`measured_tail`).
+//!    and prints the error of each figure against the median of that point's runs, with the local p99
+//!    stretched by the tail and the throughputs scaled by the share the calibration runs measured
+//!    (`LocalFactors`).
 //! 3. Predicts broadcast p99, creates/s and targeted sends/s on Cloudflare for 100,000 to 10,000,000
 //!    sessions at 16 to 512 shards, beside the seed's single object.
 //! 4. Writes both under "model" in cluster.json, and the broadcast p99 curves as an SVG.
@@ -40,6 +41,9 @@ struct Args {
     svg: String,
     /// `make bench-repeat`'s runs (default: every loadtest/results/repeats/*.json).
     repeats: Vec<String>,
+    /// The cluster points the costs come from (`--calibration 10000:1,30000:3`; default
+    /// `CALIBRATION_POINTS`), in ascending sessions.
+    calibration: Vec<(u64, u64)>,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +52,7 @@ fn parse_args() -> Args {
         cluster: "loadtest/results/cluster.json".into(),
         svg: "loadtest/results/capacity.svg".into(),
         repeats: repeat_files("loadtest/results/repeats"),
+        calibration: CALIBRATION_POINTS.to_vec(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -56,13 +61,33 @@ fn parse_args() -> Args {
             ("--cluster", Some(v)) => args.cluster = v.clone(),
             ("--svg", Some(v)) => args.svg = v.clone(),
             ("--repeats", Some(v)) => args.repeats = repeat_files(v),
+            ("--calibration", Some(v)) => {
+                args.calibration = parse_points(v).unwrap_or_else(|| fail(&format!("--calibration {v}: want K:F,K:F")))
+            }
             _ => {
-                eprintln!("usage: capacity [--latest FILE] [--cluster FILE] [--svg FILE] [--repeats DIR]");
+                eprintln!(
+                    "usage: capacity [--latest FILE] [--cluster FILE] [--svg FILE] [--repeats DIR] \
+                     [--calibration SESSIONS:FRONTS,SESSIONS:FRONTS]"
+                );
                 std::process::exit(2)
             }
         }
     }
     args
+}
+
+/// "10000:1,30000:3" as points sorted by sessions; `None` unless one or two well-formed points.
+fn parse_points(text: &str) -> Option<Vec<(u64, u64)>> {
+    let mut points = text
+        .split(',')
+        .map(|point| {
+            let (sessions, fronts) = point.trim().split_once(':')?;
+            Some((sessions.parse().ok()?, fronts.parse().ok()?))
+        })
+        .collect::<Option<Vec<(u64, u64)>>>()?;
+    points.sort();
+    let distinct = points.windows(2).all(|w| w[0].0 < w[1].0);
+    (matches!(points.len(), 1 | 2) && distinct && points.iter().all(|&(k, f)| k > 0 && f > 0)).then_some(points)
 }
 
 fn repeat_files(dir: &str) -> Vec<String> {
@@ -80,7 +105,8 @@ fn repeat_files(dir: &str) -> Vec<String> {
 
 fn main() {
     let args = parse_args();
-    let inputs = Inputs::read(&args.latest, &args.cluster, &args.repeats).unwrap_or_else(|e| fail(&e));
+    let inputs =
+        Inputs::read(&args.latest, &args.cluster, &args.repeats, args.calibration).unwrap_or_else(|e| fail(&e));
     // Cloudflare's figures use the 10,000-session costs: there no process holds more than one object's
     // sockets or one stream, so the local growth with sessions held does not carry over.
     let mesh = inputs.costs("mesh-16", Design::mesh(16), CALIBRATION_SESSIONS).unwrap_or_else(|e| fail(&e));
@@ -102,7 +128,7 @@ fn main() {
         }
     }
 
-    let (validation, tails) = validate(&inputs, &mesh, &seed);
+    let (validation, factors) = validate(&inputs, &mesh, &seed);
     println!("\n| run | sessions | figure | measured (median of n, range) | predicted | error |");
     println!("|---|---:|---|---:|---:|---:|");
     for v in &validation {
@@ -164,11 +190,11 @@ fn main() {
     }
     let model = json!({
         "unit_costs_ms": unit_costs,
-        "p99_tail": tails,
-        "calibration": format!("CPU accounting of the cluster runs at {CALIBRATION_POINTS:?} (sessions, fronts), \
-            the median of each point's runs, interpolated by sessions; one process: its own CPU at \
+        "local_factors": factors,
+        "calibration": format!("CPU accounting of the cluster runs at {:?} (sessions, fronts), \
+            the median of each point's runs, on the line between them; one process: its own CPU at \
             {SINGLE_CALIBRATION_SESSIONS:?} sessions (median of runs), interpolated; Cloudflare: the \
-            {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench"),
+            {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench", inputs.calibration),
         "validation": validation,
         "predictions": predictions,
     });
@@ -184,7 +210,7 @@ fn main() {
 /// Every measured point against the local model's prediction for it.
 fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>, Value) {
     let mut out = Vec::new();
-    let mut tails = serde_json::Map::new();
+    let mut factors = serde_json::Map::new();
     let systems = [("mesh-16", mesh, Design::mesh(16)), ("baseline", seed, Design::SingleObject)];
     for (system, costs, design) in systems {
         // One process from its own CPU at its calibration sizes, where the runs recorded it.
@@ -195,48 +221,50 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
             false => format!("{system} (one process, from the cluster's costs)"),
         };
         let single_costs = |sessions: u64| single_at(sessions).unwrap_or_else(|| costs.clone());
-        // The tail its calibration runs measured, over both sizes.
-        let single_tail = measured_tail(SINGLE_CALIBRATION_SESSIONS.iter().flat_map(|&sessions| {
+        // The tail and the throughput share its calibration runs measured, over both sizes.
+        let single_factors = LocalFactors::measure(SINGLE_CALIBRATION_SESSIONS.iter().flat_map(|&sessions| {
             let predicted = predict(&single_costs(sessions), design, Execution::LocalSingle, sessions);
             inputs.single_runs(system, sessions).into_iter().map(move |run| (run, predicted.clone()))
         }));
         for sessions in [1_000, 10_000] {
             let runs = inputs.single_runs(system, sessions);
             if !runs.is_empty() {
-                let costs_here = UnitCosts { p99_tail: single_tail, ..single_costs(sessions) };
+                let costs_here = single_factors.apply(single_costs(sessions));
                 let predicted = predict(&costs_here, design, Execution::LocalSingle, sessions);
                 let calibration = from_own_cpu && SINGLE_CALIBRATION_SESSIONS.contains(&sessions);
                 push_checks(&mut out, &label, sessions, &runs, &predicted, calibration);
             }
         }
-        let cluster_tail = measured_tail(inputs.calibration_runs(system).into_iter().flat_map(|(sessions, runs)| {
-            runs.into_iter().filter_map(move |run| {
-                let execution = Execution::LocalCluster { fronts: run["fronts"].as_u64()? as u32, cores: LOCAL_CORES };
-                Some((run, predict(&inputs.costs(system, design, sessions).ok()?, design, execution, sessions)))
-            })
-        }));
-        println!("p99 tail, {system}: one process {single_tail:.3}, cluster {cluster_tail:.3}");
-        tails.insert(system.into(), json!({"one_process": single_tail, "cluster": cluster_tail}));
+        let cluster_factors =
+            LocalFactors::measure(inputs.calibration_runs(system).into_iter().flat_map(|(sessions, runs)| {
+                runs.into_iter().filter_map(move |run| {
+                    let execution =
+                        Execution::LocalCluster { fronts: run["fronts"].as_u64()? as u32, cores: LOCAL_CORES };
+                    Some((run, predict(&inputs.costs(system, design, sessions).ok()?, design, execution, sessions)))
+                })
+            }));
+        println!("{system}: one process {single_factors:?}, cluster {cluster_factors:?}");
+        factors.insert(system.into(), json!({"one_process": single_factors.json(), "cluster": cluster_factors.json()}));
         for (sessions, fronts) in cluster_points(inputs, system) {
             let runs = inputs.cluster_runs(system, (sessions, fronts));
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
             // The costs for this many sessions, from the calibration points (README, "Capacity model").
             let Ok(costs_here) = inputs.costs(system, design, sessions) else { continue };
-            let predicted = predict(&UnitCosts { p99_tail: cluster_tail, ..costs_here }, design, execution, sessions);
-            let is_calibration = CALIBRATION_POINTS.contains(&(sessions, fronts));
+            let predicted = predict(&cluster_factors.apply(costs_here), design, execution, sessions);
+            let is_calibration = inputs.calibration.contains(&(sessions, fronts));
             push_checks(&mut out, &label, sessions, &runs, &predicted, is_calibration);
             // The same point from the CPU its runs measured: checks the execution model alone.
             if !is_calibration {
                 if let Ok(own) = inputs.costs_of_runs(system, design, &runs) {
-                    let own = UnitCosts { p99_tail: cluster_tail, ..own };
+                    let own = cluster_factors.apply(own);
                     let predicted = predict(&own, design, execution, sessions);
                     push_checks(&mut out, &format!("{label}{OWN_COSTS}"), sessions, &runs, &predicted, false);
                 }
             }
         }
     }
-    (out, Value::Object(tails))
+    (out, Value::Object(factors))
 }
 
 /// The (sessions, fronts) points `system` has successful cluster runs at, in the order first measured.
@@ -255,19 +283,45 @@ fn cluster_points(inputs: &Inputs, system: &str) -> Vec<(u64, u64)> {
     points
 }
 
-/// The median of measured ÷ predicted broadcast p99 over calibration runs (each with its prediction
-/// made without a tail); 1 when there are none.
-fn measured_tail<'a>(runs: impl IntoIterator<Item = (&'a Value, Prediction)>) -> f64 {
-    let mut ratios: Vec<f64> = runs
-        .into_iter()
-        .filter_map(|(run, p)| Some(run["broadcast_p99_ms"].as_f64()? / p.broadcast_p99_ms))
-        .filter(|r| r.is_finite() && *r > 0.0)
-        .collect();
-    if ratios.is_empty() {
-        return 1.0;
+/// What the calibration runs of one layout measured beyond CPU (model.rs: `p99_tail`,
+/// `throughput_share`), carried to its other points.
+#[derive(Debug)]
+struct LocalFactors {
+    p99_tail: f64,
+    throughput_share: f64,
+}
+
+impl LocalFactors {
+    /// From calibration runs, each with its prediction made without either factor: the median of
+    /// measured ÷ predicted broadcast p99, and of measured ÷ predicted creates/s and targeted sends/s.
+    fn measure<'a>(runs: impl IntoIterator<Item = (&'a Value, Prediction)>) -> Self {
+        let (mut tails, mut shares) = (Vec::new(), Vec::new());
+        for (run, p) in runs {
+            let ratio = |figure: &str, predicted: f64| {
+                run[figure].as_f64().map(|m| m / predicted).filter(|r| r.is_finite() && *r > 0.0)
+            };
+            tails.extend(ratio("broadcast_p99_ms", p.broadcast_p99_ms));
+            shares.extend(ratio("creates_per_s", p.creates_per_s));
+            shares.extend(ratio("targeted_per_s", p.targeted_per_s));
+        }
+        let median_or_one = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            if v.is_empty() {
+                1.0
+            } else {
+                median(&v)
+            }
+        };
+        Self { p99_tail: median_or_one(tails), throughput_share: median_or_one(shares) }
     }
-    ratios.sort_by(f64::total_cmp);
-    median(&ratios)
+
+    fn apply(&self, costs: UnitCosts) -> UnitCosts {
+        UnitCosts { p99_tail: self.p99_tail, throughput_share: self.throughput_share, ..costs }
+    }
+
+    fn json(&self) -> Value {
+        json!({"p99_tail": round3(self.p99_tail), "throughput_share": round3(self.throughput_share)})
+    }
 }
 
 /// One check per figure against the median of `runs` (several runs of one point), with their range.
@@ -359,7 +413,25 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+fn round3(x: f64) -> f64 {
+    (x * 1_000.0).round() / 1_000.0
+}
+
 fn fail(error: &str) -> ! {
     eprintln!("capacity: {error}");
     std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_points;
+
+    #[test]
+    fn calibration_points_parse_sorted_and_refuse_what_cannot_make_a_line() {
+        assert_eq!(parse_points("30000:3, 10000:1"), Some(vec![(10_000, 1), (30_000, 3)]));
+        assert_eq!(parse_points("10000:1"), Some(vec![(10_000, 1)]));
+        for bad in ["", "10000", "10000:1,10000:4", "0:1", "10000:0", "1:1,2:1,3:1", "a:b"] {
+            assert_eq!(parse_points(bad), None, "{bad}");
+        }
+    }
 }

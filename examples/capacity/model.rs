@@ -40,6 +40,10 @@ pub struct UnitCosts {
     /// deliveries arrive (broadcasts are not identical: a run's slowest sets its p99), as measured in
     /// the calibration runs; 1 for none. Local predictions only.
     pub p99_tail: f64,
+    /// How much of the busiest thread's (or the machine's) time a local run's creates and targeted
+    /// sends get: measured ÷ predicted throughput in the calibration runs (idle gaps between requests,
+    /// kernel work no process is charged for); 1 for all of it. Local predictions only.
+    pub throughput_share: f64,
 }
 
 impl UnitCosts {
@@ -194,7 +198,13 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
         let fixed = costs.tool_call_ms + members as f64 * costs.object_call_ms + head;
         let serial = k * per_delivery;
         let targeted = costs.tool_call_ms + targeted_shards * costs.object_call_ms + targeted_serial;
-        (fixed + 0.5 * serial, fixed + 0.99 * serial * costs.p99_tail, 1_000.0 / per_create, 1_000.0 / targeted)
+        let share = costs.throughput_share;
+        (
+            fixed + 0.5 * serial,
+            fixed + 0.99 * serial * costs.p99_tail,
+            share * 1_000.0 / per_create,
+            share * 1_000.0 / targeted,
+        )
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
         // One thread does both sides.
@@ -377,6 +387,7 @@ mod tests {
             targeted_objects_extra_ms: 0.0,
             targeted_worker_extra_ms: 0.0,
             p99_tail: 1.0,
+            throughput_share: 1.0,
         }
     }
 
@@ -485,6 +496,19 @@ mod tests {
         assert!((late.broadcast_p99_ms - (306.0 + 0.99 * 10_000.0 * 0.1 * 1.3)).abs() < 1e-9, "{late:?}");
         let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), Execution::Cloudflare, 100_000).broadcast_p99_ms;
         assert_eq!(cloud(&costs()), cloud(&tailed));
+    }
+
+    #[test]
+    fn a_measured_throughput_share_scales_local_creates_and_targeted_sends_only() {
+        let shared = UnitCosts { throughput_share: 0.8, ..costs() };
+        let cluster = Execution::LocalCluster { fronts: 2, cores: 2 };
+        let (plain, slower) =
+            (predict(&costs(), Design::mesh(16), cluster, 10_000), predict(&shared, Design::mesh(16), cluster, 10_000));
+        assert!((slower.creates_per_s - 0.8 * plain.creates_per_s).abs() < 1e-9, "{slower:?}");
+        assert!((slower.targeted_per_s - 0.8 * plain.targeted_per_s).abs() < 1e-9, "{slower:?}");
+        assert_eq!(plain.broadcast_p99_ms, slower.broadcast_p99_ms);
+        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), Execution::Cloudflare, 100_000).creates_per_s;
+        assert_eq!(cloud(&costs()), cloud(&shared));
     }
 
     #[test]
