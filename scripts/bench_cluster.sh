@@ -12,8 +12,8 @@
 #   CLUSTER_RUNS [see DEFAULT_RUNS below: ~55 minutes]
 #     SYSTEM:SESSIONS[:FRONTS] each, a point listed twice is run twice; SYSTEM is mesh-N, tmcp-mesh-N
 #     (the tmcp example, examples/tmcp) or baseline; FRONTS defaults to SESSIONS / FRONT_SESSIONS rounded
-#     up. The capacity model takes its unit costs from the runs at 10,000 sessions on 1 front and 30,000
-#     on 3 (the median of each point's runs: one run's CPU per delivery varies by up to a fifth) and
+#     up. The capacity model takes its unit costs from the runs at 10,000 sessions on 1 front and 50,000
+#     on 4 (the median of each point's runs: one run's CPU per delivery varies by up to a fifth) and
 #     checks itself against the other points.
 #   FRONT_SESSIONS [12500]: client connections per front (ulimit -n is 20,000 per process)
 #   BROADCASTS [10]  TARGETED [100]  CALLERS [4]  CREATE_CONCURRENCY [8] (per probe process)
@@ -33,7 +33,7 @@ cd "$ROOT"
 # while a run goes on (bash otherwise reads a script as it goes) cannot change or break that run.
 {
 
-DEFAULT_RUNS="mesh-16:10000 mesh-16:10000 mesh-16:30000 mesh-16:30000 mesh-16:10000:4 mesh-16:50000 mesh-16:50000:5"
+DEFAULT_RUNS="mesh-16:10000 mesh-16:10000 mesh-16:50000 mesh-16:50000 mesh-16:10000:4 mesh-16:30000 mesh-16:50000:5"
 DEFAULT_RUNS+=" baseline:10000 baseline:10000 baseline:30000 baseline:50000"
 CLUSTER_RUNS="${CLUSTER_RUNS:-$DEFAULT_RUNS}"
 FRONT_SESSIONS="${FRONT_SESSIONS:-12500}"

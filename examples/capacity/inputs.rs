@@ -14,10 +14,11 @@
 //!   size, on the line between them for other sizes: per-operation CPU grows with the sessions a process
 //!   holds (the seed's per delivery 78 µs at 1,000 and 103 µs at 10,000; its KV read per subscriber
 //!   0.24 and 0.61 ms).
-//! - The cluster's costs for K sessions: at each calibration point (10,000 sessions on 1 front, 30,000
-//!   on 3) the median, cost by cost, over that point's runs (one run's CPU per delivery varies by up
-//!   to a fifth), on the line between the two points for other K. Every other cluster point checks the
-//!   model: 10,000 sessions on 4 fronts, 50,000 on 4 and on 5.
+//! - The cluster's costs for K sessions: at each calibration point (by default 10,000 sessions on 1
+//!   front and 50,000 on 4, the ends of what `make bench-cluster` measures) the median, cost by cost,
+//!   over that point's runs (one run's CPU per delivery varies by up to a fifth), on the line between
+//!   the two points for other K. Every other cluster point checks the model: 10,000 sessions on 4
+//!   fronts, 30,000 on 3, 50,000 on 5.
 //! - Per object call: `make bench`'s broadcast p50 at 100 sessions, 16 shards against 1, per extra shard.
 //! - Per tool call: `make bench`'s k6 tool-call p50.
 

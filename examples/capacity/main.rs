@@ -335,6 +335,7 @@ fn push_checks(out: &mut Vec<Value>, label: &str, sessions: u64, runs: &[&Value]
         measured.sort_by(f64::total_cmp);
         let median = median(&measured);
         out.push(json!({
+            "system": label.split(' ').next().unwrap_or(label),
             "run": label,
             "sessions": sessions,
             "figure": figure,
