@@ -13,7 +13,7 @@
 //!   at 1,000 and at 10,000 sessions (the probe reads the server's /proc), the median over runs at each
 //!   size, on the line between them for other sizes: per-operation CPU grows with the sessions a process
 //!   holds (the seed's per delivery 78 µs at 1,000 and 103 µs at 10,000; its KV read per subscriber
-//!   0.24 and 0.61 ms).
+//!   0.26 and 0.61 ms).
 //! - The cluster's costs for K sessions: at each calibration point (by default 10,000 sessions on 1
 //!   front and 50,000 on 4, the ends of what `make bench-cluster` measures) the median, cost by cost,
 //!   over that point's runs (one run's CPU per delivery varies by up to a fifth), on the line between
