@@ -24,9 +24,8 @@
 
 use serde_json::Value;
 
-use super::model::{
-    median, recipient_check_scale, targeted_extra, targeted_shards, Design, UnitCosts, SUBSCRIBED_FRACTION,
-};
+use super::costs::{median, UnitCosts};
+use super::model::{recipient_check_scale, targeted_extra, targeted_shards, Design, SUBSCRIBED_FRACTION};
 
 /// The first cluster calibration size, and the one whose costs carry to Cloudflare.
 pub const CALIBRATION_SESSIONS: u64 = 10_000;

@@ -15,14 +15,14 @@
 //!    sessions at 16 to 512 shards, beside the seed's single object.
 //! 4. Writes both under "model" in cluster.json, and the broadcast p99 curves as an SVG.
 
+mod costs;
 mod inputs;
 mod model;
 mod plot;
 
+use costs::{median, UnitCosts};
 use inputs::{Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS, SINGLE_CALIBRATION_SESSIONS};
-use model::{
-    direct_fanout_sessions, median, predict, Design, Execution, Fanout, Prediction, UnitCosts, CONNECTIONS_IN_FLIGHT,
-};
+use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, CONNECTIONS_IN_FLIGHT};
 use serde_json::{json, Value};
 
 const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];

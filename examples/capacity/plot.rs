@@ -1,7 +1,8 @@
 //! Predicted broadcast p99 on Cloudflare against sessions, one curve per shard count and one for the
 //! seed's single object, as a self-contained SVG (log-log axes).
 
-use super::model::{predict, Design, Execution, Fanout, UnitCosts};
+use super::costs::UnitCosts;
+use super::model::{predict, Design, Execution, Fanout};
 
 pub struct Curve {
     pub label: String,
