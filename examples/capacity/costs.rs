@@ -109,26 +109,28 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
+/// Round costs the tests of this model compute their expectations from.
+#[cfg(test)]
+pub fn example_costs() -> UnitCosts {
+    UnitCosts {
+        socket_send_ms: 0.03,
+        relay_ms: 0.1,
+        client_read_ms: 0.02,
+        object_call_ms: 1.0,
+        tool_call_ms: 5.0,
+        create_objects_ms: 1.5,
+        create_worker_ms: 5.0,
+        create_client_ms: 0.4,
+        targeted_objects_extra_ms: 0.0,
+        targeted_worker_extra_ms: 0.0,
+        p99_tail: 1.0,
+        throughput_share: 1.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn costs() -> UnitCosts {
-        UnitCosts {
-            socket_send_ms: 0.03,
-            relay_ms: 0.1,
-            client_read_ms: 0.02,
-            object_call_ms: 1.0,
-            tool_call_ms: 5.0,
-            create_objects_ms: 1.5,
-            create_worker_ms: 5.0,
-            create_client_ms: 0.4,
-            targeted_objects_extra_ms: 0.0,
-            targeted_worker_extra_ms: 0.0,
-            p99_tail: 1.0,
-            throughput_share: 1.0,
-        }
-    }
+    use super::{example_costs as costs, *};
 
     #[test]
     fn costs_between_two_calibration_sizes_follow_the_line_through_them() {

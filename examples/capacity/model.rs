@@ -268,23 +268,7 @@ pub fn direct_fanout_sessions(shards: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn costs() -> UnitCosts {
-        UnitCosts {
-            socket_send_ms: 0.03,
-            relay_ms: 0.1,
-            client_read_ms: 0.02,
-            object_call_ms: 1.0,
-            tool_call_ms: 5.0,
-            create_objects_ms: 1.5,
-            create_worker_ms: 5.0,
-            create_client_ms: 0.4,
-            targeted_objects_extra_ms: 0.0,
-            targeted_worker_extra_ms: 0.0,
-            p99_tail: 1.0,
-            throughput_share: 1.0,
-        }
-    }
+    use crate::costs::example_costs as costs;
 
     #[test]
     fn local_single_is_the_sum_of_both_sides_on_one_thread() {
