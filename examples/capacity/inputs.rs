@@ -100,7 +100,7 @@ impl Inputs {
             .map(|(k, runs)| Ok((k, self.costs_of_runs(system, design, &runs)?)))
             .collect::<Result<Vec<_>, String>>()?;
         UnitCosts::interpolate(&points, sessions).ok_or_else(|| {
-            format!("cluster.json has no successful {system} run at {CALIBRATION_SESSIONS} sessions with 1 front")
+            format!("cluster.json has no successful {system} run at a calibration point {:?}", self.calibration)
         })
     }
 

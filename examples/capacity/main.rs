@@ -283,7 +283,7 @@ fn cluster_points(inputs: &Inputs, system: &str) -> Vec<(u64, u64)> {
     points
 }
 
-/// What the calibration runs of one layout measured beyond CPU (model.rs: `p99_tail`,
+/// What the calibration runs of one layout measured beyond CPU (costs.rs: `p99_tail`,
 /// `throughput_share`), carried to its other points.
 #[derive(Debug)]
 struct LocalFactors {
