@@ -79,10 +79,9 @@ impl UnitCosts {
     /// not set a point's costs. The calls measured once stay the first run's.
     pub fn median_of(runs: &[UnitCosts]) -> Option<UnitCosts> {
         let first = runs.first()?;
+        // Not empty: every cost has a median.
         Some(first.with_per_run(std::array::from_fn(|i| {
-            let mut values: Vec<f64> = runs.iter().map(|c| c.per_run()[i]).collect();
-            values.sort_by(f64::total_cmp);
-            median(&values)
+            median(runs.iter().map(|c| c.per_run()[i]).collect()).unwrap_or(0.0)
         })))
     }
 
@@ -99,13 +98,14 @@ impl UnitCosts {
     }
 }
 
-/// The median of `sorted` (ascending, not empty): the middle value, or the mean of the middle two.
-pub fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+/// The median of `values`: the middle value, or the mean of the middle two; `None` for none.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some(0.5 * (values[n / 2 - 1] + values[n / 2])),
     }
 }
 

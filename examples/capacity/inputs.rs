@@ -66,19 +66,31 @@ impl Inputs {
         std::iter::once(&self.latest).chain(&self.repeats).filter_map(|d| find_run(d, system, sessions)).collect()
     }
 
+    /// `system`'s successful cluster runs, in cluster.json's order.
+    fn successful_runs(&self, system: &str) -> Vec<&Value> {
+        let runs = self.cluster["runs"].as_array().into_iter().flatten();
+        runs.filter(|r| r["system"].as_str() == Some(system) && r["failure"].is_null()).collect()
+    }
+
     /// `system`'s successful cluster runs at `sessions` on `fronts` fronts (repeats of one point).
     pub fn cluster_runs(&self, system: &str, (sessions, fronts): (u64, u64)) -> Vec<&Value> {
-        self.cluster["runs"]
-            .as_array()
+        self.successful_runs(system)
             .into_iter()
-            .flatten()
-            .filter(|r| {
-                r["system"].as_str() == Some(system)
-                    && r["sessions"].as_u64() == Some(sessions)
-                    && r["fronts"].as_u64() == Some(fronts)
-                    && r["failure"].is_null()
-            })
+            .filter(|r| r["sessions"].as_u64() == Some(sessions) && r["fronts"].as_u64() == Some(fronts))
             .collect()
+    }
+
+    /// The (sessions, fronts) points `system` has successful cluster runs at, in the order first measured.
+    pub fn cluster_points(&self, system: &str) -> Vec<(u64, u64)> {
+        let mut points = Vec::new();
+        for run in self.successful_runs(system) {
+            if let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) {
+                if !points.contains(&(sessions, fronts)) {
+                    points.push((sessions, fronts));
+                }
+            }
+        }
+        points
     }
 
     /// `system`'s calibration points that have successful runs, by sessions.
@@ -128,13 +140,12 @@ impl Inputs {
     fn single_costs_at(&self, system: &str, design: Design, base: &UnitCosts, size: u64) -> Option<UnitCosts> {
         let runs = self.single_runs(system, size);
         let per = |phase: &str, count: &str| -> Option<f64> {
-            let mut values: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| Some(r.pointer(&format!("/server_cpu_ms/{phase}"))?.as_f64()? / r[count].as_f64()?))
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .collect();
-            values.sort_by(f64::total_cmp);
-            (!values.is_empty()).then(|| median(&values))
+            median(
+                runs.iter()
+                    .filter_map(|r| Some(r.pointer(&format!("/server_cpu_ms/{phase}"))?.as_f64()? / r[count].as_f64()?))
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .collect(),
+            )
         };
         let delivery = per("broadcast", "delivered")?;
         let create = per("create", "sessions_open")?;

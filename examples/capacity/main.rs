@@ -245,7 +245,7 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
             }));
         println!("{system}: one process {single_factors:?}, cluster {cluster_factors:?}");
         factors.insert(system.into(), json!({"one_process": single_factors.json(), "cluster": cluster_factors.json()}));
-        for (sessions, fronts) in cluster_points(inputs, system) {
+        for (sessions, fronts) in inputs.cluster_points(system) {
             let runs = inputs.cluster_runs(system, (sessions, fronts));
             let execution = Execution::LocalCluster { fronts: fronts as u32, cores: LOCAL_CORES };
             let label = format!("{system} (cluster, {fronts} fronts)");
@@ -265,22 +265,6 @@ fn validate(inputs: &Inputs, mesh: &UnitCosts, seed: &UnitCosts) -> (Vec<Value>,
         }
     }
     (out, Value::Object(factors))
-}
-
-/// The (sessions, fronts) points `system` has successful cluster runs at, in the order first measured.
-fn cluster_points(inputs: &Inputs, system: &str) -> Vec<(u64, u64)> {
-    let mut points = Vec::new();
-    for run in inputs.cluster["runs"].as_array().into_iter().flatten() {
-        if run["system"].as_str() != Some(system) || !run["failure"].is_null() {
-            continue;
-        }
-        if let (Some(sessions), Some(fronts)) = (run["sessions"].as_u64(), run["fronts"].as_u64()) {
-            if !points.contains(&(sessions, fronts)) {
-                points.push((sessions, fronts));
-            }
-        }
-    }
-    points
 }
 
 /// What the calibration runs of one layout measured beyond CPU (costs.rs: `p99_tail`,
@@ -304,15 +288,7 @@ impl LocalFactors {
             shares.extend(ratio("creates_per_s", p.creates_per_s));
             shares.extend(ratio("targeted_per_s", p.targeted_per_s));
         }
-        let median_or_one = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            if v.is_empty() {
-                1.0
-            } else {
-                median(&v)
-            }
-        };
-        Self { p99_tail: median_or_one(tails), throughput_share: median_or_one(shares) }
+        Self { p99_tail: median(tails).unwrap_or(1.0), throughput_share: median(shares).unwrap_or(1.0) }
     }
 
     fn apply(&self, costs: UnitCosts) -> UnitCosts {
@@ -328,20 +304,18 @@ impl LocalFactors {
 fn push_checks(out: &mut Vec<Value>, label: &str, sessions: u64, runs: &[&Value], p: &Prediction, calibration: bool) {
     let predicted = [p.broadcast_p50_ms, p.broadcast_p99_ms, p.creates_per_s, p.targeted_per_s];
     for (figure, predicted) in FIGURES.iter().zip(predicted) {
-        let mut measured: Vec<f64> = runs.iter().filter_map(|r| r[*figure].as_f64()).filter(|m| *m > 0.0).collect();
-        if measured.is_empty() {
-            continue;
-        }
-        measured.sort_by(f64::total_cmp);
-        let median = median(&measured);
+        let measured: Vec<f64> = runs.iter().filter_map(|r| r[*figure].as_f64()).filter(|m| *m > 0.0).collect();
+        let (low, high) = measured.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &m| (l.min(m), h.max(m)));
+        let runs_measured = measured.len();
+        let Some(median) = median(measured) else { continue };
         out.push(json!({
             "system": label.split(' ').next().unwrap_or(label),
             "run": label,
             "sessions": sessions,
             "figure": figure,
             "measured": round1(median),
-            "measured_runs": measured.len(),
-            "measured_range": [round1(measured[0]), round1(measured[measured.len() - 1])],
+            "measured_runs": runs_measured,
+            "measured_range": [round1(low), round1(high)],
             "predicted": round1(predicted),
             "error_pct": round1((predicted - median) / median * 100.0),
             "calibration": calibration,
