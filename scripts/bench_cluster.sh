@@ -232,7 +232,7 @@ cp -r "$ROOT/build" "$WORK/build"
 if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseline >&2; fi
 
 # Each finished run's line lands here at once, outside $WORK: if the invocation is cut short, its runs
-# can still be written (`python3 scripts/bench_cluster_collect.py write --runs FILE --out ... --keep-all`).
+# can still be written (`python3 scripts/bench_cluster_collect.py write --runs FILE --out ... --keep all`).
 RUNS_JSONL="$LOG_DIR/runs-$(date +%Y%m%dT%H%M%S).jsonl"
 : >"$RUNS_JSONL"
 log "runs go to $RUNS_JSONL as they finish"
@@ -320,8 +320,8 @@ for run in $CLUSTER_RUNS; do
 done
 
 keep=()
-[ "$KEEP_OTHER_RUNS" = 1 ] && keep=(--keep-others)
-[ "$KEEP_OTHER_RUNS" = all ] && keep=(--keep-all)
+[ "$KEEP_OTHER_RUNS" = 1 ] && keep=(--keep others)
+[ "$KEEP_OTHER_RUNS" = all ] && keep=(--keep all)
 python3 scripts/bench_cluster_collect.py write --runs "$RUNS_JSONL" --out "$RESULTS_DIR/cluster.json" "${keep[@]}"
 log "wrote $RESULTS_DIR/cluster.json"
 exit

@@ -219,10 +219,10 @@ def write(args):
             previous = old.get("runs", [])
         except (OSError, ValueError):
             model = None
-    if args.keep_all or args.keep_others:
+    if args.keep:
         # Earlier runs stay, in their place, with the date they were measured: all of them (these runs
         # are repeats the model takes the median of), or those this invocation did not repeat.
-        fresh = set() if args.keep_all else {run_key(r) for r in runs}
+        fresh = set() if args.keep == "all" else {run_key(r) for r in runs}
         runs = [r for r in previous if run_key(r) not in fresh] + runs
         order = {}
         for r in previous:
@@ -257,8 +257,7 @@ def main():
     out = sub.add_parser("write")
     out.add_argument("--runs", required=True)
     out.add_argument("--out", required=True)
-    out.add_argument("--keep-others", action="store_true")
-    out.add_argument("--keep-all", action="store_true")
+    out.add_argument("--keep", choices=["others", "all"], help="earlier runs to keep (default: none)")
     args = parser.parse_args()
     if args.command == "run":
         run = merge_run(args)
