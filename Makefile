@@ -1,22 +1,38 @@
 # The two commands a fresh machine needs (see README.md):
 #   make dev    set everything up and serve the reference MCP server on http://127.0.0.1:$${PORT:-8787}/mcp
 #   make test   set everything up and run every test (native, then end to end against wrangler dev)
-#   make dev-tmcp  the tmcp example (examples/tmcp: tmcp on the mesh via js/tmcp-mesh) on $${PORT:-8787}/mcp
-# Both install only what is missing, from crates.io and npm.
+# Both install only what is missing, from crates.io, npm and PyPI. Also:
+#   make dev-conformance  the server the conformance suites run against (fixtures beside the reference tools)
+#   make dev-tmcp         the tmcp example (examples/tmcp: tmcp on the mesh via js/tmcp-mesh)
 
 PORT ?= 8787
 
-.PHONY: dev dev-tmcp test setup build lint unit e2e bench bench-cluster bench-repeat bench-core chaos clean
+.PHONY: dev dev-conformance dev-tmcp test setup build build-test lint unit e2e bench bench-cluster bench-repeat \
+	bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
 
+# build/: the reference server (features reference-server). build-test/: the conformance fixtures and
+# the manager API over HTTP (features conformance, test-routes), which `make test` serves.
 build: setup
-	bash scripts/build.sh
+	bash scripts/build.sh reference
+
+build-test: setup
+	bash scripts/build.sh test
 
 dev: build
 	bash scripts/dev-vars.sh
 	node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+
+# wrangler.toml serving build-test/ instead of build/, without the build command.
+dev-conformance: build-test
+	bash scripts/dev-vars.sh
+	mkdir -p target
+	sed -e 's#^main = "build/index.js"#main = "../build-test/index.js"#' -e '/^\[build\]/,/^command/d' \
+		wrangler.toml > target/conformance-wrangler.toml
+	node_modules/.bin/wrangler dev --config target/conformance-wrangler.toml --env-file .dev.vars \
+		--ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
 # The tmcp example: loadtest/baseline's tmcp server with its session managers swapped for the mesh's
 # (js/tmcp-mesh). The build also copies the crate's wasm into the package (scripts/build.sh).
@@ -24,17 +40,19 @@ dev-tmcp: build
 	node_modules/.bin/wrangler dev --config examples/tmcp/wrangler.toml --ip 127.0.0.1 --port $(PORT) \
 		--show-interactive-dev-session=false
 
-# Formatting (rustfmt.toml) and clippy with warnings as errors, natively and for the wasm32 build.
+# Formatting (rustfmt.toml) and clippy with warnings as errors: natively (every target, every
+# feature), and for the wasm32 build as an embedder builds it and as the tests do.
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --all-features -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --all-features -- -D warnings
 
 unit:
-	cargo test --all-targets
+	cargo test --all-targets --all-features
 	node --test tests/js/
 
-e2e: build
+e2e: build build-test
 	MESH_E2E=1 cargo test --test e2e
 
 test: setup lint unit e2e
@@ -62,7 +80,7 @@ bench-repeat: build
 
 # Chaos at scale (tests/support/chaos_scale.rs): 1,000 sessions through drops, a restart, hibernation
 # and a resharding, twice; writes loadtest/results/chaos.json. CHAOS_SESSIONS, CHAOS_ROUNDS, CHAOS_SEED, CHAOS_RUNS.
-chaos: build
+chaos: build build-test
 	MESH_E2E=1 MESH_E2E_ONLY=chaos-scale cargo test --test e2e
 
 # The criterion benches alone.
@@ -70,4 +88,4 @@ bench-core: setup
 	cargo bench --bench mesh
 
 clean:
-	rm -rf build target/wasm32-unknown-unknown .wrangler
+	rm -rf build build-test target/wasm32-unknown-unknown .wrangler

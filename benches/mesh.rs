@@ -3,8 +3,8 @@
 //! Run with `cargo bench --bench mesh`.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use mcp_mesh::event_log::with_event_id;
 use mcp_mesh::fanout::plan_targeted;
+use mcp_mesh::frames::with_event_id;
 use mcp_mesh::routing::{session_key, shard_for, shards_for_many};
 use mcp_mesh::sse::{encode_message, SseDecoder};
 

@@ -1,63 +1,52 @@
-//! Writing your own MCP server on the mesh: register a tool, a resource and a prompt with async
-//! handlers, then serve it. This example runs the server natively over the in-memory backend (the
-//! same code path the Worker uses, minus the Durable Objects); `cargo run --example custom_server`.
+//! Writing your own MCP server on the mesh: a tool with typed arguments that tells every connected
+//! session, and a resource, then served. This example runs the server natively over the in-memory
+//! backend (the same code path the Worker uses, minus the Durable Objects):
+//! `cargo run --example custom_server`.
 //!
-//! In a Worker, depend on `mcp-mesh` with `default-features = false` and write the entry yourself:
+//! In a Worker, depend on `mcp-mesh` (its default features have no entry of their own), bind
+//! `SyncLayer` and `Coordinator` in wrangler.toml as this repository's wrangler.toml does, and write
+//! the entry:
 //!
 //! ```ignore
 //! #[worker::event(fetch)]
 //! async fn fetch(req: worker::Request, env: worker::Env, _ctx: worker::Context) -> worker::Result<worker::Response> {
-//!     mcp_mesh::worker::serve(req, env, || my_server()).await
+//!     mcp_mesh::cloudflare::serve(req, env, weather).await
 //! }
 //! ```
-//!
-//! and bind `SyncLayer` and `Coordinator` in wrangler.toml as this repository's wrangler.toml does.
 
 use std::rc::Rc;
 
 use futures::executor::block_on;
 use mcp_mesh::access::OriginPolicy;
-use mcp_mesh::mcp::backend::{InMemoryBackend, McpBackend, SendFilter};
-use mcp_mesh::mcp::context::RequestContext;
+use mcp_mesh::mcp::backend::InMemoryBackend;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
-use mcp_mesh::mcp::server::{handler, resource_handler, McpServer};
-use mcp_mesh::mcp::tools::tool;
-use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
+use mcp_mesh::mcp::prelude::*;
+use rmcp::model::Resource;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::json;
 
-/// A server with one tool that notifies every session, and one resource.
-fn my_server<B: McpBackend>() -> McpServer<B> {
+/// `report`'s arguments: their JSON Schema is derived, and a call without a `city` is refused with
+/// -32602 before the handler runs.
+#[derive(Deserialize, JsonSchema)]
+struct Report {
+    /// Where it is sunny.
+    city: String,
+}
+
+/// A server with one tool that tells every session, and one resource.
+fn weather<B: McpBackend>() -> McpServer<B> {
     McpServer::new("weather", "1.0.0")
-        .tool(
-            tool(
-                "report",
-                "Publishes a weather report to every connected session",
-                json!({
-                    "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"]
-                }),
-            ),
-            handler(|ctx: RequestContext<B>, args| async move {
-                let city = args.get("city").and_then(|c| c.as_str()).unwrap_or("nowhere").to_owned();
-                let note = json!({ "jsonrpc": "2.0", "method": "notifications/message",
-                    "params": { "level": "info", "data": format!("sunny in {city}") } });
-                let report = ctx
-                    .backend
-                    .notify(None, &mcp_mesh::sse::encode_message(&note.to_string(), None), &SendFilter::log("info"))
-                    .await?;
-                Ok(CallToolResult::success(vec![ContentBlock::text(format!("told {} sessions", report.delivered))]))
-            }),
-        )
-        .resource(
-            Resource::new("weather://today", "today").with_mime_type("text/plain"),
-            resource_handler(|_ctx: RequestContext<B>, uri, _vars| async move {
-                Ok(vec![ResourceContents::text("sunny", uri)])
-            }),
-        )
+        .tool("report", "Tells every connected session the weather", |ctx, Report { city }| async move {
+            let sent = ctx.broadcast(LogMessage::info(format!("sunny in {city}"))).await?;
+            Ok(format!("told {} sessions", sent.delivered))
+        })
+        .resource(Resource::new("weather://today", "today"), |_ctx, _uri| async { Ok("sunny".to_owned()) })
 }
 
 fn main() {
-    let server = Rc::new(my_server::<InMemoryBackend>());
+    let server = Rc::new(weather::<InMemoryBackend>());
     let backend = Rc::new(InMemoryBackend::new());
     let config = EndpointConfig {
         origins: OriginPolicy::default(),
@@ -66,23 +55,27 @@ fn main() {
         auth: Default::default(),
     };
     // A stateless (2026-07-28) call: no session needed.
-    let request = HttpRequest::new("POST", "/mcp")
-        .with_header("Accept", "application/json, text/event-stream")
-        .with_header("Content-Type", "application/json")
-        .with_header("MCP-Protocol-Version", "2026-07-28")
-        .with_header("Mcp-Method", "tools/call")
-        .with_header("Mcp-Name", "report")
-        .with_body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": "report", "arguments": {"city": "Lisbon"},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }}})
-            .to_string(),
-        );
-    match block_on(handle(server, backend, &request, &config)) {
-        Outcome::Reply(reply) => println!("{} {}", reply.status, reply.body),
-        other => println!("{other:?}"),
+    let call = |arguments: serde_json::Value| {
+        HttpRequest::new("POST", "/mcp")
+            .with_header("Accept", "application/json, text/event-stream")
+            .with_header("Content-Type", "application/json")
+            .with_header("MCP-Protocol-Version", "2026-07-28")
+            .with_header("Mcp-Method", "tools/call")
+            .with_header("Mcp-Name", "report")
+            .with_body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "report", "arguments": arguments,
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }}})
+                .to_string(),
+            )
+    };
+    for arguments in [json!({"city": "Lisbon"}), json!({"town": "Lisbon"})] {
+        match block_on(handle(server.clone(), backend.clone(), &call(arguments), &config)) {
+            Outcome::Reply(reply) => println!("{} {}", reply.status, reply.body),
+            other => println!("{other:?}"),
+        }
     }
 }

@@ -21,7 +21,7 @@ CATEGORIES = [
     ("object calls (stub fetch, request and response bodies)",
      r"stubs::|Stub::fetch|Response::text|Request::new_with_init|callObject|upgradeObject|"
      r"request::Request::text|ReadableStreamDefaultReader|__wbg_read_|releaseLock|json_response|read_json"),
-    ("MCP request handling (Worker, wasm)", r"mcp_mesh::mcp::|mcp_mesh::worker::mcp|to_core_request|serve::|route::"),
+    ("MCP request handling (Worker, wasm)", r"mcp_mesh::mcp::|mcp_mesh::cloudflare::mcp|to_core_request|serve::|route::"),
     ("shard and coordinator request handling (wasm)", r"SyncLayer|Coordinator|membership"),
 ]
 

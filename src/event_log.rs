@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::{ListKind, NotificationKind};
+
 /// `EVENT_LOG_MAX_EVENTS` default: events a shard keeps for replay.
 pub const DEFAULT_LOG_MAX_EVENTS: u64 = 1_000;
 /// `EVENT_LOG_MAX_AGE_MS` default: how long a shard keeps an event for replay.
@@ -81,6 +83,32 @@ impl Audience {
     }
 }
 
+/// How a logged event's [`NotificationKind`] is stored: a log level column and a change-kind column,
+/// as the log has always stored them (`tools`, `prompts`, `resources`, `resource`), so rows written
+/// before a deploy replay alike after it.
+pub fn kind_columns(kind: &NotificationKind) -> (Option<String>, Option<&'static str>) {
+    match kind {
+        NotificationKind::Other => (None, None),
+        NotificationKind::Log(level) => (Some(level.clone()), None),
+        NotificationKind::ListChanged(ListKind::Tools) => (None, Some("tools")),
+        NotificationKind::ListChanged(ListKind::Prompts) => (None, Some("prompts")),
+        NotificationKind::ListChanged(ListKind::Resources) => (None, Some("resources")),
+        NotificationKind::ResourceUpdated => (None, Some("resource")),
+    }
+}
+
+/// The inverse of [`kind_columns`]; an unknown change kind is an ordinary notification.
+pub fn kind_from_columns(level: Option<String>, change: Option<&str>) -> NotificationKind {
+    match (level, change) {
+        (Some(level), _) => NotificationKind::Log(level),
+        (None, Some("tools")) => NotificationKind::ListChanged(ListKind::Tools),
+        (None, Some("prompts")) => NotificationKind::ListChanged(ListKind::Prompts),
+        (None, Some("resources")) => NotificationKind::ListChanged(ListKind::Resources),
+        (None, Some("resource")) => NotificationKind::ResourceUpdated,
+        (None, _) => NotificationKind::Other,
+    }
+}
+
 /// Log bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLimits {
@@ -102,16 +130,6 @@ impl LogLimits {
     pub fn prune_bounds(self, newest_seq: u64, now_ms: u64) -> (u64, u64) {
         (newest_seq.saturating_sub(self.max_events.saturating_sub(1)), now_ms.saturating_sub(self.max_age_ms))
     }
-}
-
-/// Prefixes an SSE event (as the mesh carries it) with its id, so the client can resume from it.
-pub fn with_event_id(event: &str, id: &str) -> String {
-    let mut out = String::with_capacity(event.len() + id.len() + 6);
-    out.push_str("id: ");
-    out.extend(id.chars().filter(|c| *c != '\n' && *c != '\r'));
-    out.push('\n');
-    out.push_str(event);
-    out
 }
 
 /// What a shard does with a new GET stream for a session.
@@ -161,18 +179,27 @@ mod tests {
     }
 
     #[test]
+    fn kinds_survive_their_columns() {
+        let kinds = [
+            NotificationKind::Other,
+            NotificationKind::Log("warning".into()),
+            NotificationKind::ListChanged(ListKind::Tools),
+            NotificationKind::ListChanged(ListKind::Prompts),
+            NotificationKind::ListChanged(ListKind::Resources),
+            NotificationKind::ResourceUpdated,
+        ];
+        for kind in kinds {
+            let (level, change) = kind_columns(&kind);
+            assert_eq!(kind_from_columns(level, change), kind);
+        }
+        assert_eq!(kind_from_columns(None, Some("other")), NotificationKind::Other);
+    }
+
+    #[test]
     fn prune_bounds_keep_the_newest_events_within_age() {
         let limits = LogLimits { max_events: 3, max_age_ms: 1_000 };
         assert_eq!(limits.prune_bounds(10, 5_000), (8, 4_000));
         assert_eq!(limits.prune_bounds(1, 500), (0, 0));
-    }
-
-    #[test]
-    fn ids_prefix_events_and_decode_back() {
-        let framed = with_event_id(&crate::sse::encode_message("{}", None), "3-9");
-        let events = crate::sse::SseDecoder::new().feed(framed.as_bytes());
-        assert_eq!(events[0].id.as_deref(), Some("3-9"));
-        assert_eq!(events[0].data, "{}");
     }
 
     #[test]

@@ -7,21 +7,24 @@
 //! # Layout
 //! - [`error`]: the crate error and its one mapping to HTTP status and JSON-RPC code.
 //! - [`config`]: wrangler vars, their defaults and validation.
+//! - [`access`]: Origin/Host checks and bearer tokens.
 //! - [`routing`]: `shard_for(session_id, shard_count)` and shard names.
-//! - [`protocol`]: the versioned worker↔shard↔coordinator messages and frames.
+//! - [`protocol`]: the versioned Worker↔shard↔coordinator calls, one type per call, and the constants
+//!   the JavaScript side is generated from.
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
 //! - [`fanout`]: grouping sends per shard.
-//! - [`delivery`]: which sockets a send reaches, decided once per send for the shard's JS loop.
+//! - [`delivery`]: which streams a notification reaches (stream classes and the one rule).
+//! - [`frames`]: the bytes MCP streams carry, framed in one place.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
 //! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
 //! - [`backpressure`]: the byte budget that cuts off a stalled stream.
 //! - [`event_log`]: event ids, the shard's bounded replay log, and what a resuming stream gets back.
 //! - [`sse`]: Server-Sent Events encoding and decoding.
-//! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server and the reference tools.
-//! - `worker` (wasm32 only): the only code that touches the Workers runtime — the fetch entry, the
-//!   `SyncLayer` shard, the coordinator, and the Durable Object implementation of the manager.
+//! - [`mcp`]: JSON-RPC, the Streamable HTTP rules, the server-author API and the reference server.
+//! - `cloudflare` (wasm32 only): the only code that touches the Workers runtime — the fetch entry,
+//!   the `SyncLayer` shard, the coordinator, and the Durable Object implementation of the backend.
 //!
-//! Everything but `worker` is plain Rust, tested natively with `cargo test`.
+//! Everything but `cloudflare` is plain Rust, tested natively with `cargo test`.
 
 #![warn(missing_docs)]
 
@@ -33,6 +36,7 @@ pub mod error;
 pub mod event_log;
 pub mod expiry;
 pub mod fanout;
+pub mod frames;
 pub mod manager;
 pub mod mcp;
 pub mod membership;
@@ -41,8 +45,10 @@ pub mod routing;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]
-pub mod worker;
+pub mod cloudflare;
 
 pub use error::{MeshError, Result};
 pub use manager::{InMemorySessionManager, SessionManager, SessionSink};
 pub use routing::shard_for;
+/// The JSON Schema derive the server-author API uses (`#[derive(JsonSchema)]` on argument types).
+pub use schemars;

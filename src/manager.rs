@@ -79,6 +79,11 @@ impl<S: SessionSink> InMemorySessionManager<S> {
         self.len() == 0
     }
 
+    /// The sessions with a live stream, in no particular order.
+    pub fn ids(&self) -> Vec<String> {
+        self.sessions.borrow().keys().cloned().collect()
+    }
+
     fn write_to(&self, id: &str, sink: &Rc<S>, data: &str, report: &mut SendReport, dead: &mut Vec<String>) {
         if sink.write(data) {
             report.delivered += 1;

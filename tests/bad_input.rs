@@ -9,7 +9,7 @@ use mcp_mesh::access::{OriginPolicy, TokenAuth};
 use mcp_mesh::mcp::backend::InMemoryBackend;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
-use mcp_mesh::mcp::reference::reference_server;
+use mcp_mesh::mcp::reference::conformance_server;
 use mcp_mesh::mcp::server::McpServer;
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ struct Endpoint {
 impl Endpoint {
     fn new(auth: &str) -> Self {
         Self {
-            server: Rc::new(reference_server()),
+            server: Rc::new(conformance_server()),
             backend: Rc::new(InMemoryBackend::new()),
             config: EndpointConfig {
                 origins: OriginPolicy::default(),

@@ -11,7 +11,7 @@ use mcp_mesh::access::OriginPolicy;
 use mcp_mesh::mcp::backend::{InMemoryBackend, RecordingSink};
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
-use mcp_mesh::mcp::reference::reference_server;
+use mcp_mesh::mcp::reference::conformance_server;
 use mcp_mesh::mcp::server::McpServer;
 use mcp_mesh::sse::SseDecoder;
 use mcp_mesh::SessionManager;
@@ -25,7 +25,7 @@ struct Harness {
 
 fn harness() -> Harness {
     Harness {
-        server: Rc::new(reference_server()),
+        server: Rc::new(conformance_server()),
         backend: Rc::new(InMemoryBackend::new()),
         config: EndpointConfig {
             origins: OriginPolicy::default(),

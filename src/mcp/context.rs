@@ -1,21 +1,30 @@
-//! What a handler gets while it runs: the backend, the session, and the request's own stream for
-//! progress, logs and server→client requests.
+//! What a handler gets while it runs: the mesh, the session, and one verb per audience.
 //!
-//! In the session era a server→client request goes out on the originating POST's SSE stream and the
-//! answer comes back through the session's shard (`McpBackend::open_waiter`), whichever isolate
-//! receives the client's POST. In the 2026-07-28 era there are no server→client requests: asking
-//! the client ends the call with an `input_required` result, and the retried call carries the answer
-//! (`inputResponses`). Handlers use one API, [`RequestContext::ask_client`], for both. Must not touch
-//! the runtime.
+//! - [`RequestContext::broadcast`]: every stream of the deployment, across shards.
+//! - [`RequestContext::notify_sessions`]: the listed sessions, wherever their streams are.
+//! - [`RequestContext::notify_subscribers`]: the subscribers of a resource.
+//! - [`RequestContext::notify_caller`], [`RequestContext::progress`], [`RequestContext::log`]: this
+//!   request's own stream.
+//!
+//! Each takes a notification of the protocol's types (or a [`LogMessage`]), never SSE text: the mesh
+//! frames it once. In the session era a server→client request goes out on the originating POST's SSE
+//! stream and the answer comes back through the session's shard (`ReplyRouter::open_waiter`),
+//! whichever isolate receives the client's POST. In the 2026-07-28 era there are no server→client
+//! requests: asking the client ends the call with an `input_required` result, and the retried call
+//! carries the answer (`inputResponses`). Handlers use one API, [`RequestContext::ask_client`], for
+//! both. Must not touch the runtime.
 
 use std::rc::Rc;
 
 use futures::channel::mpsc::UnboundedSender;
+use rmcp::model::ResourceUpdatedNotificationParam;
 use serde_json::{json, Map, Value};
 
 use super::backend::{McpBackend, ReplyWaiter};
-use super::jsonrpc::notification_json;
+use super::notifications::{IntoNotification, LogMessage};
+use crate::delivery::{log_level_admits, LogLevel};
 use crate::error::{MeshError, Result};
+use crate::protocol::SendReport;
 // Error payloads, kept with the error type so `crate::error` needs nothing from `mcp`.
 pub use crate::error::{capability_for, InputRequest};
 
@@ -71,11 +80,39 @@ impl<B: McpBackend> Clone for RequestContext<B> {
 }
 
 impl<B: McpBackend> RequestContext<B> {
-    /// Writes a notification on this request's own stream; `false` if it has none or it closed.
-    pub fn notify(&self, method: &str, params: Value) -> bool {
-        match &self.outbox {
-            Some(outbox) => outbox.unbounded_send(notification_json(method, params)).is_ok(),
-            None => false,
+    /// Sends `notification` to every stream of the deployment (a log only to sessions whose level
+    /// admits it; a list change also to the listen streams that asked for it). The report counts the
+    /// streams reached.
+    pub async fn broadcast(&self, notification: impl IntoNotification) -> Result<SendReport> {
+        self.backend.publish(None, &notification.into_notification()?).await
+    }
+
+    /// Sends `notification` to the listed sessions' streams, wherever they are.
+    pub async fn notify_sessions(
+        &self,
+        sessions: &[String],
+        notification: impl IntoNotification,
+    ) -> Result<SendReport> {
+        self.backend.publish(Some(sessions), &notification.into_notification()?).await
+    }
+
+    /// Tells the subscribers of resource `uri` that it changed (`notifications/resources/updated`).
+    pub async fn notify_subscribers(&self, uri: &str) -> Result<SendReport> {
+        self.notify_subscribers_with(ResourceUpdatedNotificationParam::new(uri)).await
+    }
+
+    /// [`Self::notify_subscribers`] with the notification's params given (a `_meta`, say).
+    pub async fn notify_subscribers_with(&self, update: ResourceUpdatedNotificationParam) -> Result<SendReport> {
+        let uri = update.uri.clone();
+        let notification = rmcp::model::ResourceUpdatedNotification::new(update).into_notification()?;
+        self.backend.publish_to_subscribers(&uri, &notification).await
+    }
+
+    /// Writes `notification` on this request's own stream; `false` if it has none or it closed.
+    pub fn notify_caller(&self, notification: impl IntoNotification) -> bool {
+        match (&self.outbox, notification.into_notification()) {
+            (Some(outbox), Ok(notification)) => outbox.unbounded_send(notification.message().to_owned()).is_ok(),
+            _ => false,
         }
     }
 
@@ -89,23 +126,24 @@ impl<B: McpBackend> RequestContext<B> {
         if let Some(message) = message {
             params["message"] = json!(message);
         }
-        self.notify("notifications/progress", params)
+        self.notify_caller(super::backend::OutgoingNotification::from_parts("notifications/progress", params))
     }
 
-    /// `notifications/message` on this request's stream, if the session's level admits `level`. In
-    /// the stateless era a request without `logLevel` gets no logs at all.
-    pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+    /// A log message on this request's stream, if the session's level admits it. In the stateless era
+    /// a request without `logLevel` gets no logs at all.
+    pub fn log(&self, level: LogLevel, data: impl Into<Value>) -> bool {
+        self.log_message(LogMessage::new(level, data))
+    }
+
+    /// [`Self::log`] with a whole [`LogMessage`] (a logger name, say).
+    pub fn log_message(&self, message: LogMessage) -> bool {
         if self.era == Era::Stateless && self.log_level.is_none() {
             return false;
         }
-        if !super::log_level_admits(self.log_level.as_deref(), level) {
+        if !log_level_admits(self.log_level.as_deref(), message.level.as_str()) {
             return false;
         }
-        let mut params = json!({ "level": level, "data": data });
-        if let Some(logger) = logger {
-            params["logger"] = json!(logger);
-        }
-        self.notify("notifications/message", params)
+        self.notify_caller(message)
     }
 
     /// Waits `ms` milliseconds on the backend's clock (immediate, and advancing the clock, in memory).
@@ -165,7 +203,11 @@ impl<B: McpBackend> RequestContext<B> {
             },
             None => {
                 // The spec: a sender that gives up on its own request SHOULD say so.
-                self.notify("notifications/cancelled", json!({ "requestId": id, "reason": "timed out" }));
+                let cancelled = super::backend::OutgoingNotification::from_parts(
+                    "notifications/cancelled",
+                    json!({ "requestId": id, "reason": "timed out" }),
+                );
+                self.notify_caller(cancelled);
                 Err(MeshError::ClientTimeout(method.to_owned()))
             }
         }

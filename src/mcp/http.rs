@@ -136,7 +136,7 @@ pub enum Outcome {
         /// The id of the `subscriptions/listen` request, as JSON.
         subscription_id: serde_json::Value,
         /// Which list-changed notifications the stream receives.
-        filter: crate::protocol::ListenerFilter,
+        filter: crate::delivery::ListenerFilter,
         /// Resource URIs whose `notifications/resources/updated` the stream receives.
         resource_uris: Vec<String>,
         /// The SSE-framed `notifications/subscriptions/acknowledged`.

@@ -108,7 +108,7 @@ pub async fn handle_post<B: McpBackend>(
                 request_state: None,
             };
             if STREAMED_METHODS.contains(&method.as_str()) {
-                let priming = (record.protocol_version.as_str() >= PRIMING_VERSION).then(|| backend.new_session_id());
+                let priming = (record.protocol_version.as_str() >= PRIMING_VERSION).then(|| backend.new_id());
                 let finish = move |result: Result<Value>| Finished {
                     status: 200,
                     body: match result {
@@ -157,7 +157,7 @@ async fn initialize<B: McpBackend>(
         return Ok(Outcome::Reply(error_reply(Some(id), &error)));
     };
     let version = super::negotiate_version(requested);
-    let session = backend.new_session_id();
+    let session = backend.new_id();
     let record = SessionRecord {
         protocol_version: version.to_owned(),
         client_info: params.get("clientInfo").cloned().unwrap_or(Value::Null),

@@ -7,31 +7,49 @@
 //! - `endpoint`: the checks every request passes, and the choice of era per request.
 //! - `legacy`: the session-era transport (2025-03-26 to 2025-11-25).
 //! - `stateless`: the 2026-07-28 transport (no sessions, `server/discover`, `subscriptions/listen`).
-//! - `backend`: the trait the server needs from the mesh (session records, sends, topic indexes,
-//!   reply routing), and its in-memory implementation.
-//! - `context`: what a handler gets (its stream, progress, logs, questions to the client).
+//! - `backend`: what the server needs from the mesh, by concern (clock, session store, broker, reply
+//!   routing, counters), and its in-memory implementation.
+//! - `context`: what a handler gets (one verb per audience, questions to the client).
+//! - `notifications`: what a handler can send.
+//! - `handlers`: typed arguments (derived JSON Schema) and results.
 //! - `server`: the server-author API (tools, resources, templates, prompts, completions) and dispatch.
+//! - `uri_template`: matching resource URIs against templates.
+//! - `streaming`: answering a request as JSON, or as SSE when its handler talks first.
+//! - `request_state`: the signed `requestState` of 2026-07-28 input-required results.
 //! - `fixtures`: the conformance suite's tools, resources and prompts.
 //! - `reference`: the reference server (`announce`, `increment`, `mesh://counter`, the fixtures).
 //!
-//! Nothing here touches the Workers runtime; `crate::worker` adapts requests and implements `backend`.
+//! Nothing here touches the Workers runtime; `crate::cloudflare` adapts requests and implements `backend`.
 
 pub mod backend;
 pub mod context;
 pub mod endpoint;
-// The reference server and the conformance fixtures it serves: part of the `reference-server` feature.
-#[cfg(feature = "reference-server")]
+pub mod handlers;
+// The conformance suites' fixtures: the `conformance` feature.
+#[cfg(feature = "conformance")]
 pub mod fixtures;
 pub mod http;
 pub mod jsonrpc;
 pub mod legacy;
+pub mod notifications;
 #[cfg(feature = "reference-server")]
 pub mod reference;
 pub mod request_state;
 pub mod server;
 pub mod stateless;
 pub mod streaming;
-pub mod tools;
+pub mod uri_template;
+
+/// What a server author's code usually needs, in one `use`.
+pub mod prelude {
+    pub use super::backend::{Counters, McpBackend};
+    pub use super::context::RequestContext;
+    pub use super::handlers::{Json, NoArguments, Params, ToolSpec};
+    pub use super::notifications::LogMessage;
+    pub use super::server::McpServer;
+    pub use crate::delivery::LogLevel;
+    pub use crate::error::{MeshError, Result};
+}
 
 /// Protocol revisions this server negotiates through `initialize`, newest first.
 pub const SESSION_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -47,9 +65,6 @@ pub fn negotiate_version(requested: &str) -> &'static str {
         .find(|supported| *supported == requested)
         .unwrap_or(SESSION_PROTOCOL_VERSIONS[0])
 }
-
-// The delivery filter lives in `crate::delivery`; the MCP layer names it here too.
-pub use crate::delivery::{log_level_admits, LOG_LEVELS};
 
 #[cfg(test)]
 mod tests {

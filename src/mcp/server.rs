@@ -1,69 +1,61 @@
 //! The server-author API: register tools, resources, resource templates, prompts and a completion
-//! handler, each with an async handler; and the method dispatch shared by both protocol eras.
+//! handler, each an async closure with typed arguments; and the method dispatch shared by both
+//! protocol eras.
 //!
-//! Handlers get a [`RequestContext`] (backend, session, the request's own stream) and return
-//! `rmcp::model` result types; the transports (`legacy`, `stateless`) decide how results and errors
-//! travel. Must not touch the runtime.
+//! ```ignore
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Report { city: String }
+//!
+//! McpServer::new("weather", "1.0.0").tool("report", "Tells every session", |ctx, Report { city }| async move {
+//!     let sent = ctx.broadcast(LogMessage::info(format!("sunny in {city}"))).await?;
+//!     Ok(format!("told {} sessions", sent.delivered))
+//! })
+//! ```
+//!
+//! Handlers get a [`RequestContext`] and their arguments already parsed (see [`super::handlers`]); the
+//! transports (`legacy`, `stateless`) decide how results and errors travel. What the server advertises
+//! in `initialize` and `server/discover` is what was registered. Must not touch the runtime.
 
+use std::future::Future;
 use std::rc::Rc;
 
-use futures::future::LocalBoxFuture;
 use rmcp::model::{
-    CallToolResult, CompleteResult, GetPromptResult, Implementation, Prompt, Resource, ResourceContents,
-    ResourceTemplate, Tool,
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, Implementation, Prompt, Resource,
+    ResourceContents, ResourceTemplate, Tool,
 };
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use super::backend::McpBackend;
-use super::context::RequestContext;
+use super::context::{Era, RequestContext};
+use super::handlers::{
+    erase, input_schema_for, parse_arguments, prompt_for, ErasedHandler, IntoPromptResult, IntoResourceContents,
+    IntoToolResult, Params, ToolSpec,
+};
+use super::uri_template::match_uri_template;
+use crate::delivery::LogLevel;
 use crate::error::{MeshError, Result};
-use crate::protocol::UpdateSession;
-
-/// A JSON-RPC params object (or a tool's or prompt's `arguments`), unparsed.
-pub type Params = Map<String, Value>;
-/// An async handler returning `T`: gets the request's context and its arguments (a tool's or prompt's
-/// `arguments`, or the whole params of `completion/complete`). Make one with [`handler`].
-pub type Handler<B, T> = Rc<dyn Fn(RequestContext<B>, Params) -> LocalBoxFuture<'static, Result<T>>>;
-/// Reads a resource: gets the URI and the variables a template matched (empty for static ones).
-pub type ResourceHandler<B> =
-    Rc<dyn Fn(RequestContext<B>, String, Map<String, Value>) -> LocalBoxFuture<'static, Result<Vec<ResourceContents>>>>;
+use crate::protocol::{UpdateSession, MAX_TOPIC_BYTES};
 
 struct Entry<D, H> {
     descriptor: D,
     handler: H,
 }
 
+type ResourceHandler<B> = ErasedHandler<B, (String, Params), Vec<ResourceContents>>;
+
 /// An MCP server: what it offers (tools, resources, templates, prompts, completion) and its handlers,
-/// built once per isolate and shared by every request. Built with the `with_*` and registration
-/// methods, each taking and returning `self`.
+/// built once per isolate and shared by every request. Built with the registration methods, each
+/// taking and returning `self`.
 pub struct McpServer<B: McpBackend> {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
-    tools: Vec<Entry<Tool, Handler<B, CallToolResult>>>,
+    tools: Vec<Entry<Tool, ErasedHandler<B, Params, CallToolResult>>>,
     resources: Vec<Entry<Resource, ResourceHandler<B>>>,
     templates: Vec<Entry<ResourceTemplate, ResourceHandler<B>>>,
-    prompts: Vec<Entry<Prompt, Handler<B, GetPromptResult>>>,
-    completion: Option<Handler<B, CompleteResult>>,
-}
-
-/// Makes a handler from an async closure: `handler(|ctx, params| async move { ... })`.
-pub fn handler<B, T, F, Fut>(f: F) -> Handler<B, T>
-where
-    B: McpBackend,
-    F: Fn(RequestContext<B>, Params) -> Fut + 'static,
-    Fut: std::future::Future<Output = Result<T>> + 'static,
-{
-    Rc::new(move |ctx, params| Box::pin(f(ctx, params)))
-}
-
-/// Makes a resource handler from an async closure: `resource_handler(|ctx, uri, vars| async move { ... })`.
-pub fn resource_handler<B, F, Fut>(f: F) -> ResourceHandler<B>
-where
-    B: McpBackend,
-    F: Fn(RequestContext<B>, String, Map<String, Value>) -> Fut + 'static,
-    Fut: std::future::Future<Output = Result<Vec<ResourceContents>>> + 'static,
-{
-    Rc::new(move |ctx, uri, vars| Box::pin(f(ctx, uri, vars)))
+    prompts: Vec<Entry<Prompt, ErasedHandler<B, Params, GetPromptResult>>>,
+    completion: Option<ErasedHandler<B, Params, CompleteResult>>,
 }
 
 impl<B: McpBackend> McpServer<B> {
@@ -86,55 +78,133 @@ impl<B: McpBackend> McpServer<B> {
         self
     }
 
-    /// Registers a tool. Names should be unique: `tools/call` runs the first one registered.
-    pub fn tool(mut self, tool: Tool, handler: Handler<B, CallToolResult>) -> Self {
-        self.tools.push(Entry { descriptor: tool, handler });
+    /// Registers a tool whose input schema is derived from its argument type `A` (use
+    /// [`super::handlers::NoArguments`] for none). The handler returns a `String`, a
+    /// [`super::handlers::Json`] value (structured content, with its schema advertised) or a
+    /// `CallToolResult`. Names should be unique: `tools/call` runs the first one registered.
+    pub fn tool<A, R, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + 'static,
+        R: IntoToolResult + 'static,
+        F: Fn(RequestContext<B>, A) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        self.tool_with(ToolSpec::new(name, description), handler)
+    }
+
+    /// [`Self::tool`] with options: a title, annotations, or an input schema as written.
+    pub fn tool_with<A, R, F, Fut>(mut self, spec: ToolSpec, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + 'static,
+        R: IntoToolResult + 'static,
+        F: Fn(RequestContext<B>, A) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        let mut tool = spec.tool;
+        if !spec.explicit_schema {
+            tool.input_schema = std::sync::Arc::new(input_schema_for::<A>());
+        }
+        tool.output_schema = R::output_schema().map(std::sync::Arc::new);
+        self.tools.push(Entry { descriptor: tool, handler: erase(handler, R::into_tool_result) });
         self
     }
 
-    /// Registers a static resource, read by its exact URI.
-    pub fn resource(mut self, resource: Resource, handler: ResourceHandler<B>) -> Self {
-        self.resources.push(Entry { descriptor: resource, handler });
+    /// Registers a static resource, read by its exact URI; the handler gets the URI.
+    pub fn resource<R, F, Fut>(mut self, resource: Resource, handler: F) -> Self
+    where
+        R: IntoResourceContents + 'static,
+        F: Fn(RequestContext<B>, String) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        let handler = Rc::new(handler);
+        let erased: ResourceHandler<B> = Rc::new(move |ctx, (uri, _vars)| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let contents = handler(ctx, uri.clone()).await?;
+                Ok(contents.into_contents(&uri))
+            })
+        });
+        self.resources.push(Entry { descriptor: resource, handler: erased });
         self
     }
 
     /// Registers a resource template; a read whose URI no static resource has is tried against
-    /// templates in registration order (see [`match_uri_template`]).
-    pub fn resource_template(mut self, template: ResourceTemplate, handler: ResourceHandler<B>) -> Self {
-        self.templates.push(Entry { descriptor: template, handler });
+    /// templates in registration order, and the variables it matched are parsed into `A` (a struct
+    /// with a `String` field per variable, or [`Params`]).
+    pub fn resource_template<A, R, F, Fut>(mut self, template: ResourceTemplate, handler: F) -> Self
+    where
+        A: DeserializeOwned + 'static,
+        R: IntoResourceContents + 'static,
+        F: Fn(RequestContext<B>, String, A) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        let handler = Rc::new(handler);
+        let erased: ResourceHandler<B> = Rc::new(move |ctx, (uri, vars)| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let vars = parse_arguments::<A>(vars)?;
+                Ok(handler(ctx, uri.clone(), vars).await?.into_contents(&uri))
+            })
+        });
+        self.templates.push(Entry { descriptor: template, handler: erased });
         self
     }
 
-    /// Registers a prompt. Names should be unique: `prompts/get` runs the first one registered.
-    pub fn prompt(mut self, prompt: Prompt, handler: Handler<B, GetPromptResult>) -> Self {
-        self.prompts.push(Entry { descriptor: prompt, handler });
+    /// Registers a prompt whose arguments are derived from `A` (every prompt argument is a string on
+    /// the wire). The handler returns a `String` (one user message), messages, or a `GetPromptResult`.
+    pub fn prompt<A, R, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + 'static,
+        R: IntoPromptResult + 'static,
+        F: Fn(RequestContext<B>, A) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        self.prompt_with(prompt_for::<A>(name, description), handler)
+    }
+
+    /// [`Self::prompt`] with the descriptor as written (a title, argument descriptions).
+    pub fn prompt_with<A, R, F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
+    where
+        A: DeserializeOwned + 'static,
+        R: IntoPromptResult + 'static,
+        F: Fn(RequestContext<B>, A) -> Fut + 'static,
+        Fut: Future<Output = Result<R>> + 'static,
+    {
+        self.prompts.push(Entry { descriptor: prompt, handler: erase(handler, R::into_prompt_result) });
         self
     }
 
     /// Sets the `completion/complete` handler; without one the method is not found (-32601).
-    pub fn completion(mut self, handler: Handler<B, CompleteResult>) -> Self {
-        self.completion = Some(handler);
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(RequestContext<B>, CompleteRequestParams) -> Fut + 'static,
+        Fut: Future<Output = Result<CompleteResult>> + 'static,
+    {
+        self.completion = Some(erase(handler, Ok));
         self
     }
 
-    /// The capabilities this server has, as sent in `initialize` and `server/discover`.
-    pub fn capabilities(&self, era: super::context::Era) -> Value {
-        match era {
-            super::context::Era::Session => json!({
-                "tools": { "listChanged": true },
-                "resources": { "subscribe": true, "listChanged": true },
-                "prompts": { "listChanged": true },
-                "completions": {},
-                "logging": {},
-            }),
-            // Change notifications reach stateless clients through `subscriptions/listen`.
-            super::context::Era::Stateless => json!({
-                "tools": { "listChanged": true },
-                "resources": { "subscribe": true, "listChanged": true },
-                "prompts": { "listChanged": true },
-                "completions": {},
-            }),
+    /// The capabilities this server has, as sent in `initialize` and `server/discover`: what was
+    /// registered, and logging (any handler may log) in the session era.
+    pub fn capabilities(&self, era: Era) -> Value {
+        let mut capabilities = Map::new();
+        if !self.tools.is_empty() {
+            capabilities.insert("tools".into(), json!({ "listChanged": true }));
         }
+        if !self.resources.is_empty() || !self.templates.is_empty() {
+            capabilities.insert("resources".into(), json!({ "subscribe": true, "listChanged": true }));
+        }
+        if !self.prompts.is_empty() {
+            capabilities.insert("prompts".into(), json!({ "listChanged": true }));
+        }
+        if self.completion.is_some() {
+            capabilities.insert("completions".into(), json!({}));
+        }
+        // Stateless clients ask for logs per request (`_meta` logLevel); there is no capability.
+        if era == Era::Session {
+            capabilities.insert("logging".into(), json!({}));
+        }
+        Value::Object(capabilities)
     }
 
     /// The input schema of the tool called `name`, if one is registered.
@@ -149,18 +219,13 @@ impl<B: McpBackend> McpServer<B> {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(json!({ "tools": self.tools.iter().map(|t| &t.descriptor).collect::<Vec<_>>() })),
             "tools/call" => {
-                let name = required_str(&params, "name")?.to_owned();
+                let name = required_str(&params, "name")?;
                 let entry = self
                     .tools
                     .iter()
                     .find(|t| t.descriptor.name == name)
                     .ok_or_else(|| MeshError::InvalidParams(format!("Unknown tool: {name}")))?;
-                let arguments = match params.get("arguments") {
-                    None | Some(Value::Null) => Map::new(),
-                    Some(Value::Object(arguments)) => arguments.clone(),
-                    Some(_) => return Err(MeshError::InvalidParams("\"arguments\" must be an object".into())),
-                };
-                let result = (entry.handler)(ctx, arguments).await?;
+                let result = (entry.handler)(ctx, arguments(&params)?).await?;
                 Ok(serde_json::to_value(result)?)
             }
             "resources/list" => {
@@ -175,18 +240,14 @@ impl<B: McpBackend> McpServer<B> {
                 Ok(json!({ "contents": contents }))
             }
             "resources/subscribe" | "resources/unsubscribe" => {
-                let uri = required_str(&params, "uri")?.to_owned();
                 let session = ctx.session.clone().ok_or(MeshError::MethodNotFound(method.to_owned()))?;
-                let subscribe = method == "resources/subscribe";
-                if subscribe {
+                let uri = topic_param(&params, "uri")?.to_owned();
+                let mut update = UpdateSession { session: session.clone(), ..Default::default() };
+                if method == "resources/subscribe" {
                     ctx.backend.subscribe(&uri, &session).await?;
-                } else {
-                    ctx.backend.unsubscribe(&uri, &session).await?;
-                }
-                let mut update = UpdateSession { session, ..Default::default() };
-                if subscribe {
                     update.add_subscription = Some(uri);
                 } else {
+                    ctx.backend.unsubscribe(&uri, &session).await?;
                     update.remove_subscription = Some(uri);
                 }
                 ctx.backend.update_session(update).await?;
@@ -195,23 +256,22 @@ impl<B: McpBackend> McpServer<B> {
             "logging/setLevel" => {
                 let session = ctx.session.clone().ok_or(MeshError::MethodNotFound(method.to_owned()))?;
                 let level = required_str(&params, "level")?;
-                if !super::LOG_LEVELS.contains(&level) {
-                    return Err(MeshError::InvalidParams(format!("unknown log level {level:?}")));
-                }
-                let update = UpdateSession { session, log_level: Some(level.to_owned()), ..Default::default() };
+                let level = LogLevel::parse(level)
+                    .ok_or_else(|| MeshError::InvalidParams(format!("unknown log level {level:?}")))?;
+                let update =
+                    UpdateSession { session, log_level: Some(level.as_str().to_owned()), ..Default::default() };
                 ctx.backend.update_session(update).await?;
                 Ok(json!({}))
             }
             "prompts/list" => Ok(json!({ "prompts": self.prompts.iter().map(|p| &p.descriptor).collect::<Vec<_>>() })),
             "prompts/get" => {
-                let name = required_str(&params, "name")?.to_owned();
+                let name = required_str(&params, "name")?;
                 let entry = self
                     .prompts
                     .iter()
                     .find(|p| p.descriptor.name == name)
                     .ok_or_else(|| MeshError::InvalidParams(format!("Unknown prompt: {name}")))?;
-                let arguments = params.get("arguments").and_then(Value::as_object).cloned().unwrap_or_default();
-                Ok(serde_json::to_value((entry.handler)(ctx, arguments).await?)?)
+                Ok(serde_json::to_value((entry.handler)(ctx, arguments(&params)?).await?)?)
             }
             "completion/complete" => match &self.completion {
                 Some(complete) => Ok(serde_json::to_value(complete(ctx, params).await?)?),
@@ -223,50 +283,16 @@ impl<B: McpBackend> McpServer<B> {
 
     async fn read_resource(&self, ctx: RequestContext<B>, uri: &str) -> Result<Vec<ResourceContents>> {
         if let Some(entry) = self.resources.iter().find(|r| r.descriptor.uri == uri) {
-            return (entry.handler)(ctx, uri.to_owned(), Map::new()).await;
+            return (entry.handler)(ctx, (uri.to_owned(), Map::new())).await;
         }
         for entry in &self.templates {
             if let Some(vars) = match_uri_template(&entry.descriptor.uri_template, uri) {
                 let vars = vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-                return (entry.handler)(ctx, uri.to_owned(), vars).await;
+                return (entry.handler)(ctx, (uri.to_owned(), vars)).await;
             }
         }
         Err(MeshError::ResourceNotFound(uri.chars().take(512).collect()))
     }
-}
-
-/// Matches a URI against a level-1 RFC 6570 template (`test://template/{id}/data`); each variable
-/// matches one or more characters other than `/`.
-pub fn match_uri_template(template: &str, uri: &str) -> Option<Vec<(String, String)>> {
-    let mut vars = Vec::new();
-    let mut rest = uri;
-    let mut pattern = template;
-    while !pattern.is_empty() {
-        match pattern.find('{') {
-            None => return (rest == pattern).then_some(vars),
-            Some(open) => {
-                let literal = &pattern[..open];
-                rest = rest.strip_prefix(literal)?;
-                let close = pattern[open..].find('}')? + open;
-                let name = &pattern[open + 1..close];
-                pattern = &pattern[close + 1..];
-                // The variable ends where the next literal starts (or at the next '/').
-                let next_literal = pattern.split('{').next().unwrap_or("");
-                let end = if next_literal.is_empty() {
-                    rest.find('/').unwrap_or(rest.len())
-                } else {
-                    rest.find(next_literal)?
-                };
-                let value = &rest[..end];
-                if value.is_empty() || value.contains('/') {
-                    return None;
-                }
-                vars.push((name.to_owned(), value.to_owned()));
-                rest = &rest[end..];
-            }
-        }
-    }
-    rest.is_empty().then_some(vars)
 }
 
 /// The string param `key`; [`MeshError::InvalidParams`] (-32602) if it is absent or not a string.
@@ -277,19 +303,27 @@ pub fn required_str<'a>(params: &'a Params, key: &str) -> Result<&'a str> {
         .ok_or_else(|| MeshError::InvalidParams(format!("\"{key}\" must be a string")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::match_uri_template;
+/// A resource URI the topic index will hold: 1 to [`MAX_TOPIC_BYTES`] bytes, checked here so that a
+/// client's bad input is the client's error (-32602), not a refusal from the shard.
+pub fn topic_param<'a>(params: &'a Params, key: &str) -> Result<&'a str> {
+    let uri = required_str(params, key)?;
+    check_topic(uri)?;
+    Ok(uri)
+}
 
-    #[test]
-    fn uri_templates_match_single_segments() {
-        let vars = match_uri_template("test://template/{id}/data", "test://template/123/data").unwrap();
-        assert_eq!(vars, vec![("id".to_owned(), "123".to_owned())]);
-        assert!(match_uri_template("test://template/{id}/data", "test://template/1/2/data").is_none());
-        assert!(match_uri_template("test://template/{id}/data", "test://template//data").is_none());
-        assert!(match_uri_template("test://template/{id}/data", "test://other/1/data").is_none());
-        let vars = match_uri_template("a://{x}/{y}", "a://1/2").unwrap();
-        assert_eq!(vars.len(), 2);
-        assert_eq!(match_uri_template("a://static", "a://static"), Some(vec![]));
+/// Checks a resource URI against the topic index's limits.
+pub fn check_topic(uri: &str) -> Result<()> {
+    if uri.is_empty() || uri.len() > MAX_TOPIC_BYTES {
+        return Err(MeshError::InvalidParams(format!("a subscribed URI is 1 to {MAX_TOPIC_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// A tool's or prompt's `arguments`: an object, or nothing.
+fn arguments(params: &Params) -> Result<Params> {
+    match params.get("arguments") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(arguments)) => Ok(arguments.clone()),
+        Some(_) => Err(MeshError::InvalidParams("\"arguments\" must be an object".into())),
     }
 }

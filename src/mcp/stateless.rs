@@ -338,14 +338,13 @@ fn with_server_info(mut result: Value, server_info: &Value) -> Value {
     result
 }
 
-/// `_meta` key carrying the `subscriptions/listen` request id on every notification of that stream.
-pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+pub use crate::frames::META_SUBSCRIPTION_ID;
 
 /// `subscriptions/listen`: every filter is honoured; the stream itself is opened by the glue.
 fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>) -> Outcome {
     let wanted = params.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
     let flag = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let filter = crate::protocol::ListenerFilter {
+    let filter = crate::delivery::ListenerFilter {
         tools: flag("toolsListChanged"),
         prompts: flag("promptsListChanged"),
         resources: flag("resourcesListChanged"),
@@ -355,6 +354,9 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
         .and_then(Value::as_array)
         .map(|uris| uris.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
+    if let Err(error) = resource_uris.iter().try_for_each(|uri| super::server::check_topic(uri)) {
+        return reject(Some(id), &error);
+    }
     let subscription_id = serde_json::to_value(&id).unwrap_or(Value::Null);
     let mut honored = Map::new();
     for (key, on) in [
@@ -375,7 +377,7 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
         "params": { "notifications": honored, "_meta": { META_SUBSCRIPTION_ID: subscription_id } }
     });
     Outcome::Listen {
-        listener: format!("listen-{}", backend.new_session_id()),
+        listener: format!("listen-{}", backend.new_id()),
         subscription_id,
         filter,
         resource_uris,

@@ -1,10 +1,13 @@
-// The Worker's relay from a shard socket into an SSE body (src/worker/relay.js): node --test.
+// The Worker's relay from a shard socket into an SSE body (src/cloudflare/relay.js): node --test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SseBody, relay } from '../../src/worker/relay.js';
+import { SseBody, relay } from '../../src/cloudflare/relay.js';
 import { FakeSocket } from './fake_socket.mjs';
 
 const decoder = new TextDecoder();
+// What Rust passes (crate::frames); any values work for the relay's own logic.
+const KEEPALIVE = ': keepalive\n\n';
+const ID_PREFIX = 'id: ';
 
 async function readAll(body) {
   const reader = body.readable.getReader();
@@ -20,7 +23,7 @@ test('frames go into the body byte for byte, after what Rust wrote first, until 
   const ws = new FakeSocket();
   const body = new SseBody(1 << 20);
   body.write('retry: 1000\n\n');
-  relay(ws, body, 60_000, 0, '', null);
+  relay(ws, body, 60_000, 0, null, KEEPALIVE, ID_PREFIX);
   assert.equal(ws.accepted, true);
   assert.equal(ws.binaryType, 'arraybuffer');
   ws.deliver('id: 3-1\ndata: \n\n');
@@ -32,7 +35,7 @@ test('frames go into the body byte for byte, after what Rust wrote first, until 
 test('with max events, the stream ends after that many resumable events', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(1 << 20);
-  relay(ws, body, 60_000, 2, '', null);
+  relay(ws, body, 60_000, 2, null, KEEPALIVE, ID_PREFIX);
   ws.deliver('id: 1-1\ndata: \n\n');
   ws.deliver(': comment\n\n');
   ws.deliver('id: 1-2\ndata: x\n\n');
@@ -44,29 +47,31 @@ test('with max events, the stream ends after that many resumable events', async 
 test('a reader that falls behind its budget is cut off and the socket closed', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(16);
-  relay(ws, body, 60_000, 0, '', null);
+  relay(ws, body, 60_000, 0, null, KEEPALIVE, ID_PREFIX);
   ws.deliver('0123456789');
   ws.deliver('0123456789');
   assert.deepEqual(ws.closed, [1000, 'sse closed']);
   assert.equal(await readAll(body), '0123456789');
 });
 
-test('a listen stream tags each notification with its subscription id', async () => {
+test('a listen stream completes each frame with its own tail, byte for byte', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(1 << 20);
-  relay(ws, body, 60_000, 0, 'io.modelcontextprotocol/subscriptionId', '"sub-7"');
-  ws.deliver('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n');
+  relay(ws, body, 60_000, 0, '"sub-7"}}}\n\n', KEEPALIVE, ID_PREFIX);
+  ws.deliver('event: message\ndata: {"method":"a","params":{"_meta":{"k":');
+  ws.deliver('event: message\ndata: {"method":"b","params":{"_meta":{"k":');
   ws.end();
-  const text = await readAll(body);
-  const data = JSON.parse(text.split('\n').find((l) => l.startsWith('data: ')).slice(6));
-  assert.equal(data.params._meta['io.modelcontextprotocol/subscriptionId'], 'sub-7');
-  assert.ok(text.startsWith('event: message\n'));
+  assert.equal(
+    await readAll(body),
+    'event: message\ndata: {"method":"a","params":{"_meta":{"k":"sub-7"}}}\n\n' +
+      'event: message\ndata: {"method":"b","params":{"_meta":{"k":"sub-7"}}}\n\n',
+  );
 });
 
 test('a cancelled body closes the socket', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(1 << 20);
-  relay(ws, body, 60_000, 0, '', null);
+  relay(ws, body, 60_000, 0, null, KEEPALIVE, ID_PREFIX);
   await body.readable.cancel();
   assert.deepEqual(ws.closed, [1000, 'sse closed']);
   assert.equal(body.write('late'), false);
@@ -75,7 +80,7 @@ test('a cancelled body closes the socket', async () => {
 test('a reader that keeps up never hits its budget, and one oversized frame fits an empty queue only', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(100);
-  relay(ws, body, 60_000, 0, '', null);
+  relay(ws, body, 60_000, 0, null, KEEPALIVE, ID_PREFIX);
   const reader = body.readable.getReader();
   for (let i = 0; i < 1_000; i++) {
     ws.deliver('x'.repeat(60));
@@ -92,7 +97,7 @@ test('a reader that keeps up never hits its budget, and one oversized frame fits
 test('without max events a stream never ends on its own', async () => {
   const ws = new FakeSocket();
   const body = new SseBody(1 << 24);
-  relay(ws, body, 60_000, 0, '', null);
+  relay(ws, body, 60_000, 0, null, KEEPALIVE, ID_PREFIX);
   for (let i = 0; i < 10_000; i++) ws.deliver(`id: 1-${i}\ndata: \n\n`);
   assert.equal(ws.closed, null);
   ws.end();

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mesh } from '../../js/tmcp-mesh/src/mesh.js';
+import { COORDINATOR_PATH, HEADER_OBJECT_NAME, SHARD_PATH } from '../../js/tmcp-mesh/src/protocol.js';
 import { MeshInfo, RequestScope } from '../../js/tmcp-mesh/src/info.js';
 import { MeshStreams } from '../../js/tmcp-mesh/src/streams.js';
 import { relay, MAX_UNREAD_EVENTS } from '../../js/tmcp-mesh/src/relay.js';
@@ -30,30 +31,31 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
   const handle = (name, path, body) => {
     const s = shard(name);
     switch (path) {
-      case '/v1/members':
+      case COORDINATOR_PATH.LIST_MEMBERS:
         return {
           members: [...shards]
             .filter(([n]) => n.startsWith('shard-'))
             .map(([n, v]) => ({ shard: Number(n.slice(6)), sessions: v.streams.size })),
         };
-      case '/v1/send': {
+      case SHARD_PATH.SEND: {
         if (name === `shard-${failShard}`) return [503, { error: 'shard unavailable' }];
+        assert.equal(typeof body.payload.event, 'string', 'a send carries tmcp\'s framed event as its payload');
         const targets = body.sessions ?? [...s.streams];
         const missing_ids = targets.filter((id) => !s.streams.has(id));
         const delivered = targets.length - missing_ids.length;
         return { delivered, failed: 0, missing: missing_ids.length, ...(body.sessions ? { missing_ids } : {}) };
       }
-      case '/v1/has':
+      case SHARD_PATH.HAS_STREAM:
         return { has: s.streams.has(body.session) };
-      case '/v1/delete':
+      case SHARD_PATH.CLOSE_STREAM:
         return { existed: s.streams.delete(body.session) };
-      case '/v1/session/register':
+      case SHARD_PATH.REGISTER_SESSION:
         s.records.set(body.session, structuredClone(body.record));
         return {};
-      case '/v1/session/get':
+      case SHARD_PATH.GET_SESSION:
         if (/\s/.test(body.session)) return [400, { error: 'Invalid Request: bad session id' }];
         return { record: s.records.get(body.session) ?? null, stream_open: s.streams.has(body.session) };
-      case '/v1/session/update': {
+      case SHARD_PATH.UPDATE_SESSION: {
         const record = s.records.get(body.session);
         if (!record) return [404, { error: 'Session not found' }];
         if (body.log_level) record.log_level = body.log_level;
@@ -63,21 +65,21 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
         }
         return {};
       }
-      case '/v1/session/end': {
+      case SHARD_PATH.END_SESSION: {
         const existed = s.records.delete(body.session);
         s.streams.delete(body.session);
         return { existed };
       }
-      case '/v1/topic/subscribe':
+      case SHARD_PATH.SUBSCRIBE:
         if (!s.topics.has(body.topic)) s.topics.set(body.topic, new Set());
         s.topics.get(body.topic).add(body.session);
         return {};
-      case '/v1/topic/unsubscribe':
+      case SHARD_PATH.UNSUBSCRIBE:
         s.topics.get(body.topic)?.delete(body.session);
         return {};
-      case '/v1/topic/subscribers':
+      case SHARD_PATH.LIST_SUBSCRIBERS:
         return { sessions: [...(s.topics.get(body.topic) ?? [])] };
-      case '/v1/status':
+      case SHARD_PATH.GET_STATUS:
         return { shard: Number(name.slice(6)), sessions: s.streams.size, registered: s.records.size, instance: 'x' };
       default:
         return [404, { error: 'not found' }];
@@ -87,7 +89,7 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
     getByName: (name) => ({
       async fetch(url, init) {
         const path = new URL(url).pathname;
-        assert.equal(init.headers['x-mesh-object'], name, 'every call names its object');
+        assert.equal(init.headers[HEADER_OBJECT_NAME], name, 'every call names its object');
         const body = init.body === undefined ? undefined : JSON.parse(init.body);
         calls.push({ name, path, body });
         // A turn of the event loop, as a real call takes: lets out-of-order bugs show.
@@ -110,7 +112,7 @@ test('a targeted send makes one call per shard with exactly that shard\'s ids', 
   ids.forEach((id) => open(id));
   const report = await mesh.send([...ids, ids[0]], 'event: message\ndata: {}\n\n');
   assert.deepEqual(report, { delivered: 40, failed: 0, missing: 0 });
-  const sends = calls.filter((c) => c.path === '/v1/send');
+  const sends = calls.filter((c) => c.path === SHARD_PATH.SEND);
   assert.equal(new Set(sends.map((c) => c.name)).size, sends.length, 'one call per shard');
   for (const call of sends) {
     assert.ok(call.body.sessions.every((id) => `shard-${hash(id, 4)}` === call.name), 'ids on their own shard');
@@ -124,7 +126,7 @@ test('a broadcast reaches the member shards only, and a failed shard fails the s
   shard('shard-9'); // known to the coordinator, but holds nothing
   const report = await mesh.send(undefined, 'x');
   assert.equal(report.delivered, 3);
-  const sent = calls.filter((c) => c.path === '/v1/send');
+  const sent = calls.filter((c) => c.path === SHARD_PATH.SEND);
   assert.ok(sent.every((c) => c.body.sessions === undefined && c.name !== 'shard-9'));
   const failing = fakeMesh({ failShard: hash('a', 4) });
   failing.open('a');
@@ -150,7 +152,7 @@ test('initialize\'s two setters become one record write, and reads in the reques
     assert.deepEqual(await info.getClientInfo('s1'), { name: 'c', version: '1' });
     assert.deepEqual(await info.getClientCapabilities('s1'), { sampling: {} });
   });
-  assert.equal(calls.filter((c) => c.path === '/v1/session/register').length, 1);
+  assert.equal(calls.filter((c) => c.path === SHARD_PATH.REGISTER_SESSION).length, 1);
   await info.scope(async () => {
     await assert.rejects(info.getLogLevel('s1'), /Log level not found/);
     info.setLogLevel('s1', 'warning');
@@ -191,7 +193,7 @@ test('one request looks a record up once; the next request looks again', async (
     info.setClientCapabilities('s', {});
     await scope.settled('s');
   });
-  const gets = () => calls.filter((c) => c.path === '/v1/session/get').length;
+  const gets = () => calls.filter((c) => c.path === SHARD_PATH.GET_SESSION).length;
   const before = gets();
   await info.scope(async () => {
     await info.exists('s');
@@ -215,7 +217,7 @@ test('a request never waits on what another request has in flight', { timeout: 5
   let release;
   const stuck = new Promise((resolve) => (release = resolve));
   // Writes hang until released; reads go through.
-  const hanging = new Set(['/v1/session/update', '/v1/topic/subscribe']);
+  const hanging = new Set([SHARD_PATH.UPDATE_SESSION, SHARD_PATH.SUBSCRIBE]);
   const original = mesh.callShard.bind(mesh);
   mesh.callShard = async (shard, path, body) => {
     if (hanging.has(path)) await stuck;
@@ -263,10 +265,10 @@ test('has after the request\'s own lookup asks no shard; mid-resharding a stream
   assert.ok(moved.length >= 2, 'the test needs ids whose shard changed');
   const [withStream, without] = moved;
   for (const id of [withStream, without]) {
-    await mesh.callShard(hash(id, 4), '/v1/session/register', { session: id, record: { subscriptions: [] } });
+    await mesh.callShard(hash(id, 4), SHARD_PATH.REGISTER_SESSION, { session: id, record: { subscriptions: [] } });
   }
   open(withStream, 4);
-  const has = () => calls.filter((c) => c.path === '/v1/has').length;
+  const has = () => calls.filter((c) => c.path === SHARD_PATH.HAS_STREAM).length;
   await info.scope(async () => {
     assert.equal(await info.exists(withStream), true);
     assert.equal(await streams.has(withStream), true);
@@ -353,7 +355,7 @@ test('respond: a response that minted a session waits for its record before reac
   await reader.read();
   // The first chunk came out only once the record was stored.
   // (The record is in the shard, read back below, with no request of ours still writing it.)
-  const stored = await mesh.callShard(hash('new', 4), '/v1/session/get', { session: 'new' });
+  const stored = await mesh.callShard(hash('new', 4), SHARD_PATH.GET_SESSION, { session: 'new' });
   assert.equal(stored.record.client_info.name, 'c');
 });
 

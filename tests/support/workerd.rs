@@ -373,9 +373,13 @@ impl Drop for SseStream {
     }
 }
 
-/// wrangler.toml without its `[build]` section, written under target/: wrangler dev runs the build
+/// wrangler.toml serving the test build (`build-test/`: the conformance fixtures and the manager API
+/// over HTTP) and without its `[build]` section, written under target/: wrangler dev runs the build
 /// command at start and again whenever src/ changes, which would reload every test server mid-run
 /// when a file is edited. `make e2e` builds first, so the tests serve that build as it is.
+/// The test build's entry (scripts/build.sh test).
+const TEST_BUILD_MAIN: &str = "build-test/index.js";
+
 fn unwatched_config(root: &std::path::Path) -> Result<String, String> {
     let original = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| format!("wrangler.toml: {e}"))?;
     let mut out = String::new();
@@ -389,8 +393,8 @@ fn unwatched_config(root: &std::path::Path) -> Result<String, String> {
             continue;
         }
         // main is relative to the config file, which moves one level down.
-        if let Some(main) = trimmed.strip_prefix("main = \"") {
-            out.push_str(&format!("main = \"../{main}\n"));
+        if trimmed.starts_with("main = \"") {
+            out.push_str(&format!("main = \"../{TEST_BUILD_MAIN}\"\n"));
         } else {
             out.push_str(line);
             out.push('\n');

@@ -11,9 +11,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 
-import { SHARD_PATH } from "./protocol.js";
-
-const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+import { LOG_LEVELS, SHARD_PATH } from "./protocol.js";
 
 /** What one request has in flight for the sessions and topics it touches. */
 export class RequestScope {
@@ -84,7 +82,7 @@ export class MeshInfo {
   setLogLevel(id, level) {
     this.#write(id, async (mesh) => {
       const shard = await home(mesh, id);
-      await mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, log_level: level });
+      await mesh.callShard(shard, SHARD_PATH.UPDATE_SESSION, { session: id, log_level: level });
     });
   }
 
@@ -104,7 +102,7 @@ export class MeshInfo {
     const mesh = this.#mesh();
     const sessions = new Set();
     for (const shard of mesh.candidates(uri)) {
-      const reply = await mesh.callShard(shard, SHARD_PATH.TOPIC_SUBSCRIBERS, { topic: uri });
+      const reply = await mesh.callShard(shard, SHARD_PATH.LIST_SUBSCRIBERS, { topic: uri });
       for (const session of reply.sessions) sessions.add(session);
     }
     return [...sessions];
@@ -114,8 +112,8 @@ export class MeshInfo {
     const written = this.#write(id, async (mesh) => {
       const shard = await home(mesh, id);
       await Promise.all([
-        mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, add_subscription: uri }),
-        mesh.callShard(mesh.shardOf(uri), SHARD_PATH.TOPIC_SUBSCRIBE, { topic: uri, session: id }),
+        mesh.callShard(shard, SHARD_PATH.UPDATE_SESSION, { session: id, add_subscription: uri }),
+        mesh.callShard(mesh.shardOf(uri), SHARD_PATH.SUBSCRIBE, { topic: uri, session: id }),
       ]);
     });
     track(current().topicWrites, uri, written);
@@ -124,7 +122,7 @@ export class MeshInfo {
   removeSubscription(id, uri) {
     const written = this.#write(id, async (mesh) => {
       const shard = await home(mesh, id);
-      await mesh.callShard(shard, SHARD_PATH.SESSION_UPDATE, { session: id, remove_subscription: uri });
+      await mesh.callShard(shard, SHARD_PATH.UPDATE_SESSION, { session: id, remove_subscription: uri });
       await unsubscribe(mesh, uri, id);
     });
     track(current().topicWrites, uri, written);
@@ -135,7 +133,7 @@ export class MeshInfo {
     this.#write(id, async (mesh) => {
       const found = await locate(mesh, id);
       if (!found) return;
-      await mesh.callShard(found.shard, SHARD_PATH.SESSION_END, { session: id });
+      await mesh.callShard(found.shard, SHARD_PATH.END_SESSION, { session: id });
       // Index entries live on other shards; a stale one only costs a "missing" on a later send.
       for (const topic of found.record.subscriptions ?? []) {
         await unsubscribe(mesh, topic, id).catch((error) =>
@@ -196,7 +194,7 @@ export class MeshInfo {
         ...(existing?.record ?? {}),
         ...record,
       };
-      await mesh.callShard(existing?.shard ?? mesh.shardOf(id), SHARD_PATH.SESSION_REGISTER, {
+      await mesh.callShard(existing?.shard ?? mesh.shardOf(id), SHARD_PATH.REGISTER_SESSION, {
         session: id,
         record: full,
       });
@@ -251,7 +249,7 @@ function track(inFlight, key, written) {
  */
 async function locate(mesh, id) {
   for (const shard of mesh.candidates(id)) {
-    const { record, stream_open } = await mesh.callShard(shard, SHARD_PATH.SESSION_GET, { session: id });
+    const { record, stream_open } = await mesh.callShard(shard, SHARD_PATH.GET_SESSION, { session: id });
     if (record) return { shard, record, streamOpen: stream_open === true };
   }
   return null;
@@ -272,6 +270,6 @@ export async function home(mesh, id) {
 /** Removes `session` from `topic`'s index on its shard in every layout in service. */
 async function unsubscribe(mesh, topic, session) {
   for (const shard of mesh.candidates(topic)) {
-    await mesh.callShard(shard, SHARD_PATH.TOPIC_UNSUBSCRIBE, { topic, session });
+    await mesh.callShard(shard, SHARD_PATH.UNSUBSCRIBE, { topic, session });
   }
 }

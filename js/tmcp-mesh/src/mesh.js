@@ -4,6 +4,8 @@
 // with a fake namespace; src/index.js wires the real one.
 
 import {
+  CONNECT_PATH,
+  CONNECT_QUERY,
   COORDINATOR_NAME,
   COORDINATOR_PATH,
   HEADER_OBJECT_NAME,
@@ -68,7 +70,8 @@ export class Mesh {
    */
   async connect(session, shard = this.shardOf(session)) {
     const name = SHARD_NAME_PREFIX + shard;
-    const url = `${STUB_ORIGIN}${SHARD_PATH.CONNECT}?session=${encodeURIComponent(session)}&require_session=1`;
+    const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: session, [CONNECT_QUERY.REQUIRE_SESSION]: "1" });
+    const url = `${STUB_ORIGIN}${CONNECT_PATH}?${query}`;
     const response = await this.shards.getByName(name).fetch(url, {
       headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },
     });
@@ -85,7 +88,7 @@ export class Mesh {
    */
   async send(sessions, data) {
     if (sessions === undefined || sessions === null) {
-      const { members } = await this.callCoordinator(COORDINATOR_PATH.MEMBERS, {});
+      const { members } = await this.callCoordinator(COORDINATOR_PATH.LIST_MEMBERS, {});
       const batches = members.filter((m) => m.sessions > 0).map((m) => ({ shard: m.shard, sessions: undefined }));
       return (await this.#sendBatches(batches, data)).report;
     }
@@ -110,7 +113,11 @@ export class Mesh {
 
   async #sendBatches(batches, data) {
     const replies = await pool(batches, MAX_CONCURRENT_CALLS, (batch) =>
-      this.callShard(batch.shard, SHARD_PATH.SEND, batch.sessions ? { sessions: batch.sessions, data } : { data }),
+      this.callShard(
+        batch.shard,
+        SHARD_PATH.SEND,
+        batch.sessions ? { sessions: batch.sessions, payload: { event: data } } : { payload: { event: data } },
+      ),
     );
     const total = { report: { delivered: 0, failed: 0, missing: 0 }, missingIds: [] };
     let firstError;
@@ -131,7 +138,7 @@ export class Mesh {
   /** Whether `session` has a live stream on any shard it may be on. */
   async has(session) {
     for (const shard of this.candidates(session)) {
-      if ((await this.callShard(shard, SHARD_PATH.HAS, { session })).has) return true;
+      if ((await this.callShard(shard, SHARD_PATH.HAS_STREAM, { session })).has) return true;
     }
     return false;
   }
@@ -139,14 +146,14 @@ export class Mesh {
   /** Closes `session`'s stream wherever it is. */
   async closeStream(session) {
     for (const shard of this.candidates(session)) {
-      await this.callShard(shard, SHARD_PATH.DELETE, { session });
+      await this.callShard(shard, SHARD_PATH.CLOSE_STREAM, { session });
     }
   }
 
   /** Every shard's live view of itself (`ShardStatus`), in shard order. */
   async status() {
     const shards = Array.from({ length: this.settings.shardCount }, (_, shard) => shard);
-    const replies = await pool(shards, MAX_CONCURRENT_CALLS, (shard) => this.callShard(shard, SHARD_PATH.STATUS, {}));
+    const replies = await pool(shards, MAX_CONCURRENT_CALLS, (shard) => this.callShard(shard, SHARD_PATH.GET_STATUS, {}));
     return replies.map((reply) => {
       if (reply.status === "rejected") throw reply.reason;
       return reply.value;

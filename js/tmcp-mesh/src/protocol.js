@@ -1,6 +1,8 @@
-// The worker <-> object protocol, as the adapter speaks it: the paths and header of src/protocol.rs
-// (protocol version 2). tests/js_protocol.rs checks these strings against the Rust constants, so a
-// change on either side fails `make test` instead of a deployment.
+// The worker <-> object protocol as the adapter speaks it. Generated from the Rust definitions
+// (src/protocol/js.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.
+
+/** The protocol version every path carries. */
+export const PROTOCOL_VERSION = 3;
 
 /** Any host works for a stub URL; it only has to be absolute. */
 export const STUB_ORIGIN = "https://mesh";
@@ -8,32 +10,55 @@ export const STUB_ORIGIN = "https://mesh";
 /** Every call names its object, so a shard reached without its id's name learns its number. */
 export const HEADER_OBJECT_NAME = "x-mesh-object";
 
-/** The name a shard object is addressed by: `shard-<n>`. */
+/** A shard object's name is this prefix and its number. */
 export const SHARD_NAME_PREFIX = "shard-";
 
 /** The one coordinator object's name. */
 export const COORDINATOR_NAME = "coordinator";
 
-/** Paths served by a `SyncLayer` shard. */
+/** Paths of the calls a `SyncLayer` shard answers (POST, JSON). */
 export const SHARD_PATH = Object.freeze({
-  CONNECT: "/v2/connect",
-  SEND: "/v1/send",
-  HAS: "/v1/has",
-  DELETE: "/v1/delete",
-  SESSION_REGISTER: "/v1/session/register",
-  SESSION_GET: "/v1/session/get",
-  SESSION_UPDATE: "/v1/session/update",
-  SESSION_END: "/v1/session/end",
-  TOPIC_SUBSCRIBE: "/v1/topic/subscribe",
-  TOPIC_UNSUBSCRIBE: "/v1/topic/unsubscribe",
-  TOPIC_SUBSCRIBERS: "/v1/topic/subscribers",
-  STATUS: "/v1/status",
+  SEND: "/v3/send",
+  HAS_STREAM: "/v3/stream/has",
+  CLOSE_STREAM: "/v3/stream/close",
+  REGISTER_SESSION: "/v3/session/register",
+  GET_SESSION: "/v3/session/get",
+  UPDATE_SESSION: "/v3/session/update",
+  END_SESSION: "/v3/session/end",
+  SUBSCRIBE: "/v3/topic/subscribe",
+  UNSUBSCRIBE: "/v3/topic/unsubscribe",
+  LIST_SUBSCRIBERS: "/v3/topic/subscribers",
+  GET_STATUS: "/v3/status",
+  DELIVER_REPLY: "/v3/reply",
 });
 
-/** Paths served by the coordinator. */
+/** Paths of the calls the coordinator answers (POST, JSON). */
 export const COORDINATOR_PATH = Object.freeze({
-  MEMBERS: "/v1/members",
+  REPORT: "/v3/report",
+  LIST_MEMBERS: "/v3/members",
+  ADD_TO_COUNTER: "/v3/counter/add",
+  READ_COUNTER: "/v3/counter/get",
 });
+
+/** A session's stream: a WebSocket upgrade on its shard. */
+export const CONNECT_PATH = "/v3/connect";
+
+/** The query keys of a stream's upgrade. */
+export const CONNECT_QUERY = Object.freeze({
+  SESSION: "session",
+  REQUIRE_SESSION: "require_session",
+  OWNER: "owner",
+  LAST_EVENT_ID: "last_event_id",
+  LISTENER: "listener",
+  TOPIC: "topic",
+});
+
+/** The log levels of `logging/setLevel`, least severe first. */
+export const LOG_LEVELS = Object.freeze(["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]);
 
 /** Calls in flight at once from one invocation (the runtime allows 6 open connections). */
 export const MAX_CONCURRENT_CALLS = 6;
+
+/** The SSE comment a stream is kept alive with. */
+export const KEEPALIVE_EVENT = ": keepalive\n\n";
+

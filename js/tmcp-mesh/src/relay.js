@@ -2,8 +2,9 @@
 // The shard sends each event already framed as the stream's SSE bytes (binary messages), so a message
 // is enqueued as it arrived: no parse, no re-encode, no copy beyond the view.
 
+import { KEEPALIVE_EVENT } from "./protocol.js";
+
 const encoder = new TextEncoder();
-const KEEPALIVE = ": keepalive\n\n";
 
 /**
  * Events a client may leave unread before its stream is cut off (it reconnects; nothing is buffered
@@ -54,6 +55,6 @@ export function relay(ws, controller, keepaliveMs, timers = globalThis) {
   // Blob (the standard default) would cost an async read per message.
   ws.binaryType = "arraybuffer";
   ws.accept();
-  timer = timers.setInterval(() => write(encoder.encode(KEEPALIVE)), keepaliveMs);
+  timer = timers.setInterval(() => write(encoder.encode(KEEPALIVE_EVENT)), keepaliveMs);
   return finish;
 }

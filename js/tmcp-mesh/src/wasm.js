@@ -1,5 +1,5 @@
 // The pieces of the crate's wasm build (../wasm, copied there by scripts/build.sh) the adapter uses:
-// the two object classes, and the routing and settings functions of src/worker/exports.rs, which
+// the two object classes, and the routing and settings functions of src/cloudflare/exports.rs, which
 // worker-build puts on its default entrypoint's prototype. Routing through the very code the Rust
 // Worker runs is what keeps a tmcp Worker and a Rust one mapping every id to the same shard.
 

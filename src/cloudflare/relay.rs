@@ -14,10 +14,11 @@ use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::{web_sys, WebSocket, WebsocketEvent};
 
 use super::timer::sleep;
+use crate::frames::{EVENT_ID_PREFIX, KEEPALIVE_EVENT};
 use crate::manager::SessionSink;
 use crate::protocol::ShardFrame;
 
-#[wasm_bindgen(module = "/src/worker/relay.js")]
+#[wasm_bindgen(module = "/src/cloudflare/relay.js")]
 extern "C" {
     /// A JS SSE body with a byte budget (see `relay.js`).
     #[wasm_bindgen(js_name = SseBody)]
@@ -41,8 +42,9 @@ extern "C" {
         body: &JsSseBody,
         keepalive_ms: u32,
         max_events: u32,
-        tag_key: &str,
-        tag_value: Option<String>,
+        listener_tail: Option<String>,
+        keepalive: &str,
+        event_id_prefix: &str,
     );
 }
 
@@ -79,17 +81,21 @@ pub struct RelayOptions {
     pub keepalive_ms: u32,
     /// Resumable events after which the stream ends (SSE polling); 0: unlimited.
     pub max_events: u32,
-    /// A listen stream's subscription id, tagged onto each notification as `_meta[tag_key]`.
-    pub tag: Option<(&'static str, serde_json::Value)>,
+    /// A listen stream's [`crate::frames::listener_event_tail`], appended to each of its frames.
+    pub listener_tail: Option<String>,
 }
 
 /// Pipes the shard socket `ws` into `sink` (in JS) until either side ends.
 pub fn spawn_relay(ws: WebSocket, sink: &SseSink, options: RelayOptions) {
-    let (tag_key, tag_value) = match options.tag {
-        Some((key, value)) => (key, Some(value.to_string())),
-        None => ("", None),
-    };
-    js_relay(ws.as_ref(), &sink.body, options.keepalive_ms, options.max_events, tag_key, tag_value);
+    js_relay(
+        ws.as_ref(),
+        &sink.body,
+        options.keepalive_ms,
+        options.max_events,
+        options.listener_tail,
+        KEEPALIVE_EVENT,
+        EVENT_ID_PREFIX,
+    );
 }
 
 /// Waits on a waiter socket for the client's reply to one server→client request.

@@ -1,15 +1,18 @@
-//! Calling shard and coordinator objects: stub lookup by name, JSON control calls and WebSocket
-//! upgrades (made in `stubs.js`, beside this file), and the mapping of their error statuses back
-//! into `MeshError`.
+//! Calling shard and coordinator objects: stub lookup by name, typed control calls and WebSocket
+//! upgrades (made in `stubs.js`, beside this file), the mapping of their error statuses back into
+//! `MeshError`, and the object side's answer to a call.
 
-use serde::{de::DeserializeOwned, Serialize};
+use std::future::Future;
+
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Env, Request, Response, WebSocket};
+use worker::{js_sys, web_sys, Env, Method, Request, Response, WebSocket};
 
 use crate::error::{MeshError, Result};
-use crate::protocol::{ErrorBody, COORDINATOR_NAME, STUB_ORIGIN};
+use crate::protocol::{
+    decode_reply, ErrorBody, ObjectCall, ObjectUpgrade, COORDINATOR_NAME, HEADER_OBJECT_NAME, STUB_ORIGIN,
+};
 use crate::routing::shard_name;
 
 /// Which object a call goes to, for error messages and status mapping.
@@ -23,13 +26,13 @@ pub fn platform(what: &'static str) -> impl Fn(worker::Error) -> MeshError {
     move |error| MeshError::Platform { what, detail: error.to_string() }
 }
 
-#[wasm_bindgen(module = "/src/worker/stubs.js")]
+#[wasm_bindgen(module = "/src/cloudflare/stubs.js")]
 extern "C" {
     #[wasm_bindgen(js_name = callObject)]
-    fn call_object(namespace: &JsValue, name: &str, url: &str, body: String) -> js_sys::Promise;
+    fn call_object(namespace: &JsValue, name: &str, name_header: &str, url: &str, body: String) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = upgradeObject)]
-    fn upgrade_object(namespace: &JsValue, name: &str, url: &str, header: &str) -> js_sys::Promise;
+    fn upgrade_object(namespace: &JsValue, name: &str, name_header: &str, url: &str, header: &str) -> js_sys::Promise;
 }
 
 /// One shard or the coordinator, reached through its namespace binding by name.
@@ -60,29 +63,34 @@ pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
     Ok(ObjectStub { namespace, name, target })
 }
 
-/// POSTs `body` as JSON to `path` on the object and decodes the JSON answer.
-pub async fn call<B: Serialize, T: DeserializeOwned>(stub: &ObjectStub, path: &str, body: &B) -> Result<T> {
+/// Makes `call` on the object and decodes its answer as the call's reply type.
+pub async fn call<C: ObjectCall>(stub: &ObjectStub, call: &C) -> Result<C::Reply> {
     let target = stub.target;
-    let text = serde_json::to_string(body)?;
-    let url = format!("{STUB_ORIGIN}{path}");
-    let answer = JsFuture::from(call_object(&stub.namespace, &stub.name, &url, text))
+    let body = serde_json::to_string(call)?;
+    let url = format!("{STUB_ORIGIN}{}", C::PATH);
+    let answer = JsFuture::from(call_object(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, body))
         .await
         .map_err(|e| upstream(target, js_error(&e)))?;
     let answer: js_sys::Array = answer.unchecked_into();
     let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
     let text = answer.get(1).as_string().unwrap_or_default();
     if (200..300).contains(&status) {
-        serde_json::from_str(&text).map_err(|e| MeshError::Protocol(format!("{target:?} {path}: {e}")))
+        decode_reply::<C>(&text)
     } else {
         Err(error_from_status(target, status, &text))
     }
 }
 
-/// Opens a WebSocket to `url` (a path and query on [`STUB_ORIGIN`]) on the object; returns it with
-/// the value of response header `header`, if any.
-pub async fn upgrade(stub: &ObjectStub, url: &str, header: &str) -> Result<(WebSocket, Option<String>)> {
+/// Opens the WebSocket `upgrade` asks for on the object; returns it with the value of response header
+/// `header`, if any.
+pub async fn upgrade<U: ObjectUpgrade>(
+    stub: &ObjectStub,
+    upgrade: &U,
+    header: &str,
+) -> Result<(WebSocket, Option<String>)> {
     let target = stub.target;
-    let answer = JsFuture::from(upgrade_object(&stub.namespace, &stub.name, url, header))
+    let url = format!("{STUB_ORIGIN}{}?{}", U::PATH, upgrade.to_query());
+    let answer = JsFuture::from(upgrade_object(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, header))
         .await
         .map_err(|e| upstream(target, js_error(&e)))?;
     let answer: js_sys::Array = answer.unchecked_into();
@@ -130,53 +138,46 @@ pub fn error_from_status(target: Target, status: u16, body: &str) -> MeshError {
     }
 }
 
-/// The answer an object gives a failed control call.
+/// The answer an object gives a failed call.
 pub fn error_response(error: &MeshError) -> worker::Result<Response> {
     let body = serde_json::to_string(&ErrorBody { error: error.to_string() }).unwrap_or_default();
     Ok(Response::ok(body)?.with_status(error.http_status()))
 }
 
-/// The answer an object gives a successful control call.
-pub fn json_response<T: Serialize>(value: &T) -> worker::Result<Response> {
-    Response::from_json(value)
+/// An object's answer to a control call: reads the POSTed body, runs `dispatch(path, body)` (the
+/// object's `dispatch_*_call`), and answers its JSON or the error as a status and body.
+pub async fn answer_call<F, Fut>(request: &mut Request, dispatch: F) -> worker::Result<Response>
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: Future<Output = Result<String>>,
+{
+    if request.method() != Method::Post {
+        return error_response(&MeshError::MethodNotAllowed);
+    }
+    let answer = match request.text().await {
+        Ok(body) => dispatch(request.path(), body).await,
+        Err(error) => Err(platform("request body")(error)),
+    };
+    match answer {
+        Ok(json) => {
+            let headers = worker::Headers::new();
+            headers.set("content-type", "application/json")?;
+            Ok(Response::ok(json)?.with_headers(headers))
+        }
+        Err(error) => error_response(&error),
+    }
 }
 
-/// One dispatch arm of an object's `fetch`: reads the JSON body, runs `handle` on it and encodes its
-/// answer.
-pub async fn answer<In: DeserializeOwned, Out: Serialize>(
-    request: &mut Request,
-    handle: impl FnOnce(In) -> Result<Out>,
-) -> Result<Response> {
-    let input = read_json(request).await?;
-    encode(&handle(input)?)
-}
-
-/// [`answer`] for a handler that awaits.
-pub async fn answer_async<In: DeserializeOwned, Out: Serialize, F: std::future::Future<Output = Result<Out>>>(
-    request: &mut Request,
-    handle: impl FnOnce(In) -> F,
-) -> Result<Response> {
-    let input = read_json(request).await?;
-    encode(&handle(input).await?)
-}
-
-/// A control call's JSON answer.
-pub fn encode<T: Serialize>(value: &T) -> Result<Response> {
-    json_response(value).map_err(|_| MeshError::Protocol("could not encode a reply".into()))
-}
-
-/// The empty JSON object a control call that returns nothing answers with.
-pub fn empty() -> serde_json::Value {
-    serde_json::Value::Object(serde_json::Map::new())
-}
-
-/// The end of an object's `fetch`: the answer, or the error as its status and body.
-pub fn reply(result: Result<Response>) -> worker::Result<Response> {
+/// An upgrade's answer: the 101 with the socket, or the error as a status and body.
+pub fn answer_upgrade(result: Result<Response>) -> worker::Result<Response> {
     result.or_else(|error| error_response(&error))
 }
 
-/// Reads a JSON control body, mapping a bad one to a 400.
-pub async fn read_json<T: DeserializeOwned>(request: &mut Request) -> Result<T> {
-    let text = request.text().await.map_err(platform("request body"))?;
-    serde_json::from_str(&text).map_err(|e| MeshError::InvalidRequest(e.to_string()))
+/// Reads an upgrade's typed query from the request URL.
+pub fn upgrade_request<U: ObjectUpgrade>(request: &Request) -> Result<U> {
+    let url = request.url().map_err(platform("url"))?;
+    if request.headers().get("upgrade").ok().flatten().as_deref() != Some("websocket") {
+        return Err(MeshError::InvalidRequest(format!("{} needs Upgrade: websocket", U::PATH)));
+    }
+    U::from_query(url.query().unwrap_or_default())
 }

@@ -1,15 +1,13 @@
 // Calls to shard and coordinator objects (see stubs.rs): the request is built and the answer read in
 // JS, so a call crosses into wasm once for its result instead of once per body chunk and header.
-
-// Every call names its object (protocol::HEADER_OBJECT_NAME): a shard reached without its id's name
-// (the local dev registry's cross-process proxy) learns its number from it.
-const OBJECT_NAME_HEADER = "x-mesh-object";
+// Every call names its object in `nameHeader` (protocol::HEADER_OBJECT_NAME): a shard reached without
+// its id's name (the local dev registry's cross-process proxy) learns its number from it.
 
 /// POSTs a JSON `body` to `url` on object `name`; resolves to [status, text].
-export async function callObject(namespace, name, url, body) {
+export async function callObject(namespace, name, nameHeader, url, body) {
   const response = await namespace.getByName(name).fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", [OBJECT_NAME_HEADER]: name },
+    headers: { "content-type": "application/json", [nameHeader]: name },
     body,
   });
   return [response.status, await response.text()];
@@ -17,9 +15,9 @@ export async function callObject(namespace, name, url, body) {
 
 /// Opens a WebSocket to `url` on object `name`; resolves to [101, socket, the `header` value] or,
 /// when the object refused, [status, null, text].
-export async function upgradeObject(namespace, name, url, header) {
+export async function upgradeObject(namespace, name, nameHeader, url, header) {
   const response = await namespace.getByName(name).fetch(url, {
-    headers: { upgrade: "websocket", [OBJECT_NAME_HEADER]: name },
+    headers: { upgrade: "websocket", [nameHeader]: name },
   });
   if (response.status === 101 && response.webSocket) {
     return [101, response.webSocket, response.headers.get(header)];

@@ -1,14 +1,23 @@
 // The per-message path of a GET or listen stream, in JS so that wasm never wakes per message (see
 // relay.rs, which sets this up). The shard sends frames that are already the stream's SSE bytes
-// (binary WebSocket messages), so a message is enqueued as it arrived: no parse, no re-encode.
+// (binary WebSocket messages), so a message is enqueued as it arrived: no parse, no re-encode. A
+// listen stream's frames stop where its subscription id goes; the relay appends the stream's own
+// tail (crate::frames), still without parsing.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const KEEPALIVE = encoder.encode(": keepalive\n\n");
 
-// A frame with an event id ("id:" first) is resumable; only those end a poll (STREAM_MAX_EVENTS).
-function hasEventId(bytes) {
-  return bytes.length > 2 && bytes[0] === 0x69 && bytes[1] === 0x64 && bytes[2] === 0x3a;
+// Whether `bytes` starts with `prefix` (an event id's "id: ": resumable events end a poll).
+function startsWith(bytes, prefix) {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+function concat(head, tail) {
+  const joined = new Uint8Array(head.length + tail.length);
+  joined.set(head, 0);
+  joined.set(tail, head.length);
+  return joined;
 }
 
 /// An SSE response body with a byte budget for what the client has not read yet. Past the budget
@@ -72,37 +81,15 @@ export class SseBody {
   }
 }
 
-// A listen stream's notifications carry its subscription id in params._meta: the one stream kind
-// whose bytes differ per recipient, so the one that parses (only its own messages).
-function tagSubscription(bytes, key, value) {
-  const text = decoder.decode(bytes);
-  const lines = text.split("\n");
-  const data = [];
-  let event = null;
-  for (const line of lines) {
-    if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
-    else if (line.startsWith("event:")) event = line.slice(line.startsWith("event: ") ? 7 : 6);
-  }
-  if (data.length === 0) return bytes;
-  let message;
-  try {
-    message = JSON.parse(data.join("\n"));
-  } catch (_) {
-    return bytes;
-  }
-  if (message === null || typeof message !== "object") return bytes;
-  const params = (message.params ??= {});
-  const meta = (params._meta ??= {});
-  meta[key] = value;
-  return encoder.encode((event === null ? "" : `event: ${event}\n`) + `data: ${JSON.stringify(message)}\n\n`);
-}
-
-/// Pipes the shard socket `ws` into `body` until either ends: keepalives every `keepaliveMs` (also
-/// how a vanished client is noticed), at most `maxEvents` resumable events when it is non-zero
-/// (SSE polling), and, with `tagValue` (a listen stream), each notification tagged with it.
-export function relay(ws, body, keepaliveMs, maxEvents, tagKey, tagValue) {
+/// Pipes the shard socket `ws` into `body` until either ends: `keepalive` every `keepaliveMs` (also
+/// how a vanished client is noticed), at most `maxEvents` resumable events (those starting with
+/// `eventIdPrefix`) when it is non-zero (SSE polling), and, with `listenerTail` (a listen stream),
+/// each frame completed with it.
+export function relay(ws, body, keepaliveMs, maxEvents, listenerTail, keepalive, eventIdPrefix) {
   let left = maxEvents > 0 ? maxEvents : -1;
-  const tag = tagValue === undefined || tagValue === null ? null : JSON.parse(tagValue);
+  const tail = listenerTail === undefined || listenerTail === null ? null : encoder.encode(listenerTail);
+  const keepaliveBytes = encoder.encode(keepalive);
+  const idPrefix = encoder.encode(eventIdPrefix);
   let timer = null;
   const finish = (reason) => {
     if (timer !== null) clearInterval(timer);
@@ -117,8 +104,8 @@ export function relay(ws, body, keepaliveMs, maxEvents, tagKey, tagValue) {
   body.onEnd = () => finish("sse closed");
   ws.addEventListener("message", (event) => {
     let bytes = typeof event.data === "string" ? encoder.encode(event.data) : new Uint8Array(event.data);
-    const resumable = hasEventId(bytes);
-    if (tag !== null) bytes = tagSubscription(bytes, tagKey, tag);
+    const resumable = startsWith(bytes, idPrefix);
+    if (tail !== null) bytes = concat(bytes, tail);
     if (!body.writeBytes(bytes)) return finish("sse closed");
     if (resumable && left > 0 && --left === 0) finish("poll complete");
   });
@@ -131,6 +118,6 @@ export function relay(ws, body, keepaliveMs, maxEvents, tagKey, tagValue) {
   ws.binaryType = "arraybuffer";
   ws.accept();
   timer = setInterval(() => {
-    if (!body.writeBytes(KEEPALIVE.slice())) finish("sse closed");
+    if (!body.writeBytes(keepaliveBytes.slice())) finish("sse closed");
   }, keepaliveMs);
 }

@@ -1,24 +1,25 @@
-//! The coordinator object: which shards hold sessions and how many (SQLite, so it survives eviction),
-//! and the reference server's deployment-wide counters.
+//! The coordinator object: which shards hold sessions and how many, and the deployment-wide counters
+//! (SQLite, so they survive eviction).
 //!
 //! It is on the path of a broadcast (one call for the member list) and of a shard's first session
 //! (one awaited report), never of a targeted send, a `has` or an ordinary create. Every handler is
 //! implemented so no default panics.
 
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result as WorkerResult, SqlStorageValue, State,
-    WebSocket, WebSocketIncomingMessage,
+    durable_object, DurableObject, Env, Request, Response, Result as WorkerResult, SqlStorageValue, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 use super::stubs::{self, platform};
 use crate::error::{MeshError, Result};
 use crate::membership::{Applied, Membership, ShardEntry};
 use crate::protocol::{
-    coordinator_path, CounterName, CounterValue, MemberList, MembershipReport, ReportAck, CLOSE_INTERNAL_ERROR,
+    dispatch_coordinator_call, AddToCounter, CoordinatorCalls, CounterValue, ListMembers, MemberList, MembershipReport,
+    ReadCounter, ReportAck, CLOSE_INTERNAL_ERROR,
 };
 
 /// The single coordinator Durable Object (named [`crate::protocol::COORDINATOR_NAME`]): the member
-/// table broadcasts read and the reference server's counters. Bind its class as `COORDINATOR_BINDING`.
+/// table broadcasts read, and the deployment's named counters. Bind its class as `COORDINATOR_BINDING`.
 #[durable_object]
 pub struct Coordinator {
     state: State,
@@ -34,14 +35,14 @@ struct MemberRow {
 impl DurableObject for Coordinator {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        for statement in [
+        for table in [
             concat!(
                 "CREATE TABLE IF NOT EXISTS members ",
                 "(shard INTEGER PRIMARY KEY, version INTEGER NOT NULL, sessions INTEGER NOT NULL)"
             ),
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         ] {
-            if let Err(error) = sql.exec(statement, None) {
+            if let Err(error) = sql.exec(table, None) {
                 worker::console_error!("coordinator: schema: {error}");
             }
         }
@@ -49,27 +50,11 @@ impl DurableObject for Coordinator {
     }
 
     async fn fetch(&self, mut request: Request) -> WorkerResult<Response> {
-        if request.method() != Method::Post {
-            return stubs::error_response(&MeshError::MethodNotAllowed);
-        }
-        let result = match request.path().as_str() {
-            coordinator_path::REPORT => stubs::answer(&mut request, |report| self.report(report)).await,
-            coordinator_path::MEMBERS => {
-                self.membership().and_then(|m| stubs::encode(&MemberList { members: m.members() }))
-            }
-            coordinator_path::COUNTER_INCREMENT => {
-                stubs::answer(&mut request, |c: CounterName| {
-                    self.increment(&c.name).map(|value| CounterValue { value })
-                })
-                .await
-            }
-            coordinator_path::COUNTER_GET => {
-                stubs::answer(&mut request, |c: CounterName| self.counter(&c.name).map(|value| CounterValue { value }))
-                    .await
-            }
-            _ => Err(MeshError::NotFound),
-        };
-        stubs::reply(result)
+        stubs::answer_call(
+            &mut request,
+            |path, body| async move { dispatch_coordinator_call(self, &path, &body).await },
+        )
+        .await
     }
 
     async fn websocket_message(&self, _ws: WebSocket, _message: WebSocketIncomingMessage) -> WorkerResult<()> {
@@ -121,8 +106,14 @@ impl Coordinator {
             }),
         ))
     }
+}
 
-    fn report(&self, report: MembershipReport) -> Result<ReportAck> {
+impl CoordinatorCalls for Coordinator {
+    async fn list_members(&self, _: ListMembers) -> Result<MemberList> {
+        Ok(MemberList { members: self.membership()?.members() })
+    }
+
+    async fn report(&self, report: MembershipReport) -> Result<ReportAck> {
         // Read, apply and write with no await in between: SQLite calls are synchronous, so the
         // sequence is atomic with respect to other reports.
         let mut membership = self.membership()?;
@@ -140,29 +131,26 @@ impl Coordinator {
         }
     }
 
-    fn increment(&self, name: &str) -> Result<u64> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            value: f64,
-        }
-        let rows: Vec<Row> = self.rows(
+    async fn add_to_counter(&self, call: AddToCounter) -> Result<CounterValue> {
+        let by = SqlStorageValue::try_from_i64(i64::try_from(call.by).unwrap_or(i64::MAX)).map_err(platform("by"))?;
+        let rows: Vec<CounterRow> = self.rows(
             concat!(
-                "INSERT INTO counters (name, value) VALUES (?, 1) ",
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value"
+                "INSERT INTO counters (name, value) VALUES (?, ?) ",
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value"
             ),
-            vec![name.into()],
+            vec![call.name.into(), by],
         )?;
-        rows.first()
-            .map(|row| row.value as u64)
-            .ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))
+        let value = rows.first().ok_or_else(|| MeshError::Protocol("counter update returned nothing".into()))?.value;
+        Ok(CounterValue { value: value as u64 })
     }
 
-    fn counter(&self, name: &str) -> Result<u64> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            value: f64,
-        }
-        let rows: Vec<Row> = self.rows("SELECT value FROM counters WHERE name = ?", vec![name.into()])?;
-        Ok(rows.first().map(|row| row.value as u64).unwrap_or(0))
+    async fn read_counter(&self, call: ReadCounter) -> Result<CounterValue> {
+        let rows: Vec<CounterRow> = self.rows("SELECT value FROM counters WHERE name = ?", vec![call.name.into()])?;
+        Ok(CounterValue { value: rows.first().map_or(0, |row| row.value as u64) })
     }
+}
+
+#[derive(serde::Deserialize)]
+struct CounterRow {
+    value: f64,
 }

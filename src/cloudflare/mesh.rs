@@ -1,25 +1,27 @@
-//! `DurableMesh`: the sharded Durable Object implementation of `SessionManager` and of the MCP
-//! backend. Sessions go to `shard_for(id, SHARD_COUNT)`; broadcasts go to the coordinator's member
-//! shards; targeted sends are grouped per shard; at most `MAX_CONCURRENT_SUBREQUESTS` calls are in
-//! flight at once.
+//! `DurableMesh`: the sharded Durable Object implementation of `SessionManager` and of every part of
+//! the MCP backend. Sessions go to `shard_for(id, SHARD_COUNT)`; broadcasts go to the coordinator's
+//! member shards; targeted sends are grouped per shard; at most `MAX_CONCURRENT_SUBREQUESTS` calls are
+//! in flight at once.
 
 use std::rc::Rc;
 
 use futures::StreamExt;
-use worker::{Env, Url};
+use worker::Env;
 
 use super::relay::{spawn_relay, RelayOptions, ShardWaiter, SseSink};
 use super::stubs::{self, Target};
 use crate::config::MeshConfig;
+use crate::delivery::{ListenerFilter, NotificationKind};
 use crate::error::{MeshError, Result};
 use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
+use crate::frames::listener_event_tail;
 use crate::manager::{validate_session_id, SessionManager};
-use crate::mcp::backend::{McpBackend, SendFilter};
-use crate::mcp::stateless::META_SUBSCRIPTION_ID;
+use crate::mcp::backend::{Broker, Clock, Counters, OutgoingNotification, ReplyRouter, SessionStore};
 use crate::protocol::{
-    coordinator_path, shard_path, ClientReply, CounterName, CounterValue, DeleteReply, HasReply, ListenerFilter,
-    MemberList, RegisterSession, ReplyAck, SendReply, SendReport, SendRequest, SessionLookup, SessionRecord,
-    SessionRef, ShardStatus, TopicChange, TopicName, TopicSubscribers, UpdateSession, HEADER_REQUEST_ID, STUB_ORIGIN,
+    fit_topics, AddToCounter, ClientReply, CloseStream, EndSession, GetSession, GetStatus, HasStream, ListMembers,
+    ListSubscribers, MemberList, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, Payload, ReadCounter,
+    RegisterSession, SendReply, SendReport, SendRequest, SessionRecord, ShardStatus, Subscribe, Unsubscribe,
+    UpdateSession, HEADER_REQUEST_ID,
 };
 use crate::routing::{candidate_shards, shard_for};
 
@@ -57,8 +59,7 @@ impl DurableMesh {
     async fn locate(&self, id: &str) -> Result<(u32, Option<SessionRecord>)> {
         let candidates = self.candidates(id);
         for &shard in &candidates {
-            let lookup: SessionLookup =
-                self.call_shard(shard, shard_path::SESSION_GET, &SessionRef { session: id.to_owned() }).await?;
+            let lookup = self.call_shard(shard, &GetSession { session: id.to_owned() }).await?;
             if lookup.record.is_some() {
                 return Ok((shard, lookup.record));
             }
@@ -75,33 +76,24 @@ impl DurableMesh {
         }
     }
 
-    async fn call_shard<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-        &self,
-        shard: u32,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
+    async fn call_shard<C: ObjectCall>(&self, shard: u32, call: &C) -> Result<C::Reply> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
-        stubs::call(&stub, path, body).await
+        stubs::call(&stub, call).await
     }
 
-    async fn call_coordinator<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
+    async fn call_coordinator<C: ObjectCall>(&self, call: &C) -> Result<C::Reply> {
         let stub = stubs::stub(&self.env, &self.config.coordinator_binding, Target::Coordinator)?;
-        stubs::call(&stub, path, body).await
+        stubs::call(&stub, call).await
     }
 
     /// The coordinator's member list: the shards that reported holding at least one session.
     pub async fn members(&self) -> Result<MemberList> {
-        self.call_coordinator(coordinator_path::MEMBERS, &serde_json::json!({})).await
+        self.call_coordinator(&ListMembers {}).await
     }
 
     /// Shard `shard`'s live view of itself (one call to that shard).
     pub async fn shard_status(&self, shard: u32) -> Result<ShardStatus> {
-        self.call_shard(shard, shard_path::STATUS, &serde_json::json!({})).await
+        self.call_shard(shard, &GetStatus {}).await
     }
 
     /// Opens session `id`'s stream on its shard and relays it into `sink`. With `require_session`,
@@ -114,30 +106,28 @@ impl DurableMesh {
         last_event_id: Option<&str>,
         sink: &SseSink,
     ) -> Result<()> {
-        let mut query = vec![("session", id)];
-        if let Some(owner) = require_session {
-            query.push(("require_session", "1"));
-            if let Some(owner) = owner {
-                query.push(("owner", owner));
-            }
-        }
-        if let Some(last) = last_event_id {
-            query.push(("last_event_id", last));
-        }
+        validate_session_id(id)?;
+        let open = OpenStream {
+            session: id.to_owned(),
+            require_session: require_session.is_some(),
+            owner: require_session.flatten().map(str::to_owned),
+            last_event_id: last_event_id.map(str::to_owned),
+            ..Default::default()
+        };
         // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
         let shard = if require_session.is_some() { self.home_shard(id).await? } else { self.shard_of(id) };
-        let (ws, _) = self.upgrade_at(shard, id, shard_path::CONNECT, &query).await?;
+        let (ws, _) = self.upgrade(shard, &open).await?;
         let options = RelayOptions {
             keepalive_ms: self.config.keepalive_ms,
             max_events: self.config.stream_max_events,
-            tag: None,
+            listener_tail: None,
         };
         spawn_relay(ws, sink, options);
         Ok(())
     }
 
     /// Opens a `subscriptions/listen` stream: the listener's socket on its shard, then a relay that
-    /// tags each notification with `subscription_id`.
+    /// closes each notification with `subscription_id` in its `_meta`.
     pub async fn connect_listener(
         &self,
         listener: &str,
@@ -146,45 +136,33 @@ impl DurableMesh {
         resource_uris: &[String],
         sink: &SseSink,
     ) -> Result<()> {
-        let flags = filter.to_flags();
-        let mut query = vec![("session", listener), ("listener", flags.as_str())];
-        // The listener's shard keeps them, to take its topic-index entries out when it closes.
-        query.extend(resource_uris.iter().map(|uri| ("topic", uri.as_str())));
-        let (ws, _) = self.upgrade(listener, shard_path::CONNECT, &query).await?;
+        validate_session_id(listener)?;
+        // The listener's shard keeps them, to take its topic-index entries out when it closes; only
+        // what fits its socket's attachment is worth sending.
+        let (topics, _) = fit_topics(resource_uris.to_vec());
+        let open = OpenStream { session: listener.to_owned(), listener: Some(filter), topics, ..Default::default() };
+        let (ws, _) = self.upgrade(self.shard_of(listener), &open).await?;
         let options = RelayOptions {
             keepalive_ms: self.config.keepalive_ms,
             max_events: 0,
-            tag: Some((META_SUBSCRIPTION_ID, subscription_id)),
+            listener_tail: Some(listener_event_tail(&subscription_id)),
         };
         spawn_relay(ws, sink, options);
         Ok(())
     }
 
-    /// Opens a WebSocket to session `id`'s shard at `path`; returns it with the 101's headers.
-    async fn upgrade(
-        &self,
-        id: &str,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<(worker::WebSocket, Option<String>)> {
-        self.upgrade_at(self.shard_of(id), id, path, query).await
-    }
-
-    async fn upgrade_at(
-        &self,
-        shard: u32,
-        id: &str,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<(worker::WebSocket, Option<String>)> {
-        validate_session_id(id)?;
+    /// Opens the WebSocket `upgrade` asks for on `shard`; returns it with the 101's request-id header.
+    async fn upgrade<U: ObjectUpgrade>(&self, shard: u32, upgrade: &U) -> Result<(worker::WebSocket, Option<String>)> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
-        let mut url = Url::parse(&format!("{STUB_ORIGIN}{path}")).map_err(|e| MeshError::Protocol(e.to_string()))?;
-        url.query_pairs_mut().extend_pairs(query);
-        stubs::upgrade(&stub, url.as_str(), HEADER_REQUEST_ID).await
+        stubs::upgrade(&stub, upgrade, HEADER_REQUEST_ID).await
     }
 
-    async fn send_batches(&self, batches: Vec<ShardBatch>, data: &str, filter: &SendFilter) -> Result<SendReply> {
+    async fn send_batches(
+        &self,
+        batches: Vec<ShardBatch>,
+        payload: &Payload,
+        kind: &NotificationKind,
+    ) -> Result<SendReply> {
         if !fits_direct_fanout(&batches) {
             return Err(MeshError::Config {
                 var: "SHARD_COUNT",
@@ -192,13 +170,8 @@ impl DurableMesh {
             });
         }
         let calls = batches.into_iter().map(|batch| async move {
-            let body = SendRequest {
-                sessions: batch.sessions,
-                data: data.to_owned(),
-                level: filter.level.clone(),
-                topic: filter.topic.clone(),
-            };
-            self.call_shard::<_, SendReply>(batch.shard, shard_path::SEND, &body).await
+            let call = SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() };
+            self.call_shard(batch.shard, &call).await
         });
         let results: Vec<Result<SendReply>> =
             futures::stream::iter(calls).buffer_unordered(MAX_CONCURRENT_SUBREQUESTS).collect().await;
@@ -222,6 +195,40 @@ impl DurableMesh {
             None => Ok(total),
         }
     }
+
+    /// Sends `payload` to the listed sessions, or to every member shard's streams.
+    async fn send_payload(
+        &self,
+        sessions: Option<&[String]>,
+        payload: &Payload,
+        kind: &NotificationKind,
+    ) -> Result<SendReport> {
+        let Some(ids) = sessions else {
+            let batches = plan_broadcast(&self.members().await?.members);
+            return Ok(self.send_batches(batches, payload, kind).await?.report);
+        };
+        let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
+        let invalid = (ids.len() - valid.len()) as u64;
+        let mut reply = self.send_batches(plan_targeted(&valid, self.config.shard_count), payload, kind).await?;
+        // Mid-resharding, an id missing on its current shard may live on a previous layout's shard.
+        for &previous in &self.config.previous_shard_counts {
+            let retry: Vec<String> = std::mem::take(&mut reply.missing_ids)
+                .into_iter()
+                .filter(|id| shard_for(id, previous) != shard_for(id, self.config.shard_count))
+                .collect();
+            if retry.is_empty() {
+                break;
+            }
+            let again = self.send_batches(plan_targeted(&retry, previous), payload, kind).await?;
+            reply.report.missing =
+                reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
+            reply.report.delivered += again.report.delivered;
+            reply.report.failed += again.report.failed;
+            reply.missing_ids = again.missing_ids;
+        }
+        reply.report.missing += invalid;
+        Ok(reply.report)
+    }
 }
 
 impl SessionManager for DurableMesh {
@@ -234,8 +241,7 @@ impl SessionManager for DurableMesh {
     async fn delete(&self, id: &str) -> Result<()> {
         validate_session_id(id)?;
         for shard in self.candidates(id) {
-            let _: DeleteReply =
-                self.call_shard(shard, shard_path::DELETE, &SessionRef { session: id.to_owned() }).await?;
+            self.call_shard(shard, &CloseStream { session: id.to_owned() }).await?;
         }
         Ok(())
     }
@@ -243,67 +249,41 @@ impl SessionManager for DurableMesh {
     async fn has(&self, id: &str) -> Result<bool> {
         validate_session_id(id)?;
         for shard in self.candidates(id) {
-            let reply: HasReply =
-                self.call_shard(shard, shard_path::HAS, &SessionRef { session: id.to_owned() }).await?;
-            if reply.has {
+            if self.call_shard(shard, &HasStream { session: id.to_owned() }).await?.has {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
+    /// `data` is an SSE event, framed by the caller, written to the streams as it is (after its id).
     async fn send(&self, sessions: Option<&[String]>, data: &str) -> Result<SendReport> {
-        self.send_filtered(sessions, data, &SendFilter::default()).await
+        self.send_payload(sessions, &Payload::Event(data.to_owned()), &NotificationKind::Other).await
     }
 }
 
-impl DurableMesh {
-    async fn send_filtered(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
-        let Some(ids) = sessions else {
-            let batches = plan_broadcast(&self.members().await?.members);
-            return Ok(self.send_batches(batches, data, filter).await?.report);
-        };
-        let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
-        let invalid = (ids.len() - valid.len()) as u64;
-        let mut reply = self.send_batches(plan_targeted(&valid, self.config.shard_count), data, filter).await?;
-        // Mid-resharding, an id missing on its current shard may live on a previous layout's shard.
-        for &previous in &self.config.previous_shard_counts {
-            let retry: Vec<String> = std::mem::take(&mut reply.missing_ids)
-                .into_iter()
-                .filter(|id| shard_for(id, previous) != shard_for(id, self.config.shard_count))
-                .collect();
-            if retry.is_empty() {
-                break;
-            }
-            let again = self.send_batches(plan_targeted(&retry, previous), data, filter).await?;
-            reply.report.missing =
-                reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
-            reply.report.delivered += again.report.delivered;
-            reply.report.failed += again.report.failed;
-            reply.missing_ids = again.missing_ids;
-        }
-        reply.report.missing += invalid;
-        Ok(reply.report)
-    }
-}
-
-impl McpBackend for DurableMesh {
-    type Waiter = ShardWaiter;
-
-    /// The shard's accept checks the record and its owner (`connect` with `require_session`).
-    const OPEN_CHECKS_SESSION: bool = true;
-
+impl Clock for DurableMesh {
     fn now_ms(&self) -> u64 {
         worker::js_sys::Date::now() as u64
+    }
+
+    fn new_id(&self) -> String {
+        // crypto.getRandomValues through getrandom's wasm_js backend.
+        uuid::Uuid::new_v4().to_string()
     }
 
     fn sleep(&self, ms: u32) -> futures::future::LocalBoxFuture<'static, ()> {
         super::timer::sleep(ms)
     }
+}
+
+impl ReplyRouter for DurableMesh {
+    type Waiter = ShardWaiter;
 
     async fn open_waiter(&self, session: &str) -> Result<ShardWaiter> {
+        validate_session_id(session)?;
         let shard = self.home_shard(session).await?;
-        let (ws, request_id) = self.upgrade_at(shard, session, shard_path::WAITER, &[("session", session)]).await?;
+        let (ws, request_id) = self.upgrade(shard, &OpenWaiter { session: session.to_owned() }).await?;
         let request_id = request_id
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| MeshError::Protocol("the waiter came without a request id".into()))?;
@@ -312,20 +292,18 @@ impl McpBackend for DurableMesh {
 
     async fn deliver_reply(&self, session: &str, request_id: &str, message: serde_json::Value) -> Result<bool> {
         validate_session_id(session)?;
-        let body = ClientReply { session: session.to_owned(), request_id: request_id.to_owned(), message };
+        let call = ClientReply { session: session.to_owned(), request_id: request_id.to_owned(), message };
         let shard = self.home_shard(session).await?;
-        let ack: ReplyAck = self.call_shard(shard, shard_path::REPLY, &body).await?;
-        Ok(ack.delivered)
+        Ok(self.call_shard(shard, &call).await?.delivered)
     }
+}
 
-    fn new_session_id(&self) -> String {
-        // crypto.getRandomValues through getrandom's wasm_js backend.
-        uuid::Uuid::new_v4().to_string()
-    }
+impl SessionStore for DurableMesh {
+    /// The shard's accept checks the record and its owner (`connect` with `require_session`).
+    const OPEN_CHECKS_SESSION: bool = true;
 
     async fn register_session(&self, id: &str, record: SessionRecord) -> Result<()> {
-        let body = RegisterSession { session: id.to_owned(), record };
-        let _: serde_json::Value = self.call_shard(self.shard_of(id), shard_path::SESSION_REGISTER, &body).await?;
+        self.call_shard(self.shard_of(id), &RegisterSession { session: id.to_owned(), record }).await?;
         Ok(())
     }
 
@@ -335,14 +313,13 @@ impl McpBackend for DurableMesh {
 
     async fn update_session(&self, update: UpdateSession) -> Result<()> {
         let shard = self.home_shard(&update.session).await?;
-        let _: serde_json::Value = self.call_shard(shard, shard_path::SESSION_UPDATE, &update).await?;
+        self.call_shard(shard, &update).await?;
         Ok(())
     }
 
     async fn end_session(&self, id: &str) -> Result<bool> {
         let (shard, record) = self.locate(id).await?;
-        let reply: DeleteReply =
-            self.call_shard(shard, shard_path::SESSION_END, &SessionRef { session: id.to_owned() }).await?;
+        let reply = self.call_shard(shard, &EndSession { session: id.to_owned() }).await?;
         // Topic indexes live on other shards; a stale entry there only costs a "missing" on a later
         // send, so cleaning them is best effort.
         for topic in record.map(|r| r.subscriptions).unwrap_or_default() {
@@ -352,17 +329,23 @@ impl McpBackend for DurableMesh {
         }
         Ok(reply.existed)
     }
+}
 
-    async fn subscribe(&self, topic: &str, session: &str) -> Result<()> {
-        let change = TopicChange { topic: topic.to_owned(), session: session.to_owned() };
-        let _: serde_json::Value = self.call_shard(self.shard_of(topic), shard_path::TOPIC_SUBSCRIBE, &change).await?;
+impl Broker for DurableMesh {
+    async fn publish(&self, to: Option<&[String]>, notification: &OutgoingNotification) -> Result<SendReport> {
+        self.send_payload(to, &notification.payload(), notification.kind()).await
+    }
+
+    async fn subscribe(&self, topic: &str, subscriber: &str) -> Result<()> {
+        let call = Subscribe { topic: topic.to_owned(), session: subscriber.to_owned() };
+        self.call_shard(self.shard_of(topic), &call).await?;
         Ok(())
     }
 
-    async fn unsubscribe(&self, topic: &str, session: &str) -> Result<()> {
-        let change = TopicChange { topic: topic.to_owned(), session: session.to_owned() };
+    async fn unsubscribe(&self, topic: &str, subscriber: &str) -> Result<()> {
+        let call = Unsubscribe { topic: topic.to_owned(), session: subscriber.to_owned() };
         for shard in self.candidates(topic) {
-            let _: serde_json::Value = self.call_shard(shard, shard_path::TOPIC_UNSUBSCRIBE, &change).await?;
+            self.call_shard(shard, &call).await?;
         }
         Ok(())
     }
@@ -372,8 +355,7 @@ impl McpBackend for DurableMesh {
     async fn subscribers(&self, topic: &str) -> Result<Vec<String>> {
         let mut sessions = Vec::new();
         for shard in self.candidates(topic) {
-            let reply: TopicSubscribers =
-                self.call_shard(shard, shard_path::TOPIC_SUBSCRIBERS, &TopicName { topic: topic.to_owned() }).await?;
+            let reply = self.call_shard(shard, &ListSubscribers { topic: topic.to_owned() }).await?;
             for session in reply.sessions {
                 if !sessions.contains(&session) {
                     sessions.push(session);
@@ -382,20 +364,15 @@ impl McpBackend for DurableMesh {
         }
         Ok(sessions)
     }
+}
 
-    async fn notify(&self, sessions: Option<&[String]>, data: &str, filter: &SendFilter) -> Result<SendReport> {
-        self.send_filtered(sessions, data, filter).await
-    }
-
-    async fn increment_counter(&self, name: &str) -> Result<u64> {
-        let value: CounterValue =
-            self.call_coordinator(coordinator_path::COUNTER_INCREMENT, &CounterName { name: name.to_owned() }).await?;
-        Ok(value.value)
+/// Counters live in the coordinator, the deployment's one object that no resharding moves.
+impl Counters for DurableMesh {
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<u64> {
+        Ok(self.call_coordinator(&AddToCounter { name: name.to_owned(), by }).await?.value)
     }
 
     async fn read_counter(&self, name: &str) -> Result<u64> {
-        let value: CounterValue =
-            self.call_coordinator(coordinator_path::COUNTER_GET, &CounterName { name: name.to_owned() }).await?;
-        Ok(value.value)
+        Ok(self.call_coordinator(&ReadCounter { name: name.to_owned() }).await?.value)
     }
 }

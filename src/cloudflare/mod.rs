@@ -1,12 +1,13 @@
-//! The Workers glue, and the only code that touches the runtime (wasm32 only): the fetch entry, the
+//! The Cloudflare Workers glue, and the only code that touches the runtime (wasm32 only): the fetch entry, the
 //! `SyncLayer` shard and `Coordinator` objects, the Durable Object implementation of the manager,
 //! and the SSE relay.
 //!
 //! Routes:
 //! - `/mcp`: the MCP Streamable HTTP endpoint (POST, GET, DELETE).
 //! - `/mesh/status`: shard occupancy (bearer `MESH_ADMIN_TOKEN`; 404 when the secret is not set).
-//! - `/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`: the manager API over HTTP, behind the
-//!   same token, so the behavioural suite drives the sharded implementation end to end.
+//! - With the `test-routes` feature only: `/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`,
+//!   the manager API over HTTP behind the same token, so the behavioural suite drives the sharded
+//!   implementation end to end.
 
 // `#[durable_object]` adds the runtime's entry points (`new`, `fetch`, `alarm`, `websocket_*`) as
 // undocumented pub methods in an expansion no attribute of ours reaches; the structs, the only other
@@ -16,30 +17,30 @@ mod coordinator;
 mod exports;
 mod mesh;
 mod relay;
+mod settings;
 #[allow(missing_docs)]
 mod shard;
 mod sql;
 mod stubs;
+#[cfg(feature = "test-routes")]
+mod test_routes;
 mod timer;
 
 use std::rc::Rc;
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 #[cfg(feature = "reference-server")]
 use worker::{event, Context};
 use worker::{Env, Headers, Method, Request, Response};
 
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
-use crate::manager::{SessionManager, SessionSink};
-use crate::mcp::backend::McpBackend;
+use crate::manager::SessionSink;
+use crate::mcp::backend::Broker;
 use crate::mcp::endpoint::{handle, EndpointConfig};
 use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
-#[cfg(feature = "reference-server")]
-use crate::mcp::reference::reference_server;
 use crate::mcp::server::McpServer;
-use crate::protocol::{HasReply, SendRequest, SessionRef};
 use crate::sse;
 use relay::SseSink;
 use stubs::platform;
@@ -48,12 +49,16 @@ pub use coordinator::Coordinator;
 pub use mesh::DurableMesh;
 pub use shard::SyncLayer;
 
-/// The reference server's Worker entry. Turn the `reference-server` feature off to write your own
-/// entry around [`serve`].
+/// The reference server's Worker entry (with the `conformance` feature, the server the conformance
+/// suites need). Without the `reference-server` feature there is no entry: write yours around [`serve`].
 #[cfg(feature = "reference-server")]
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(request, env, reference_server::<DurableMesh>).await
+    #[cfg(feature = "conformance")]
+    let build = crate::mcp::reference::conformance_server::<DurableMesh>;
+    #[cfg(not(feature = "conformance"))]
+    let build = crate::mcp::reference::reference_server::<DurableMesh>;
+    serve(request, env, build).await
 }
 
 /// Serves the mesh's routes (`/mcp`, `/mesh/*`) with the MCP server `build` makes. `build` runs once
@@ -73,23 +78,8 @@ pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<Dur
 }
 
 thread_local! {
-    /// Per isolate: the parsed configuration and the built server (see [`serve`]).
-    static CONFIG: std::cell::RefCell<Option<Rc<MeshConfig>>> = const { std::cell::RefCell::new(None) };
+    /// Per isolate: the built server (see [`serve`]).
     static SERVER: std::cell::RefCell<Option<Rc<McpServer<DurableMesh>>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The configuration, parsed once per isolate and shared, not copied, by every request and by the shard
-/// objects.
-pub(crate) fn config(env: &Env) -> Result<Rc<MeshConfig>> {
-    if let Some(config) = CONFIG.with(|cached| cached.borrow().clone()) {
-        return Ok(config);
-    }
-    // An invalid configuration is not kept: every request reports it until it is fixed.
-    let config = Rc::new(MeshConfig::from_lookup(|name| {
-        env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
-    })?);
-    CONFIG.with(|cached| *cached.borrow_mut() = Some(config.clone()));
-    Ok(config)
 }
 
 fn server(build: &dyn Fn() -> McpServer<DurableMesh>) -> Rc<McpServer<DurableMesh>> {
@@ -98,7 +88,7 @@ fn server(build: &dyn Fn() -> McpServer<DurableMesh>) -> Rc<McpServer<DurableMes
 
 async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<DurableMesh>) -> Result<Response> {
     let path = request.path();
-    let config = config(&env)?;
+    let config = settings::load(&env)?;
     match path.as_str() {
         "/mcp" => mcp(&mut request, DurableMesh::new(env, config), server(build)).await,
         "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
@@ -207,63 +197,31 @@ struct Status {
     shards: Vec<StatusShard>,
 }
 
-#[derive(Deserialize)]
-struct StreamQuery {
-    session: String,
-}
-
 async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
     match (path, request.method()) {
-        ("/mesh/status", Method::Get) => {
-            // Membership from the coordinator, live counts from each member shard.
-            let members = mesh.members().await?.members;
-            let mut shards = Vec::with_capacity(members.len());
-            for member in members {
-                let live = mesh.shard_status(member.shard).await?;
-                shards.push(StatusShard {
-                    shard: member.shard,
-                    sessions: live.sessions,
-                    registered: live.registered,
-                    reported: member.sessions,
-                    instance: live.instance,
-                });
-            }
-            let status = Status {
-                shard_count: mesh.config().shard_count,
-                sessions: shards.iter().map(|s| s.sessions).sum(),
-                shards,
-            };
-            json(&status)
-        }
-        ("/mesh/stream", Method::Get) => {
-            let query: StreamQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
-            let sink = SseSink::new(mesh.config().stream_buffer_bytes);
-            sink.write(&sse::encode_comment("connected"));
-            let response = sse_response(&sink, None)?;
-            mesh.create(&query.session, sink).await?;
-            Ok(response)
-        }
-        ("/mesh/has", Method::Post) => {
-            let body: SessionRef = read_body(request).await?;
-            json(&HasReply { has: mesh.has(&body.session).await? })
-        }
-        ("/mesh/send", Method::Post) => {
-            let body: SendRequest = read_body(request).await?;
-            json(&mesh.send(body.sessions.as_deref(), &body.data).await?)
-        }
-        ("/mesh/delete", Method::Post) => {
-            let body: SessionRef = read_body(request).await?;
-            mesh.delete(&body.session).await?;
-            json(&serde_json::json!({}))
-        }
+        ("/mesh/status", Method::Get) => json(&status(&mesh).await?),
+        #[cfg(feature = "test-routes")]
+        (_, Method::Get | Method::Post) if test_routes::serves(path) => test_routes::answer(path, request, mesh).await,
         (_, Method::Get | Method::Post) => Err(MeshError::NotFound),
         _ => Err(MeshError::MethodNotAllowed),
     }
 }
 
-async fn read_body<T: serde::de::DeserializeOwned>(request: &mut Request) -> Result<T> {
-    let text = request.text().await.map_err(platform("request body"))?;
-    serde_json::from_str(&text).map_err(|e| MeshError::InvalidRequest(e.to_string()))
+/// Membership from the coordinator, live counts from each member shard.
+async fn status(mesh: &DurableMesh) -> Result<Status> {
+    let members = mesh.members().await?.members;
+    let mut shards = Vec::with_capacity(members.len());
+    for member in members {
+        let live = mesh.shard_status(member.shard).await?;
+        shards.push(StatusShard {
+            shard: member.shard,
+            sessions: live.sessions,
+            registered: live.registered,
+            reported: member.sessions,
+            instance: live.instance,
+        });
+    }
+    Ok(Status { shard_count: mesh.config().shard_count, sessions: shards.iter().map(|s| s.sessions).sum(), shards })
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Response> {
