@@ -11,6 +11,7 @@ use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
 use mcp_mesh::mcp::reference::conformance_server;
 use mcp_mesh::mcp::server::McpServer;
+use mcp_mesh::protocol::MAX_TOPIC_BYTES;
 use serde_json::{json, Value};
 
 const LIMIT: u32 = 16 * 1024;
@@ -67,6 +68,19 @@ fn post_raw(body: &[u8]) -> HttpRequest {
 
 fn post(body: Value) -> HttpRequest {
     post_raw(body.to_string().as_bytes())
+}
+
+/// A 2026-07-28 `subscriptions/listen` for `uris`.
+fn stateless_listen(uris: Value) -> HttpRequest {
+    post(json!({"jsonrpc": "2.0", "id": 46, "method": "subscriptions/listen", "params": {
+        "notifications": {"resourceSubscriptions": uris},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        }
+    }}))
+    .with_header("MCP-Protocol-Version", "2026-07-28")
+    .with_header("Mcp-Method", "subscriptions/listen")
 }
 
 fn initialize(endpoint: &Endpoint, token: Option<&str>) -> String {
@@ -156,6 +170,47 @@ fn every_bad_request_gets_its_status_and_a_json_rpc_error() {
             Some(-32602),
         ),
         (
+            "a tool argument of the wrong type",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+                "params": {"name": "announce", "arguments": {"text": 3}}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a required tool argument missing",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call",
+                "params": {"name": "test_sampling", "arguments": {}}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "tool arguments that are not an object",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 43, "method": "tools/call",
+                "params": {"name": "announce", "arguments": ["x"]}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a subscribed URI over the topic index's limit",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 44, "method": "resources/subscribe",
+                "params": {"uri": format!("mesh://{}", "u".repeat(MAX_TOPIC_BYTES))}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "an empty subscribed URI",
+            with_session(post(json!({"jsonrpc": "2.0", "id": 45, "method": "resources/subscribe",
+                "params": {"uri": ""}}))),
+            200,
+            Some(-32602),
+        ),
+        (
+            "a listen URI over the topic index's limit",
+            stateless_listen(json!([format!("mesh://{}", "u".repeat(MAX_TOPIC_BYTES))])),
+            400,
+            Some(-32602),
+        ),
+        (
             "unknown tool",
             with_session(post(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope"}}))),
             200,
@@ -214,6 +269,15 @@ fn every_bad_request_gets_its_status_and_a_json_rpc_error() {
             assert!(body.get("result").is_some() || body.get("error").is_some() || body.is_null(), "{name}: {body}");
         }
     }
+    // A bad argument is named, so the client can tell which.
+    let wrong_type = with_session(post(json!({"jsonrpc": "2.0", "id": 47, "method": "tools/call",
+        "params": {"name": "announce", "arguments": {"text": 3}}})));
+    let message = endpoint.call(&wrong_type).1["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("arguments.text"), "{message}");
+    let missing = with_session(post(json!({"jsonrpc": "2.0", "id": 48, "method": "tools/call",
+        "params": {"name": "test_sampling", "arguments": {}}})));
+    let message = endpoint.call(&missing).1["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("missing field `prompt`"), "{message}");
     // Still serving, and the session is intact.
     let (status, body) = endpoint.call(&with_session(post(list)));
     assert_eq!(status, 200);

@@ -2,11 +2,12 @@
 //!
 //! - `announce {text}` broadcasts a `notifications/message` (data: the text, the send time in ms and
 //!   the sender) to every session's GET stream, across every shard.
-//! - `increment` adds one to the deployment-wide counter behind `mesh://counter` (kept on the shard
-//!   its name hashes to) and sends `notifications/resources/updated` only to the sessions subscribed
-//!   to it: a targeted send.
+//! - `increment` adds one to the deployment-wide counter behind `mesh://counter` (one of the mesh's
+//!   `Counters`) and sends `notifications/resources/updated` only to the sessions subscribed to it: a
+//!   targeted send.
 //!
-//! [`conformance_server`] adds the conformance suites' fixtures beside them. Must not touch the runtime.
+//! `conformance_server` (feature `conformance`) adds the conformance suites' fixtures beside them.
+//! Must not touch the runtime.
 
 use rmcp::model::{Resource, ResourceUpdatedNotificationParam};
 use schemars::JsonSchema;

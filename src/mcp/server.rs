@@ -327,3 +327,102 @@ fn arguments(params: &Params) -> Result<Params> {
         Some(_) => Err(MeshError::InvalidParams("\"arguments\" must be an object".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use serde::Serialize;
+    use serde_json::json;
+
+    use super::*;
+    use crate::mcp::backend::InMemoryBackend;
+    use crate::mcp::handlers::{Json, NoArguments};
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct Add {
+        a: i64,
+        b: i64,
+    }
+
+    #[derive(Serialize, JsonSchema)]
+    struct Sum {
+        sum: i64,
+    }
+
+    fn context(backend: Rc<InMemoryBackend>) -> RequestContext<InMemoryBackend> {
+        RequestContext {
+            backend,
+            era: Era::Stateless,
+            session: None,
+            client_capabilities: json!({}),
+            log_level: None,
+            progress_token: None,
+            outbox: None,
+            input_responses: Map::new(),
+            request_state: None,
+        }
+    }
+
+    fn call(server: &Rc<McpServer<InMemoryBackend>>, method: &str, params: Value) -> Result<Value> {
+        let ctx = context(Rc::new(InMemoryBackend::new()));
+        block_on(server.clone().dispatch(ctx, method, params.as_object().cloned().unwrap_or_default()))
+    }
+
+    #[test]
+    fn only_what_was_registered_is_advertised() {
+        let tools_only =
+            McpServer::<InMemoryBackend>::new("t", "1")
+                .tool("ping", "answers", |_ctx, _: NoArguments| async { Ok("pong") });
+        assert_eq!(tools_only.capabilities(Era::Session), json!({ "tools": { "listChanged": true }, "logging": {} }));
+        assert_eq!(tools_only.capabilities(Era::Stateless), json!({ "tools": { "listChanged": true } }));
+        let resources_only = McpServer::<InMemoryBackend>::new("r", "1")
+            .resource(Resource::new("x://a", "a"), |_ctx, _uri| async { Ok("a".to_owned()) });
+        let capabilities = resources_only.capabilities(Era::Stateless);
+        assert_eq!(capabilities, json!({ "resources": { "subscribe": true, "listChanged": true } }));
+    }
+
+    #[test]
+    fn a_typed_tool_advertises_its_schemas_and_runs_on_parsed_arguments() {
+        let server = Rc::new(McpServer::<InMemoryBackend>::new("t", "1").tool(
+            "add",
+            "adds",
+            |_ctx, Add { a, b }| async move { Ok(Json(Sum { sum: a + b })) },
+        ));
+        let listed = call(&server, "tools/list", json!({})).unwrap();
+        let tool = &listed["tools"][0];
+        assert_eq!(tool["inputSchema"]["required"], json!(["a", "b"]));
+        assert_eq!(tool["outputSchema"]["properties"]["sum"]["type"], "integer");
+        let result = call(&server, "tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}})).unwrap();
+        assert_eq!(result["structuredContent"], json!({"sum": 5}));
+        let bad = call(&server, "tools/call", json!({"name": "add", "arguments": {"a": 2, "b": "three"}}));
+        assert!(matches!(&bad, Err(MeshError::InvalidParams(m)) if m.starts_with("arguments.b:")), "{bad:?}");
+    }
+
+    #[test]
+    fn a_typed_prompt_lists_its_arguments_and_a_template_parses_its_variables() {
+        #[derive(serde::Deserialize, JsonSchema)]
+        struct Topic {
+            /// What to write about.
+            topic: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Vars {
+            id: String,
+        }
+        let template = ResourceTemplate::new("x://item/{id}", "item");
+        let server = Rc::new(
+            McpServer::<InMemoryBackend>::new("p", "1")
+                .prompt("essay", "writes", |_ctx, Topic { topic }| async move { Ok(format!("Write about {topic}")) })
+                .resource_template(template, |_ctx, _uri, Vars { id }| async move { Ok(format!("item {id}")) }),
+        );
+        let listed = call(&server, "prompts/list", json!({})).unwrap();
+        assert_eq!(
+            listed["prompts"][0]["arguments"],
+            json!([{"name": "topic", "description": "What to write about.", "required": true}])
+        );
+        let got = call(&server, "prompts/get", json!({"name": "essay", "arguments": {"topic": "rust"}})).unwrap();
+        assert_eq!(got["messages"][0]["content"]["text"], "Write about rust");
+        let read = call(&server, "resources/read", json!({"uri": "x://item/7"})).unwrap();
+        assert_eq!(read["contents"][0]["text"], "item 7");
+    }
+}

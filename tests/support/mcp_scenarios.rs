@@ -6,7 +6,7 @@ use mcp_mesh::routing::shard_for;
 use serde_json::{json, Value};
 
 use super::e2e_http::{
-    call_tool, check, initialize, open_get, post, status, HttpDriver, ACCEPT_BOTH, JSON, PATIENCE, SESSIONS,
+    call_tool, check, initialize, open_get, post, rpc_body, status, HttpDriver, ACCEPT_BOTH, JSON, PATIENCE, SESSIONS,
     SHARD_COUNT,
 };
 use super::manager_suite::Driver;
@@ -212,6 +212,25 @@ pub fn transport_errors_are_json_rpc_errors(w: &Wrangler, _fixture: &mut Option<
         if let Some(code) = code {
             check(reply.json()["error"]["code"] == json!(code), format!("{name}: body {}", reply.body))?;
         }
+    }
+    // A client's bad input is the client's error (-32602), checked where the request is parsed, not
+    // refused by a shard and reported as the server's (502, -32603).
+    let session = initialize(w)?;
+    let long_uri = format!("mesh://{}", "u".repeat(mcp_mesh::protocol::MAX_TOPIC_BYTES));
+    let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": long_uri}});
+    let typed = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "announce", "arguments": {"text": 3}}});
+    for (name, body, names) in
+        [("an over-long subscribed URI", subscribe, "URI"), ("a bad tool argument", typed, "arguments.text")]
+    {
+        let reply = post(w, &session, body);
+        let error = &rpc_body(&reply)["error"];
+        check(
+            reply.status == 200
+                && error["code"] == json!(-32602)
+                && error["message"].as_str().is_some_and(|m| m.contains(names)),
+            format!("{name}: {} {}", reply.status, reply.body),
+        )?;
     }
     Ok(())
 }
