@@ -25,13 +25,15 @@ dev: build
 	bash scripts/dev-vars.sh
 	node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
-# wrangler.toml serving build-test/ instead of build/, without the build command.
+# wrangler.toml serving build-test/ instead of build/, without the build command, and the secrets
+# beside it (wrangler reads .dev.vars next to its config).
 dev-conformance: build-test
 	bash scripts/dev-vars.sh
 	mkdir -p target
 	sed -e 's#^main = "build/index.js"#main = "../build-test/index.js"#' -e '/^\[build\]/,/^command/d' \
 		wrangler.toml > target/conformance-wrangler.toml
-	node_modules/.bin/wrangler dev --config target/conformance-wrangler.toml --env-file .dev.vars \
+	cp .dev.vars target/.dev.vars
+	node_modules/.bin/wrangler dev --config target/conformance-wrangler.toml \
 		--ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
 # The tmcp example: loadtest/baseline's tmcp server with its session managers swapped for the mesh's
