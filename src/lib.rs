@@ -9,12 +9,12 @@
 //! - [`config`]: wrangler vars, their defaults and validation.
 //! - [`access`]: Origin/Host checks and bearer tokens.
 //! - [`routing`]: `shard_for(session_id, shard_count)` and shard names.
-//! - [`protocol`]: the versioned Worker↔shard↔coordinator calls, one type per call, and the constants
-//!   the JavaScript side is generated from.
+//! - [`protocol`]: the versioned Worker↔shard↔coordinator calls, one type per call.
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
 //! - [`fanout`]: grouping sends per shard.
 //! - [`delivery`]: which streams a notification reaches (stream classes and the one rule).
 //! - [`frames`]: the bytes MCP streams carry, framed in one place.
+//! - [`js_constants`]: the protocol's constants rendered as the tmcp adapter's JavaScript module.
 //! - [`manager`]: the seed's `SessionManager` API and its in-memory implementation.
 //! - [`expiry`]: which abandoned sessions a shard's alarm forgets.
 //! - [`backpressure`]: the byte budget that cuts off a stalled stream.
@@ -37,6 +37,7 @@ pub mod event_log;
 pub mod expiry;
 pub mod fanout;
 pub mod frames;
+pub mod js_constants;
 pub mod manager;
 pub mod mcp;
 pub mod membership;

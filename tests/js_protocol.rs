@@ -1,10 +1,10 @@
 //! The tmcp adapter (js/tmcp-mesh) speaks the worker↔object protocol from JavaScript. Its constants
 //! (paths, header, names, query keys, log levels) are not written by hand: `protocol.js` is rendered
-//! from the Rust definitions (`mcp_mesh::protocol::js`), and this test fails if the committed module
+//! from the Rust definitions (`mcp_mesh::js_constants`), and this test fails if the committed module
 //! is not what the Rust renders now. `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol` rewrites it.
 //! (The adapter's routing is the Rust routing itself, exported from the wasm build.)
 
-use mcp_mesh::protocol::js::{module, MODULE_PATH};
+use mcp_mesh::js_constants::{module, MODULE_PATH};
 
 #[test]
 fn the_adapter_protocol_module_is_the_one_rendered_from_rust() {
@@ -16,7 +16,7 @@ fn the_adapter_protocol_module_is_the_one_rendered_from_rust() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == rendered,
-        "{MODULE_PATH} is not what src/protocol/js.rs renders; rewrite it with \
+        "{MODULE_PATH} is not what src/js_constants.rs renders; rewrite it with \
          `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`"
     );
 }

@@ -42,9 +42,7 @@ impl DurableObject for Coordinator {
             ),
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         ] {
-            if let Err(error) = sql.exec(table, None) {
-                worker::console_error!("coordinator: schema: {error}");
-            }
+            super::sql::create_table(&sql, "coordinator", table);
         }
         Self { state }
     }

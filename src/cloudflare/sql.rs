@@ -16,3 +16,11 @@ pub fn exec(sql: &SqlStorage, statement: &str, bindings: Vec<SqlStorageValue>) -
 pub fn rows<T: DeserializeOwned>(sql: &SqlStorage, statement: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<T>> {
     exec(sql, statement, bindings)?.to_array().map_err(platform("sql rows"))
 }
+
+/// Creates a part's table if it is not there yet. Runs in an object's constructor, which cannot
+/// fail: an error is logged, and the part's first statement on the table reports it again.
+pub fn create_table(sql: &SqlStorage, owner: &str, statement: &str) {
+    if let Err(error) = sql.exec(statement, None) {
+        worker::console_error!("{owner}: schema: {error}");
+    }
+}

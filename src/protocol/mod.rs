@@ -4,7 +4,8 @@
 //! is POSTed as JSON to a stub (`https://mesh/v3/...`: ids and URIs travel in the body, unescaped). Each
 //! object's calls are listed once ([`shard::ShardCalls`], [`coordinator::CoordinatorCalls`]); that list
 //! gives the handler trait the object implements, the dispatch from a path to its handler, and the
-//! paths the JavaScript side is generated with ([`js`]), so a call and its handler cannot disagree. The
+//! paths the JavaScript side is generated with (`crate::js_constants`), so a call and its handler
+//! cannot disagree. The
 //! two WebSocket upgrades (a session's stream, a reply waiter) carry typed queries ([`stream`]).
 //!
 //! Pushes from a shard to the Worker holding a stream are binary WebSocket messages holding the
@@ -19,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MeshError, Result};
 
 pub mod coordinator;
-pub mod js;
 pub mod session;
 pub mod shard;
 pub mod stream;

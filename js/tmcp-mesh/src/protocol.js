@@ -1,5 +1,5 @@
 // The worker <-> object protocol as the adapter speaks it. Generated from the Rust definitions
-// (src/protocol/js.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.
+// (src/js_constants.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.
 
 /** The protocol version every path carries. */
 export const PROTOCOL_VERSION = 3;

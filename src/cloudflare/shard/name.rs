@@ -14,9 +14,7 @@ pub(super) const UNNAMED: u32 = u32::MAX;
 
 /// The number a shard starts with: its id's name, else the name it stored, else `UNNAMED`.
 pub(super) fn number_at_start(state: &State, sql: &SqlStorage) -> u32 {
-    if let Err(error) = sql.exec("CREATE TABLE IF NOT EXISTS object_name (name TEXT NOT NULL)", None) {
-        worker::console_error!("shard: object name schema: {error}");
-    }
+    sql::create_table(sql, "shard name", "CREATE TABLE IF NOT EXISTS object_name (name TEXT NOT NULL)");
     let name = state.id().name().or_else(|| stored_name(sql));
     name.as_deref().and_then(parse_shard_name).unwrap_or(UNNAMED)
 }

@@ -18,11 +18,8 @@ pub(super) struct SessionRecords {
 
 impl SessionRecords {
     pub fn new(sql: SqlStorage) -> Self {
-        if let Err(error) =
-            sql.exec("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)", None)
-        {
-            worker::console_error!("shard: session records schema: {error}");
-        }
+        let table = "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, record TEXT NOT NULL)";
+        sql::create_table(&sql, "shard session records", table);
         Self { sql }
     }
 

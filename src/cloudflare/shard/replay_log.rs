@@ -32,9 +32,7 @@ impl ReplayLog {
             "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, ",
             "audience TEXT NOT NULL, data TEXT NOT NULL, level TEXT, topic TEXT)"
         );
-        if let Err(error) = sql.exec(table, None) {
-            worker::console_error!("shard: replay log schema: {error}");
-        }
+        sql::create_table(&sql, "shard replay log", table);
         Self { sql, next_seq: Cell::new(None) }
     }
 

@@ -23,9 +23,7 @@ impl TopicIndex {
             "CREATE TABLE IF NOT EXISTS topic_subscribers ",
             "(topic TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY (topic, session))"
         );
-        if let Err(error) = sql.exec(table, None) {
-            worker::console_error!("shard: topic index schema: {error}");
-        }
+        sql::create_table(&sql, "shard topic index", table);
         Self { sql }
     }
 

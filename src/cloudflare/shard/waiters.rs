@@ -18,9 +18,7 @@ pub(super) struct Waiters {
 impl Waiters {
     pub fn new(sql: SqlStorage) -> Self {
         let table = "CREATE TABLE IF NOT EXISTS request_ids (session TEXT PRIMARY KEY, next INTEGER NOT NULL)";
-        if let Err(error) = sql.exec(table, None) {
-            worker::console_error!("shard: request ids schema: {error}");
-        }
+        sql::create_table(&sql, "shard request ids", table);
         Self { sql }
     }
 

@@ -1,15 +1,18 @@
-//! The protocol's constants as a JavaScript module, for the tmcp adapter (`js/tmcp-mesh`): every path,
-//! header, name, query key and log level it needs, rendered from the Rust definitions so none is
+//! The constants the JavaScript side needs, as a module for the tmcp adapter (`js/tmcp-mesh`): every
+//! path, header, name, query key, log level and limit of the protocol it speaks, rendered from the
+//! Rust definitions (`crate::protocol`, `crate::delivery`, `crate::frames`, `crate::fanout`) so none is
 //! written twice. `tests/js_protocol.rs` checks the committed module against [`module`]. Must not touch
 //! the runtime.
 
 use std::fmt::Write as _;
 
-use super::stream::{query_key, ObjectUpgrade, OpenStream};
-use super::{COORDINATOR_CALLS, COORDINATOR_NAME, HEADER_OBJECT_NAME, PROTOCOL_VERSION, SHARD_CALLS, STUB_ORIGIN};
 use crate::delivery::LogLevel;
 use crate::fanout::MAX_CONCURRENT_SUBREQUESTS;
 use crate::frames::KEEPALIVE_EVENT;
+use crate::protocol::{
+    query_key, ObjectUpgrade, OpenStream, COORDINATOR_CALLS, COORDINATOR_NAME, HEADER_OBJECT_NAME, PROTOCOL_VERSION,
+    SHARD_CALLS, STUB_ORIGIN,
+};
 use crate::routing::SHARD_NAME_PREFIX;
 
 /// Where the module lives, relative to the crate root.
@@ -19,7 +22,7 @@ pub const MODULE_PATH: &str = "js/tmcp-mesh/src/protocol.js";
 pub fn module() -> String {
     let mut js = String::new();
     js.push_str("// The worker <-> object protocol as the adapter speaks it. Generated from the Rust definitions\n");
-    js.push_str("// (src/protocol/js.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.\n\n");
+    js.push_str("// (src/js_constants.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.\n\n");
     constant(&mut js, "The protocol version every path carries.", "PROTOCOL_VERSION", &PROTOCOL_VERSION.to_string());
     constant(&mut js, "Any host works for a stub URL; it only has to be absolute.", "STUB_ORIGIN", &quote(STUB_ORIGIN));
     constant(
