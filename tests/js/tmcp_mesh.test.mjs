@@ -405,7 +405,7 @@ test('respond: a failing shard is a JSON-RPC error with the cause, 503 when the 
   const failing = (status) => ({
     scope: (fn) => fn(new RequestScope()),
     exists: async () => {
-      throw Object.assign(new Error('shard-3/v1/session/get: overloaded'), { status });
+      throw Object.assign(new Error('shard-3/v3/session/get: overloaded'), { status });
     },
   });
   const request = () => new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 's' } });
