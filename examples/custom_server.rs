@@ -48,12 +48,7 @@ fn weather<B: McpBackend>() -> McpServer<B> {
 fn main() {
     let server = Rc::new(weather::<InMemoryBackend>());
     let backend = Rc::new(InMemoryBackend::new());
-    let config = EndpointConfig {
-        origins: OriginPolicy::default(),
-        max_body_bytes: 1 << 20,
-        state_key: Rc::from(&b"example"[..]),
-        auth: Default::default(),
-    };
+    let config = EndpointConfig::open(OriginPolicy::default(), 1 << 20, b"example");
     // A stateless (2026-07-28) call: no session needed.
     let call = |arguments: serde_json::Value| {
         HttpRequest::new("POST", "/mcp")

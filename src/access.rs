@@ -1,6 +1,6 @@
-//! Access control for the endpoint: which `Host`s and `Origin`s may reach it (DNS rebinding
-//! protection) and which bearer tokens authenticate whom, plus the constant-time comparison both the
-//! tokens and the admin routes use. Plain functions of header values, tested natively.
+//! Which `Host`s and `Origin`s may reach the endpoint (DNS rebinding protection), and the
+//! constant-time comparison the development tokens and the admin routes use. Who is calling is
+//! `crate::auth`. Plain functions of header values, tested natively.
 
 use crate::error::{MeshError, Result};
 
@@ -60,47 +60,6 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host })
 }
 
-/// Bearer tokens and the identities they stand for (`AUTH_TOKENS`: `name:token,name:token`).
-/// Empty: no authentication, every request is anonymous.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenAuth {
-    identities: Vec<(String, String)>,
-}
-
-impl TokenAuth {
-    /// Parses `AUTH_TOKENS` (`name:token,name:token`); malformed pairs are skipped.
-    pub fn from_list(list: &str) -> Self {
-        let identities = list
-            .split(',')
-            .filter_map(|pair| pair.trim().split_once(':'))
-            .map(|(name, token)| (name.trim().to_owned(), token.trim().to_owned()))
-            .filter(|(name, token)| !name.is_empty() && !token.is_empty())
-            .collect();
-        Self { identities }
-    }
-
-    /// Whether any token is configured (otherwise every request is anonymous).
-    pub fn is_enabled(&self) -> bool {
-        !self.identities.is_empty()
-    }
-
-    /// The identity a request with this `Authorization` header authenticates as; 401 without a known
-    /// token when auth is on. Every token is compared in constant time, and all of them are compared.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Option<String>> {
-        if !self.is_enabled() {
-            return Ok(None);
-        }
-        let given = authorization.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-        let mut found = None;
-        for (name, token) in &self.identities {
-            if constant_time_eq(given.as_bytes(), token.as_bytes()) && found.is_none() {
-                found = Some(name.clone());
-            }
-        }
-        found.map(Some).ok_or(MeshError::Unauthorized)
-    }
-}
-
 /// Equality whose time does not depend on where the inputs first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut difference = a.len() ^ b.len();
@@ -129,17 +88,6 @@ mod tests {
         let open = OriginPolicy::from_lists("*", "");
         assert!(open.check(Some("anything.dev"), None).is_ok());
         assert_eq!(policy.check(Some("evil.com"), None).unwrap_err().http_status(), 403);
-    }
-
-    #[test]
-    fn bearer_tokens_map_to_identities() {
-        let auth = TokenAuth::from_list("alice:t0k3n-a, bob:t0k3n-b, broken, :x");
-        let with = |token: &str| format!("Bearer {token}");
-        assert_eq!(auth.authenticate(Some(&with("t0k3n-a"))).unwrap(), Some("alice".to_owned()));
-        assert_eq!(auth.authenticate(Some(&with("t0k3n-b"))).unwrap(), Some("bob".to_owned()));
-        assert_eq!(auth.authenticate(Some(&with("t0k3n"))).unwrap_err(), MeshError::Unauthorized);
-        assert_eq!(auth.authenticate(None).unwrap_err(), MeshError::Unauthorized);
-        assert_eq!(TokenAuth::default().authenticate(None).unwrap(), None);
     }
 
     #[test]

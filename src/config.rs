@@ -4,7 +4,8 @@
 //! passes a closure over `env.var`/`env.secret`. Wrangler vars are strings; a bad one is an error that
 //! names the var. Must not touch the Workers runtime.
 
-use crate::access::{constant_time_eq, OriginPolicy, TokenAuth};
+use crate::access::{constant_time_eq, OriginPolicy};
+use crate::auth::AuthSettings;
 use crate::error::{MeshError, Result};
 use crate::event_log::{LogLimits, DEFAULT_LOG_MAX_AGE_MS, DEFAULT_LOG_MAX_EVENTS};
 use crate::routing::MAX_SHARD_COUNT;
@@ -63,9 +64,10 @@ pub struct MeshConfig {
     pub shard_max_sockets: u32,
     /// `EVENT_LOG_MAX_EVENTS` and `EVENT_LOG_MAX_AGE_MS`: the bounds of each shard's replay log.
     pub event_log: LogLimits,
-    /// `AUTH_TOKENS` (a secret): `name:token` pairs; when set, `/mcp` needs a bearer token and each
-    /// session belongs to the identity that created it.
-    pub auth: TokenAuth,
+    /// How `/mcp` authenticates callers: off, the development tokens of `AUTH_TOKENS`, or an OAuth
+    /// 2.1 resource server (`AUTH_ISSUER` and the other `AUTH_*` vars; see `crate::auth`). Each
+    /// session belongs to the principal that created it.
+    pub auth: AuthSettings,
     /// `REQUEST_STATE_SECRET` (a secret): signs stateless `requestState`. Unset: a fixed development
     /// key, which lets anyone forge state; set it in production.
     pub request_state_secret: String,
@@ -153,7 +155,7 @@ impl MeshConfig {
                     u32::MAX,
                 )?),
             },
-            auth: TokenAuth::from_list(&lookup("AUTH_TOKENS").unwrap_or_default()),
+            auth: AuthSettings::from_lookup(&lookup)?,
             request_state_secret: lookup("REQUEST_STATE_SECRET")
                 .filter(|secret| !secret.trim().is_empty())
                 .unwrap_or_else(|| DEV_REQUEST_STATE_SECRET.to_owned()),

@@ -66,6 +66,17 @@ pub enum MeshError {
     MethodNotAllowed,
     /// An admin route was called with a wrong token.
     Unauthorized,
+    /// The MCP endpoint needs a bearer token and the request has none.
+    MissingToken,
+    /// The bearer token is malformed, expired, for another resource, or otherwise not accepted (why).
+    InvalidToken(String),
+    /// The token is valid but lacks these scopes (space-separated).
+    InsufficientScope(String),
+    /// The authorization server (its metadata, keys or introspection) cannot be reached: the token
+    /// can be neither accepted nor refused now.
+    AuthUnavailable(String),
+    /// The `Authorization` header is larger than any token this server accepts.
+    HeaderTooLarge,
     /// No route, or an admin route while the admin token is not configured.
     NotFound,
     /// A shard is at its WebSocket limit; the client should retry later.
@@ -121,7 +132,9 @@ impl MeshError {
             | Self::MalformedSessionId
             | Self::AlreadyInitialized
             | Self::UnsupportedProtocolVersion(_) => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::MissingToken | Self::InvalidToken(_) => 401,
+            Self::InsufficientScope(_) => 403,
+            Self::HeaderTooLarge => 431,
             Self::Forbidden(_) => 403,
             Self::HeaderMismatch(_) | Self::MissingClientCapability(_) => 400,
             Self::ClientError(_) | Self::ClientTimeout(_) | Self::ClientGone | Self::InputRequired(_) => 200,
@@ -133,7 +146,7 @@ impl MeshError {
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
             Self::Protocol(_) | Self::Upstream { .. } => 502,
-            Self::ShardFull { .. } => 503,
+            Self::ShardFull { .. } | Self::AuthUnavailable(_) => 503,
             Self::Config { .. } | Self::Platform { .. } => 500,
         }
     }
@@ -165,7 +178,7 @@ impl MeshError {
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
             Self::ShardFull { .. } => Some(RETRY_AFTER_SHARD_FULL_SECS),
-            Self::Upstream { .. } => Some(RETRY_AFTER_UPSTREAM_SECS),
+            Self::Upstream { .. } | Self::AuthUnavailable(_) => Some(RETRY_AFTER_UPSTREAM_SECS),
             _ => None,
         }
     }
@@ -211,6 +224,11 @@ impl fmt::Display for MeshError {
             }
             Self::MethodNotAllowed => f.write_str("Method Not Allowed"),
             Self::Unauthorized => f.write_str("Unauthorized"),
+            Self::MissingToken => f.write_str("Unauthorized: a bearer token is required"),
+            Self::InvalidToken(why) => write!(f, "Unauthorized: invalid token: {why}"),
+            Self::InsufficientScope(scope) => write!(f, "Forbidden: the token lacks scope {scope:?}"),
+            Self::AuthUnavailable(what) => write!(f, "Service Unavailable: the authorization server: {what}"),
+            Self::HeaderTooLarge => f.write_str("Request Header Fields Too Large: Authorization"),
             Self::NotFound => f.write_str("Not Found"),
             Self::ShardFull { shard } => {
                 write!(f, "Service Unavailable: shard {shard} is at its connection limit")

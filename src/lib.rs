@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`error`]: the crate error and its one mapping to HTTP status and JSON-RPC code.
 //! - [`config`]: wrangler vars, their defaults and validation.
-//! - [`access`]: Origin/Host checks and bearer tokens.
+//! - [`access`]: Origin/Host checks (DNS rebinding protection).
+//! - [`auth`]: who is calling: the OAuth 2.1 resource server, or the development tokens.
 //! - [`routing`]: `shard_for(session_id, shard_count)` and shard names.
 //! - [`protocol`]: the versioned Worker↔shard↔coordinator calls, one type per call.
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
@@ -29,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod auth;
 pub mod backpressure;
 pub mod config;
 pub mod delivery;

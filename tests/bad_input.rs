@@ -5,7 +5,8 @@
 use std::rc::Rc;
 
 use futures::executor::block_on;
-use mcp_mesh::access::{OriginPolicy, TokenAuth};
+use mcp_mesh::access::OriginPolicy;
+use mcp_mesh::auth::TokenAuth;
 use mcp_mesh::mcp::backend::InMemoryBackend;
 use mcp_mesh::mcp::endpoint::{handle, EndpointConfig};
 use mcp_mesh::mcp::http::{HttpRequest, Outcome};
@@ -28,10 +29,8 @@ impl Endpoint {
             server: Rc::new(conformance_server()),
             backend: Rc::new(InMemoryBackend::new()),
             config: EndpointConfig {
-                origins: OriginPolicy::default(),
-                max_body_bytes: LIMIT,
-                state_key: Rc::from(&b"k"[..]),
-                auth: TokenAuth::from_list(auth),
+                auth: Rc::new(TokenAuth::from_list(auth).expect("test tokens")),
+                ..EndpointConfig::open(OriginPolicy::default(), LIMIT, b"k")
             },
         }
     }

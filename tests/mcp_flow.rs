@@ -27,12 +27,7 @@ fn harness() -> Harness {
     Harness {
         server: Rc::new(conformance_server()),
         backend: Rc::new(InMemoryBackend::new()),
-        config: EndpointConfig {
-            origins: OriginPolicy::default(),
-            max_body_bytes: 64 * 1024,
-            state_key: Rc::from(&b"test key"[..]),
-            auth: Default::default(),
-        },
+        config: EndpointConfig::open(OriginPolicy::default(), 64 * 1024, b"test key"),
     }
 }
 

@@ -12,6 +12,7 @@
 // `#[durable_object]` adds the runtime's entry points (`new`, `fetch`, `alarm`, `websocket_*`) as
 // undocumented pub methods in an expansion no attribute of ours reaches; the structs, the only other
 // pub items of these modules, are documented.
+mod auth;
 #[allow(missing_docs)]
 mod coordinator;
 mod exports;
@@ -34,11 +35,12 @@ use serde::Serialize;
 use worker::{event, Context};
 use worker::{Env, Headers, Method, Request, Response};
 
+use crate::auth::PROTECTED_RESOURCE_PATH;
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::manager::SessionSink;
 use crate::mcp::backend::Broker;
-use crate::mcp::endpoint::{handle, EndpointConfig};
+use crate::mcp::endpoint::{handle, protected_resource};
 use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 use crate::mcp::server::McpServer;
 use crate::sse;
@@ -92,6 +94,11 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
     match path.as_str() {
         "/mcp" => mcp(&mut request, DurableMesh::new(env, config), server(build)).await,
         "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
+        _ if path.starts_with(PROTECTED_RESOURCE_PATH) => {
+            let endpoint = auth::endpoint_config(&config, &server(build));
+            let core_request = to_core_request(&mut request, 0).await?;
+            to_response(protected_resource(&core_request, &endpoint)).map_err(platform("response"))
+        }
         _ if path.starts_with("/mesh/") => {
             check_admin(&request, &config)?;
             admin(&path, &mut request, DurableMesh::new(env, config)).await
@@ -101,12 +108,7 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
 }
 
 async fn mcp(request: &mut Request, mesh: DurableMesh, server: Rc<McpServer<DurableMesh>>) -> Result<Response> {
-    let endpoint = EndpointConfig {
-        origins: mesh.config().origins.clone(),
-        max_body_bytes: mesh.config().max_body_bytes,
-        state_key: Rc::from(mesh.config().request_state_secret.as_bytes()),
-        auth: mesh.config().auth.clone(),
-    };
+    let endpoint = auth::endpoint_config(mesh.config(), &server);
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
     match handle(server, mesh.clone(), &core_request, &endpoint).await {

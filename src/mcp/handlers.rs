@@ -127,13 +127,22 @@ impl IntoResourceContents for String {
 pub struct ToolSpec {
     pub(crate) tool: Tool,
     pub(crate) explicit_schema: bool,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl ToolSpec {
     /// A tool called `name`.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         let tool = Tool::new(name.into(), description.into(), Arc::new(Map::new()));
-        Self { tool, explicit_schema: false }
+        Self { tool, explicit_schema: false, scopes: Vec::new() }
+    }
+
+    /// OAuth scopes a caller's token must grant to call the tool (with an OAuth authorization
+    /// server; development tokens are not scoped). A call without them is refused with 403 and the
+    /// scopes it needs.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
     }
 
     /// A human-readable title.

@@ -4,6 +4,7 @@
 
 use futures::stream::LocalBoxStream;
 
+use crate::auth::Principal;
 use crate::error::{MeshError, Result};
 use crate::manager::validate_session_id;
 
@@ -25,9 +26,8 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The whole body, read before the request reaches the core.
     pub body: Vec<u8>,
-    /// Who sent it, once the endpoint has checked the bearer token (`AUTH_TOKENS`); sessions are
-    /// bound to it.
-    pub identity: Option<String>,
+    /// Who sent it, once the endpoint has checked the bearer token; sessions are bound to it.
+    pub principal: Option<Principal>,
 }
 
 impl HttpRequest {
@@ -46,6 +46,11 @@ impl HttpRequest {
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
+    }
+
+    /// The id of the principal that sent it (what sessions are bound to); `None` when anonymous.
+    pub fn owner(&self) -> Option<String> {
+        self.principal.as_ref().map(|principal| principal.id.clone())
     }
 
     /// The first value of a header (names compare case-insensitively).

@@ -38,14 +38,14 @@ pub async fn handle_get<B: McpBackend>(backend: &B, request: &HttpRequest) -> Re
         open_session(backend, request).await?.0
     };
     let last_event_id = request.header(http::HEADER_LAST_EVENT_ID).map(|id| id.chars().take(64).collect());
-    Ok(Outcome::OpenStream { session, last_event_id, owner: request.identity.clone() })
+    Ok(Outcome::OpenStream { session, last_event_id, owner: request.owner() })
 }
 
 /// A DELETE: ends the caller's session (200); 404 for an unknown session or another identity's.
 pub async fn handle_delete<B: McpBackend>(backend: &B, request: &HttpRequest) -> Result<Outcome> {
     let session = http::require_session_id(request)?;
     let record = backend.load_session(session).await?.ok_or(MeshError::SessionNotFound)?;
-    if record.owner != request.identity {
+    if record.owner != request.owner() {
         return Err(MeshError::SessionNotFound);
     }
     if backend.end_session(session).await? {
@@ -60,7 +60,7 @@ async fn open_session<B: McpBackend>(backend: &B, request: &HttpRequest) -> Resu
     http::check_protocol_version(request)?;
     let record = backend.load_session(&session).await?.ok_or(MeshError::SessionNotFound)?;
     // Another identity's session does not exist, as far as this caller can tell.
-    if record.owner != request.identity {
+    if record.owner != request.owner() {
         return Err(MeshError::SessionNotFound);
     }
     Ok((session, record))
@@ -166,7 +166,7 @@ async fn initialize<B: McpBackend>(
         subscriptions: Vec::new(),
         created_ms: backend.now_ms(),
         last_seen_ms: backend.now_ms(),
-        owner: request.identity.clone(),
+        owner: request.owner(),
     };
     backend.register_session(&session, record).await?;
     let capabilities = serde_json::from_value(server.capabilities(Era::Session)).unwrap_or_default();

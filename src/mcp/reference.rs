@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::backend::McpBackend;
-use super::handlers::{Json, NoArguments};
+use super::handlers::{Json, NoArguments, ToolSpec};
 use super::notifications::LogMessage;
 use super::server::McpServer;
 use crate::error::MeshError;
@@ -23,6 +23,8 @@ use crate::error::MeshError;
 /// The resource that reads the deployment-wide counter the `increment` tool adds to.
 pub const COUNTER_URI: &str = "mesh://counter";
 const COUNTER_NAME: &str = "mesh-counter";
+/// The OAuth scope `announce` needs (a broadcast reaches everyone), when an authorization server is set.
+pub const ANNOUNCE_SCOPE: &str = "mesh:announce";
 /// The longest `announce` text accepted; the notification is relayed to every session and must stay
 /// far below the runtime's WebSocket message limit.
 pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
@@ -76,9 +78,9 @@ fn new_server<B: McpBackend>() -> McpServer<B> {
 
 fn with_reference_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
     server
-        .tool(
-            "announce",
-            "Broadcasts a notifications/message with the text to every connected session",
+        .tool_with(
+            ToolSpec::new("announce", "Broadcasts a notifications/message with the text to every connected session")
+                .scopes([ANNOUNCE_SCOPE]),
             |ctx, Announce { text }| async move {
                 if text.len() > MAX_ANNOUNCE_BYTES {
                     return Err(MeshError::InvalidParams(format!(

@@ -43,6 +43,13 @@ struct Entry<D, H> {
     handler: H,
 }
 
+struct ToolEntry<B: McpBackend> {
+    descriptor: Tool,
+    /// The OAuth scopes a call needs.
+    scopes: Vec<String>,
+    handler: ErasedHandler<B, Params, CallToolResult>,
+}
+
 type ResourceHandler<B> = ErasedHandler<B, (String, Params), Vec<ResourceContents>>;
 
 /// An MCP server: what it offers (tools, resources, templates, prompts, completion) and its handlers,
@@ -51,7 +58,7 @@ type ResourceHandler<B> = ErasedHandler<B, (String, Params), Vec<ResourceContent
 pub struct McpServer<B: McpBackend> {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
-    tools: Vec<Entry<Tool, ErasedHandler<B, Params, CallToolResult>>>,
+    tools: Vec<ToolEntry<B>>,
     resources: Vec<Entry<Resource, ResourceHandler<B>>>,
     templates: Vec<Entry<ResourceTemplate, ResourceHandler<B>>>,
     prompts: Vec<Entry<Prompt, ErasedHandler<B, Params, GetPromptResult>>>,
@@ -105,7 +112,8 @@ impl<B: McpBackend> McpServer<B> {
             tool.input_schema = std::sync::Arc::new(input_schema_for::<A>());
         }
         tool.output_schema = R::output_schema().map(std::sync::Arc::new);
-        self.tools.push(Entry { descriptor: tool, handler: erase(handler, R::into_tool_result) });
+        let handler = erase(handler, R::into_tool_result);
+        self.tools.push(ToolEntry { descriptor: tool, scopes: spec.scopes, handler });
         self
     }
 
@@ -205,6 +213,19 @@ impl<B: McpBackend> McpServer<B> {
             capabilities.insert("logging".into(), json!({}));
         }
         Value::Object(capabilities)
+    }
+
+    /// The OAuth scopes a call of the tool called `name` needs, if one is registered.
+    pub fn tool_scopes(&self, name: &str) -> Option<&[String]> {
+        self.tools.iter().find(|t| t.descriptor.name == name).map(|t| t.scopes.as_slice())
+    }
+
+    /// Every scope a tool declares, each once.
+    pub fn scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self.tools.iter().flat_map(|t| t.scopes.iter().cloned()).collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
     }
 
     /// The input schema of the tool called `name`, if one is registered.

@@ -82,7 +82,10 @@ pub async fn handle_post<B: McpBackend>(
             Ok(reject(id, &MeshError::InvalidRequest("clients do not POST responses in this revision".into())))
         }
         Incoming::Request { id, method, params } => match check_request(&server, request, &method, &params) {
-            Ok(meta) => Ok(run(server, backend, id, method, params, meta, state_key).await),
+            Ok(meta) => {
+                let owner = request.owner();
+                Ok(run(server, backend, id, method, params, meta, (state_key, owner)).await)
+            }
             Err(error) => Ok(reject(Some(id), &error)),
         },
     }
@@ -205,14 +208,14 @@ async fn run<B: McpBackend>(
     method: String,
     mut params: Map<String, Value>,
     meta: Map<String, Value>,
-    state_key: Rc<[u8]>,
+    (state_key, owner): (Rc<[u8]>, Option<String>),
 ) -> Outcome {
     if REMOVED_METHODS.contains(&method.as_str()) {
         return reject(Some(id), &MeshError::MethodNotFound(method));
     }
     let request_state = match params.remove("requestState") {
         None | Some(Value::Null) => None,
-        Some(Value::String(token)) => match request_state::verify(&state_key, &token) {
+        Some(Value::String(token)) => match request_state::verify(&state_key, &token, owner.as_deref()) {
             Ok(state) => Some(state),
             Err(error) => return Outcome::Reply(HttpReply::json(200, error_body(Some(id), &error))),
         },
@@ -260,7 +263,7 @@ async fn run<B: McpBackend>(
             Err(MeshError::MissingClientCapability(_)) => 400,
             _ => 200,
         };
-        Finished { status, body: finish_body(id, result, &server_info, hints, &state_key) }
+        Finished { status, body: finish_body(id, result, &server_info, hints, (&state_key, owner.as_deref())) }
     };
     // Every stateless request may stream (a prompt handler can ask for input too): SSE only when the
     // handler sends something before it answers.
@@ -283,7 +286,7 @@ fn finish_body(
     result: Result<Value>,
     server_info: &Value,
     hints: Option<(u64, &str)>,
-    state_key: &[u8],
+    (state_key, owner): (&[u8], Option<&str>),
 ) -> String {
     match result {
         Ok(mut result) => {
@@ -301,7 +304,7 @@ fn finish_body(
                 .collect();
             let mut result = json!({ "resultType": "input_required", "inputRequests": requests });
             if let Some(state) = request.state {
-                result["requestState"] = json!(request_state::sign(state_key, &state));
+                result["requestState"] = json!(request_state::sign(state_key, &state, owner));
             }
             jsonrpc::response_json(id, with_server_info(result, server_info))
         }
