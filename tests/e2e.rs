@@ -25,7 +25,7 @@ use support::stream_scenarios::{
     a_stalled_consumer_is_cut_off_without_delaying_others, shard_rebuilds_its_table_after_eviction,
 };
 use support::workerd::Wrangler;
-use support::{chaos, chaos_scale, interop, tmcp};
+use support::{chaos, chaos_scale, interop, oauth, tmcp};
 
 /// A scenario against the shared worker and the shared fleet of sessions.
 type Scenario = fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>;
@@ -37,7 +37,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|hib runs just that part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib runs just that part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
@@ -48,6 +48,7 @@ fn main() {
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
             "hib" => hib_loop(),
+            "oauth" => oauth::run_scenario().map(|summary| println!("{summary}")),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -134,6 +135,13 @@ fn main() {
     let outcome = chaos::shard_full();
     results.push((
         format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = oauth::run_scenario().map(|summary| println!("     {summary}"));
+    results.push((
+        format!("oauth::a_real_authorization_server_end_to_end ({:.1}s)", started.elapsed().as_secs_f64()),
         outcome,
     ));
     report(results.last());

@@ -1,12 +1,12 @@
 //! When the authorization server's key set is fetched: kept for the lifetime its response gives
 //! (within bounds), fetched again when it expires, and again early only when a token names a key it
-//! lacks (the server rotated its keys) and at most once per [`KEY_REFETCH_INTERVAL_MS`], so a flood
-//! of tokens with made-up key ids costs one fetch per interval, not one per token. Must not touch the
-//! runtime.
+//! lacks (the server rotated its keys) and at most once per interval (`AUTH_JWKS_REFETCH_MS`, default
+//! [`KEY_REFETCH_INTERVAL_MS`]), so a flood of tokens with made-up key ids costs one fetch per interval,
+//! not one per token. Must not touch the runtime.
 
 use jsonwebtoken::jwk::Jwk;
 
-/// An unknown `kid` fetches the key set again at most this often.
+/// An unknown `kid` fetches the key set again at most this often, unless `AUTH_JWKS_REFETCH_MS` says.
 pub const KEY_REFETCH_INTERVAL_MS: u64 = 30_000;
 /// How long a key set is kept when its response says nothing (`Cache-Control: max-age`).
 pub const DEFAULT_KEYS_MAX_AGE_MS: u64 = 5 * 60 * 1000;
@@ -14,14 +14,26 @@ pub const DEFAULT_KEYS_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 pub const MAX_KEYS_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// The key set as last fetched.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyCache {
     keys: Vec<Jwk>,
     fetched_at_ms: Option<u64>,
     max_age_ms: u64,
+    refetch_interval_ms: u64,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self::new(KEY_REFETCH_INTERVAL_MS)
+    }
 }
 
 impl KeyCache {
+    /// An empty cache whose unknown keys fetch again at most once per `refetch_interval_ms`.
+    pub fn new(refetch_interval_ms: u64) -> Self {
+        Self { keys: Vec::new(), fetched_at_ms: None, max_age_ms: 0, refetch_interval_ms }
+    }
+
     /// The keys (empty before the first fetch).
     pub fn keys(&self) -> &[Jwk] {
         &self.keys
@@ -34,7 +46,7 @@ impl KeyCache {
 
     /// Whether a token naming an unknown key may fetch the set again now.
     pub fn may_refetch(&self, now_ms: u64) -> bool {
-        self.fetched_at_ms.is_none_or(|at| now_ms >= at.saturating_add(KEY_REFETCH_INTERVAL_MS))
+        self.fetched_at_ms.is_none_or(|at| now_ms >= at.saturating_add(self.refetch_interval_ms))
     }
 
     /// Keeps a fetched set for `max_age_secs` (the response's), bounded.
@@ -48,7 +60,7 @@ impl KeyCache {
     /// Notes a fetch that failed at `now_ms`: the keys held stay, but no unknown `kid` fetches again
     /// before the interval passes (an unreachable server is not asked on every request).
     pub fn note_failed_fetch(&mut self, now_ms: u64) {
-        if self.fetched_at_ms.is_none_or(|at| now_ms.saturating_sub(at) >= KEY_REFETCH_INTERVAL_MS) {
+        if self.fetched_at_ms.is_none_or(|at| now_ms.saturating_sub(at) >= self.refetch_interval_ms) {
             self.fetched_at_ms = Some(now_ms);
             self.max_age_ms = 0;
         }

@@ -8,6 +8,8 @@
 //! - `AUTH_JWKS_URL`: the key set, for providers without discovery (default: the metadata's
 //!   `jwks_uri`).
 //! - `AUTH_SCOPES`: scopes every request needs, space-separated.
+//! - `AUTH_JWKS_REFETCH_MS`: a token naming a key the set lacks fetches it again at most this often
+//!   (1,000 to 3,600,000; default 30,000).
 //! - `AUTH_INTROSPECTION_CLIENT_ID` / `AUTH_INTROSPECTION_CLIENT_SECRET`: set, tokens that are not JWTs
 //!   are checked by RFC 7662 introspection at the metadata's endpoint.
 //! - `AUTH_TOKENS`: static development tokens instead (not with `AUTH_ISSUER`).
@@ -16,6 +18,7 @@
 
 use url::Url;
 
+use super::keys::KEY_REFETCH_INTERVAL_MS;
 use super::tokens::TokenAuth;
 use crate::error::{MeshError, Result};
 
@@ -45,6 +48,8 @@ pub struct OAuthSettings {
     /// `AUTH_INTROSPECTION_CLIENT_ID` and `_SECRET`: the credentials opaque tokens are introspected
     /// with; `None`: only JWT access tokens are accepted.
     pub introspection: Option<(String, String)>,
+    /// `AUTH_JWKS_REFETCH_MS`: an unknown `kid` fetches the key set at most this often.
+    pub jwks_refetch_ms: u64,
 }
 
 impl AuthSettings {
@@ -53,7 +58,13 @@ impl AuthSettings {
         let set = |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
         let tokens = TokenAuth::from_list(&set("AUTH_TOKENS").unwrap_or_default())?;
         let Some(issuer) = set("AUTH_ISSUER") else {
-            for var in ["AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_SCOPES", "AUTH_INTROSPECTION_CLIENT_ID"] {
+            for var in [
+                "AUTH_AUDIENCE",
+                "AUTH_JWKS_URL",
+                "AUTH_SCOPES",
+                "AUTH_INTROSPECTION_CLIENT_ID",
+                "AUTH_JWKS_REFETCH_MS",
+            ] {
                 if set(var).is_some() {
                     return Err(config(var, "needs AUTH_ISSUER".into()));
                 }
@@ -89,7 +100,15 @@ impl AuthSettings {
         };
         let required_scopes =
             set("AUTH_SCOPES").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
-        Ok(Self::OAuth(OAuthSettings { issuer, audience, jwks_url, required_scopes, introspection }))
+        let jwks_refetch_ms = match set("AUTH_JWKS_REFETCH_MS") {
+            None => KEY_REFETCH_INTERVAL_MS,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1_000..=3_600_000).contains(ms))
+                .ok_or_else(|| config("AUTH_JWKS_REFETCH_MS", format!("must be 1000 to 3600000 ms, got {raw:?}")))?,
+        };
+        Ok(Self::OAuth(OAuthSettings { issuer, audience, jwks_url, required_scopes, introspection, jwks_refetch_ms }))
     }
 }
 
@@ -162,5 +181,6 @@ mod tests {
         );
         assert_eq!(var_of(settings(&[("AUTH_SCOPES", "a")])), "AUTH_SCOPES");
         assert_eq!(var_of(settings(&[("AUTH_TOKENS", "broken")])), "AUTH_TOKENS");
+        assert_eq!(var_of(settings(&[issuer, ("AUTH_JWKS_REFETCH_MS", "10")])), "AUTH_JWKS_REFETCH_MS");
     }
 }

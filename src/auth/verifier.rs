@@ -41,7 +41,6 @@ pub trait Fetcher {
     ) -> LocalBoxFuture<'a, Result<Fetched>>;
 }
 
-#[derive(Default)]
 struct State {
     server: Option<AuthorizationServer>,
     keys: KeyCache,
@@ -58,7 +57,9 @@ pub struct OAuthVerifier<F: Fetcher> {
 impl<F: Fetcher> OAuthVerifier<F> {
     /// A verifier with empty caches.
     pub fn new(settings: OAuthSettings, fetcher: F) -> Self {
-        Self { settings, fetcher, state: RefCell::new(State::default()) }
+        let keys = KeyCache::new(settings.jwks_refetch_ms);
+        let state = State { server: None, keys, tokens: TokenCache::default() };
+        Self { settings, fetcher, state: RefCell::new(state) }
     }
 
     /// The settings it checks tokens against.

@@ -7,6 +7,7 @@ pub mod e2e_http;
 pub mod interop;
 pub mod manager_suite;
 pub mod mcp_scenarios;
+pub mod oauth;
 pub mod stream_scenarios;
 pub mod tmcp;
 pub mod workerd;

@@ -123,6 +123,7 @@ fn settings() -> OAuthSettings {
         jwks_url: None,
         required_scopes: vec!["mcp:call".into()],
         introspection: Some(("rs".into(), "rs-secret".into())),
+        jwks_refetch_ms: KEY_REFETCH_INTERVAL_MS,
     }
 }
 
