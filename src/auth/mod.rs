@@ -33,7 +33,7 @@ pub use discovery::{
     authorization_server_metadata_urls, challenge, protected_resource_metadata, resource_metadata_url,
     AuthorizationServer, PROTECTED_RESOURCE_PATH,
 };
-pub use jwt::{check_claims, verify_signature, Claims, ClaimsCheck};
+pub use jwt::{check_claims, signing_keys, verify_signature, Claims, ClaimsCheck, SignatureError};
 pub use keys::{max_age_secs, KeyCache, KEY_REFETCH_INTERVAL_MS};
 pub use settings::{AuthSettings, OAuthSettings};
 pub use token_cache::TokenCache;

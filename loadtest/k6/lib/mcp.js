@@ -33,12 +33,14 @@ export function nextId() {
   return vuNumber() * 10000000 + idCounter;
 }
 
-/** Request headers; `sessionId` is added (with MCP-Protocol-Version) once initialize is done. */
+/** Request headers; `sessionId` is added (with MCP-Protocol-Version) once initialize is done, and
+ *  `Authorization: Bearer $BEARER` when BEARER is set (an access token for an OAuth-protected mesh). */
 export function mcpHeaders(sessionId) {
   const h = {
     'Content-Type': 'application/json',
     Accept: 'application/json, text/event-stream',
   };
+  if (__ENV.BEARER) h.Authorization = `Bearer ${__ENV.BEARER}`;
   if (sessionId) {
     h['Mcp-Session-Id'] = sessionId;
     h['MCP-Protocol-Version'] = PROTOCOL_VERSION;
