@@ -48,7 +48,8 @@ fn main() {
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
             "hib" => hib_loop(),
-            "oauth" => oauth::run_scenario().map(|summary| println!("{summary}")),
+            "oauth" => oauth::run_scenario()
+                .and_then(|rust| oauth::run_tmcp_scenario().map(|tmcp| println!("{rust}\ntmcp {tmcp}"))),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -144,6 +145,10 @@ fn main() {
         format!("oauth::a_real_authorization_server_end_to_end ({:.1}s)", started.elapsed().as_secs_f64()),
         outcome,
     ));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = oauth::run_tmcp_scenario().map(|summary| println!("     {summary}"));
+    results.push((format!("oauth::a_tmcp_server_with_mesh_oauth ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::polling();

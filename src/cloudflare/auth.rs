@@ -12,12 +12,10 @@ use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 use super::stubs::platform;
 use super::timer::sleep;
-use super::DurableMesh;
 use crate::auth::{max_age_secs, AuthSettings, Fetched, Fetcher, NoAuth, OAuthVerifier};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
 use crate::mcp::endpoint::{EndpointConfig, OAuthResource};
-use crate::mcp::server::McpServer;
 
 /// How long a call to the authorization server may take.
 const AUTH_SERVER_TIMEOUT_MS: u32 = 5_000;
@@ -26,8 +24,9 @@ thread_local! {
     static ENDPOINT: RefCell<Option<EndpointConfig>> = const { RefCell::new(None) };
 }
 
-/// The endpoint's settings for this isolate (vars do not change while it lives).
-pub fn endpoint_config(config: &MeshConfig, server: &McpServer<DurableMesh>) -> EndpointConfig {
+/// The endpoint's settings for this isolate (vars do not change while it lives); `tool_scopes` lists
+/// the scopes the server's tools declare, for the metadata.
+pub fn endpoint_config(config: &MeshConfig, tool_scopes: impl FnOnce() -> Vec<String>) -> EndpointConfig {
     if let Some(endpoint) = ENDPOINT.with(|cached| cached.borrow().clone()) {
         return endpoint;
     }
@@ -38,7 +37,7 @@ pub fn endpoint_config(config: &MeshConfig, server: &McpServer<DurableMesh>) -> 
         AuthSettings::Tokens(tokens) => endpoint.auth = Rc::new(tokens.clone()),
         AuthSettings::OAuth(oauth) => {
             let mut scopes_supported = oauth.required_scopes.clone();
-            scopes_supported.extend(server.scopes());
+            scopes_supported.extend(tool_scopes());
             scopes_supported.sort();
             scopes_supported.dedup();
             endpoint.oauth = Some(OAuthResource {

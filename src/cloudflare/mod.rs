@@ -95,7 +95,8 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
         "/mcp" => mcp(&mut request, DurableMesh::new(env, config), server(build)).await,
         "/" => Response::ok("mcp-mesh: the MCP endpoint is /mcp\n").map_err(platform("response")),
         _ if path.starts_with(PROTECTED_RESOURCE_PATH) => {
-            let endpoint = auth::endpoint_config(&config, &server(build));
+            let server = server(build);
+            let endpoint = auth::endpoint_config(&config, || server.scopes());
             let core_request = to_core_request(&mut request, 0).await?;
             to_response(protected_resource(&core_request, &endpoint)).map_err(platform("response"))
         }
@@ -108,7 +109,7 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
 }
 
 async fn mcp(request: &mut Request, mesh: DurableMesh, server: Rc<McpServer<DurableMesh>>) -> Result<Response> {
-    let endpoint = auth::endpoint_config(mesh.config(), &server);
+    let endpoint = auth::endpoint_config(mesh.config(), || server.scopes());
     let core_request = to_core_request(request, endpoint.max_body_bytes).await?;
     let mesh = Rc::new(mesh);
     match handle(server, mesh.clone(), &core_request, &endpoint).await {

@@ -14,7 +14,8 @@ use super::server::McpServer;
 use super::{legacy, stateless};
 use crate::access::OriginPolicy;
 use crate::auth::{
-    challenge, protected_resource_metadata, resource_metadata_url, Authenticate, NoAuth, PROTECTED_RESOURCE_PATH,
+    challenge, protected_resource_metadata, resource_metadata_url, Authenticate, NoAuth, Principal,
+    PROTECTED_RESOURCE_PATH,
 };
 use crate::error::{MeshError, Result};
 
@@ -89,6 +90,21 @@ fn error_reply(error: &MeshError, request: &HttpRequest, config: &EndpointConfig
     reply.with_header("www-authenticate", &value)
 }
 
+/// Who sent `request`, or the answer that refuses it (401 or 403 with its challenge, 431, 503): the
+/// check every request to the endpoint passes, also offered to JavaScript servers on the mesh.
+pub async fn check_caller(
+    request: &HttpRequest,
+    config: &EndpointConfig,
+    now_ms: u64,
+) -> std::result::Result<Option<Principal>, HttpReply> {
+    let audience = format!("{}/mcp", origin(request));
+    config
+        .auth
+        .authenticate(request.header("authorization"), &audience, now_ms)
+        .await
+        .map_err(|error| error_reply(&error, request, config))
+}
+
 async fn route<B: McpBackend>(
     server: Rc<McpServer<B>>,
     backend: Rc<B>,
@@ -96,8 +112,10 @@ async fn route<B: McpBackend>(
     config: &EndpointConfig,
 ) -> Result<Outcome> {
     config.origins.check(request.header("host"), request.header("origin"))?;
-    let audience = format!("{}/mcp", origin(request));
-    let principal = config.auth.authenticate(request.header("authorization"), &audience, backend.now_ms()).await?;
+    let principal = match check_caller(request, config, backend.now_ms()).await {
+        Ok(principal) => principal,
+        Err(refusal) => return Ok(Outcome::Reply(refusal)),
+    };
     // The principal rides on the request; copying it costs a body copy, only with auth enabled.
     let authenticated;
     let request = if principal.is_some() {

@@ -7,7 +7,7 @@ import { McpServer } from 'tmcp';
 import { ValibotJsonSchemaAdapter } from '@tmcp/adapter-valibot';
 import { HttpTransport } from '@tmcp/transport-http';
 // mesh: the managers, the 404/consistency wrapper of transport.respond, and the two object classes.
-import { MeshStreamSessionManager, MeshInfoSessionManager, respond } from '@mcp-mesh/tmcp';
+import { MeshStreamSessionManager, MeshInfoSessionManager, respond, meshOAuth } from '@mcp-mesh/tmcp';
 export { SyncLayer, Coordinator } from '@mcp-mesh/tmcp';
 import { DurableObject, env } from 'cloudflare:workers';
 import * as v from 'valibot';
@@ -153,6 +153,8 @@ const transport = new HttpTransport(server, {
 	sessionManager,
 	// No origin or host restrictions: the load generator talks to 127.0.0.1.
 	allowedOrigins: true,
+	// mesh: with AUTH_ISSUER set, an OAuth 2.1 resource server checked by the mesh's own verifier.
+	...(env.AUTH_ISSUER ? { oauth: meshOAuth(env) } : {}),
 });
 
 export default {

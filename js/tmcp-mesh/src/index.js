@@ -9,11 +9,12 @@
 
 import { env, waitUntil } from "cloudflare:workers";
 
+import { meshOAuthWith } from "./auth.js";
 import { MeshInfo } from "./info.js";
 import { Mesh } from "./mesh.js";
 import { respond as respondCore } from "./respond.js";
 import { MeshStreams } from "./streams.js";
-import { routing, settingsFrom } from "./wasm.js";
+import { callerCheck, routing, settingsFrom } from "./wasm.js";
 
 export { Coordinator, SyncLayer } from "./wasm.js";
 export { MeshCallError } from "./mesh.js";
@@ -65,4 +66,12 @@ export class MeshInfoSessionManager extends MeshInfo {
  */
 export function respond(transport, request, info) {
   return respondCore(transport, request, info);
+}
+
+/**
+ * tmcp's `oauth` option (`new HttpTransport(server, { oauth: meshOAuth(env) })`): the MCP endpoint
+ * as an OAuth 2.1 resource server with the mesh's verifier and the AUTH_* vars (see auth.js).
+ */
+export function meshOAuth(workerEnv = env, options) {
+  return meshOAuthWith(workerEnv, callerCheck, options);
 }

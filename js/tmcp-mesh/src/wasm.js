@@ -15,6 +15,12 @@ export const routing = {
   candidates: (key, count, previous) => exported.meshCandidateShards(key, count, Uint32Array.from(previous)),
 };
 
+/** The Rust server's caller check (see auth.js). */
+export const callerCheck = {
+  checkCaller: (env, method, path, host, authorization) =>
+    exported.meshCheckCaller(env, method, path, host, authorization),
+};
+
 /** The deployment's settings from `env`, under the Rust Worker's rules; throws naming a bad var. */
 export function settingsFrom(env) {
   return JSON.parse(exported.meshSettings(env));
