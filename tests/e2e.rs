@@ -48,8 +48,12 @@ fn main() {
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
             "hib" => hib_loop(),
-            "oauth" => oauth::run_scenario()
-                .and_then(|rust| oauth::run_tmcp_scenario().map(|tmcp| println!("{rust}\ntmcp {tmcp}"))),
+            "oauth" => oauth::run_scenario().and_then(|rust| {
+                let tmcp = oauth::run_tmcp_scenario()?;
+                let python = oauth::run_python_scenario()?;
+                println!("{rust}\ntmcp {tmcp}\n{python}");
+                Ok(())
+            }),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -149,6 +153,11 @@ fn main() {
     let started = Instant::now();
     let outcome = oauth::run_tmcp_scenario().map(|summary| println!("     {summary}"));
     results.push((format!("oauth::a_tmcp_server_with_mesh_oauth ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = oauth::run_python_scenario().map(|summary| println!("     {summary}"));
+    results
+        .push((format!("oauth::the_python_sdks_own_oauth_client ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::polling();
