@@ -22,6 +22,11 @@ impl OriginPolicy {
         Self { allowed_hosts: split(hosts), allowed_origins: split(origins) }
     }
 
+    /// Whether any `Host` is allowed (`ALLOWED_HOSTS = "*"`).
+    pub fn allows_any_host(&self) -> bool {
+        self.allowed_hosts.iter().any(|allowed| allowed == "*")
+    }
+
     fn host_allowed(&self, host: &str) -> bool {
         let host = strip_port(host).to_ascii_lowercase();
         matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")

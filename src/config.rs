@@ -155,12 +155,28 @@ impl MeshConfig {
                     u32::MAX,
                 )?),
             },
-            auth: AuthSettings::from_lookup(&lookup)?,
+            auth: auth_settings(&lookup)?,
             request_state_secret: lookup("REQUEST_STATE_SECRET")
                 .filter(|secret| !secret.trim().is_empty())
                 .unwrap_or_else(|| DEV_REQUEST_STATE_SECRET.to_owned()),
         })
     }
+}
+
+/// The `AUTH_*` settings, with one rule that spans two vars: without `AUTH_AUDIENCE` the audience is
+/// the endpoint's URL as the request's `Host` names it, which is only safe when the hosts are listed;
+/// with `ALLOWED_HOSTS = "*"` any `Host` would pick the audience, and a token issued for another
+/// resource of the same authorization server would pass.
+fn auth_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings> {
+    let auth = AuthSettings::from_lookup(lookup)?;
+    let any_host = OriginPolicy::from_lists(&lookup("ALLOWED_HOSTS").unwrap_or_default(), "").allows_any_host();
+    if matches!(&auth, AuthSettings::OAuth(oauth) if oauth.audience.is_none()) && any_host {
+        return Err(MeshError::Config {
+            var: "AUTH_AUDIENCE",
+            reason: "must be set when ALLOWED_HOSTS is \"*\": the request's Host would choose the audience".into(),
+        });
+    }
+    Ok(auth)
 }
 
 impl MeshConfig {
@@ -305,5 +321,19 @@ mod tests {
             Err(MeshError::Config { var, .. }) => assert_eq!(var, "KEEPALIVE_MS"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn any_host_with_oauth_needs_an_explicit_audience() {
+        let oauth = [("SHARD_COUNT", "4"), ("AUTH_ISSUER", "https://as.example"), ("ALLOWED_HOSTS", "*")];
+        match config(&oauth) {
+            Err(MeshError::Config { var, .. }) => assert_eq!(var, "AUTH_AUDIENCE"),
+            other => panic!("{other:?}"),
+        }
+        let with_audience = [oauth.as_slice(), &[("AUTH_AUDIENCE", "https://mcp.example/mcp")]].concat();
+        assert!(config(&with_audience).is_ok());
+        let listed = [("SHARD_COUNT", "4"), ("AUTH_ISSUER", "https://as.example"), ("ALLOWED_HOSTS", "mcp.example")];
+        assert!(config(&listed).is_ok());
+        assert!(config(&[("SHARD_COUNT", "4"), ("ALLOWED_HOSTS", "*")]).is_ok(), "without OAuth, * is allowed");
     }
 }
