@@ -10,8 +10,8 @@ use crate::delivery::LogLevel;
 use crate::fanout::MAX_CONCURRENT_SUBREQUESTS;
 use crate::frames::KEEPALIVE_EVENT;
 use crate::protocol::{
-    query_key, ObjectUpgrade, OpenStream, COORDINATOR_CALLS, COORDINATOR_NAME, HEADER_OBJECT_NAME, PROTOCOL_VERSION,
-    SHARD_CALLS, STUB_ORIGIN,
+    query_key, ObjectUpgrade, OpenStream, COORDINATOR_CALLS, COORDINATOR_NAME, HEADERS_FIRST_SHARD_CALLS,
+    HEADER_OBJECT_NAME, PROTOCOL_VERSION, SHARD_CALLS, STUB_ORIGIN,
 };
 use crate::routing::SHARD_NAME_PREFIX;
 
@@ -40,9 +40,9 @@ pub fn module() -> String {
     constant(&mut js, "The one coordinator object's name.", "COORDINATOR_NAME", &quote(COORDINATOR_NAME));
     constant(
         &mut js,
-        "Paths of the calls a `SyncLayer` shard answers (POST, JSON).",
+        "Paths of the calls a `SyncLayer` shard answers (POST, JSON; SEND headers first, its report as the body).",
         "SHARD_PATH",
-        &paths(SHARD_CALLS),
+        &paths(&HEADERS_FIRST_SHARD_CALLS.iter().chain(SHARD_CALLS).copied().collect::<Vec<_>>()),
     );
     constant(
         &mut js,
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn the_module_names_every_call_once() {
         let js = module();
-        for (name, path) in SHARD_CALLS.iter().chain(COORDINATOR_CALLS) {
+        for (name, path) in SHARD_CALLS.iter().chain(HEADERS_FIRST_SHARD_CALLS).chain(COORDINATOR_CALLS) {
             let line = format!("  {}: \"{path}\",", name.to_ascii_uppercase());
             assert_eq!(js.matches(&line).count(), 1, "{line}");
         }

@@ -13,6 +13,7 @@
 //! - [`protocol`]: the versioned Worker↔shard↔coordinator calls, one type per call.
 //! - [`membership`]: the coordinator's table and the shard's rule for reporting to it.
 //! - [`fanout`]: grouping sends per shard.
+//! - [`headers_first`]: issuing calls whose answers come headers first (at most six waiting).
 //! - [`delivery`]: which streams a notification reaches (stream classes and the one rule).
 //! - [`frames`]: the bytes MCP streams carry, framed in one place.
 //! - [`js_constants`]: the protocol's constants rendered as the tmcp adapter's JavaScript module.
@@ -39,6 +40,7 @@ pub mod event_log;
 pub mod expiry;
 pub mod fanout;
 pub mod frames;
+pub mod headers_first;
 pub mod js_constants;
 pub mod manager;
 pub mod mcp;

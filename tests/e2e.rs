@@ -13,6 +13,9 @@ mod support;
 use std::time::Instant;
 
 use support::e2e_http::{check, HttpDriver};
+use support::fanout_scenarios::{
+    a_broadcast_calls_every_shard_while_reports_are_held, a_shard_failing_after_its_headers_fails_the_send,
+};
 use support::manager_suite;
 use support::mcp_scenarios::{
     announce_reaches_every_session_exactly_once, delete_closes_the_stream_and_later_requests_get_404,
@@ -37,7 +40,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib runs just that part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout runs just that part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
@@ -48,6 +51,10 @@ fn main() {
             "limits" => chaos::shard_full(),
             "polling" => chaos::polling(),
             "hib" => hib_loop(),
+            "fanout" => start_workers().and_then(|(wrangler, _peer)| {
+                a_broadcast_calls_every_shard_while_reports_are_held(&wrangler, &mut None)?;
+                a_shard_failing_after_its_headers_fails_the_send(&wrangler, &mut None)
+            }),
             "oauth" => oauth::run_scenario().and_then(|rust| {
                 let tmcp = oauth::run_tmcp_scenario()?;
                 let python = oauth::run_python_scenario()?;
@@ -287,5 +294,10 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
             a_stalled_consumer_is_cut_off_without_delaying_others,
         ),
         ("mesh::shard_rebuilds_its_table_after_eviction", shard_rebuilds_its_table_after_eviction),
+        (
+            "fanout::a_broadcast_calls_every_shard_while_reports_are_held",
+            a_broadcast_calls_every_shard_while_reports_are_held,
+        ),
+        ("fanout::a_shard_failing_after_its_headers_fails_the_send", a_shard_failing_after_its_headers_fails_the_send),
     ]
 }

@@ -1,11 +1,11 @@
 //! `DurableMesh`: the sharded Durable Object implementation of `SessionManager` and of every part of
 //! the MCP backend. Sessions go to `shard_for(id, SHARD_COUNT)`; broadcasts go to the coordinator's
-//! member shards; targeted sends are grouped per shard; at most `MAX_CONCURRENT_SUBREQUESTS` calls are
-//! in flight at once.
+//! member shards; targeted sends are grouped per shard. At most `MAX_CONCURRENT_SUBREQUESTS` calls
+//! wait for their headers at once; a send's shards answer headers first (see `crate::headers_first`),
+//! so their writes overlap while the fan-out reads their reports.
 
 use std::rc::Rc;
 
-use futures::StreamExt;
 use worker::Env;
 
 use super::relay::{spawn_relay, RelayOptions, ShardWaiter, SseSink};
@@ -15,6 +15,7 @@ use crate::delivery::{ListenerFilter, NotificationKind};
 use crate::error::{MeshError, Result};
 use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::frames::listener_event_tail;
+use crate::headers_first::headers_first;
 use crate::manager::{validate_session_id, SessionManager};
 use crate::mcp::backend::{Broker, Clock, Counters, OutgoingNotification, ReplyRouter, SessionStore};
 use crate::protocol::{
@@ -76,7 +77,7 @@ impl DurableMesh {
         }
     }
 
-    async fn call_shard<C: ObjectCall>(&self, shard: u32, call: &C) -> Result<C::Reply> {
+    pub(super) async fn call_shard<C: ObjectCall>(&self, shard: u32, call: &C) -> Result<C::Reply> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
         stubs::call(&stub, call).await
     }
@@ -171,10 +172,10 @@ impl DurableMesh {
         }
         let calls = batches.into_iter().map(|batch| async move {
             let call = SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() };
-            self.call_shard(batch.shard, &call).await
+            let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(batch.shard))?;
+            stubs::call_headers_first(&stub, &call).await
         });
-        let results: Vec<Result<SendReply>> =
-            futures::stream::iter(calls).buffer_unordered(MAX_CONCURRENT_SUBREQUESTS).collect().await;
+        let results = headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await;
         let mut total = SendReply::default();
         let mut first_error = None;
         for result in results {

@@ -13,6 +13,45 @@ export async function callObject(namespace, name, nameHeader, url, body) {
   return [response.status, await response.text()];
 }
 
+/// POSTs like `callObject` but resolves as soon as the headers came (a call answered headers first,
+/// see crate::headers_first): [status, the response, its body still open] for a 2xx, else
+/// [status, text].
+export async function callObjectHeadersFirst(namespace, name, nameHeader, url, body) {
+  const response = await namespace.getByName(name).fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", [nameHeader]: name },
+    body,
+  });
+  if (response.status >= 200 && response.status < 300) return [response.status, response];
+  return [response.status, await response.text()];
+}
+
+/// The rest of a headers-first answer: its body's text. Rejects if the object failed the body.
+export function readBody(response) {
+  return response.text();
+}
+
+/// The object side of a headers-first answer: a body stream and its controller, which the object
+/// ends with its reply (`endBody`) or fails (`failBody`) once its work is done.
+export function openBody() {
+  let controller;
+  const stream = new ReadableStream({
+    start(c) {
+      controller = c;
+    },
+  });
+  return [stream, controller];
+}
+
+export function endBody(controller, text) {
+  controller.enqueue(new TextEncoder().encode(text));
+  controller.close();
+}
+
+export function failBody(controller, message) {
+  controller.error(new Error(message));
+}
+
 /// Opens a WebSocket to `url` on object `name`; resolves to [101, socket, the `header` value] or,
 /// when the object refused, [status, null, text].
 export async function upgradeObject(namespace, name, nameHeader, url, header) {

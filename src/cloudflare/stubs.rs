@@ -1,17 +1,20 @@
-//! Calling shard and coordinator objects: stub lookup by name, typed control calls and WebSocket
-//! upgrades (made in `stubs.js`, beside this file), the mapping of their error statuses back into
-//! `MeshError`, and the object side's answer to a call.
+//! Calling shard and coordinator objects: stub lookup by name, typed control calls (answered whole or
+//! headers first) and WebSocket upgrades (made in `stubs.js`, beside this file), the mapping of their
+//! error statuses back into `MeshError`, and the object side's answer to a call.
 
 use std::future::Future;
 
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::wasm_bindgen::JsCast;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Env, Method, Request, Response, WebSocket};
+use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
+use worker::{js_sys, web_sys, Env, Method, Request, Response, ResponseBody, WebSocket};
+
+use super::timer::sleep;
 
 use crate::error::{MeshError, Result};
 use crate::protocol::{
-    decode_reply, ErrorBody, ObjectCall, ObjectUpgrade, COORDINATOR_NAME, HEADER_OBJECT_NAME, STUB_ORIGIN,
+    decode_call, decode_reply, encode_reply, ErrorBody, ObjectCall, ObjectUpgrade, COORDINATOR_NAME,
+    HEADER_OBJECT_NAME, STUB_ORIGIN,
 };
 use crate::routing::shard_name;
 
@@ -30,6 +33,27 @@ pub fn platform(what: &'static str) -> impl Fn(worker::Error) -> MeshError {
 extern "C" {
     #[wasm_bindgen(js_name = callObject)]
     fn call_object(namespace: &JsValue, name: &str, name_header: &str, url: &str, body: String) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = callObjectHeadersFirst)]
+    fn call_object_headers_first(
+        namespace: &JsValue,
+        name: &str,
+        name_header: &str,
+        url: &str,
+        body: String,
+    ) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = readBody)]
+    fn read_body(response: &JsValue) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = openBody)]
+    fn open_body() -> js_sys::Array;
+
+    #[wasm_bindgen(js_name = endBody)]
+    fn end_body(controller: &JsValue, text: &str);
+
+    #[wasm_bindgen(js_name = failBody)]
+    fn fail_body(controller: &JsValue, message: &str);
 
     #[wasm_bindgen(js_name = upgradeObject)]
     fn upgrade_object(namespace: &JsValue, name: &str, name_header: &str, url: &str, header: &str) -> js_sys::Promise;
@@ -79,6 +103,36 @@ pub async fn call<C: ObjectCall>(stub: &ObjectStub, call: &C) -> Result<C::Reply
     } else {
         Err(error_from_status(target, status, &text))
     }
+}
+
+/// Makes `call` on an object that answers it headers first (see `crate::headers_first`): resolves once
+/// the headers came, to the future of the reply the body ends with. A body that fails, or ends
+/// without a reply, is the call's error: whatever the object did is not known to have happened.
+pub async fn call_headers_first<C: ObjectCall>(
+    stub: &ObjectStub,
+    call: &C,
+) -> Result<impl Future<Output = Result<C::Reply>> + 'static> {
+    let target = stub.target;
+    let body = serde_json::to_string(call)?;
+    let url = format!("{STUB_ORIGIN}{}", C::PATH);
+    let answer = JsFuture::from(call_object_headers_first(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, body))
+        .await
+        .map_err(|e| upstream(target, js_error(&e)))?;
+    let answer: js_sys::Array = answer.unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    if !(200..300).contains(&status) {
+        return Err(error_from_status(target, status, &answer.get(1).as_string().unwrap_or_default()));
+    }
+    let reading = JsFuture::from(read_body(&answer.get(1)));
+    Ok(async move {
+        let text =
+            reading.await.map_err(|e| upstream(target, format!("failed after its headers: {}", js_error(&e))))?;
+        let text = text.as_string().unwrap_or_default();
+        if text.is_empty() {
+            return Err(upstream(target, "ended its answer without a reply".into()));
+        }
+        decode_reply::<C>(&text)
+    })
 }
 
 /// Opens the WebSocket `upgrade` asks for on the object; returns it with the value of response header
@@ -144,6 +198,14 @@ pub fn error_response(error: &MeshError) -> worker::Result<Response> {
     Ok(Response::ok(body)?.with_status(error.http_status()))
 }
 
+/// A control call's POSTed body.
+async fn call_body(request: &mut Request) -> Result<String> {
+    if request.method() != Method::Post {
+        return Err(MeshError::MethodNotAllowed);
+    }
+    request.text().await.map_err(platform("request body"))
+}
+
 /// An object's answer to a control call: reads the POSTed body, runs `dispatch(path, body)` (the
 /// object's `dispatch_*_call`), and answers its JSON or the error as a status and body.
 pub async fn answer_call<F, Fut>(request: &mut Request, dispatch: F) -> worker::Result<Response>
@@ -151,12 +213,9 @@ where
     F: FnOnce(String, String) -> Fut,
     Fut: Future<Output = Result<String>>,
 {
-    if request.method() != Method::Post {
-        return error_response(&MeshError::MethodNotAllowed);
-    }
-    let answer = match request.text().await {
+    let answer = match call_body(request).await {
         Ok(body) => dispatch(request.path(), body).await,
-        Err(error) => Err(platform("request body")(error)),
+        Err(error) => Err(error),
     };
     match answer {
         Ok(json) => {
@@ -166,6 +225,36 @@ where
         }
         Err(error) => error_response(&error),
     }
+}
+
+/// An object's headers-first answer to call `C`: reads it (a bad call is answered whole, as an error
+/// status), then answers `200` at once and runs `work` after the headers have gone; the body ends
+/// with `work`'s reply, or fails with its error, so the caller never takes a failure for a success.
+pub async fn answer_headers_first<C, F, Fut>(request: &mut Request, work: F) -> worker::Result<Response>
+where
+    C: ObjectCall,
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = Result<C::Reply>> + 'static,
+{
+    let call = match call_body(request).await.and_then(|body| decode_call::<C>(&body)) {
+        Ok(call) => call,
+        Err(error) => return error_response(&error),
+    };
+    let work = work(call);
+    let body = open_body();
+    let (stream, controller) = (body.get(0), body.get(1));
+    spawn_local(async move {
+        // The response must reach the runtime before the work runs: work with no await in it (a send
+        // loop) would otherwise run in this turn and hold the headers. A timer turn puts them first.
+        sleep(0).await;
+        match work.await.and_then(|reply| encode_reply(&reply)) {
+            Ok(text) => end_body(&controller, &text),
+            Err(error) => fail_body(&controller, &error.to_string()),
+        }
+    });
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::from_body(ResponseBody::Stream(stream.unchecked_into()))?.with_headers(headers))
 }
 
 /// An upgrade's answer: the 101 with the socket, or the error as a status and body.

@@ -1,11 +1,13 @@
 //! The manager API over HTTP (`/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`), behind the
 //! admin token, so the end-to-end behavioural suite drives the sharded implementation as the in-memory
-//! one is driven natively. Built only with the `test-routes` feature.
+//! one is driven natively; and `/mesh/hold-sends`, which holds or fails the shards' send reports (see
+//! `shard::held_sends`). Built only with the `test-routes` feature.
 
 use serde::{de::DeserializeOwned, Deserialize};
 use worker::{Request, Response};
 
 use super::relay::SseSink;
+use super::shard::held_sends::{HeldSends, HoldMode, HoldSends};
 use super::stubs::platform;
 use super::{json, sse_response, DurableMesh};
 use crate::error::{MeshError, Result};
@@ -15,7 +17,7 @@ use crate::sse;
 
 /// Whether `path` is one of these routes.
 pub fn serves(path: &str) -> bool {
-    matches!(path, "/mesh/stream" | "/mesh/has" | "/mesh/send" | "/mesh/delete")
+    matches!(path, "/mesh/stream" | "/mesh/has" | "/mesh/send" | "/mesh/delete" | "/mesh/hold-sends")
 }
 
 #[derive(Deserialize)]
@@ -29,6 +31,14 @@ struct SendBody {
     #[serde(default)]
     sessions: Option<Vec<String>>,
     data: String,
+}
+
+/// `/mesh/hold-sends`'s body: the mode for the listed shards (every shard when absent).
+#[derive(Deserialize)]
+struct HoldBody {
+    mode: HoldMode,
+    #[serde(default)]
+    shards: Option<Vec<u32>>,
 }
 
 pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
@@ -48,6 +58,17 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
         "/mesh/send" => {
             let body: SendBody = read_body(request).await?;
             json(&mesh.send(body.sessions.as_deref(), &body.data).await?)
+        }
+        "/mesh/hold-sends" => {
+            let body: HoldBody = read_body(request).await?;
+            let shards = body.shards.unwrap_or_else(|| (0..mesh.config().shard_count).collect());
+            let mut total = HeldSends::default();
+            for shard in shards {
+                let held = mesh.call_shard(shard, &HoldSends { mode: body.mode }).await?;
+                total.started += held.started;
+                total.held += held.held;
+            }
+            json(&total)
         }
         "/mesh/delete" => {
             let body: SessionQuery = read_body(request).await?;

@@ -143,7 +143,8 @@ mod tests {
 
     #[test]
     fn every_path_is_unique_and_carries_the_version() {
-        let mut paths: Vec<&str> = SHARD_CALLS.iter().chain(COORDINATOR_CALLS).map(|(_, path)| *path).collect();
+        let calls = SHARD_CALLS.iter().chain(HEADERS_FIRST_SHARD_CALLS).chain(COORDINATOR_CALLS);
+        let mut paths: Vec<&str> = calls.map(|(_, path)| *path).collect();
         paths.extend([OpenStream::PATH, OpenWaiter::PATH]);
         let count = paths.len();
         paths.sort_unstable();

@@ -1,6 +1,8 @@
 //! The control calls a `SyncLayer` shard answers, each a type with its path and reply (see
-//! [`super::ObjectCall`]), and [`ShardCalls`], the handler trait the shard implements. Must not touch
-//! the runtime.
+//! [`super::ObjectCall`]), and [`ShardCalls`], the handler trait the shard implements. The send
+//! ([`SendRequest`]) is answered headers first (see `crate::headers_first`): its status as soon as the
+//! event is in the shard's replay log, its [`SendReply`] as the body's end once the sockets are
+//! written. Must not touch the runtime.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +19,6 @@ super::object_calls! {
     /// Every shard call's handler name and path.
     const SHARD_CALLS;
 
-    /// Writes an event to the addressed streams (all of the shard's, or the listed sessions'), logs it
-    /// for replay, and reports what it reached.
-    send(SendRequest) -> SendReply = "/v3/send";
     /// Whether the shard holds a live stream for a session.
     has_stream(HasStream) -> HasReply = "/v3/stream/has";
     /// Closes a session's stream (the manager's `delete`); the record, if any, stays.
@@ -42,6 +41,16 @@ super::object_calls! {
     get_status(GetStatus) -> ShardStatus = "/v3/status";
     /// Hands a client's answer to a server→client request to its waiter.
     deliver_reply(ClientReply) -> ReplyAck = "/v3/reply";
+}
+
+/// Calls the shard answers headers first, beside [`SHARD_CALLS`]: their (handler name, path).
+pub const HEADERS_FIRST_SHARD_CALLS: &[(&str, &str)] = &[("send", <SendRequest as super::ObjectCall>::PATH)];
+
+/// Logs an event for replay, answers its headers, then writes it to the addressed streams (all of the
+/// shard's, or the listed sessions') and ends the body with what it reached.
+impl super::ObjectCall for SendRequest {
+    const PATH: &'static str = "/v3/send";
+    type Reply = SendReply;
 }
 
 /// A send through a shard: `sessions: None` means every session the shard holds.
@@ -255,14 +264,6 @@ mod tests {
     }
 
     impl ShardCalls for Recorder {
-        async fn send(&self, call: SendRequest) -> Result<SendReply> {
-            self.ran("send");
-            let missing_ids = call.sessions.unwrap_or_default();
-            Ok(SendReply {
-                report: SendReport { missing: missing_ids.len() as u64, ..Default::default() },
-                missing_ids,
-            })
-        }
         async fn has_stream(&self, _: HasStream) -> Result<HasReply> {
             self.ran("has_stream");
             Ok(HasReply { has: true })
@@ -319,12 +320,6 @@ mod tests {
     #[test]
     fn each_call_reaches_its_own_handler_and_its_reply_decodes_as_its_type() {
         let shard = Recorder::default();
-        let send = SendRequest {
-            sessions: Some(vec!["a".into()]),
-            payload: Payload::Message("{}".into()),
-            kind: NotificationKind::Other,
-        };
-        assert_eq!(round_trip(&shard, &send).unwrap().missing_ids, vec!["a".to_owned()]);
         assert!(round_trip(&shard, &HasStream { session: "a".into() }).unwrap().has);
         assert!(round_trip(&shard, &CloseStream { session: "a".into() }).unwrap().existed);
         assert!(!round_trip(&shard, &EndSession { session: "a".into() }).unwrap().existed);
@@ -335,7 +330,7 @@ mod tests {
         assert_eq!(round_trip(&shard, &update), Err(MeshError::SessionNotFound));
         assert_eq!(
             *shard.ran.borrow(),
-            ["send", "has_stream", "close_stream", "end_session", "list_subscribers", "get_status", "update_session"]
+            ["has_stream", "close_stream", "end_session", "list_subscribers", "get_status", "update_session"]
         );
     }
 

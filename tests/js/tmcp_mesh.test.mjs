@@ -133,6 +133,81 @@ test('a broadcast reaches the member shards only, and a failed shard fails the s
   await assert.rejects(failing.mesh.send(undefined, 'x'), /shard unavailable/);
 });
 
+/**
+ * Shards whose sends answer headers first, as the real ones do: each send's headers resolve when the
+ * test says so, and its body (the report) stays open until the test ends it or fails it.
+ */
+function headersFirstShards(count) {
+  const sends = [];
+  const namespace = {
+    getByName: (name) => ({
+      async fetch(url, init) {
+        if (new URL(url).pathname === COORDINATOR_PATH.LIST_MEMBERS) {
+          const members = Array.from({ length: count }, (_, shard) => ({ shard, sessions: 1 }));
+          return new Response(JSON.stringify({ members }));
+        }
+        let controller;
+        const body = new ReadableStream({ start: (c) => (controller = c) });
+        let answerHeaders;
+        const headers = new Promise((resolve) => (answerHeaders = resolve));
+        sends.push({
+          name,
+          headers: () => answerHeaders(),
+          report: (delivered) => {
+            controller.enqueue(encoder.encode(JSON.stringify({ delivered, failed: 0, missing: 0 })));
+            controller.close();
+          },
+          die: () => controller.error(new Error('object reset')),
+          endEmpty: () => controller.close(),
+        });
+        await headers;
+        return new Response(body);
+      },
+    }),
+  };
+  const settings = { shardCount: count, previousShardCounts: [], keepaliveMs: 25000 };
+  return { mesh: new Mesh({ shards: namespace, coordinator: namespace, settings, routing }), sends };
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+test('a broadcast keeps six calls waiting for headers, and starts the seventh when the first headers come', async () => {
+  const { mesh, sends } = headersFirstShards(8);
+  const outcome = mesh.send(undefined, 'x');
+  await turns();
+  assert.equal(sends.length, 6, 'six calls wait for their headers');
+  sends[0].headers();
+  await turns();
+  assert.equal(sends.length, 7, 'call 7 starts when call 1 has its headers, its body still open');
+  sends.forEach((send) => send.headers());
+  await turns();
+  assert.equal(sends.length, 8, 'the last call starts as headers come');
+  sends[7].headers();
+  await turns();
+  let settled = false;
+  outcome.then(() => (settled = true));
+  await turns();
+  assert.equal(settled, false, 'the send waits for every report');
+  sends.forEach((send, i) => send.report(i + 1));
+  assert.deepEqual(await outcome, { delivered: 36, failed: 0, missing: 0 }, 'every report counted');
+});
+
+test('a shard that fails after its headers, or ends without a report, fails the send', async () => {
+  for (const end of ['die', 'endEmpty']) {
+    const { mesh, sends } = headersFirstShards(3);
+    const outcome = mesh.send(undefined, 'x');
+    await turns();
+    sends.forEach((send) => send.headers());
+    await turns();
+    sends[0].report(5);
+    sends[1][end]();
+    sends[2].report(7);
+    await assert.rejects(outcome, end === 'die' ? /failed after its headers: object reset/ : /without a reply/);
+  }
+});
+
 test('mid-resharding, ids missing on their new shard are tried on their previous one', async () => {
   const { mesh, open } = fakeMesh({ shardCount: 6, previousShardCounts: [4] });
   const ids = Array.from({ length: 30 }, (_, i) => `old-${i}`);

@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod chaos_scale;
 pub mod e2e_http;
+pub mod fanout_scenarios;
 pub mod interop;
 pub mod manager_suite;
 pub mod mcp_scenarios;

@@ -1,6 +1,8 @@
 // The adapter's view of the mesh: calls to the shard and coordinator objects, the routing of ids
 // onto shards, and the fan-out of a send (one call per member shard for a broadcast, ids grouped per
-// shard for a targeted send). Plain JS with every runtime piece passed in, so node:test drives it
+// shard for a targeted send). A shard answers a send headers first (its report ends the body once its
+// sockets are written), and the runtime bounds the calls waiting for headers, so the fan-out keeps at
+// most MAX_CONCURRENT_CALLS waiting for headers and reads the bodies as they end. Plain JS with every runtime piece passed in, so node:test drives it
 // with a fake namespace; src/index.js wires the real one.
 
 import {
@@ -112,12 +114,16 @@ export class Mesh {
   }
 
   async #sendBatches(batches, data) {
-    const replies = await pool(batches, MAX_CONCURRENT_CALLS, (batch) =>
-      this.callShard(
-        batch.shard,
+    const headers = await pool(batches, MAX_CONCURRENT_CALLS, (batch) =>
+      callHeadersFirst(
+        this.shards,
+        SHARD_NAME_PREFIX + batch.shard,
         SHARD_PATH.SEND,
         batch.sessions ? { sessions: batch.sessions, payload: { event: data } } : { payload: { event: data } },
       ),
+    );
+    const replies = await Promise.all(
+      headers.map((answer) => (answer.status === "rejected" ? answer : answer.value.settled)),
     );
     const total = { report: { delivered: 0, failed: 0, missing: 0 }, missingIds: [] };
     let firstError;
@@ -170,6 +176,31 @@ async function call(namespace, name, path, body) {
   const text = await response.text();
   if (!response.ok) throw new MeshCallError(response.status, `${name}${path}: ${errorText(text)}`);
   return JSON.parse(text);
+}
+
+/**
+ * POSTs like `call` to an object that answers headers first; resolves once the headers came, to
+ * `{ settled }`: a promise of the body's reply, settled like `Promise.allSettled`'s entries (so a body
+ * failing before it is awaited is not an unhandled rejection). A body that fails, or ends without a
+ * reply, is a rejection: whatever the shard did is not known to have happened.
+ */
+async function callHeadersFirst(namespace, name, path, body) {
+  const response = await namespace.getByName(name).fetch(STUB_ORIGIN + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", [HEADER_OBJECT_NAME]: name },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new MeshCallError(response.status, `${name}${path}: ${errorText(await response.text())}`);
+  const settled = response.text().then(
+    (text) => {
+      if (text === "") throw new MeshCallError(502, `${name}${path}: ended its answer without a reply`);
+      return { status: "fulfilled", value: JSON.parse(text) };
+    },
+    (error) => {
+      throw new MeshCallError(502, `${name}${path}: failed after its headers: ${error?.message ?? error}`);
+    },
+  ).catch((reason) => ({ status: "rejected", reason }));
+  return { settled };
 }
 
 /** The `error` of an object's error body, or the text as it came. */

@@ -16,7 +16,7 @@ export const SHARD_NAME_PREFIX = "shard-";
 /** The one coordinator object's name. */
 export const COORDINATOR_NAME = "coordinator";
 
-/** Paths of the calls a `SyncLayer` shard answers (POST, JSON). */
+/** Paths of the calls a `SyncLayer` shard answers (POST, JSON; SEND headers first, its report as the body). */
 export const SHARD_PATH = Object.freeze({
   SEND: "/v3/send",
   HAS_STREAM: "/v3/stream/has",

@@ -3,19 +3,22 @@
 //!
 //! The object is composed of small parts, each in its own file with its own tables: `sockets` (the
 //! streams and the send loop), `replay_log`, `records` (session records), `topics` (the topic index),
-//! `waiters` (client replies), `membership` (reporting to the coordinator) and `name` (the
-//! shard's number). This file routes calls to them ([`ShardCalls`]) and does what spans several:
-//! accepting a stream, a send, ending a session, idle expiry.
+//! `waiters` (client replies), `membership` (reporting to the coordinator), `name` (the shard's
+//! number) and `send` (a send, answered headers first). This file routes calls to them
+//! ([`ShardCalls`]) and does what spans several: accepting a stream, ending a session, idle expiry.
 //!
 //! Nothing lives only in memory that matters after eviction: sockets and their tags/attachments are
 //! kept by the runtime across hibernation, records and indexes are in storage. In memory there is
 //! only the membership reporter, whose loss costs one extra coordinator call. Every handler is
 //! implemented (a default would panic and reset every object in the isolate).
 
+#[cfg(feature = "test-routes")]
+pub(super) mod held_sends;
 mod membership;
 mod name;
 mod records;
 mod replay_log;
+mod send;
 mod sockets;
 mod topics;
 mod waiters;
@@ -31,23 +34,23 @@ use worker::{
 use super::settings;
 use super::stubs::{self, platform};
 use crate::config::MeshConfig;
-use crate::delivery::{DeliveryRule, StreamClass};
+use crate::delivery::StreamClass;
 use crate::error::{MeshError, Result};
-use crate::event_log::{Audience, EventId};
+use crate::event_log::EventId;
 use crate::expiry::plan_expiry;
-use crate::frames::{event, listener_event_head, with_event_id};
 use crate::manager::validate_session_id;
 use crate::protocol::{
     dispatch_shard_call, fit_topics, Ack, ClientReply, CloseStream, DeleteReply, EndSession, GetSession, GetStatus,
-    HasReply, HasStream, ListSubscribers, ObjectUpgrade, OpenStream, OpenWaiter, Payload, RegisterSession, ReplyAck,
-    SendReply, SendRequest, SessionLookup, ShardCalls, ShardStatus, SocketAttachment, Subscribe, TopicSubscribers,
-    Unsubscribe, UpdateSession, CLOSE_INTERNAL_ERROR,
+    HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, RegisterSession, ReplyAck,
+    SendRequest, SessionLookup, ShardCalls, ShardStatus, SocketAttachment, Subscribe, TopicSubscribers, Unsubscribe,
+    UpdateSession, CLOSE_INTERNAL_ERROR,
 };
 use membership::{MembershipGate, Occupancy};
 use name::UNNAMED;
 use records::SessionRecords;
 use replay_log::ReplayLog;
-use sockets::{Delivery, Sockets};
+use send::SendTask;
+use sockets::Sockets;
 use topics::TopicIndex;
 use waiters::Waiters;
 
@@ -63,7 +66,11 @@ pub struct SyncLayer {
     instance: String,
     sql: worker::SqlStorage,
     sockets: Sockets,
-    log: ReplayLog,
+    log: Rc<ReplayLog>,
+    /// A send's task could not write some socket: the count changed (reported on the next call).
+    sockets_failed: Rc<Cell<bool>>,
+    #[cfg(feature = "test-routes")]
+    hold: held_sends::SendHold,
     records: SessionRecords,
     topics: TopicIndex,
     waiters: Waiters,
@@ -80,7 +87,10 @@ impl DurableObject for SyncLayer {
         Self {
             shard: Cell::new(shard),
             instance: uuid::Uuid::new_v4().to_string(),
-            log: ReplayLog::new(sql.clone()),
+            log: Rc::new(ReplayLog::new(sql.clone())),
+            sockets_failed: Rc::default(),
+            #[cfg(feature = "test-routes")]
+            hold: held_sends::SendHold::default(),
             records: SessionRecords::new(sql.clone()),
             topics: TopicIndex::new(sql.clone()),
             waiters: Waiters::new(sql.clone()),
@@ -100,7 +110,22 @@ impl DurableObject for SyncLayer {
                 self.membership.set_shard(shard);
             }
         }
+        if self.sockets_failed.take() {
+            self.count_changed();
+        }
         match request.path().as_str() {
+            SendRequest::PATH => match self.send_task() {
+                Ok(task) => stubs::answer_headers_first(&mut request, move |call| task.run(call)).await,
+                Err(error) => stubs::error_response(&error),
+            },
+            #[cfg(feature = "test-routes")]
+            held_sends::HoldSends::PATH => {
+                stubs::answer_call(&mut request, |_, body| async move {
+                    let call = crate::protocol::decode_call::<held_sends::HoldSends>(&body)?;
+                    crate::protocol::encode_reply(&self.hold.set(call))
+                })
+                .await
+            }
             OpenStream::PATH => stubs::answer_upgrade(self.accept_stream(&request).await),
             OpenWaiter::PATH => stubs::answer_upgrade(self.accept_waiter(&request)),
             _ => {
@@ -174,46 +199,6 @@ impl Occupancy for SyncLayer {
 }
 
 impl ShardCalls for SyncLayer {
-    async fn send(&self, request: SendRequest) -> Result<SendReply> {
-        let settings = self.settings()?;
-        // Framed once for every recipient, as the stream's SSE bytes, so the Worker's relay copies it
-        // into the body as it is.
-        let seq = self.log.reserve_seq()?;
-        let event = event(&request.payload);
-        let frame = with_event_id(&event, &self.event_id(seq));
-        let mut admitted = DeliveryRule::for_kind(&request.kind).admitted();
-        let listener_frame = match (&request.payload, admitted.listeners.is_empty()) {
-            (Payload::Message(message), false) => listener_event_head(message).unwrap_or_else(|error| {
-                worker::console_warn!("shard {}: no listen stream takes a send: {error}", self.shard.get());
-                admitted.listeners.clear();
-                String::new()
-            }),
-            (Payload::Event(_), false) => {
-                // A pre-framed event cannot carry a listen stream's subscription id.
-                admitted.listeners.clear();
-                String::new()
-            }
-            (_, true) => String::new(),
-        };
-        let reply = self.sockets.deliver(Delivery {
-            sessions: request.sessions.as_deref(),
-            frame: &frame,
-            listener_frame: &listener_frame,
-            admitted: &admitted,
-        })?;
-        // Logged after the sockets were written, so no recipient waits for the commit. A crash in
-        // between loses the event from the replay log (see docs/reliability.md).
-        let audience = match request.sessions {
-            None => Audience::Everyone,
-            Some(ids) => Audience::Sessions(ids),
-        };
-        self.log.append(seq, &audience, &event, &request.kind, settings.event_log)?;
-        if reply.report.failed > 0 {
-            self.count_changed();
-        }
-        Ok(reply)
-    }
-
     async fn has_stream(&self, call: HasStream) -> Result<HasReply> {
         Ok(HasReply { has: self.sockets.has_stream(&call.session) })
     }
@@ -287,9 +272,17 @@ impl SyncLayer {
         settings::load(&self.env)
     }
 
-    /// The id of event `seq` on this shard, as streams carry it.
-    fn event_id(&self, seq: u64) -> String {
-        EventId { shard: self.shard.get(), seq }.format()
+    /// What a send needs once its call's headers have gone (see `send`).
+    fn send_task(&self) -> Result<SendTask> {
+        Ok(SendTask {
+            state: self.state.clone(),
+            log: self.log.clone(),
+            shard: self.shard.get(),
+            limits: self.settings()?.event_log,
+            sockets_failed: self.sockets_failed.clone(),
+            #[cfg(feature = "test-routes")]
+            hold: self.hold.clone(),
+        })
     }
 
     fn count_changed(&self) {

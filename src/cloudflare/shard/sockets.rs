@@ -25,9 +25,9 @@ const WS_OPEN: u16 = 1;
 #[wasm_bindgen(module = "/src/cloudflare/shard/deliver.js")]
 extern "C" {
     /// The per-socket send loop (see `deliver.js`): returns `[delivered, failed, ...missing ids]`.
-    #[wasm_bindgen(catch)]
+    #[wasm_bindgen(catch, js_name = deliver)]
     #[allow(clippy::too_many_arguments)]
-    fn deliver(
+    fn deliver_in_js(
         state: &JsValue,
         session_tag: &str,
         listener_tag: &str,
@@ -149,26 +149,27 @@ impl Sockets {
             let _ = ws.serialize_attachment(attachment);
         }
     }
+}
 
-    /// Writes one send to its streams in one crossing into JS, and reports what it reached.
-    pub fn deliver(&self, delivery: Delivery<'_>) -> Result<SendReply> {
-        let strings = |items: &[String]| items.iter().map(|item| JsValue::from_str(item)).collect::<js_sys::Array>();
-        let ids = delivery.sessions.map_or(JsValue::NULL, |ids| strings(ids).into());
-        let counts = deliver(
-            self.state.as_raw().as_ref(),
-            TAG_SESSION_STREAM,
-            TAG_LISTENER,
-            delivery.frame.as_bytes(),
-            delivery.listener_frame.as_bytes(),
-            ids,
-            &strings(&delivery.admitted.sessions),
-            delivery.admitted.every_session,
-            &strings(&delivery.admitted.listeners),
-        )
-        .map_err(|error| MeshError::Upstream { what: "shard send", detail: format!("{error:?}") })?;
-        let count = |i: u32| counts.get(i).as_f64().unwrap_or(0.0) as u64;
-        let missing_ids: Vec<String> = (2..counts.length()).filter_map(|i| counts.get(i).as_string()).collect();
-        let report = SendReport { delivered: count(0), failed: count(1), missing: missing_ids.len() as u64 };
-        Ok(SendReply { report, missing_ids })
-    }
+/// Writes one send to the streams of the shard whose state is `state`, in one crossing into JS, and
+/// reports what it reached. A free function, as a send runs after its call's headers have gone.
+pub(super) fn deliver(state: &State, delivery: Delivery<'_>) -> Result<SendReply> {
+    let strings = |items: &[String]| items.iter().map(|item| JsValue::from_str(item)).collect::<js_sys::Array>();
+    let ids = delivery.sessions.map_or(JsValue::NULL, |ids| strings(ids).into());
+    let counts = deliver_in_js(
+        state.as_raw().as_ref(),
+        TAG_SESSION_STREAM,
+        TAG_LISTENER,
+        delivery.frame.as_bytes(),
+        delivery.listener_frame.as_bytes(),
+        ids,
+        &strings(&delivery.admitted.sessions),
+        delivery.admitted.every_session,
+        &strings(&delivery.admitted.listeners),
+    )
+    .map_err(|error| MeshError::Upstream { what: "shard send", detail: format!("{error:?}") })?;
+    let count = |i: u32| counts.get(i).as_f64().unwrap_or(0.0) as u64;
+    let missing_ids: Vec<String> = (2..counts.length()).filter_map(|i| counts.get(i).as_string()).collect();
+    let report = SendReport { delivered: count(0), failed: count(1), missing: missing_ids.len() as u64 };
+    Ok(SendReply { report, missing_ids })
 }

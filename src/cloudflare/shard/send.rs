@@ -1,0 +1,88 @@
+//! A shard's send, answered headers first (see `crate::headers_first`): the call's headers go back at
+//! once, then the send runs as a task of its own that frames the event once, writes it to the
+//! addressed streams (`sockets::deliver`), logs it for replay, and ends the body with its report.
+//!
+//! The streams are written before the log row: a socket send issued while a write is pending waits
+//! for the commit (output gates), so logging first would hold every recipient behind it. The report
+//! goes out after the row, and output gates hold it until the commit, so a report means delivered
+//! and logged. Writing and logging happen in one turn (nothing awaits between them), so a stream that
+//! opens meanwhile gets the event either live or in its replay, never both and never neither.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use worker::State;
+
+use super::replay_log::ReplayLog;
+use super::sockets::{deliver, Delivery};
+use crate::delivery::DeliveryRule;
+use crate::error::Result;
+use crate::event_log::{Audience, EventId, LogLimits};
+use crate::frames::{event, listener_event_head, with_event_id};
+use crate::protocol::{Payload, SendReply, SendRequest};
+
+/// What a send needs of its shard once the call's headers have gone.
+pub(super) struct SendTask {
+    pub state: Rc<State>,
+    pub log: Rc<ReplayLog>,
+    pub shard: u32,
+    pub limits: LogLimits,
+    /// Set when a socket could not be written, so the next call reports the changed count.
+    pub sockets_failed: Rc<Cell<bool>>,
+    #[cfg(feature = "test-routes")]
+    pub hold: super::held_sends::SendHold,
+}
+
+impl SendTask {
+    /// Runs the send; its reply is the call's report.
+    pub async fn run(self, request: SendRequest) -> Result<SendReply> {
+        #[cfg(feature = "test-routes")]
+        self.hold.started();
+        let reply = self.write_and_log(request)?;
+        #[cfg(feature = "test-routes")]
+        self.hold.wait().await?;
+        Ok(reply)
+    }
+
+    fn write_and_log(&self, request: SendRequest) -> Result<SendReply> {
+        let seq = self.log.reserve_seq()?;
+        // Framed once for every recipient, as the stream's SSE bytes, so the Worker's relay copies it
+        // into the body as it is.
+        let event = event(&request.payload);
+        let frame = with_event_id(&event, &EventId { shard: self.shard, seq }.format());
+        let mut admitted = DeliveryRule::for_kind(&request.kind).admitted();
+        let listener_frame = match (&request.payload, admitted.listeners.is_empty()) {
+            (Payload::Message(message), false) => listener_event_head(message).unwrap_or_else(|error| {
+                worker::console_warn!("shard {}: no listen stream takes a send: {error}", self.shard);
+                admitted.listeners.clear();
+                String::new()
+            }),
+            (Payload::Event(_), false) => {
+                // A pre-framed event cannot carry a listen stream's subscription id.
+                admitted.listeners.clear();
+                String::new()
+            }
+            (_, true) => String::new(),
+        };
+        let reply = deliver(
+            &self.state,
+            Delivery {
+                sessions: request.sessions.as_deref(),
+                frame: &frame,
+                listener_frame: &listener_frame,
+                admitted: &admitted,
+            },
+        )?;
+        // A crash between the writes and the commit loses the event from the replay log, not from
+        // the streams that got it (see docs/reliability.md).
+        let audience = match request.sessions {
+            None => Audience::Everyone,
+            Some(ids) => Audience::Sessions(ids),
+        };
+        self.log.append(seq, &audience, &event, &request.kind, self.limits)?;
+        if reply.report.failed > 0 {
+            self.sockets_failed.set(true);
+        }
+        Ok(reply)
+    }
+}

@@ -1,0 +1,141 @@
+//! The fan-out scenarios of the end-to-end run, in the real runtime: a broadcast keeps calling shards
+//! while earlier shards' reports are still open (the shards answer headers first), the streams get the
+//! event before the reports come, and a shard that fails after its headers fails the send instead of
+//! counting as delivered. The shards' reports are held or failed through the test build's
+//! `/mesh/hold-sends`; `wrangler dev` does not enforce the runtime's six-connection rule, the mesh's
+//! own limit (six calls waiting for headers) is what these show.
+
+use std::time::{Duration, Instant};
+
+use mcp_mesh::fanout::MAX_CONCURRENT_SUBREQUESTS;
+use mcp_mesh::routing::shard_for;
+use serde_json::{json, Value};
+
+use super::e2e_http::{check, encode_query, JSON, PATIENCE, SHARD_COUNT};
+use super::mcp_scenarios::Fleet;
+use super::workerd::{request, Reply, SseStream, Wrangler};
+
+/// One open manager stream on each shard, so every shard is a member and a broadcast calls them all.
+fn a_stream_per_shard(w: &Wrangler, prefix: &str) -> Result<Vec<(String, SseStream)>, String> {
+    let auth = format!("Bearer {}", w.token);
+    let mut streams = Vec::new();
+    for shard in 0..SHARD_COUNT {
+        let id = (0..)
+            .map(|i| format!("{prefix}-{}-{i}", std::process::id()))
+            .find(|id| shard_for(id, SHARD_COUNT) == shard)
+            .expect("some id lands on every shard");
+        let path = format!("/mesh/stream?session={}", encode_query(&id));
+        let stream = SseStream::open(w.port, &path, &[("Authorization", &auth), ("Accept", "text/event-stream")])
+            .map_err(|(status, body)| format!("stream on shard {shard}: {status} {body}"))?;
+        streams.push((id, stream));
+    }
+    Ok(streams)
+}
+
+fn admin(w: &Wrangler, path: &str, body: &Value) -> Reply {
+    let auth = format!("Bearer {}", w.token);
+    request("POST", &w.url(path), &[("Authorization", &auth), JSON], Some(&body.to_string()))
+}
+
+/// Sets the hold mode (of `shards`, or of every shard); the shards' (sends started, reports held).
+fn hold(w: &Wrangler, mode: &str, shards: Option<&[u32]>) -> Result<(u64, u64), String> {
+    let body = match shards {
+        Some(shards) => json!({ "mode": mode, "shards": shards }),
+        None => json!({ "mode": mode }),
+    };
+    let reply = admin(w, "/mesh/hold-sends", &body);
+    check(reply.status == 200, format!("hold-sends {mode}: {} {}", reply.status, reply.body))?;
+    let counts = reply.json();
+    Ok((counts["started"].as_u64().unwrap_or(0), counts["held"].as_u64().unwrap_or(0)))
+}
+
+fn payload(text: &str) -> String {
+    mcp_mesh::sse::encode_message(&format!("\"{text}\""), None)
+}
+
+fn got(stream: &mut SseStream, text: &str) -> bool {
+    let data = format!("\"{text}\"");
+    stream.wait_until(PATIENCE, |s| s.events.iter().any(|e| e.data == data))
+}
+
+pub fn a_broadcast_calls_every_shard_while_reports_are_held(
+    w: &Wrangler,
+    _fixture: &mut Option<Fleet>,
+) -> Result<(), String> {
+    let mut streams = a_stream_per_shard(w, "held")?;
+    let (started_before, _) = hold(w, "hold", None)?;
+    let text = format!("held-broadcast-{}", std::process::id());
+    let (port, token, data) = (w.port, w.token.clone(), payload(&text));
+    let send = std::thread::spawn(move || {
+        let url = format!("http://127.0.0.1:{port}/mesh/send");
+        let auth = format!("Bearer {token}");
+        request("POST", &url, &[("Authorization", &auth), JSON], Some(&json!({ "data": data }).to_string()))
+    });
+    // Every member shard gets its call although no report has come: a fan-out that counted open
+    // bodies against its limit would stop at six.
+    let deadline = Instant::now() + PATIENCE;
+    let mut counts = (0, 0);
+    while Instant::now() < deadline {
+        counts = hold(w, "hold", None)?;
+        if counts.0 - started_before >= u64::from(SHARD_COUNT) && counts.1 >= u64::from(SHARD_COUNT) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = counts.0 - started_before;
+    let result = (|| {
+        check(
+            started >= u64::from(SHARD_COUNT),
+            format!(
+                "with every report held, {started} of {SHARD_COUNT} shards got the broadcast (the limit is \
+                 {MAX_CONCURRENT_SUBREQUESTS} calls waiting for headers)"
+            ),
+        )?;
+        check(counts.1 >= u64::from(SHARD_COUNT), format!("{} reports held, expected {SHARD_COUNT}", counts.1))?;
+        // The streams are written before the report: every one has the event while all reports wait.
+        for (id, stream) in &mut streams {
+            check(got(stream, &text), format!("{id} did not get the broadcast while the reports were held"))?;
+        }
+        check(!send.is_finished(), "the broadcast answered before the shards reported")
+    })();
+    hold(w, "release", None)?;
+    let reply = send.join().map_err(|_| "the send thread panicked".to_owned())?;
+    result?;
+    check(reply.status == 200, format!("the broadcast failed once released: {} {}", reply.status, reply.body))?;
+    let report = reply.json();
+    let delivered = report["delivered"].as_u64().unwrap_or(0);
+    check(
+        delivered >= u64::from(SHARD_COUNT) && report["failed"] == json!(0),
+        format!("the broadcast's report does not count every shard's streams: {report}"),
+    )
+}
+
+pub fn a_shard_failing_after_its_headers_fails_the_send(
+    w: &Wrangler,
+    _fixture: &mut Option<Fleet>,
+) -> Result<(), String> {
+    let mut streams = a_stream_per_shard(w, "dies")?;
+    let ids: Vec<String> = streams.iter().map(|(id, _)| id.clone()).collect();
+    let dying = shard_for(&ids[3], SHARD_COUNT);
+    hold(w, "fail", Some(&[dying]))?;
+    let text = format!("one-shard-dies-{}", std::process::id());
+    let reply = admin(w, "/mesh/send", &json!({ "sessions": ids, "data": payload(&text) }));
+    hold(w, "release", Some(&[dying]))?;
+    check(
+        reply.status >= 500,
+        format!("a send whose shard {dying} failed after its headers answered {} {}", reply.status, reply.body),
+    )?;
+    check(
+        reply.body.contains("failed after its headers"),
+        format!("the error does not say what happened: {}", reply.body),
+    )?;
+    // The other shards wrote theirs; the failure is about not knowing, not about them.
+    check(got(&mut streams[0].1, &text), "a healthy shard's stream did not get the send")?;
+    let again = format!("{text}-again");
+    let reply = admin(w, "/mesh/send", &json!({ "sessions": ids, "data": payload(&again) }));
+    check(reply.status == 200, format!("the send after the shard recovered: {} {}", reply.status, reply.body))?;
+    check(
+        reply.json()["delivered"] == json!(ids.len()),
+        format!("the send after recovery did not reach all {}: {}", ids.len(), reply.body),
+    )
+}
