@@ -4,7 +4,9 @@
 //! recipients on it; a broadcast goes to the coordinator's member shards only. The plan also decides
 //! how the Worker issues the requests: the Workers runtime lets one invocation hold only
 //! [`MAX_CONCURRENT_SUBREQUESTS`] connections at once and make a bounded number of subrequests, so the
-//! shards are sent to with at most that many requests in flight. Must not touch the runtime.
+//! shards are sent to with at most that many requests waiting for headers. Above a shard count
+//! (`RELAY_ABOVE_SHARDS`) a send goes through relays instead: about √N relay objects, each calling its
+//! share of the shards, so no caller makes more than about √N calls. Must not touch the runtime.
 
 use crate::protocol::Member;
 use crate::routing::shards_for_many;
@@ -66,6 +68,38 @@ pub fn fits_direct_fanout(batches: &[ShardBatch]) -> bool {
     batches.len() <= DIRECT_FANOUT_SHARD_LIMIT
 }
 
+/// How many relays a send to `batches` shards goes through: ⌈√batches⌉, so the Worker's calls (one
+/// per relay) and each relay's (one per shard of its share) are about as many.
+pub fn relay_count(batches: usize) -> usize {
+    let mut relays = (batches as f64).sqrt().ceil() as usize;
+    // Exact for any count a send can have, whatever the float rounding.
+    while relays > 1 && (relays - 1) * (relays - 1) >= batches {
+        relays -= 1;
+    }
+    while relays * relays < batches {
+        relays += 1;
+    }
+    relays.max(1)
+}
+
+/// Splits a send's batches over `relay_count` relays: relay r gets batches r, r + R, r + 2R, … (so
+/// every relay has its share of the busiest shards of an ordered plan). No relay gets none.
+pub fn plan_relays(batches: Vec<ShardBatch>) -> Vec<Vec<ShardBatch>> {
+    let relays = relay_count(batches.len());
+    let mut shares: Vec<Vec<ShardBatch>> = (0..relays).map(|_| Vec::new()).collect();
+    for (i, batch) in batches.into_iter().enumerate() {
+        shares[i % relays].push(batch);
+    }
+    shares.retain(|share| !share.is_empty());
+    shares
+}
+
+/// Whether a send to `batches` shards goes through relays: more than `relay_above` shards, where 0
+/// means never.
+pub fn goes_through_relays(batches: usize, relay_above: u32) -> bool {
+    relay_above > 0 && batches > relay_above as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +144,27 @@ mod tests {
     fn an_empty_send_plans_nothing() {
         assert!(plan_targeted::<&str>(&[], 8).is_empty());
         assert!(plan_broadcast(&[]).is_empty());
+    }
+
+    #[test]
+    fn relays_are_about_the_square_root_of_the_shards_and_every_shard_is_in_exactly_one() {
+        for (shards, relays) in [(1, 1), (2, 2), (4, 2), (5, 3), (16, 4), (17, 5), (512, 23), (999, 32)] {
+            assert_eq!(relay_count(shards), relays, "{shards} shards");
+        }
+        let members: Vec<Member> = (0..40).map(|shard| Member { shard, sessions: 1 }).collect();
+        let shares = plan_relays(plan_broadcast(&members));
+        assert_eq!(shares.len(), 7);
+        let mut reached: Vec<u32> = shares.iter().flatten().map(|b| b.shard).collect();
+        reached.sort_unstable();
+        assert_eq!(reached, (0..40).collect::<Vec<_>>());
+        assert!(shares.iter().all(|share| (5..=6).contains(&share.len())), "{shares:?}");
+        assert!(plan_relays(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn relays_are_used_above_the_configured_shard_count_only() {
+        assert!(!goes_through_relays(500, 0), "0 turns them off");
+        assert!(!goes_through_relays(16, 16));
+        assert!(goes_through_relays(17, 16));
     }
 }

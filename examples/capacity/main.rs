@@ -12,17 +12,20 @@
 //!    stretched by the tail and the throughputs scaled by the share the calibration runs measured
 //!    (`LocalFactors`).
 //! 3. Predicts broadcast p99, creates/s and targeted sends/s on Cloudflare for 100,000 to 10,000,000
-//!    sessions at 16 to 512 shards, beside the seed's single object.
-//! 4. Writes both under "model" in cluster.json, and the broadcast p99 curves as an SVG.
+//!    sessions at 16 to 512 shards and Worker→object round trips of 0.37 to 25 ms: the seed's single
+//!    object, the mesh before headers-first replies, as built, and through its relay tier; and how
+//!    much the relay tier cuts a broadcast's p99 (`relay_tier`).
+//! 4. Writes them under "model" in cluster.json, and the broadcast p99 curves (2 ms) as an SVG.
 
 mod costs;
 mod inputs;
 mod model;
 mod plot;
+mod pricing;
 
 use costs::{median, UnitCosts};
 use inputs::{Inputs, CALIBRATION_POINTS, CALIBRATION_SESSIONS, SINGLE_CALIBRATION_SESSIONS};
-use model::{direct_fanout_sessions, predict, Design, Execution, Fanout, Prediction, CONNECTIONS_IN_FLIGHT};
+use model::{direct_fanout_sessions, predict, Design, Execution, Network, Prediction, ROUND_TRIPS_MS};
 use serde_json::{json, Value};
 
 const FIGURES: [&str; 4] = ["broadcast_p50_ms", "broadcast_p99_ms", "creates_per_s", "targeted_per_s"];
@@ -30,6 +33,11 @@ const PREDICTED_SESSIONS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const PREDICTED_SHARDS: [u32; 4] = [16, 64, 256, 512];
 /// The seed is also predicted here, the most sessions its one object holds (rounded down).
 const SEED_REFERENCE_SESSIONS: u64 = 30_000;
+/// Where the relay tier is judged: 1,000,000 sessions, at round trips of 2 ms and more.
+const RELAY_JUDGED_AT_SESSIONS: u64 = 1_000_000;
+const RELAY_JUDGED_FROM_RTT_MS: f64 = 2.0;
+/// The round trip the SVG's curves are drawn at.
+const PLOTTED_RTT_MS: f64 = 2.0;
 /// How a check from a run's own CPU is labelled.
 const OWN_COSTS: &str = ", its own CPU costs";
 /// The machine's cores (the cluster's processes share them).
@@ -160,32 +168,45 @@ fn main() {
     }
 
     let predictions = predictions(&mesh, &seed);
-    println!("\nCloudflare predictions:\n");
-    println!("| sessions | design | broadcast p50 | broadcast p99 | creates/s | targeted/s |");
-    println!("|---:|---|---:|---:|---:|---:|");
-    for p in &predictions {
-        match p["cannot_hold"].as_str() {
-            Some(why) => {
-                let design = p["design"].as_str().unwrap_or("");
-                println!("| {} | {} | — | — | — | — ({why}) |", p["sessions"], design)
-            }
-            None => println!(
-                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} | {:.1} |",
-                p["sessions"],
-                p["design"].as_str().unwrap_or(""),
-                p["broadcast_p50_ms"].as_f64().unwrap_or(0.0),
-                p["broadcast_p99_ms"].as_f64().unwrap_or(0.0),
-                p["creates_per_s"].as_f64().unwrap_or(0.0),
-                p["targeted_per_s"].as_f64().unwrap_or(0.0),
-            ),
+    println!(
+        "\nCloudflare predictions, broadcast p99 (each design at its best shard count of {PREDICTED_SHARDS:?}; \
+              the Worker's CPU per call taken as the whole local call, {:.2} ms):\n",
+        mesh.object_call_ms
+    );
+    println!("| sessions | round trip | seed (1 object) | mesh, whole replies (before) | mesh, headers first | mesh through relays |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for sessions in std::iter::once(SEED_REFERENCE_SESSIONS).chain(PREDICTED_SESSIONS) {
+        for rtt in ROUND_TRIPS_MS {
+            let cell = |label: &str| match best(&predictions, sessions, rtt, mesh.object_call_ms, label) {
+                Some((design, p99)) => format!("{p99:.0} ms ({design})"),
+                None => "—".into(),
+            };
+            println!(
+                "| {sessions} | {rtt} ms | {} | {} | {} | {} |",
+                cell(SEED),
+                cell(WHOLE_REPLY),
+                cell(HEADERS_FIRST),
+                cell(RELAYED)
+            );
         }
     }
+    let relay_tier = relay_tier(&mesh);
+    println!("\nrelay tier at {RELAY_JUDGED_AT_SESSIONS} sessions: best headers-first p99 / best relayed p99");
+    for row in relay_tier["gains"].as_array().into_iter().flatten() {
+        println!(
+            "  round trip {} ms, caller CPU per call {} ms: {} / {} = {}x",
+            row["round_trip_ms"], row["call_cpu_ms"], row["headers_first_p99_ms"], row["relayed_p99_ms"], row["gain"]
+        );
+    }
+    println!("{}", relay_tier["decision"].as_str().unwrap_or(""));
     for shards in PREDICTED_SHARDS {
         println!("direct fan-out with {shards} shards holds up to {} sessions", direct_fanout_sessions(shards));
     }
+    let prices = prices(&mesh, &seed);
 
-    let curves = plot::curves(&mesh, &seed, &PREDICTED_SHARDS);
-    if let Err(e) = std::fs::write(&args.svg, plot::svg(&curves)) {
+    let plotted = Network::new(PLOTTED_RTT_MS, mesh.object_call_ms);
+    let curves = plot::curves(&mesh, &seed, &PREDICTED_SHARDS, plotted);
+    if let Err(e) = std::fs::write(&args.svg, plot::svg(&curves, plotted)) {
         fail(&format!("{}: {e}", args.svg));
     }
     let model = json!({
@@ -197,6 +218,8 @@ fn main() {
             {CALIBRATION_SESSIONS}-session costs; object and tool calls from make bench", inputs.calibration),
         "validation": validation,
         "predictions": predictions,
+        "relay_tier": relay_tier,
+        "prices": prices,
     });
     let mut cluster = inputs.cluster.clone();
     cluster["model"] = model;
@@ -323,50 +346,158 @@ fn push_checks(out: &mut Vec<Value>, label: &str, sessions: u64, runs: &[&Value]
     }
 }
 
+const SEED: &str = "seed (1 object)";
+const WHOLE_REPLY: &str = "whole replies (before)";
+const HEADERS_FIRST: &str = "headers first";
+const RELAYED: &str = "through relays";
+
+/// Every design × session count × round trip on Cloudflare, with the Worker's CPU per call taken as
+/// the whole local object call (an upper bound: it includes the object's side).
 fn predictions(mesh: &UnitCosts, seed: &UnitCosts) -> Vec<Value> {
     let mut out = Vec::new();
-    // Where the seed can still answer: its object's limit, beside the mesh.
-    let near_limit = SEED_REFERENCE_SESSIONS;
-    out.push(prediction_json(
-        near_limit,
-        "seed (1 object)",
-        &predict(seed, Design::SingleObject, Execution::Cloudflare, near_limit),
-    ));
-    out.push(prediction_json(
-        near_limit,
-        "mesh-16",
-        &predict(mesh, Design::mesh(16), Execution::Cloudflare, near_limit),
-    ));
-    for sessions in PREDICTED_SESSIONS {
-        let seed_prediction = predict(seed, Design::SingleObject, Execution::Cloudflare, sessions);
-        out.push(prediction_json(sessions, "seed (1 object)", &seed_prediction));
-        for shards in PREDICTED_SHARDS {
-            let p = predict(mesh, Design::mesh(shards), Execution::Cloudflare, sessions);
-            out.push(prediction_json(sessions, &format!("mesh-{shards}"), &p));
+    for sessions in std::iter::once(SEED_REFERENCE_SESSIONS).chain(PREDICTED_SESSIONS) {
+        for rtt in ROUND_TRIPS_MS {
+            let network = Network::new(rtt, mesh.object_call_ms);
+            let cloudflare = Execution::Cloudflare(network);
+            let p = predict(seed, Design::SingleObject, cloudflare, sessions);
+            out.push(prediction_json(sessions, network, SEED, None, &p));
+            for shards in PREDICTED_SHARDS {
+                for (label, design) in [
+                    (WHOLE_REPLY, Design::whole_reply(shards)),
+                    (HEADERS_FIRST, Design::mesh(shards)),
+                    (RELAYED, Design::relayed(shards)),
+                ] {
+                    let p = predict(mesh, design, cloudflare, sessions);
+                    out.push(prediction_json(sessions, network, label, Some(shards), &p));
+                }
+            }
         }
-        // The two ways past the 6-connection rounds (not built), at the largest shard count.
-        let shards = PREDICTED_SHARDS[PREDICTED_SHARDS.len() - 1];
-        let early = Design::Mesh { shards, fanout: Fanout::EarlyAck };
-        out.push(prediction_json(
-            sessions,
-            &format!("mesh-{shards}, shards ack before writing"),
-            &predict(mesh, early, Execution::Cloudflare, sessions),
-        ));
-        let relays = shards.div_ceil(CONNECTIONS_IN_FLIGHT);
-        let relayed = Design::Mesh { shards, fanout: Fanout::Relayed { relays } };
-        out.push(prediction_json(
-            sessions,
-            &format!("mesh-{shards} via {relays} relays"),
-            &predict(mesh, relayed, Execution::Cloudflare, sessions),
-        ));
     }
     out
 }
 
-fn prediction_json(sessions: u64, design: &str, p: &Prediction) -> Value {
+/// The lowest broadcast p99 of design `label` at one point, and where (`mesh-N`).
+fn best(predictions: &[Value], sessions: u64, rtt: f64, call_cpu_ms: f64, label: &str) -> Option<(String, f64)> {
+    predictions
+        .iter()
+        .filter(|p| p["sessions"] == json!(sessions) && p["design"] == json!(label))
+        .filter(|p| p["round_trip_ms"] == json!(rtt) && p["call_cpu_ms"] == json!(round3(call_cpu_ms)))
+        .filter_map(|p| {
+            let where_ = p["shards"].as_u64().map_or("1 object".to_owned(), |n| format!("{n} shards"));
+            Some((where_, p["broadcast_p99_ms"].as_f64()?))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// How much the relay tier cuts a broadcast's p99 at 1,000,000 sessions, each way at its best shard
+/// count, at every round trip and at both bounds of the Worker's CPU per call (none; the whole local
+/// call); built if the cut is 2× or more at 2 ms and above.
+fn relay_tier(mesh: &UnitCosts) -> Value {
+    let sessions = RELAY_JUDGED_AT_SESSIONS;
+    let mut gains = Vec::new();
+    for call_cpu_ms in [0.0, mesh.object_call_ms] {
+        for rtt in ROUND_TRIPS_MS {
+            let cloudflare = Execution::Cloudflare(Network::new(rtt, call_cpu_ms));
+            let lowest = |design: fn(u32) -> Design| {
+                PREDICTED_SHARDS
+                    .iter()
+                    .map(|&shards| (shards, predict(mesh, design(shards), cloudflare, sessions)))
+                    .filter(|(_, p)| p.cannot_hold.is_none())
+                    .min_by(|a, b| a.1.broadcast_p99_ms.total_cmp(&b.1.broadcast_p99_ms))
+            };
+            let (Some((direct_shards, direct)), Some((relayed_shards, relayed))) =
+                (lowest(Design::mesh), lowest(Design::relayed))
+            else {
+                continue;
+            };
+            gains.push(json!({
+                "round_trip_ms": rtt,
+                "call_cpu_ms": round3(call_cpu_ms),
+                "headers_first_p99_ms": round1(direct.broadcast_p99_ms),
+                "headers_first_shards": direct_shards,
+                "relayed_p99_ms": round1(relayed.broadcast_p99_ms),
+                "relayed_shards": relayed_shards,
+                "gain": round1(direct.broadcast_p99_ms / relayed.broadcast_p99_ms),
+            }));
+        }
+    }
+    let judged: Vec<f64> = gains
+        .iter()
+        .filter(|g| g["round_trip_ms"].as_f64().is_some_and(|rtt| rtt >= RELAY_JUDGED_FROM_RTT_MS))
+        .filter_map(|g| g["gain"].as_f64())
+        .collect();
+    let least = judged.iter().cloned().fold(f64::INFINITY, f64::min);
+    let decision = if least >= 2.0 {
+        format!(
+            "relay tier: built (at {sessions} sessions it cuts the broadcast p99 by {least}x or more at every round trip \
+             from {RELAY_JUDGED_FROM_RTT_MS} ms, at either bound of the caller's CPU per call)"
+        )
+    } else {
+        format!(
+            "relay tier: the least cut at {sessions} sessions from {RELAY_JUDGED_FROM_RTT_MS} ms is {least}x, under 2x"
+        )
+    };
+    json!({ "sessions": sessions, "gains": gains, "least_gain_from_2ms": least, "decision": decision })
+}
+
+/// A month of each workload size for the seed and the mesh, printed and as JSON.
+fn prices(mesh: &UnitCosts, seed: &UnitCosts) -> Value {
+    use pricing::{price, shards_for, workloads, Priced};
+    println!("\nA month on Cloudflare (USD; prices and their sources in examples/capacity/pricing.rs):\n");
+    println!("| workload | design | total | largest lines |");
+    println!("|---|---|---:|---|");
+    let mut out = Vec::new();
+    for workload in workloads() {
+        let shards = shards_for(workload.sessions);
+        let relay_above = 32;
+        for (label, costs, design) in [
+            ("seed (1 object + KV)".to_owned(), seed, Priced::Seed),
+            (format!("mesh-{shards}"), mesh, Priced::Mesh { shards, relay_above }),
+        ] {
+            let bill = price(costs, design, &workload);
+            let mut lines = bill.lines();
+            lines.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let largest: Vec<String> = lines
+                .iter()
+                .filter(|(_, usd)| *usd >= 0.01)
+                .take(3)
+                .map(|(what, usd)| format!("{what} {usd:.2}"))
+                .collect();
+            match &bill.cannot_hold {
+                Some(why) => println!("| {} | {label} | — | {why} |", workload.name),
+                None => println!("| {} | {label} | {:.2} | {} |", workload.name, bill.total_usd(), largest.join(", ")),
+            }
+            out.push(json!({
+                "workload": workload.name,
+                "sessions": workload.sessions,
+                "sessions_started_per_day": workload.sessions_started_per_day,
+                "reconnects_per_session_per_day": workload.reconnects_per_session_per_day,
+                "broadcasts_per_s": workload.broadcasts_per_s,
+                "targeted_per_s": workload.targeted_per_s,
+                "tool_calls_per_s": workload.tool_calls_per_s,
+                "design": label,
+                "cannot_hold": bill.cannot_hold,
+                "total_usd": bill.cannot_hold.is_none().then(|| round1(bill.total_usd() * 10.0) / 10.0),
+                "lines_usd": lines.iter().map(|(what, usd)| json!({ "what": what, "usd": round1(usd * 10.0) / 10.0 })).collect::<Vec<_>>(),
+                "usage": {
+                    "worker_requests": bill.worker_requests, "worker_cpu_ms": bill.worker_cpu_ms.round(),
+                    "object_requests": bill.object_requests.round(), "object_gb_s": bill.object_gb_s.round(),
+                    "rows_read": bill.rows_read.round(), "rows_written": bill.rows_written.round(),
+                    "kv_reads": bill.kv_reads.round(), "kv_writes": bill.kv_writes.round(), "kv_lists": bill.kv_lists.round(),
+                },
+            }));
+        }
+    }
+    Value::Array(out)
+}
+
+fn prediction_json(sessions: u64, network: Network, design: &str, shards: Option<u32>, p: &Prediction) -> Value {
     json!({
         "sessions": sessions,
+        "round_trip_ms": network.round_trip_ms,
+        "call_cpu_ms": round3(network.call_cpu_ms),
         "design": design,
+        "shards": shards,
         "broadcast_p50_ms": p.cannot_hold.is_none().then(|| round1(p.broadcast_p50_ms)),
         "broadcast_p99_ms": p.cannot_hold.is_none().then(|| round1(p.broadcast_p99_ms)),
         "creates_per_s": p.cannot_hold.is_none().then(|| round1(p.creates_per_s)),

@@ -4,9 +4,10 @@
 //! - **local**: workerd runs one thread per process. One process (`make bench`) does the objects' and
 //!   the Worker's work on that thread; the cluster (`make bench-cluster`) gives the objects one process
 //!   and the Worker F others, all sharing the machine's cores with the clients.
-//! - **Cloudflare**: every object and every Worker invocation runs on its own thread; a Worker has at
-//!   most 6 connections in flight and 1,000 object subrequests per invocation; an object holds at most
-//!   32,768 sockets and serves about 1,000 requests/s.
+//! - **Cloudflare**: every object and every Worker invocation runs on its own thread; a call's headers
+//!   come back a round trip after it is made (a parameter: this machine cannot measure Cloudflare's);
+//!   a caller has at most 6 calls waiting for headers and 1,000 object subrequests per invocation; an
+//!   object holds at most 32,768 sockets and serves about 1,000 requests/s.
 //!
 //! Deliveries of one broadcast complete one after another as the busiest thread works through them, so
 //! the q-quantile recipient waits for the fixed part plus q of the serial part.
@@ -21,7 +22,26 @@ pub enum Execution {
     /// Objects in one process, the Worker in `fronts` processes, on `cores` cores shared with the clients.
     LocalCluster { fronts: u32, cores: u32 },
     /// Cloudflare: a thread per object and per Worker invocation.
-    Cloudflare,
+    Cloudflare(Network),
+}
+
+/// What a call costs on Cloudflare besides the callee's work.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Network {
+    /// From making a call to its response headers.
+    pub round_trip_ms: f64,
+    /// The caller's own CPU per call (serializing, the fetch, reading the answer).
+    pub call_cpu_ms: f64,
+}
+
+/// The Worker→object round trips the predictions are made at (ms): the object call measured here
+/// (`make bench`, one process), then within a location, across a region, across a continent.
+pub const ROUND_TRIPS_MS: [f64; 4] = [0.37, 2.0, 10.0, 25.0];
+
+impl Network {
+    pub fn new(round_trip_ms: f64, call_cpu_ms: f64) -> Self {
+        Self { round_trip_ms, call_cpu_ms }
+    }
 }
 
 /// The design being modelled.
@@ -36,19 +56,32 @@ pub enum Design {
 /// How a broadcast reaches the member shards.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fanout {
-    /// As built: the Worker calls them 6 at a time, and a call returns after the shard's writes.
-    Direct,
-    /// Not built: each shard acknowledges before it writes, so a call holds a connection one round trip.
-    EarlyAck,
-    /// Not built: the Worker calls `relays` relay objects, each calling its share of the shards 6 at a
-    /// time (as built otherwise), each with its own subrequest budget.
+    /// Before headers-first replies: a call returned after the shard's writes, so it held one of the
+    /// caller's 6 connections while the shard wrote (shards wrote 6 at a time).
+    WholeReply,
+    /// As built: a shard answers headers first, so a call holds a connection one round trip and the
+    /// shards' writes overlap.
+    HeadersFirst,
+    /// As built above `RELAY_ABOVE_SHARDS`: the Worker calls `relays` relay objects headers first, and
+    /// each calls its share of the shards the same way, with its own connections and budget.
     Relayed { relays: u32 },
 }
 
 impl Design {
-    /// The mesh as built.
+    /// The mesh as built, calling its shards directly.
     pub fn mesh(shards: u32) -> Self {
-        Self::Mesh { shards, fanout: Fanout::Direct }
+        Self::Mesh { shards, fanout: Fanout::HeadersFirst }
+    }
+
+    /// The mesh as built with its relay tier on: ⌈√shards⌉ relays (`mcp_mesh::fanout::relay_count`).
+    pub fn relayed(shards: u32) -> Self {
+        let relays = mcp_mesh::fanout::relay_count(shards as usize) as u32;
+        Self::Mesh { shards, fanout: Fanout::Relayed { relays } }
+    }
+
+    /// The mesh before headers-first replies.
+    pub fn whole_reply(shards: u32) -> Self {
+        Self::Mesh { shards, fanout: Fanout::WholeReply }
     }
 }
 
@@ -102,11 +135,17 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
         )
     };
     let (broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s) = match execution {
-        // One thread does both sides.
-        // One thread does both sides, in order: the shards called at once (6, the Worker's connections)
-        // write all their sockets before the thread relays the first message; the rest follow.
+        // One thread does both sides, in order: the shards called at once write all their sockets
+        // before the thread relays the first message; the rest follow. Answered headers first, every
+        // shard is called within a few turns, before the first relay; a whole reply held a
+        // connection, so 6 at once.
         Execution::LocalSingle => {
-            let at_once = members.min(CONNECTIONS_IN_FLIGHT) as f64 / members as f64;
+            let at_once = match design {
+                Design::Mesh { fanout: Fanout::WholeReply, .. } => {
+                    members.min(CONNECTIONS_IN_FLIGHT) as f64 / members as f64
+                }
+                _ => 1.0,
+            };
             let head = at_once * k * costs.socket_send_ms;
             let per_delivery = costs.relay_ms + (1.0 - at_once) * costs.socket_send_ms;
             let targeted = recipients * (costs.socket_send_ms + costs.relay_ms) + extra_objects + extra_worker;
@@ -128,7 +167,7 @@ pub fn predict(costs: &UnitCosts, design: Design, execution: Execution, sessions
             );
             local(0.0, per_delivery, per_create, targeted)
         }
-        Execution::Cloudflare => cloudflare(costs, design, members, k, recipients, targeted_shards),
+        Execution::Cloudflare(network) => cloudflare(costs, design, network, members, k, recipients, targeted_shards),
     };
     Prediction { broadcast_p50_ms, broadcast_p99_ms, creates_per_s, targeted_per_s, cannot_hold }
 }
@@ -164,7 +203,7 @@ pub fn targeted_extra(costs: &UnitCosts, design: Design, k: f64, recipients: f64
 }
 
 fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<String> {
-    if execution != Execution::Cloudflare {
+    if !matches!(execution, Execution::Cloudflare(_)) {
         return None;
     }
     match design {
@@ -174,7 +213,7 @@ fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<S
         Design::Mesh { shards, .. } if sessions > shards as u64 * SHARD_MAX_SOCKETS => {
             Some(format!("{shards} shards hold at most {} sockets", shards as u64 * SHARD_MAX_SOCKETS))
         }
-        Design::Mesh { shards, fanout: Fanout::Direct | Fanout::EarlyAck }
+        Design::Mesh { shards, fanout: Fanout::WholeReply | Fanout::HeadersFirst }
             if shards + 1 > SUBREQUESTS_PER_INVOCATION =>
         {
             Some(format!(
@@ -194,30 +233,39 @@ fn limit_broken(design: Design, execution: Execution, sessions: u64) -> Option<S
     }
 }
 
-/// Cloudflare: the Worker asks the coordinator for the members, then calls them 6 at a time; a call
-/// holds its connection while the shard writes its sockets, so shard j starts in round ⌊j/6⌋. Each
-/// recipient's relay runs in its own Worker invocation, in parallel with every other.
+/// When a caller makes its i-th call (from 0) of a fan-out whose calls each hold one of its 6
+/// connections for `held_ms`: every 6 calls wait for a slot, and each costs the caller's thread
+/// `call_cpu_ms`, whichever is slower.
+pub fn call_made_at(i: u32, held_ms: f64, call_cpu_ms: f64) -> f64 {
+    ((i / CONNECTIONS_IN_FLIGHT) as f64 * held_ms).max(i as f64 * call_cpu_ms)
+}
+
+/// Cloudflare: the Worker asks the coordinator for the members, then calls them with 6 waiting at
+/// once. Answered headers first a call holds its connection one round trip, so shard j starts a
+/// round trip after call j is made; a whole reply held it while the shard wrote. Through relays, the
+/// Worker's call to relay j mod R comes first, then that relay's call ⌊j/R⌋. Each recipient's relay
+/// into its SSE stream runs in its own Worker invocation, in parallel with every other.
 fn cloudflare(
     costs: &UnitCosts,
     design: Design,
+    network: Network,
     members: u32,
     k: f64,
     recipients: f64,
     targeted_shards: f64,
 ) -> (f64, f64, f64, f64) {
     let per_shard = k / members as f64;
-    let rtt = costs.object_call_ms;
-    let round = rtt + per_shard * costs.socket_send_ms;
-    let slots = CONNECTIONS_IN_FLIGHT;
+    let Network { round_trip_ms: rtt, call_cpu_ms: cpu } = network;
+    let writes = per_shard * costs.socket_send_ms;
     // When shard j starts writing: after the coordinator's member list (mesh) and its own call.
     let start = |j: u32| -> f64 {
         match design {
             Design::SingleObject => rtt,
-            Design::Mesh { fanout: Fanout::Direct, .. } => 2.0 * rtt + (j / slots) as f64 * round,
-            Design::Mesh { fanout: Fanout::EarlyAck, .. } => 2.0 * rtt + (j / slots) as f64 * rtt,
+            Design::Mesh { fanout: Fanout::WholeReply, .. } => 2.0 * rtt + call_made_at(j, rtt + writes, cpu),
+            Design::Mesh { fanout: Fanout::HeadersFirst, .. } => 2.0 * rtt + call_made_at(j, rtt, cpu),
             Design::Mesh { fanout: Fanout::Relayed { relays }, .. } => {
                 let relays = relays.max(1);
-                3.0 * rtt + ((j / relays) / slots) as f64 * round
+                3.0 * rtt + call_made_at(j % relays, rtt, cpu) + call_made_at(j / relays, rtt, cpu)
             }
         }
     };
@@ -272,12 +320,16 @@ mod tests {
 
     #[test]
     fn local_single_is_the_sum_of_both_sides_on_one_thread() {
-        let p = predict(&costs(), Design::mesh(16), Execution::LocalSingle, 10_000);
-        // The first 6 of 16 shards write their share before the first relay; then each delivery costs
-        // its relay and the rest of the writes.
+        let p = predict(&costs(), Design::whole_reply(16), Execution::LocalSingle, 10_000);
+        // With whole replies the first 6 of 16 shards write their share before the first relay; then
+        // each delivery costs its relay and the rest of the writes.
         let fixed = 5.0 + 16.0 + 6.0 / 16.0 * 10_000.0 * 0.03;
         let per_delivery = 0.1 + 10.0 / 16.0 * 0.03;
         assert!((p.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * per_delivery)).abs() < 1e-9, "{p:?}");
+        // Headers first, every shard writes before the first relay.
+        let first = predict(&costs(), Design::mesh(16), Execution::LocalSingle, 10_000);
+        let fixed = 5.0 + 16.0 + 10_000.0 * 0.03;
+        assert!((first.broadcast_p50_ms - (fixed + 0.5 * 10_000.0 * 0.1)).abs() < 1e-9, "{first:?}");
         assert!((p.creates_per_s - 1_000.0 / 6.5).abs() < 1e-9);
         // The seed's one object writes every socket before the first relay.
         let seed = predict(&costs(), Design::SingleObject, Execution::LocalSingle, 10_000);
@@ -293,12 +345,17 @@ mod tests {
         assert!((four.broadcast_p99_ms - (21.0 + 0.99 * 50_000.0 * per_delivery)).abs() < 1e-6);
     }
 
+    /// Cloudflare with a 1 ms round trip and no CPU per call, as the example costs' object call.
+    fn cloudflare() -> Execution {
+        Execution::Cloudflare(Network::new(1.0, 0.0))
+    }
+
     #[test]
-    fn cloudflare_rounds_of_six_shards_set_the_broadcast_time() {
+    fn whole_replies_set_the_broadcast_time_in_rounds_of_six_shards() {
         let c = costs();
         // 12 shards of 1,000: two rounds; the second starts when the first round's shards are done. The
         // 99th percentile (11,880 delivered) is the 980th socket of each second-round shard.
-        let p = predict(&c, Design::mesh(12), Execution::Cloudflare, 12_000);
+        let p = predict(&c, Design::whole_reply(12), cloudflare(), 12_000);
         let round = 1.0 + 1_000.0 * 0.03;
         let p99 = 2.0 + round + 980.0 * 0.03 + 0.1;
         assert!((p.broadcast_p99_ms - p99).abs() < 0.01, "{p:?} vs {p99}");
@@ -306,32 +363,45 @@ mod tests {
     }
 
     #[test]
-    fn early_acks_and_relays_take_the_writes_out_of_the_rounds() {
+    fn headers_first_and_relays_take_the_writes_out_of_the_rounds() {
         let c = costs();
-        // 12 shards of 1,000 in two rounds: as built the second round waits for the first one's writes
-        // (1 + 30 ms); with early acks it starts one round trip later and the writes overlap.
-        let direct = predict(&c, Design::mesh(12), Execution::Cloudflare, 12_000);
-        let early = predict(&c, Design::Mesh { shards: 12, fanout: Fanout::EarlyAck }, Execution::Cloudflare, 12_000);
-        assert!((direct.broadcast_p99_ms - (2.0 + 31.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{direct:?}");
-        assert!((early.broadcast_p99_ms - (2.0 + 1.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{early:?}");
-        // 10 relays of 6 shards each: one round per relay, one hop more than a direct call.
+        // 12 shards of 1,000 in two rounds: a whole reply's second round waits for the first one's
+        // writes (1 + 30 ms); headers first it starts one round trip later and the writes overlap.
+        let whole = predict(&c, Design::whole_reply(12), cloudflare(), 12_000);
+        let first = predict(&c, Design::mesh(12), cloudflare(), 12_000);
+        assert!((whole.broadcast_p99_ms - (2.0 + 31.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{whole:?}");
+        assert!((first.broadcast_p99_ms - (2.0 + 1.0 + 980.0 * 0.03 + 0.1)).abs() < 0.01, "{first:?}");
+        // 10 relays of 6 shards: one hop more; relays 6 to 9 are called a round trip later, so their 24
+        // shards start at 4 ms, the other 36 at 3: the 99th percentile is the 975th socket of the late ones.
         let relayed = Design::Mesh { shards: 60, fanout: Fanout::Relayed { relays: 10 } };
-        let p = predict(&c, relayed, Execution::Cloudflare, 60_000);
-        assert!((p.broadcast_p99_ms - (3.0 + 990.0 * 0.03 + 0.1)).abs() < 0.01, "{p:?}");
+        let p = predict(&c, relayed, cloudflare(), 60_000);
+        assert!((p.broadcast_p99_ms - (4.0 + 975.0 * 0.03 + 0.1)).abs() < 0.01, "{p:?}");
+        assert_eq!(Design::relayed(512), Design::Mesh { shards: 512, fanout: Fanout::Relayed { relays: 23 } });
+    }
+
+    #[test]
+    fn a_callers_cpu_spaces_its_calls_when_it_is_slower_than_the_round_trips() {
+        assert_eq!(call_made_at(5, 1.0, 0.0), 0.0, "the first six go at once");
+        assert_eq!(call_made_at(11, 1.0, 0.0), 1.0);
+        assert_eq!(call_made_at(11, 1.0, 0.5), 5.5, "eleven calls' CPU before the twelfth");
+        // 64 shards of 1,000 with 0.5 ms per call: the last is made at 31.5 ms instead of 10 round trips.
+        let slow = predict(&costs(), Design::mesh(64), Execution::Cloudflare(Network::new(1.0, 0.5)), 64_000);
+        let fast = predict(&costs(), Design::mesh(64), cloudflare(), 64_000);
+        assert!(slow.broadcast_p99_ms > fast.broadcast_p99_ms + 15.0, "{slow:?} vs {fast:?}");
     }
 
     #[test]
     fn limits_are_reported_not_predicted_past() {
         let c = costs();
-        assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 40_000).cannot_hold.is_some());
-        assert!(predict(&c, Design::SingleObject, Execution::Cloudflare, 30_000).cannot_hold.is_none());
-        assert!(predict(&c, Design::mesh(16), Execution::Cloudflare, 1_000_000).cannot_hold.is_some());
-        assert!(predict(&c, Design::mesh(64), Execution::Cloudflare, 1_000_000).cannot_hold.is_none());
+        assert!(predict(&c, Design::SingleObject, cloudflare(), 40_000).cannot_hold.is_some());
+        assert!(predict(&c, Design::SingleObject, cloudflare(), 30_000).cannot_hold.is_none());
+        assert!(predict(&c, Design::mesh(16), cloudflare(), 1_000_000).cannot_hold.is_some());
+        assert!(predict(&c, Design::mesh(64), cloudflare(), 1_000_000).cannot_hold.is_none());
         assert_eq!(direct_fanout_sessions(512), 16_384_000);
-        let wide = Design::Mesh { shards: 1_024, fanout: Fanout::Direct };
-        assert!(predict(&c, wide, Execution::Cloudflare, 20_000_000).cannot_hold.is_some());
+        let wide = Design::mesh(1_024);
+        assert!(predict(&c, wide, cloudflare(), 20_000_000).cannot_hold.is_some());
         let relayed = Design::Mesh { shards: 1_024, fanout: Fanout::Relayed { relays: 2 } };
-        assert!(predict(&c, relayed, Execution::Cloudflare, 20_000_000).cannot_hold.is_none());
+        assert!(predict(&c, relayed, cloudflare(), 20_000_000).cannot_hold.is_none());
     }
 
     #[test]
@@ -373,7 +443,7 @@ mod tests {
         assert_eq!(plain.broadcast_p50_ms, late.broadcast_p50_ms);
         // mesh-1: 5 + 1 ms fixed, every socket written first (300 ms), then 0.99 × 10,000 relays.
         assert!((late.broadcast_p99_ms - (306.0 + 0.99 * 10_000.0 * 0.1 * 1.3)).abs() < 1e-9, "{late:?}");
-        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), Execution::Cloudflare, 100_000).broadcast_p99_ms;
+        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), cloudflare(), 100_000).broadcast_p99_ms;
         assert_eq!(cloud(&costs()), cloud(&tailed));
     }
 
@@ -386,15 +456,15 @@ mod tests {
         assert!((slower.creates_per_s - 0.8 * plain.creates_per_s).abs() < 1e-9, "{slower:?}");
         assert!((slower.targeted_per_s - 0.8 * plain.targeted_per_s).abs() < 1e-9, "{slower:?}");
         assert_eq!(plain.broadcast_p99_ms, slower.broadcast_p99_ms);
-        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), Execution::Cloudflare, 100_000).creates_per_s;
+        let cloud = |c: &UnitCosts| predict(c, Design::mesh(16), cloudflare(), 100_000).creates_per_s;
         assert_eq!(cloud(&costs()), cloud(&shared));
     }
 
     #[test]
     fn creates_on_cloudflare_scale_with_shards_up_to_the_request_limit() {
         let c = costs();
-        let one = predict(&c, Design::SingleObject, Execution::Cloudflare, 10_000).creates_per_s;
-        let mesh = predict(&c, Design::mesh(64), Execution::Cloudflare, 1_000_000).creates_per_s;
+        let one = predict(&c, Design::SingleObject, cloudflare(), 10_000).creates_per_s;
+        let mesh = predict(&c, Design::mesh(64), cloudflare(), 1_000_000).creates_per_s;
         assert!((one - 500.0).abs() < 1e-9, "{one}");
         assert!((mesh - 64.0 * 500.0).abs() < 1e-9, "{mesh}");
     }

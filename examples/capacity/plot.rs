@@ -1,8 +1,9 @@
-//! Predicted broadcast p99 on Cloudflare against sessions, one curve per shard count and one for the
-//! seed's single object, as a self-contained SVG (log-log axes).
+//! Predicted broadcast p99 on Cloudflare against sessions at one round trip, one curve per shard count
+//! as built, one through relays, one as it was before headers-first replies, and one for the seed's
+//! single object, as a self-contained SVG (log-log axes).
 
 use super::costs::UnitCosts;
-use super::model::{predict, Design, Execution, Fanout};
+use super::model::{predict, Design, Execution, Fanout, Network};
 
 pub struct Curve {
     pub label: String,
@@ -12,18 +13,18 @@ pub struct Curve {
     pub points: Vec<(f64, f64)>,
 }
 
-const COLORS: [&str; 5] = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#7f7f7f"];
+const COLORS: [&str; 6] = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#7f7f7f", "#8c564b"];
 
-pub fn curves(mesh: &UnitCosts, seed: &UnitCosts, shards: &[u32]) -> Vec<Curve> {
+pub fn curves(mesh: &UnitCosts, seed: &UnitCosts, shards: &[u32], network: Network) -> Vec<Curve> {
     // 1,000 to ~17M sessions, 8 points per decade.
     let sessions: Vec<u64> = (0..=58).map(|i| 10f64.powf(3.0 + i as f64 / 8.0) as u64).collect();
     let curve = |label: String, color, costs: &UnitCosts, design| Curve {
         label,
         color,
-        dashed: matches!(design, Design::Mesh { fanout: Fanout::EarlyAck, .. }),
+        dashed: !matches!(design, Design::Mesh { fanout: Fanout::HeadersFirst, .. } | Design::SingleObject),
         points: sessions
             .iter()
-            .map(|&k| (k, predict(costs, design, Execution::Cloudflare, k)))
+            .map(|&k| (k, predict(costs, design, Execution::Cloudflare(network), k)))
             .filter(|(_, p)| p.cannot_hold.is_none())
             .map(|(k, p)| (k as f64, p.broadcast_p99_ms))
             .collect(),
@@ -33,13 +34,13 @@ pub fn curves(mesh: &UnitCosts, seed: &UnitCosts, shards: &[u32]) -> Vec<Curve> 
         out.push(curve(format!("mesh, {n} shards"), COLORS[i % 4], mesh, Design::mesh(n)));
     }
     if let Some(&n) = shards.last() {
-        let early = Design::Mesh { shards: n, fanout: Fanout::EarlyAck };
-        out.push(curve(format!("{n}, shards ack first"), COLORS[(shards.len() - 1) % 4], mesh, early));
+        out.push(curve(format!("{n}, through relays"), COLORS[(shards.len() - 1) % 4], mesh, Design::relayed(n)));
+        out.push(curve(format!("{n}, whole replies (before)"), COLORS[5], mesh, Design::whole_reply(n)));
     }
     out
 }
 
-pub fn svg(curves: &[Curve]) -> String {
+pub fn svg(curves: &[Curve], network: Network) -> String {
     let (width, height, left, right, top, bottom) = (760.0, 460.0, 70.0, 190.0, 30.0, 50.0);
     let (x_min, x_max) = (3.0f64, 7.25f64); // log10 sessions
     let all: Vec<f64> = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1.max(1e-3).log10())).collect();
@@ -50,7 +51,9 @@ pub fn svg(curves: &[Curve]) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" \
          font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" \
-         font-size=\"14\">Predicted broadcast p99 on Cloudflare (model, unit costs measured locally)</text>\n"
+         font-size=\"14\">Predicted broadcast p99 on Cloudflare at a {} ms round trip (model, unit costs \
+         measured locally)</text>\n",
+        network.round_trip_ms
     );
     for decade in 3..=7 {
         let v = 10f64.powi(decade);

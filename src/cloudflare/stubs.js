@@ -31,25 +31,24 @@ export function readBody(response) {
   return response.text();
 }
 
-/// The object side of a headers-first answer: a body stream and its controller, which the object
-/// ends with its reply (`endBody`) or fails (`failBody`) once its work is done.
-export function openBody() {
-  let controller;
-  const stream = new ReadableStream({
-    start(c) {
-      controller = c;
+/// The object side of a headers-first answer: a body whose first read runs `produce` (a function
+/// returning a promise of the reply's text) and ends with its text, or fails with its error. With no
+/// high-water mark nothing is pulled before a read, and the runtime reads a body only once its
+/// headers are on their way: the work runs after them, without waiting for a timer turn.
+export function bodyOnRead(produce) {
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        try {
+          controller.enqueue(new TextEncoder().encode(await produce()));
+          controller.close();
+        } catch (error) {
+          controller.error(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
     },
-  });
-  return [stream, controller];
-}
-
-export function endBody(controller, text) {
-  controller.enqueue(new TextEncoder().encode(text));
-  controller.close();
-}
-
-export function failBody(controller, message) {
-  controller.error(new Error(message));
+    { highWaterMark: 0 },
+  );
 }
 
 /// Opens a WebSocket to `url` on object `name`; resolves to [101, socket, the `header` value] or,

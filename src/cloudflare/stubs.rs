@@ -4,12 +4,11 @@
 
 use std::future::Future;
 
+use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::wasm_bindgen::JsCast;
-use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::{js_sys, web_sys, Env, Method, Request, Response, ResponseBody, WebSocket};
-
-use super::timer::sleep;
 
 use crate::error::{MeshError, Result};
 use crate::protocol::{
@@ -46,14 +45,8 @@ extern "C" {
     #[wasm_bindgen(js_name = readBody)]
     fn read_body(response: &JsValue) -> js_sys::Promise;
 
-    #[wasm_bindgen(js_name = openBody)]
-    fn open_body() -> js_sys::Array;
-
-    #[wasm_bindgen(js_name = endBody)]
-    fn end_body(controller: &JsValue, text: &str);
-
-    #[wasm_bindgen(js_name = failBody)]
-    fn fail_body(controller: &JsValue, message: &str);
+    #[wasm_bindgen(js_name = bodyOnRead)]
+    fn body_on_read(produce: JsValue) -> web_sys::ReadableStream;
 
     #[wasm_bindgen(js_name = upgradeObject)]
     fn upgrade_object(namespace: &JsValue, name: &str, name_header: &str, url: &str, header: &str) -> js_sys::Promise;
@@ -228,8 +221,9 @@ where
 }
 
 /// An object's headers-first answer to call `C`: reads it (a bad call is answered whole, as an error
-/// status), then answers `200` at once and runs `work` after the headers have gone; the body ends
-/// with `work`'s reply, or fails with its error, so the caller never takes a failure for a success.
+/// status), then answers `200` with a body whose first read runs `work` (see `bodyOnRead`): the
+/// headers go out first, and the body ends with `work`'s reply or fails with its error, so the caller
+/// never takes a failure for a success.
 pub async fn answer_headers_first<C, F, Fut>(request: &mut Request, work: F) -> worker::Result<Response>
 where
     C: ObjectCall,
@@ -241,20 +235,17 @@ where
         Err(error) => return error_response(&error),
     };
     let work = work(call);
-    let body = open_body();
-    let (stream, controller) = (body.get(0), body.get(1));
-    spawn_local(async move {
-        // The response must reach the runtime before the work runs: work with no await in it (a send
-        // loop) would otherwise run in this turn and hold the headers. A timer turn puts them first.
-        sleep(0).await;
-        match work.await.and_then(|reply| encode_reply(&reply)) {
-            Ok(text) => end_body(&controller, &text),
-            Err(error) => fail_body(&controller, &error.to_string()),
-        }
+    let produce = Closure::once_into_js(move || {
+        future_to_promise(async move {
+            match work.await.and_then(|reply| encode_reply(&reply)) {
+                Ok(text) => Ok(JsValue::from_str(&text)),
+                Err(error) => Err(js_sys::Error::new(&error.to_string()).into()),
+            }
+        })
     });
     let headers = worker::Headers::new();
     headers.set("content-type", "application/json")?;
-    Ok(Response::from_body(ResponseBody::Stream(stream.unchecked_into()))?.with_headers(headers))
+    Ok(Response::from_body(ResponseBody::Stream(body_on_read(produce)))?.with_headers(headers))
 }
 
 /// An upgrade's answer: the 101 with the socket, or the error as a status and body.

@@ -1,7 +1,7 @@
-//! The fan-out scenarios of the end-to-end run, in the real runtime: a broadcast keeps calling shards
-//! while earlier shards' reports are still open (the shards answer headers first), the streams get the
-//! event before the reports come, and a shard that fails after its headers fails the send instead of
-//! counting as delivered. The shards' reports are held or failed through the test build's
+//! The fan-out scenarios of the end-to-end run, in the real runtime: a shard answers a send's headers
+//! before it writes, so a broadcast calls every shard while none has written yet, and a shard that
+//! fails after its headers fails the send instead of counting as delivered. The shards' sends are
+//! held (after their headers, before their writes) or failed through the test build's
 //! `/mesh/hold-sends`; `wrangler dev` does not enforce the runtime's six-connection rule, the mesh's
 //! own limit (six calls waiting for headers) is what these show.
 
@@ -71,8 +71,9 @@ pub fn a_broadcast_calls_every_shard_while_reports_are_held(
         let auth = format!("Bearer {token}");
         request("POST", &url, &[("Authorization", &auth), JSON], Some(&json!({ "data": data }).to_string()))
     });
-    // Every member shard gets its call although no report has come: a fan-out that counted open
-    // bodies against its limit would stop at six.
+    // Every member shard has its call answered though none has written: a fan-out that counted open
+    // bodies against its limit would stop at six, and a shard that wrote before its headers would
+    // never be held.
     let deadline = Instant::now() + PATIENCE;
     let mut counts = (0, 0);
     while Instant::now() < deadline {
@@ -91,16 +92,20 @@ pub fn a_broadcast_calls_every_shard_while_reports_are_held(
                  {MAX_CONCURRENT_SUBREQUESTS} calls waiting for headers)"
             ),
         )?;
-        check(counts.1 >= u64::from(SHARD_COUNT), format!("{} reports held, expected {SHARD_COUNT}", counts.1))?;
-        // The streams are written before the report: every one has the event while all reports wait.
+        check(counts.1 >= u64::from(SHARD_COUNT), format!("{} sends held, expected {SHARD_COUNT}", counts.1))?;
+        let data = format!("\"{text}\"");
         for (id, stream) in &mut streams {
-            check(got(stream, &text), format!("{id} did not get the broadcast while the reports were held"))?;
+            stream.wait_until(Duration::from_millis(20), |_| false);
+            check(!stream.events.iter().any(|e| e.data == data), format!("{id} got the broadcast while held"))?;
         }
         check(!send.is_finished(), "the broadcast answered before the shards reported")
     })();
     hold(w, "release", None)?;
     let reply = send.join().map_err(|_| "the send thread panicked".to_owned())?;
     result?;
+    for (id, stream) in &mut streams {
+        check(got(stream, &text), format!("{id} did not get the broadcast once released"))?;
+    }
     check(reply.status == 200, format!("the broadcast failed once released: {} {}", reply.status, reply.body))?;
     let report = reply.json();
     let delivered = report["delivered"].as_u64().unwrap_or(0);
@@ -129,7 +134,7 @@ pub fn a_shard_failing_after_its_headers_fails_the_send(
         reply.body.contains("failed after its headers"),
         format!("the error does not say what happened: {}", reply.body),
     )?;
-    // The other shards wrote theirs; the failure is about not knowing, not about them.
+    // The other shards wrote theirs; the send fails for the one that did not report.
     check(got(&mut streams[0].1, &text), "a healthy shard's stream did not get the send")?;
     let again = format!("{text}-again");
     let reply = admin(w, "/mesh/send", &json!({ "sessions": ids, "data": payload(&again) }));

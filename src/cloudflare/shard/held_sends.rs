@@ -1,6 +1,7 @@
-//! Test builds only (`test-routes`): holding a shard's send reports after their writes, or failing
-//! them, so the end-to-end suite shows in the real runtime that the Worker's fan-out starts more calls
-//! while earlier bodies are open, and that a shard failing after its headers is not counted.
+//! Test builds only (`test-routes`): holding a shard's sends after their headers and before their
+//! writes, or failing them there, so the end-to-end suite shows in the real runtime that a call's
+//! headers come back before the shard writes, that the Worker's fan-out starts more calls while
+//! earlier bodies are open, and that a shard failing after its headers is not counted.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -11,16 +12,16 @@ use super::super::timer::sleep;
 use crate::error::{MeshError, Result};
 use crate::protocol::ObjectCall;
 
-/// What a shard does with a send's report once its streams are written.
+/// What a shard does with a send once its headers are answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldMode {
-    /// Ends the body with the report (the normal path).
+    /// Runs it (the normal path).
     #[default]
     Release,
-    /// Keeps the body open until the mode changes.
+    /// Waits, its body open, until the mode changes.
     Hold,
-    /// Fails the body instead of reporting, as a shard dying after its headers does.
+    /// Fails the body without writing, as a shard dying after its headers does.
     Fail,
 }
 
@@ -30,7 +31,7 @@ pub struct HoldSends {
     pub mode: HoldMode,
 }
 
-/// Sends a shard has started (its headers answered), and those held now.
+/// Sends a shard has started (their headers answered), and those held now.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct HeldSends {
     pub started: u64,

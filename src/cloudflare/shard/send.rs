@@ -1,5 +1,5 @@
 //! A shard's send, answered headers first (see `crate::headers_first`): the call's headers go back at
-//! once, then the send runs as a task of its own that frames the event once, writes it to the
+//! once, and the first read of the body runs the send: it frames the event once, writes it to the
 //! addressed streams (`sockets::deliver`), logs it for replay, and ends the body with its report.
 //!
 //! The streams are written before the log row: a socket send issued while a write is pending waits
@@ -37,11 +37,11 @@ impl SendTask {
     /// Runs the send; its reply is the call's report.
     pub async fn run(self, request: SendRequest) -> Result<SendReply> {
         #[cfg(feature = "test-routes")]
-        self.hold.started();
-        let reply = self.write_and_log(request)?;
-        #[cfg(feature = "test-routes")]
-        self.hold.wait().await?;
-        Ok(reply)
+        {
+            self.hold.started();
+            self.hold.wait().await?;
+        }
+        self.write_and_log(request)
     }
 
     fn write_and_log(&self, request: SendRequest) -> Result<SendReply> {
