@@ -24,6 +24,9 @@ pub const DEFAULT_COORDINATOR_BINDING: &str = "MESH_COORDINATOR";
 pub const DEFAULT_KEEPALIVE_MS: u32 = 25_000;
 /// `SSE_RETRY_MS`: the `retry:` hint sent on every GET stream.
 pub const DEFAULT_SSE_RETRY_MS: u32 = 1_000;
+/// `RELAY_ABOVE_SHARDS`: a send to more member shards than this goes through relay objects (see
+/// `crate::fanout`); the capacity model shows relays pay on Cloudflare from a few dozen shards.
+pub const DEFAULT_RELAY_ABOVE_SHARDS: u32 = 32;
 /// `MAX_BODY_BYTES`: the largest POST body accepted; larger gets 413.
 pub const DEFAULT_MAX_BODY_BYTES: u32 = 4 * 1024 * 1024;
 
@@ -40,6 +43,9 @@ pub struct MeshConfig {
     pub shard_binding: String,
     /// `COORDINATOR_BINDING`; default [`DEFAULT_COORDINATOR_BINDING`].
     pub coordinator_binding: String,
+    /// `RELAY_ABOVE_SHARDS` (0 to [`MAX_SHARD_COUNT`]; 0: never); default
+    /// [`DEFAULT_RELAY_ABOVE_SHARDS`]. A send to more member shards goes through ⌈√N⌉ relays.
+    pub relay_above_shards: u32,
     /// `KEEPALIVE_MS` (100 to 290,000); default [`DEFAULT_KEEPALIVE_MS`].
     pub keepalive_ms: u32,
     /// `SSE_RETRY_MS` (0 to 600,000); default [`DEFAULT_SSE_RETRY_MS`].
@@ -109,6 +115,13 @@ impl MeshConfig {
             shard_binding: lookup("SHARD_BINDING").unwrap_or_else(|| DEFAULT_SHARD_BINDING.to_owned()),
             coordinator_binding: lookup("COORDINATOR_BINDING")
                 .unwrap_or_else(|| DEFAULT_COORDINATOR_BINDING.to_owned()),
+            relay_above_shards: parse_bounded(
+                &lookup,
+                "RELAY_ABOVE_SHARDS",
+                DEFAULT_RELAY_ABOVE_SHARDS,
+                0,
+                MAX_SHARD_COUNT,
+            )?,
             keepalive_ms: parse_bounded(&lookup, "KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS, 100, 290_000)?,
             sse_retry_ms: parse_bounded(&lookup, "SSE_RETRY_MS", DEFAULT_SSE_RETRY_MS, 0, 600_000)?,
             max_body_bytes: parse_bounded(&lookup, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 32 * 1024 * 1024)?,
@@ -240,6 +253,19 @@ mod tests {
         assert_eq!(c.keepalive_ms, DEFAULT_KEEPALIVE_MS);
         assert_eq!(c.admin_token, None);
         assert_eq!(c.stream_max_events, 0, "streams stay open unless polling is asked for");
+        assert_eq!(c.relay_above_shards, DEFAULT_RELAY_ABOVE_SHARDS);
+    }
+
+    #[test]
+    fn relays_are_configured_by_a_shard_count_and_0_turns_them_off() {
+        assert_eq!(config(&[("SHARD_COUNT", "4"), ("RELAY_ABOVE_SHARDS", "0")]).unwrap().relay_above_shards, 0);
+        assert_eq!(config(&[("SHARD_COUNT", "4"), ("RELAY_ABOVE_SHARDS", "8")]).unwrap().relay_above_shards, 8);
+        for bad in ["-1", "x", "513"] {
+            match config(&[("SHARD_COUNT", "4"), ("RELAY_ABOVE_SHARDS", bad)]) {
+                Err(MeshError::Config { var, .. }) => assert_eq!(var, "RELAY_ABOVE_SHARDS", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! (`RELAY_ABOVE_SHARDS`) a send goes through relays instead: about √N relay objects, each calling its
 //! share of the shards, so no caller makes more than about √N calls. Must not touch the runtime.
 
-use crate::protocol::Member;
+use crate::error::MeshError;
+pub use crate::protocol::ShardBatch;
+use crate::protocol::{Member, SendReply};
 use crate::routing::shards_for_many;
 
 /// Simultaneous outgoing connections per Workers invocation; more queue in the runtime anyway, so
@@ -19,15 +21,6 @@ pub const MAX_CONCURRENT_SUBREQUESTS: usize = 6;
 /// plans allow 10,000 for fetches but the DO figure has been documented at 1,000). A broadcast costs
 /// one coordinator call plus one per member shard, so direct fan-out is safe up to this many shards.
 pub const DIRECT_FANOUT_SHARD_LIMIT: usize = 999;
-
-/// One shard's share of a send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardBatch {
-    /// The shard's number.
-    pub shard: u32,
-    /// `None` means every session on the shard (a broadcast).
-    pub sessions: Option<Vec<String>>,
-}
 
 /// Groups `session_ids` by the shard that holds them. Duplicate ids are sent once. The result is
 /// ordered by shard index so plans are deterministic.
@@ -100,6 +93,29 @@ pub fn goes_through_relays(batches: usize, relay_above: u32) -> bool {
     relay_above > 0 && batches > relay_above as usize
 }
 
+/// The name of relay `index` (an object of the shard class that holds no streams).
+pub fn relay_name(index: usize) -> String {
+    format!("{RELAY_NAME_PREFIX}{index}")
+}
+
+/// Prefix of every relay object's name.
+pub const RELAY_NAME_PREFIX: &str = "relay-";
+
+/// The shards' (or relays') outcomes of one send, summed: the total of the replies that came, and the
+/// errors of the calls that failed. A send with any error failed: the caller must not believe
+/// everyone was reached.
+pub fn sum_replies(outcomes: Vec<Result<SendReply, MeshError>>) -> (SendReply, Vec<MeshError>) {
+    let mut total = SendReply::default();
+    let mut errors = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(reply) => total.merge(reply),
+            Err(error) => errors.push(error),
+        }
+    }
+    (total, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +175,21 @@ mod tests {
         assert_eq!(reached, (0..40).collect::<Vec<_>>());
         assert!(shares.iter().all(|share| (5..=6).contains(&share.len())), "{shares:?}");
         assert!(plan_relays(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn replies_sum_and_every_failure_is_kept() {
+        let reply = |delivered, missing: &[&str]| SendReply {
+            report: crate::protocol::SendReport { delivered, failed: 0, missing: missing.len() as u64 },
+            missing_ids: missing.iter().map(|id| id.to_string()).collect(),
+        };
+        let (total, errors) =
+            sum_replies(vec![Ok(reply(3, &["a"])), Err(MeshError::ShardFull { shard: 2 }), Ok(reply(4, &["b", "c"]))]);
+        assert_eq!(total.report.delivered, 7);
+        assert_eq!(total.report.missing, 3);
+        assert_eq!(total.missing_ids, ["a", "b", "c"]);
+        assert_eq!(errors, [MeshError::ShardFull { shard: 2 }]);
+        assert_eq!(relay_name(3), "relay-3");
     }
 
     #[test]

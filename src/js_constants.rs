@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::delivery::LogLevel;
-use crate::fanout::MAX_CONCURRENT_SUBREQUESTS;
+use crate::fanout::{MAX_CONCURRENT_SUBREQUESTS, RELAY_NAME_PREFIX};
 use crate::frames::KEEPALIVE_EVENT;
 use crate::protocol::{
     query_key, ObjectUpgrade, OpenStream, COORDINATOR_CALLS, COORDINATOR_NAME, HEADERS_FIRST_SHARD_CALLS,
@@ -37,10 +37,16 @@ pub fn module() -> String {
         "SHARD_NAME_PREFIX",
         &quote(SHARD_NAME_PREFIX),
     );
+    constant(
+        &mut js,
+        "A relay of the fan-out is an object of the shard class named with this prefix and its index.",
+        "RELAY_NAME_PREFIX",
+        &quote(RELAY_NAME_PREFIX),
+    );
     constant(&mut js, "The one coordinator object's name.", "COORDINATOR_NAME", &quote(COORDINATOR_NAME));
     constant(
         &mut js,
-        "Paths of the calls a `SyncLayer` shard answers (POST, JSON; SEND headers first, its report as the body).",
+        "Paths of the calls a `SyncLayer` answers (POST, JSON; SEND and RELAY_SEND headers first, their report as the body).",
         "SHARD_PATH",
         &paths(&HEADERS_FIRST_SHARD_CALLS.iter().chain(SHARD_CALLS).copied().collect::<Vec<_>>()),
     );
@@ -74,7 +80,7 @@ pub fn module() -> String {
     );
     constant(
         &mut js,
-        "Calls in flight at once from one invocation (the runtime allows 6 open connections).",
+        "Calls waiting for their headers at once from one invocation (the runtime's limit is 6).",
         "MAX_CONCURRENT_CALLS",
         &MAX_CONCURRENT_SUBREQUESTS.to_string(),
     );

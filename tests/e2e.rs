@@ -15,6 +15,7 @@ use std::time::Instant;
 use support::e2e_http::{check, HttpDriver};
 use support::fanout_scenarios::{
     a_broadcast_calls_every_shard_while_reports_are_held, a_shard_failing_after_its_headers_fails_the_send,
+    relays_keep_every_guarantee,
 };
 use support::manager_suite;
 use support::mcp_scenarios::{
@@ -45,7 +46,9 @@ fn main() {
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
             "reshard" => chaos::reshard(24, 4, 6).map(|r| println!("reshard: moved {}", r.moved)),
-            "chaos" => chaos::run(12, 30).map(|r| println!("chaos: {}/{}", r.delivered, r.expected)),
+            "chaos" => chaos::run(12, 30, 0).and_then(|direct| Ok((direct, chaos::run(12, 30, 1)?))).map(|(d, r)| {
+                println!("chaos: direct {}/{}, through relays {}/{}", d.delivered, d.expected, r.delivered, r.expected)
+            }),
             // `make chaos`: CHAOS_SESSIONS (1000), CHAOS_ROUNDS (20), CHAOS_SEED (1), CHAOS_RUNS (2).
             "chaos-scale" => chaos_at_scale(),
             "limits" => chaos::shard_full(),
@@ -53,7 +56,8 @@ fn main() {
             "hib" => hib_loop(),
             "fanout" => start_workers().and_then(|(wrangler, _peer)| {
                 a_broadcast_calls_every_shard_while_reports_are_held(&wrangler, &mut None)?;
-                a_shard_failing_after_its_headers_fails_the_send(&wrangler, &mut None)
+                a_shard_failing_after_its_headers_fails_the_send(&wrangler, &mut None)?;
+                relays_keep_every_guarantee(&wrangler, &mut None)
             }),
             "oauth" => oauth::run_scenario().and_then(|rust| {
                 let tmcp = oauth::run_tmcp_scenario()?;
@@ -120,17 +124,29 @@ fn main() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
         report(results.last());
     }
-    let started = Instant::now();
-    let outcome =
-        chaos::run(12, 30).and_then(|r| {
+    for (name, relay_above_shards) in [("", 0), (", through relays", 1)] {
+        let started = Instant::now();
+        let outcome = chaos::run(12, 30, relay_above_shards).and_then(|r| {
             println!(
-            "     chaos: {} sessions x {} notifications: delivered {}/{} (duplicates {}, reconnects {}); faults: {}",
-            r.sessions, r.notifications, r.delivered, r.expected, r.duplicates, r.reconnects, r.faults.join("; ")
-        );
+                "     chaos{name}: {} sessions x {} notifications: delivered {}/{} (duplicates {}, reconnects {}); \
+                 faults: {}",
+                r.sessions,
+                r.notifications,
+                r.delivered,
+                r.expected,
+                r.duplicates,
+                r.reconnects,
+                r.faults.join("; ")
+            );
             check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
         });
-    results.push((format!("chaos::restart_and_drops_lose_nothing ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
-    report(results.last());
+        let label = if relay_above_shards > 0 { "_through_relays" } else { "" };
+        results.push((
+            format!("chaos::restart_and_drops_lose_nothing{label} ({:.1}s)", started.elapsed().as_secs_f64()),
+            outcome,
+        ));
+        report(results.last());
+    }
     let started = Instant::now();
     let outcome = chaos::reshard(24, 4, 6).map(|r| {
         println!(
@@ -200,11 +216,14 @@ fn chaos_at_scale() -> Result<(), String> {
     let (seed, runs) = (var("CHAOS_SEED", 1), var("CHAOS_RUNS", 2));
     let mut reports = Vec::new();
     for run in 0..runs {
-        let report = chaos_scale::run(sessions, rounds.max(5), seed + run)?;
+        // Every other run sends through relays (RELAY_ABOVE_SHARDS 1: 2 or 3 relays for 4 or 6 shards).
+        let relay_above_shards = (run % 2) as u32;
+        let report = chaos_scale::run(sessions, rounds.max(5), seed + run, relay_above_shards)?;
         println!(
-            "chaos-scale: {} sessions: sent {}, delivered {}, lost {}, duplicates {}, reconnects {}, refused {}, \
-             unconfirmed {}; faults: {}",
+            "chaos-scale: {} sessions, RELAY_ABOVE_SHARDS {}: sent {}, delivered {}, lost {}, duplicates {}, \
+             reconnects {}, refused {}, unconfirmed {}; faults: {}",
             report.sessions,
+            report.relay_above_shards,
             report.sent,
             report.delivered,
             report.lost,
@@ -299,5 +318,6 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
             a_broadcast_calls_every_shard_while_reports_are_held,
         ),
         ("fanout::a_shard_failing_after_its_headers_fails_the_send", a_shard_failing_after_its_headers_fails_the_send),
+        ("fanout::relays_keep_every_guarantee", relays_keep_every_guarantee),
     ]
 }

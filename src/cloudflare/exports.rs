@@ -17,7 +17,7 @@ use crate::routing::{candidate_shards, shards_for_many};
 
 /// The deployment's settings from a Worker's `env` (vars and secrets), under the same rules as the
 /// Rust Worker; a JSON object `{shardCount, previousShardCounts, shardBinding, coordinatorBinding,
-/// keepaliveMs, streamBufferBytes}`, or an error naming the bad var.
+/// relayAboveShards, keepaliveMs, streamBufferBytes}`, or an error naming the bad var.
 #[wasm_bindgen(js_name = meshSettings)]
 pub fn mesh_settings(env: JsValue) -> Result<String, JsError> {
     let config = MeshConfig::from_lookup(|name| {
@@ -29,6 +29,7 @@ pub fn mesh_settings(env: JsValue) -> Result<String, JsError> {
         "previousShardCounts": config.previous_shard_counts,
         "shardBinding": config.shard_binding,
         "coordinatorBinding": config.coordinator_binding,
+        "relayAboveShards": config.relay_above_shards,
         "keepaliveMs": config.keepalive_ms,
         "streamBufferBytes": config.stream_buffer_bytes,
     })
@@ -39,6 +40,12 @@ pub fn mesh_settings(env: JsValue) -> Result<String, JsError> {
 #[wasm_bindgen(js_name = meshShardsFor)]
 pub fn mesh_shards_for(ids: Vec<String>, shard_count: u32) -> Vec<u32> {
     shards_for_many(&ids, shard_count)
+}
+
+/// How many relays a send to `batches` shards goes through (`crate::fanout::relay_count`).
+#[wasm_bindgen(js_name = meshRelayCount)]
+pub fn mesh_relay_count(batches: u32) -> u32 {
+    crate::fanout::relay_count(batches as usize) as u32
 }
 
 /// Where `key` (a session id or a topic) may live: its shard now, then under each previous count.

@@ -1,28 +1,27 @@
 //! `DurableMesh`: the sharded Durable Object implementation of `SessionManager` and of every part of
 //! the MCP backend. Sessions go to `shard_for(id, SHARD_COUNT)`; broadcasts go to the coordinator's
-//! member shards; targeted sends are grouped per shard. At most `MAX_CONCURRENT_SUBREQUESTS` calls
-//! wait for their headers at once; a send's shards answer headers first (see `crate::headers_first`),
-//! so their writes overlap while the fan-out reads their reports.
+//! member shards; targeted sends are grouped per shard; a send's calls go out as `fanout_calls` says
+//! (headers first, through relays above `RELAY_ABOVE_SHARDS` shards).
 
 use std::rc::Rc;
 
 use worker::Env;
 
+use super::fanout_calls;
 use super::relay::{spawn_relay, RelayOptions, ShardWaiter, SseSink};
 use super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::delivery::{ListenerFilter, NotificationKind};
 use crate::error::{MeshError, Result};
-use crate::fanout::{fits_direct_fanout, plan_broadcast, plan_targeted, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
+use crate::fanout::{plan_broadcast, plan_targeted, sum_replies, ShardBatch};
 use crate::frames::listener_event_tail;
-use crate::headers_first::headers_first;
 use crate::manager::{validate_session_id, SessionManager};
 use crate::mcp::backend::{Broker, Clock, Counters, OutgoingNotification, ReplyRouter, SessionStore};
 use crate::protocol::{
     fit_topics, AddToCounter, ClientReply, CloseStream, EndSession, GetSession, GetStatus, HasStream, ListMembers,
     ListSubscribers, MemberList, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, Payload, ReadCounter,
-    RegisterSession, SendReply, SendReport, SendRequest, SessionRecord, ShardStatus, Subscribe, Unsubscribe,
-    UpdateSession, HEADER_REQUEST_ID,
+    RegisterSession, SendReply, SendReport, SessionRecord, ShardStatus, Subscribe, Unsubscribe, UpdateSession,
+    HEADER_REQUEST_ID,
 };
 use crate::routing::{candidate_shards, shard_for};
 
@@ -79,6 +78,13 @@ impl DurableMesh {
 
     pub(super) async fn call_shard<C: ObjectCall>(&self, shard: u32, call: &C) -> Result<C::Reply> {
         let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(shard))?;
+        stubs::call(&stub, call).await
+    }
+
+    /// A call to relay `index` of the fan-out (test routes count what relays did).
+    #[cfg(feature = "test-routes")]
+    pub(super) async fn call_relay<C: ObjectCall>(&self, index: usize, call: &C) -> Result<C::Reply> {
+        let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Relay(index))?;
         stubs::call(&stub, call).await
     }
 
@@ -164,34 +170,13 @@ impl DurableMesh {
         payload: &Payload,
         kind: &NotificationKind,
     ) -> Result<SendReply> {
-        if !fits_direct_fanout(&batches) {
-            return Err(MeshError::Config {
-                var: "SHARD_COUNT",
-                reason: format!("{} member shards exceed one invocation's subrequest budget", batches.len()),
-            });
-        }
-        let calls = batches.into_iter().map(|batch| async move {
-            let call = SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() };
-            let stub = stubs::stub(&self.env, &self.config.shard_binding, Target::Shard(batch.shard))?;
-            stubs::call_headers_first(&stub, &call).await
-        });
-        let results = headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await;
-        let mut total = SendReply::default();
-        let mut first_error = None;
-        for result in results {
-            match result {
-                Ok(reply) => {
-                    total.report.merge(reply.report);
-                    total.missing_ids.extend(reply.missing_ids);
-                }
-                Err(error) => {
-                    worker::console_error!("send: a shard failed: {error}");
-                    first_error.get_or_insert(error);
-                }
-            }
+        let outcomes = fanout_calls::send(&self.env, &self.config, batches, payload, kind).await;
+        let (total, errors) = sum_replies(outcomes);
+        for error in &errors {
+            worker::console_error!("send: a shard failed: {error}");
         }
         // A partial failure is a failure: the caller must not believe everyone was reached.
-        match first_error {
+        match errors.into_iter().next() {
             Some(error) => Err(error),
             None => Ok(total),
         }

@@ -16,6 +16,7 @@ mod auth;
 #[allow(missing_docs)]
 mod coordinator;
 mod exports;
+mod fanout_calls;
 mod mesh;
 mod relay;
 mod settings;

@@ -11,6 +11,7 @@ use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::{js_sys, web_sys, Env, Method, Request, Response, ResponseBody, WebSocket};
 
 use crate::error::{MeshError, Result};
+use crate::fanout::relay_name;
 use crate::protocol::{
     decode_call, decode_reply, encode_reply, ErrorBody, ObjectCall, ObjectUpgrade, COORDINATOR_NAME,
     HEADER_OBJECT_NAME, STUB_ORIGIN,
@@ -22,6 +23,8 @@ use crate::routing::shard_name;
 pub enum Target {
     Shard(u32),
     Coordinator,
+    /// A relay of the fan-out: an object of the shard class that holds no streams.
+    Relay(usize),
 }
 
 pub fn platform(what: &'static str) -> impl Fn(worker::Error) -> MeshError {
@@ -67,7 +70,7 @@ pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
     if namespace.is_undefined() || !has_get_by_name {
         return Err(MeshError::Config {
             var: match target {
-                Target::Shard(_) => "SHARD_BINDING",
+                Target::Shard(_) | Target::Relay(_) => "SHARD_BINDING",
                 Target::Coordinator => "COORDINATOR_BINDING",
             },
             reason: format!("names {binding:?}, which is not a Durable Object binding of this Worker"),
@@ -76,6 +79,7 @@ pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
     let name = match target {
         Target::Shard(shard) => shard_name(shard),
         Target::Coordinator => COORDINATOR_NAME.to_owned(),
+        Target::Relay(index) => relay_name(index),
     };
     Ok(ObjectStub { namespace, name, target })
 }
@@ -165,6 +169,7 @@ fn upstream(target: Target, detail: String) -> MeshError {
     let what = match target {
         Target::Shard(_) => "shard",
         Target::Coordinator => "coordinator",
+        Target::Relay(_) => "relay",
     };
     MeshError::Upstream { what, detail }
 }

@@ -3,7 +3,7 @@
 //! one is driven natively; and `/mesh/hold-sends`, which holds or fails the shards' send reports (see
 //! `shard::held_sends`). Built only with the `test-routes` feature.
 
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Request, Response};
 
 use super::relay::SseSink;
@@ -33,12 +33,23 @@ struct SendBody {
     data: String,
 }
 
-/// `/mesh/hold-sends`'s body: the mode for the listed shards (every shard when absent).
+/// `/mesh/hold-sends`'s body: the mode for the listed shards (every shard when absent); with
+/// `relays`, the answer also counts what relays 0 to `relays` - 1 relayed.
 #[derive(Deserialize)]
 struct HoldBody {
     mode: HoldMode,
     #[serde(default)]
     shards: Option<Vec<u32>>,
+    #[serde(default)]
+    relays: u32,
+}
+
+/// `/mesh/hold-sends`'s answer: the shards' counts, and the relays' sends relayed.
+#[derive(Serialize, Default)]
+struct HoldCounts {
+    #[serde(flatten)]
+    shards: HeldSends,
+    relayed: u64,
 }
 
 pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
@@ -62,11 +73,14 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
         "/mesh/hold-sends" => {
             let body: HoldBody = read_body(request).await?;
             let shards = body.shards.unwrap_or_else(|| (0..mesh.config().shard_count).collect());
-            let mut total = HeldSends::default();
+            let mut total = HoldCounts::default();
             for shard in shards {
                 let held = mesh.call_shard(shard, &HoldSends { mode: body.mode }).await?;
-                total.started += held.started;
-                total.held += held.held;
+                total.shards.started += held.started;
+                total.shards.held += held.held;
+            }
+            for relay in 0..body.relays as usize {
+                total.relayed += mesh.call_relay(relay, &HoldSends { mode: HoldMode::Release }).await?.started;
             }
             json(&total)
         }

@@ -43,14 +43,45 @@ super::object_calls! {
     deliver_reply(ClientReply) -> ReplyAck = "/v3/reply";
 }
 
-/// Calls the shard answers headers first, beside [`SHARD_CALLS`]: their (handler name, path).
-pub const HEADERS_FIRST_SHARD_CALLS: &[(&str, &str)] = &[("send", <SendRequest as super::ObjectCall>::PATH)];
+/// Calls the shard class answers headers first, beside [`SHARD_CALLS`]: their (handler name, path).
+pub const HEADERS_FIRST_SHARD_CALLS: &[(&str, &str)] =
+    &[("send", <SendRequest as super::ObjectCall>::PATH), ("relay_send", <RelaySend as super::ObjectCall>::PATH)];
 
-/// Logs an event for replay, answers its headers, then writes it to the addressed streams (all of the
-/// shard's, or the listed sessions') and ends the body with what it reached.
+/// Answers its headers, then writes an event to the addressed streams (all of the shard's, or the
+/// listed sessions'), logs it for replay, and ends the body with what it reached.
 impl super::ObjectCall for SendRequest {
     const PATH: &'static str = "/v3/send";
     type Reply = SendReply;
+}
+
+/// Answered by a relay (an object of the shard class named `relay-<i>`, which holds no streams): its
+/// headers at once, then it sends to each of its shards headers first and ends the body with their
+/// reports summed, or fails it if any shard failed.
+impl super::ObjectCall for RelaySend {
+    const PATH: &'static str = "/v3/relay-send";
+    type Reply = SendReply;
+}
+
+/// One shard's share of a send: `sessions: None` means every session on the shard (a broadcast).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardBatch {
+    /// The shard's number.
+    pub shard: u32,
+    /// The targeted session ids, or `None` for all of the shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<String>>,
+}
+
+/// A send for a relay to make to its share of the shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelaySend {
+    /// The shards the relay calls, each with its share.
+    pub batches: Vec<ShardBatch>,
+    /// What the streams receive.
+    pub payload: Payload,
+    /// As [`SendRequest::kind`].
+    #[serde(default, skip_serializing_if = "NotificationKind::is_other")]
+    pub kind: NotificationKind,
 }
 
 /// A send through a shard: `sessions: None` means every session the shard holds.
@@ -110,6 +141,14 @@ pub struct SendReply {
     /// The targeted ids counted in `report.missing`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_ids: Vec<String>,
+}
+
+impl SendReply {
+    /// Adds another shard's reply to this one.
+    pub fn merge(&mut self, other: SendReply) {
+        self.report.merge(other.report);
+        self.missing_ids.extend(other.missing_ids);
+    }
 }
 
 /// Asks whether a session has a live stream on the shard.

@@ -18,10 +18,11 @@ const hash = (key, count) => [...key].reduce((sum, c) => sum * 31 + c.charCodeAt
 const routing = {
   shardsFor: (ids, count) => ids.map((id) => hash(id, count)),
   candidates: (key, count, previous) => [...new Set([count, ...previous].map((n) => hash(key, n)))],
+  relayCount: (batches) => Math.ceil(Math.sqrt(batches)),
 };
 
 /** Shards and a coordinator that answer the protocol's POSTs from memory, and log every call. */
-function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null } = {}) {
+function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null, relayAboveShards = 0 } = {}) {
   const calls = [];
   const shards = new Map();
   const shard = (name) => {
@@ -44,6 +45,18 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
         const missing_ids = targets.filter((id) => !s.streams.has(id));
         const delivered = targets.length - missing_ids.length;
         return { delivered, failed: 0, missing: missing_ids.length, ...(body.sessions ? { missing_ids } : {}) };
+      }
+      case SHARD_PATH.RELAY_SEND: {
+        assert.ok(name.startsWith('relay-'), 'a relay send goes to a relay');
+        const total = { delivered: 0, failed: 0, missing: 0, missing_ids: [] };
+        for (const batch of body.batches) {
+          const answer = handle(`shard-${batch.shard}`, SHARD_PATH.SEND, { sessions: batch.sessions, payload: body.payload });
+          if (Array.isArray(answer)) return answer;
+          total.delivered += answer.delivered;
+          total.missing += answer.missing;
+          total.missing_ids.push(...(answer.missing_ids ?? []));
+        }
+        return total;
       }
       case SHARD_PATH.HAS_STREAM:
         return { has: s.streams.has(body.session) };
@@ -100,7 +113,7 @@ function fakeMesh({ shardCount = 4, previousShardCounts = [], failShard = null }
       },
     }),
   };
-  const settings = { shardCount, previousShardCounts, keepaliveMs: 25000 };
+  const settings = { shardCount, previousShardCounts, keepaliveMs: 25000, relayAboveShards };
   const mesh = new Mesh({ shards: namespace, coordinator: namespace, settings, routing });
   const open = (id, count = shardCount) => shard(`shard-${hash(id, count)}`).streams.add(id);
   return { mesh, calls, shard, open };
@@ -206,6 +219,28 @@ test('a shard that fails after its headers, or ends without a report, fails the 
     sends[2].report(7);
     await assert.rejects(outcome, end === 'die' ? /failed after its headers: object reset/ : /without a reply/);
   }
+});
+
+test('above relayAboveShards a send goes through about √N relays, each shard in exactly one', async () => {
+  const { mesh, calls, open } = fakeMesh({ shardCount: 40, relayAboveShards: 8 });
+  const ids = Array.from({ length: 400 }, (_, i) => `r-${i}`);
+  ids.forEach((id) => open(id));
+  const members = new Set(ids.map((id) => hash(id, 40))).size;
+  assert.deepEqual(await mesh.send(undefined, 'x'), { delivered: 400, failed: 0, missing: 0 });
+  const relayed = calls.filter((c) => c.path === SHARD_PATH.RELAY_SEND);
+  assert.equal(relayed.length, Math.ceil(Math.sqrt(members)), 'one call per relay');
+  assert.equal(calls.filter((c) => c.path === SHARD_PATH.SEND).length, 0, 'the Worker calls no shard itself');
+  const shards = relayed.flatMap((c) => c.body.batches.map((b) => b.shard)).sort((a, b) => a - b);
+  assert.deepEqual(shards, [...new Set(shards)], 'no shard twice');
+  assert.equal(shards.length, members);
+  // Targeted, with ids missing: the relays' missing ids come back for the previous-layout retry.
+  const report = await mesh.send([...ids.slice(0, 300), 'gone-1', 'gone-2'], 'y');
+  assert.deepEqual(report, { delivered: 300, failed: 0, missing: 2 });
+  // At or under the limit the shards are called directly.
+  const small = fakeMesh({ shardCount: 8, relayAboveShards: 8 });
+  ids.slice(0, 50).forEach((id) => small.open(id));
+  await small.mesh.send(undefined, 'z');
+  assert.equal(small.calls.filter((c) => c.path === SHARD_PATH.RELAY_SEND).length, 0);
 });
 
 test('mid-resharding, ids missing on their new shard are tried on their previous one', async () => {

@@ -151,9 +151,12 @@ pub(super) fn announce_until_accepted(
     Ok(())
 }
 
-pub fn run(sessions: usize, notifications: usize) -> Result<ChaosReport, String> {
-    let mut w =
-        Wrangler::start_with_args(None, Some("mcp-mesh-chaos"), &[("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500")])?;
+/// `relay_above_shards`: the deployment's `RELAY_ABOVE_SHARDS` (1: every broadcast to 2 or more
+/// shards goes through relays; 0: none does).
+pub fn run(sessions: usize, notifications: usize, relay_above_shards: u32) -> Result<ChaosReport, String> {
+    let relay = relay_above_shards.to_string();
+    let vars = [("SHARD_COUNT", "4"), ("KEEPALIVE_MS", "500"), ("RELAY_ABOVE_SHARDS", relay.as_str())];
+    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-chaos"), &vars)?;
     let tag = format!("chaos{}", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..sessions {

@@ -17,6 +17,8 @@ use super::workerd::{request, Wrangler};
 
 pub struct ScaleReport {
     pub sessions: usize,
+    /// The run's `RELAY_ABOVE_SHARDS` (0: broadcasts go straight to the shards).
+    pub relay_above_shards: u32,
     pub faults: Vec<String>,
     pub sent: usize,
     pub delivered: usize,
@@ -101,9 +103,11 @@ fn call_tool(url: &str, session: &str, name: &str, arguments: serde_json::Value)
     (reply.status == 200 && reply.body.contains("\"result\"")).then_some(reply.body)
 }
 
-pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, String> {
+pub fn run(sessions: usize, rounds: usize, seed: u64, relay_above_shards: u32) -> Result<ScaleReport, String> {
     let (from, to) = (4u32, 6u32);
-    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-chaos-scale"), &[("SHARD_COUNT", &from.to_string())])?;
+    let vars = [("SHARD_COUNT", from.to_string()), ("RELAY_ABOVE_SHARDS", relay_above_shards.to_string())];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let mut w = Wrangler::start_with_args(None, Some("mcp-mesh-chaos-scale"), &vars)?;
     let tag = format!("scale{}", std::process::id());
     let mut clients = Vec::with_capacity(sessions);
     for _ in 0..sessions {
@@ -192,6 +196,7 @@ pub fn run(sessions: usize, rounds: usize, seed: u64) -> Result<ScaleReport, Str
     let duplicates: usize =
         clients.iter().map(|c| c.seen.values().chain(c.updates.values()).map(|n| n - 1).sum::<usize>()).sum();
     Ok(ScaleReport {
+        relay_above_shards,
         sessions,
         faults,
         sent,
@@ -231,6 +236,7 @@ pub fn write(reports: &[ScaleReport], path: &std::path::Path) -> Result<(), Stri
         "machine": {"cores": cores, "memory_gb": (memory_kb / 104_857.6).round() / 10.0, "cpu": cpu},
         "runs": reports.iter().map(|report| json!({
             "sessions": report.sessions,
+            "relay_above_shards": report.relay_above_shards,
             "faults": report.faults,
             "sent": report.sent,
             "delivered": report.delivered,

@@ -37,16 +37,40 @@ fn admin(w: &Wrangler, path: &str, body: &Value) -> Reply {
     request("POST", &w.url(path), &[("Authorization", &auth), JSON], Some(&body.to_string()))
 }
 
-/// Sets the hold mode (of `shards`, or of every shard); the shards' (sends started, reports held).
+/// Sets the hold mode (of `shards`, or of every shard); the shards' (sends started, sends held).
 fn hold(w: &Wrangler, mode: &str, shards: Option<&[u32]>) -> Result<(u64, u64), String> {
-    let body = match shards {
-        Some(shards) => json!({ "mode": mode, "shards": shards }),
-        None => json!({ "mode": mode }),
-    };
+    let counts = hold_counts(w, mode, shards, 0)?;
+    Ok((counts["started"].as_u64().unwrap_or(0), counts["held"].as_u64().unwrap_or(0)))
+}
+
+fn hold_counts(w: &Wrangler, mode: &str, shards: Option<&[u32]>, relays: u32) -> Result<Value, String> {
+    let mut body = json!({ "mode": mode, "relays": relays });
+    if let Some(shards) = shards {
+        body["shards"] = json!(shards);
+    }
     let reply = admin(w, "/mesh/hold-sends", &body);
     check(reply.status == 200, format!("hold-sends {mode}: {} {}", reply.status, reply.body))?;
-    let counts = reply.json();
-    Ok((counts["started"].as_u64().unwrap_or(0), counts["held"].as_u64().unwrap_or(0)))
+    Ok(reply.json())
+}
+
+/// What relays 0 to `relays` - 1 have relayed so far.
+fn relayed(w: &Wrangler, relays: u32) -> Result<u64, String> {
+    Ok(hold_counts(w, "release", Some(&[]), relays)?["relayed"].as_u64().unwrap_or(0))
+}
+
+/// A worker of its own whose sends to more than 4 shards go through relays (⌈√16⌉ = 4 of them).
+pub fn relays_keep_every_guarantee(_w: &Wrangler, fixture: &mut Option<Fleet>) -> Result<(), String> {
+    let vars = [("SHARD_COUNT", "16"), ("KEEPALIVE_MS", "500"), ("RELAY_ABOVE_SHARDS", "4")];
+    let relaying = Wrangler::start_with_args(None, Some("mcp-mesh-relays"), &vars)?;
+    let before = relayed(&relaying, 4)?;
+    a_broadcast_calls_every_shard_while_reports_are_held(&relaying, fixture)?;
+    let after_broadcast = relayed(&relaying, 4)?;
+    check(
+        after_broadcast == before + 4,
+        format!("the broadcast went through {} relays, not 4", after_broadcast - before),
+    )?;
+    a_shard_failing_after_its_headers_fails_the_send(&relaying, fixture)?;
+    check(relayed(&relaying, 4)? == after_broadcast + 8, "the two targeted sends did not go through the 4 relays each")
 }
 
 fn payload(text: &str) -> String {

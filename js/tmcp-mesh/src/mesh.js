@@ -2,7 +2,9 @@
 // onto shards, and the fan-out of a send (one call per member shard for a broadcast, ids grouped per
 // shard for a targeted send). A shard answers a send headers first (its report ends the body once its
 // sockets are written), and the runtime bounds the calls waiting for headers, so the fan-out keeps at
-// most MAX_CONCURRENT_CALLS waiting for headers and reads the bodies as they end. Plain JS with every runtime piece passed in, so node:test drives it
+// most MAX_CONCURRENT_CALLS waiting for headers and reads the bodies as they end. Above
+// `relayAboveShards` member shards a send goes through relays (objects of the shard class that call
+// their share of the shards the same way), as the Rust Worker's does. Plain JS with every runtime piece passed in, so node:test drives it
 // with a fake namespace; src/index.js wires the real one.
 
 import {
@@ -12,6 +14,7 @@ import {
   COORDINATOR_PATH,
   HEADER_OBJECT_NAME,
   MAX_CONCURRENT_CALLS,
+  RELAY_NAME_PREFIX,
   SHARD_NAME_PREFIX,
   SHARD_PATH,
   STUB_ORIGIN,
@@ -27,9 +30,11 @@ export class MeshCallError extends Error {
 }
 
 /**
- * @typedef {{ shardCount: number, previousShardCounts: number[], keepaliveMs: number }} Settings
+ * @typedef {{ shardCount: number, previousShardCounts: number[], keepaliveMs: number,
+ *             relayAboveShards?: number }} Settings
  * @typedef {{ shardsFor(ids: string[], count: number): ArrayLike<number>,
- *             candidates(key: string, count: number, previous: number[]): ArrayLike<number> }} Routing
+ *             candidates(key: string, count: number, previous: number[]): ArrayLike<number>,
+ *             relayCount(batches: number): number }} Routing
  * @typedef {{ delivered: number, failed: number, missing: number }} SendReport
  */
 
@@ -114,13 +119,8 @@ export class Mesh {
   }
 
   async #sendBatches(batches, data) {
-    const headers = await pool(batches, MAX_CONCURRENT_CALLS, (batch) =>
-      callHeadersFirst(
-        this.shards,
-        SHARD_NAME_PREFIX + batch.shard,
-        SHARD_PATH.SEND,
-        batch.sessions ? { sessions: batch.sessions, payload: { event: data } } : { payload: { event: data } },
-      ),
+    const headers = await pool(this.#calls(batches, { event: data }), MAX_CONCURRENT_CALLS, ([name, path, body]) =>
+      callHeadersFirst(this.shards, name, path, body),
     );
     const replies = await Promise.all(
       headers.map((answer) => (answer.status === "rejected" ? answer : answer.value.settled)),
@@ -139,6 +139,24 @@ export class Mesh {
     }
     if (firstError) throw firstError;
     return total;
+  }
+
+  /** A send's calls, as [object name, path, body]: one per shard, or one per relay above the limit. */
+  #calls(batches, payload) {
+    const share = (batch) => (batch.sessions ? { shard: batch.shard, sessions: batch.sessions } : { shard: batch.shard });
+    const relayAbove = this.settings.relayAboveShards ?? 0;
+    if (relayAbove === 0 || batches.length <= relayAbove) {
+      return batches.map((batch) => {
+        const body = batch.sessions ? { sessions: batch.sessions, payload } : { payload };
+        return [SHARD_NAME_PREFIX + batch.shard, SHARD_PATH.SEND, body];
+      });
+    }
+    const relays = this.routing.relayCount(batches.length);
+    const shares = Array.from({ length: relays }, () => []);
+    batches.forEach((batch, i) => shares[i % relays].push(share(batch)));
+    return shares
+      .filter((batches) => batches.length > 0)
+      .map((batches, i) => [RELAY_NAME_PREFIX + i, SHARD_PATH.RELAY_SEND, { batches, payload }]);
   }
 
   /** Whether `session` has a live stream on any shard it may be on. */

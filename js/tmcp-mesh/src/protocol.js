@@ -13,12 +13,16 @@ export const HEADER_OBJECT_NAME = "x-mesh-object";
 /** A shard object's name is this prefix and its number. */
 export const SHARD_NAME_PREFIX = "shard-";
 
+/** A relay of the fan-out is an object of the shard class named with this prefix and its index. */
+export const RELAY_NAME_PREFIX = "relay-";
+
 /** The one coordinator object's name. */
 export const COORDINATOR_NAME = "coordinator";
 
-/** Paths of the calls a `SyncLayer` shard answers (POST, JSON; SEND headers first, its report as the body). */
+/** Paths of the calls a `SyncLayer` answers (POST, JSON; SEND and RELAY_SEND headers first, their report as the body). */
 export const SHARD_PATH = Object.freeze({
   SEND: "/v3/send",
+  RELAY_SEND: "/v3/relay-send",
   HAS_STREAM: "/v3/stream/has",
   CLOSE_STREAM: "/v3/stream/close",
   REGISTER_SESSION: "/v3/session/register",
@@ -56,7 +60,7 @@ export const CONNECT_QUERY = Object.freeze({
 /** The log levels of `logging/setLevel`, least severe first. */
 export const LOG_LEVELS = Object.freeze(["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]);
 
-/** Calls in flight at once from one invocation (the runtime allows 6 open connections). */
+/** Calls waiting for their headers at once from one invocation (the runtime's limit is 6). */
 export const MAX_CONCURRENT_CALLS = 6;
 
 /** The SSE comment a stream is kept alive with. */

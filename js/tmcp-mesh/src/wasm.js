@@ -13,6 +13,7 @@ export { Coordinator, SyncLayer };
 export const routing = {
   shardsFor: (ids, count) => exported.meshShardsFor(ids, count),
   candidates: (key, count, previous) => exported.meshCandidateShards(key, count, Uint32Array.from(previous)),
+  relayCount: (batches) => exported.meshRelayCount(batches),
 };
 
 /** The Rust server's caller check (see auth.js). */

@@ -31,7 +31,7 @@ pub struct HoldSends {
     pub mode: HoldMode,
 }
 
-/// Sends a shard has started (their headers answered), and those held now.
+/// Sends a shard has started (their headers answered), or a relay has relayed, and those held now.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct HeldSends {
     pub started: u64,

@@ -1,5 +1,7 @@
 //! `SyncLayer`, the shard object: holds the hibernatable WebSockets of the sessions hashed onto it,
 //! their MCP session records, the subscriber index of the topics hashed onto it, and its replay log.
+//! An object of this class named `relay-<i>` is a relay of the fan-out instead (see `fanout_calls`):
+//! it only answers [`RelaySend`], and holds nothing.
 //!
 //! The object is composed of small parts, each in its own file with its own tables: `sockets` (the
 //! streams and the send loop), `replay_log`, `records` (session records), `topics` (the topic index),
@@ -31,6 +33,7 @@ use worker::{
     WebSocketIncomingMessage,
 };
 
+use super::fanout_calls;
 use super::settings;
 use super::stubs::{self, platform};
 use crate::config::MeshConfig;
@@ -41,9 +44,9 @@ use crate::expiry::plan_expiry;
 use crate::manager::validate_session_id;
 use crate::protocol::{
     dispatch_shard_call, fit_topics, Ack, ClientReply, CloseStream, DeleteReply, EndSession, GetSession, GetStatus,
-    HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, RegisterSession, ReplyAck,
-    SendRequest, SessionLookup, ShardCalls, ShardStatus, SocketAttachment, Subscribe, TopicSubscribers, Unsubscribe,
-    UpdateSession, CLOSE_INTERNAL_ERROR,
+    HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, RegisterSession,
+    RelaySend, ReplyAck, SendRequest, SessionLookup, ShardCalls, ShardStatus, SocketAttachment, Subscribe,
+    TopicSubscribers, Unsubscribe, UpdateSession, CLOSE_INTERNAL_ERROR,
 };
 use membership::{MembershipGate, Occupancy};
 use name::UNNAMED;
@@ -116,6 +119,15 @@ impl DurableObject for SyncLayer {
         match request.path().as_str() {
             SendRequest::PATH => match self.send_task() {
                 Ok(task) => stubs::answer_headers_first(&mut request, move |call| task.run(call)).await,
+                Err(error) => stubs::error_response(&error),
+            },
+            RelaySend::PATH => match self.settings() {
+                Ok(config) => {
+                    #[cfg(feature = "test-routes")]
+                    self.hold.started();
+                    let env = self.env.clone();
+                    stubs::answer_headers_first(&mut request, move |call| fanout_calls::relay(env, config, call)).await
+                }
                 Err(error) => stubs::error_response(&error),
             },
             #[cfg(feature = "test-routes")]

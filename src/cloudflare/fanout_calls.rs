@@ -1,0 +1,72 @@
+//! A send's calls to its shards, from the Worker or from a relay: at most
+//! `MAX_CONCURRENT_SUBREQUESTS` waiting for their headers (`crate::headers_first`), straight to the
+//! shards, or above `RELAY_ABOVE_SHARDS` member shards through ⌈√N⌉ relays (`crate::fanout`), each
+//! calling its share the same way. A relay is an object of the shard class named `relay-<i>`: it
+//! holds no streams, and its answer ends with its shards' reports summed.
+
+use worker::Env;
+
+use super::stubs::{self, Target};
+use crate::config::MeshConfig;
+use crate::delivery::NotificationKind;
+use crate::error::{MeshError, Result};
+use crate::fanout::{
+    fits_direct_fanout, goes_through_relays, plan_relays, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS,
+};
+use crate::headers_first::headers_first;
+use crate::protocol::{Payload, RelaySend, SendReply, SendRequest};
+
+/// Sends `payload` to `batches`, straight or through relays as the configuration says; one outcome
+/// per call made (a relay's covers its shards).
+pub async fn send(
+    env: &Env,
+    config: &MeshConfig,
+    batches: Vec<ShardBatch>,
+    payload: &Payload,
+    kind: &NotificationKind,
+) -> Vec<Result<SendReply>> {
+    if !goes_through_relays(batches.len(), config.relay_above_shards) {
+        return send_to_shards(env, config, batches, payload, kind).await;
+    }
+    let calls = plan_relays(batches).into_iter().enumerate().map(|(index, batches)| async move {
+        let call = RelaySend { batches, payload: payload.clone(), kind: kind.clone() };
+        let stub = stubs::stub(env, &config.shard_binding, Target::Relay(index))?;
+        stubs::call_headers_first(&stub, &call).await
+    });
+    headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await
+}
+
+/// Sends to each of `batches`' shards directly.
+async fn send_to_shards(
+    env: &Env,
+    config: &MeshConfig,
+    batches: Vec<ShardBatch>,
+    payload: &Payload,
+    kind: &NotificationKind,
+) -> Vec<Result<SendReply>> {
+    if !fits_direct_fanout(&batches) {
+        let reason = format!("{} member shards exceed one invocation's subrequest budget", batches.len());
+        return vec![Err(MeshError::Config { var: "SHARD_COUNT", reason })];
+    }
+    let calls = batches.into_iter().map(|batch| async move {
+        let call = SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() };
+        let stub = stubs::stub(env, &config.shard_binding, Target::Shard(batch.shard))?;
+        stubs::call_headers_first(&stub, &call).await
+    });
+    headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await
+}
+
+/// A relay's work: its share of a send, its shards' replies summed; the first failure fails it (the
+/// Worker must not count a shard that did not report).
+pub async fn relay(env: Env, config: std::rc::Rc<MeshConfig>, call: RelaySend) -> Result<SendReply> {
+    let outcomes = send_to_shards(&env, &config, call.batches, &call.payload, &call.kind).await;
+    let (total, mut errors) = sum_replies(outcomes);
+    match errors.len() {
+        0 => Ok(total),
+        1 => Err(errors.remove(0)),
+        failed => Err(MeshError::Upstream {
+            what: "relay",
+            detail: format!("{failed} of its shards failed; the first: {}", errors.remove(0)),
+        }),
+    }
+}
