@@ -23,6 +23,8 @@
 #   KEEP_OTHER_RUNS [0]: 1 keeps the runs of cluster.json this invocation does not repeat; all keeps
 #     every run already there, so repeats of a point accumulate (each run carries the date it was
 #     measured, `measured_at`; the model takes the median of a point's runs)
+#   ALT_BUILDS [unset]: "name=dir ..." build/ directories of other versions of the mesh; SYSTEM
+#     name-N serves that build with N shards, so a before/after comparison runs in the same invocation
 #   RESULTS_DIR [loadtest/results]  LOG_DIR [/tmp/mcp-cluster-logs]
 set -euo pipefail
 
@@ -144,9 +146,14 @@ group_rss_mb() {
 # names and in where the object classes live (the fronts bind them by script_name, without migrations).
 write_configs() {
   local system="$1" dir="$2" fronts="$3" i main objects top tables classes
+  local build="$WORK/build"
+  if [ -d "$WORK/alt-${system%-*}" ]; then
+    build="$WORK/alt-${system%-*}"
+    system="mesh-${system##*-}"
+  fi
   case "$system" in
     mesh-*)
-      main="$WORK/build/index.js"
+      main="$build/index.js"
       objects="mesh-cluster-objects"
       top=""
       tables="[vars]
@@ -229,6 +236,7 @@ log "building the probe"
 cargo build --release --example probe >&2
 PROBE="$ROOT/target/release/examples/probe"
 cp -r "$ROOT/build" "$WORK/build"
+for alt in ${ALT_BUILDS:-}; do cp -r "${alt#*=}" "$WORK/alt-${alt%%=*}"; done
 if [ ! -d loadtest/baseline/node_modules ]; then npm ci --prefix loadtest/baseline >&2; fi
 
 # Each finished run's line lands here at once, outside $WORK: if the invocation is cut short, its runs

@@ -173,6 +173,9 @@ def merge_run(args):
         "broadcast_p99_ms": percentile(broadcast, 99),
         "broadcast_max_ms": broadcast[-1] if broadcast else None,
         "broadcasts_sent": leader.get("broadcasts_sent", 0),
+        # The announcing caller's wait for its tool call's answer (the leader makes every call).
+        "announce_call_p50_ms": leader.get("announce_call_p50_ms"),
+        "announce_call_p99_ms": leader.get("announce_call_p99_ms"),
         "delivered": sum(p.get("delivered", 0) for p in probes),
         "expected": sum(p.get("expected", 0) for p in probes),
         "targeted_calls": leader.get("targeted_calls", 0),

@@ -36,6 +36,13 @@ const SEED_REFERENCE_SESSIONS: u64 = 30_000;
 /// Where the relay tier is judged: 1,000,000 sessions, at round trips of 2 ms and more.
 const RELAY_JUDGED_AT_SESSIONS: u64 = 1_000_000;
 const RELAY_JUDGED_FROM_RTT_MS: f64 = 2.0;
+/// The shard counts and per-shard load `relay_threshold` compares relays at.
+const RELAY_THRESHOLD_SHARDS: [u32; 7] = [8, 16, 24, 32, 48, 64, 128];
+const RELAY_THRESHOLD_SESSIONS_PER_SHARD: u64 = 2_000;
+/// Where `sizing` looks: session counts, the round trip, and how far from the best p99 is enough.
+const SIZING_SESSIONS: [u64; 7] = [1_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 10_000_000];
+const SIZING_RTT_MS: f64 = 2.0;
+const SIZING_SLACK_PERCENT: f64 = 10.0;
 /// The round trip the SVG's curves are drawn at.
 const PLOTTED_RTT_MS: f64 = 2.0;
 /// How a check from a run's own CPU is labelled.
@@ -199,6 +206,23 @@ fn main() {
         );
     }
     println!("{}", relay_tier["decision"].as_str().unwrap_or(""));
+    let relay_threshold = relay_threshold(&mesh);
+    println!("\nrelays or not, by shard count ({RELAY_THRESHOLD_SESSIONS_PER_SHARD} sessions per shard), broadcast p99 direct / relayed:");
+    for row in relay_threshold["rows"].as_array().into_iter().flatten() {
+        println!(
+            "  {} shards, round trip {} ms: {} / {} ms",
+            row["shards"], row["round_trip_ms"], row["headers_first_p99_ms"], row["relayed_p99_ms"]
+        );
+    }
+    println!("{}", relay_threshold["decision"].as_str().unwrap_or(""));
+    let sizing = sizing(&mesh);
+    println!("\nsizing SHARD_COUNT on Cloudflare ({SIZING_RTT_MS} ms round trip, as built with the default relays): the fewest shards within {SIZING_SLACK_PERCENT} % of the best broadcast p99");
+    for row in sizing.as_array().into_iter().flatten() {
+        println!(
+            "  {} sessions: {} shards, p99 {} ms (best {} ms at {} shards)",
+            row["sessions"], row["shards"], row["broadcast_p99_ms"], row["best_p99_ms"], row["best_shards"]
+        );
+    }
     for shards in PREDICTED_SHARDS {
         println!("direct fan-out with {shards} shards holds up to {} sessions", direct_fanout_sessions(shards));
     }
@@ -219,6 +243,8 @@ fn main() {
         "validation": validation,
         "predictions": predictions,
         "relay_tier": relay_tier,
+        "relay_threshold": relay_threshold,
+        "sizing": sizing,
         "prices": prices,
     });
     let mut cluster = inputs.cluster.clone();
@@ -438,6 +464,77 @@ fn relay_tier(mesh: &UnitCosts) -> Value {
         )
     };
     json!({ "sessions": sessions, "gains": gains, "least_gain_from_2ms": least, "decision": decision })
+}
+
+/// From which shard count relays cut a broadcast's p99, with shards a few thousand sessions each
+/// (where the rounds, not the writes, make the difference), at round trips from 2 ms and the whole
+/// local call as the caller's CPU: what `RELAY_ABOVE_SHARDS`' default stands on.
+fn relay_threshold(mesh: &UnitCosts) -> Value {
+    let mut rows = Vec::new();
+    let mut relays_pay_from: Option<u32> = None;
+    for shards in RELAY_THRESHOLD_SHARDS {
+        let sessions = u64::from(shards) * RELAY_THRESHOLD_SESSIONS_PER_SHARD;
+        let mut wins_everywhere = true;
+        for rtt in ROUND_TRIPS_MS.into_iter().filter(|&rtt| rtt >= RELAY_JUDGED_FROM_RTT_MS) {
+            let cloudflare = Execution::Cloudflare(Network::new(rtt, mesh.object_call_ms));
+            let direct = predict(mesh, Design::mesh(shards), cloudflare, sessions).broadcast_p99_ms;
+            let relayed = predict(mesh, Design::relayed(shards), cloudflare, sessions).broadcast_p99_ms;
+            wins_everywhere &= relayed < direct;
+            rows.push(json!({
+                "shards": shards,
+                "sessions": sessions,
+                "round_trip_ms": rtt,
+                "headers_first_p99_ms": round1(direct),
+                "relayed_p99_ms": round1(relayed),
+            }));
+        }
+        match (wins_everywhere, relays_pay_from) {
+            (true, None) => relays_pay_from = Some(shards),
+            (false, Some(_)) => relays_pay_from = None,
+            _ => {}
+        }
+    }
+    let decision = match relays_pay_from {
+        Some(shards) => {
+            format!("relays cut the p99 at every round trip from {RELAY_JUDGED_FROM_RTT_MS} ms from {shards} shards on")
+        }
+        None => "relays do not cut the p99 at every round trip at any shard count here".to_owned(),
+    };
+    json!({ "rows": rows, "relays_pay_from_shards": relays_pay_from, "decision": decision })
+}
+
+/// The shard count to deploy per session count on Cloudflare: the fewest shards (each costs a call
+/// per broadcast, and an object) whose broadcast p99 is within `SIZING_SLACK_PERCENT` of the best,
+/// as built (relays above `DEFAULT_RELAY_ABOVE_SHARDS`).
+fn sizing(mesh: &UnitCosts) -> Value {
+    let cloudflare = Execution::Cloudflare(Network::new(SIZING_RTT_MS, mesh.object_call_ms));
+    let as_built = |shards: u32| {
+        if mcp_mesh::fanout::goes_through_relays(shards as usize, mcp_mesh::config::DEFAULT_RELAY_ABOVE_SHARDS) {
+            Design::relayed(shards)
+        } else {
+            Design::mesh(shards)
+        }
+    };
+    let mut rows = Vec::new();
+    for sessions in SIZING_SESSIONS {
+        let options: Vec<(u32, f64)> = (0..=9)
+            .map(|power| 1u32 << power)
+            .map(|shards| (shards, predict(mesh, as_built(shards), cloudflare, sessions)))
+            .filter(|(_, p)| p.cannot_hold.is_none())
+            .map(|(shards, p)| (shards, p.broadcast_p99_ms))
+            .collect();
+        let Some(&(best_shards, best)) = options.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else { continue };
+        let enough = best * (1.0 + SIZING_SLACK_PERCENT / 100.0);
+        let Some(&(shards, p99)) = options.iter().find(|(_, p99)| *p99 <= enough) else { continue };
+        rows.push(json!({
+            "sessions": sessions,
+            "shards": shards,
+            "broadcast_p99_ms": round1(p99),
+            "best_shards": best_shards,
+            "best_p99_ms": round1(best),
+        }));
+    }
+    Value::Array(rows)
 }
 
 /// A month of each workload size for the seed and the mesh, printed and as JSON.

@@ -206,6 +206,8 @@ fn main() {
     let client = Client::pooled(&url);
     let run_id = format!("{:x}", uuid::Uuid::new_v4().as_u128() as u32);
     let mut bcast_lat: Vec<f64> = Vec::new();
+    // How long the announcing caller waited for its tool call's answer (the fan-out's totals).
+    let mut announce_call_ms: Vec<f64> = Vec::new();
     // Each broadcast's own latencies (by its text), to tell a slow broadcast from a slow recipient.
     let mut bcast_each: HashMap<String, Vec<f64>> = HashMap::new();
     let mut bcast_seen: HashSet<(usize, String)> = HashSet::new();
@@ -217,13 +219,18 @@ fn main() {
         let caller = sessions[0].1.clone();
         for b in 0..args.broadcasts {
             let text = format!("{ANNOUNCE_PREFIX}-{run_id}-{b}");
-            match client.rpc(
+            let called = Instant::now();
+            let answer = client.rpc(
                 Some(&caller),
                 100 + b as u64,
                 "tools/call",
                 json!({"name": "announce", "arguments": {"text": text}}),
-            ) {
-                Ok(_) => sent_texts.push(text),
+            );
+            match answer {
+                Ok(_) => {
+                    announce_call_ms.push(called.elapsed().as_secs_f64() * 1000.0);
+                    sent_texts.push(text);
+                }
                 Err(e) => note_error(format!("announce: {e}")),
             }
             // Take what already arrived so the channel stays short.
@@ -404,6 +411,7 @@ fn main() {
     let streams_closed_early = closed.load(Ordering::Relaxed);
 
     bcast_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    announce_call_ms.sort_by(f64::total_cmp);
     let broadcast_each = each_broadcast(&sent_texts, bcast_each);
     targ_lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let total_errors = errors.load(Ordering::Relaxed);
@@ -414,6 +422,8 @@ fn main() {
         "broadcast_p50_ms": round1(percentile(&bcast_lat, 50.0)),
         "broadcast_p95_ms": round1(percentile(&bcast_lat, 95.0)),
         "broadcast_p99_ms": round1(percentile(&bcast_lat, 99.0)),
+        "announce_call_p50_ms": round1(percentile(&announce_call_ms, 50.0)),
+        "announce_call_p99_ms": round1(percentile(&announce_call_ms, 99.0)),
         "broadcast_max_ms": round1(bcast_lat.last().copied()),
         "delivered": bcast_delivered,
         "expected": bcast_expected,
