@@ -627,7 +627,24 @@ fn fail(error: &str) -> ! {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_points;
+    use super::{parse_points, relay_threshold, sizing};
+    use crate::costs::example_costs;
+
+    #[test]
+    fn relays_pay_only_past_a_few_shards_and_sizing_grows_with_sessions() {
+        let threshold = relay_threshold(&example_costs());
+        let from = threshold["relays_pay_from_shards"].as_u64().expect("relays pay somewhere in 8..128");
+        assert!(from > 8, "at 8 shards a relay is a hop that saves no round, yet it paid from {from}");
+        let rows = sizing(&example_costs());
+        let shards: Vec<u64> = rows.as_array().unwrap().iter().map(|r| r["shards"].as_u64().unwrap()).collect();
+        assert_eq!(shards.len(), super::SIZING_SESSIONS.len());
+        assert!(shards.windows(2).all(|w| w[0] <= w[1]), "more sessions never want fewer shards: {shards:?}");
+        for row in rows.as_array().unwrap() {
+            let (chosen, best) = (row["broadcast_p99_ms"].as_f64().unwrap(), row["best_p99_ms"].as_f64().unwrap());
+            assert!(chosen <= best * 1.1 + 0.1, "{row}");
+            assert!(row["shards"].as_u64() <= row["best_shards"].as_u64(), "{row}");
+        }
+    }
 
     #[test]
     fn calibration_points_parse_sorted_and_refuse_what_cannot_make_a_line() {
