@@ -1,8 +1,8 @@
 //! The control calls a `SyncLayer` shard answers, each a type with its path and reply (see
 //! [`super::ObjectCall`]), and [`ShardCalls`], the handler trait the shard implements. The send
-//! ([`SendRequest`]) is answered headers first (see `crate::headers_first`): its status as soon as the
-//! event is in the shard's replay log, its [`SendReply`] as the body's end once the sockets are
-//! written. Must not touch the runtime.
+//! ([`SendRequest`]) is answered headers first (see `crate::headers_first`): its status at once, its
+//! [`SendReply`] as the body's end once the sockets are written and the event is in the replay log.
+//! Must not touch the runtime.
 
 use serde::{Deserialize, Serialize};
 
