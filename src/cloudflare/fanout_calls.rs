@@ -14,7 +14,7 @@ use crate::fanout::{
     fits_direct_fanout, goes_through_relays, plan_relays, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS,
 };
 use crate::headers_first::headers_first;
-use crate::protocol::{Payload, RelaySend, SendReply, SendRequest};
+use crate::protocol::{ObjectCall, Payload, RelaySend, SendReply, SendRequest};
 
 /// Sends `payload` to `batches`, straight or through relays as the configuration says; one outcome
 /// per call made (a relay's covers its shards).
@@ -28,12 +28,10 @@ pub async fn send(
     if !goes_through_relays(batches.len(), config.relay_above_shards) {
         return send_to_shards(env, config, batches, payload, kind).await;
     }
-    let calls = plan_relays(batches).into_iter().enumerate().map(|(index, batches)| async move {
-        let call = RelaySend { batches, payload: payload.clone(), kind: kind.clone() };
-        let stub = stubs::stub(env, &config.shard_binding, Target::Relay(index))?;
-        stubs::call_headers_first(&stub, &call).await
+    let calls = plan_relays(batches).into_iter().enumerate().map(|(index, batches)| {
+        (Target::Relay(index), RelaySend { batches, payload: payload.clone(), kind: kind.clone() })
     });
-    headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await
+    call_each(env, config, calls).await
 }
 
 /// Sends to each of `batches`' shards directly.
@@ -48,9 +46,24 @@ async fn send_to_shards(
         let reason = format!("{} member shards exceed one invocation's subrequest budget", batches.len());
         return vec![Err(MeshError::Config { var: "SHARD_COUNT", reason })];
     }
-    let calls = batches.into_iter().map(|batch| async move {
-        let call = SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() };
-        let stub = stubs::stub(env, &config.shard_binding, Target::Shard(batch.shard))?;
+    let calls = batches.into_iter().map(|batch| {
+        (
+            Target::Shard(batch.shard),
+            SendRequest { sessions: batch.sessions, payload: payload.clone(), kind: kind.clone() },
+        )
+    });
+    call_each(env, config, calls).await
+}
+
+/// Makes each (object of the shard class, call) headers first, at most `MAX_CONCURRENT_SUBREQUESTS`
+/// waiting for their headers; the calls are built as they go out.
+async fn call_each<C: ObjectCall<Reply = SendReply>>(
+    env: &Env,
+    config: &MeshConfig,
+    calls: impl Iterator<Item = (Target, C)>,
+) -> Vec<Result<SendReply>> {
+    let calls = calls.map(|(target, call)| async move {
+        let stub = stubs::stub(env, &config.shard_binding, target)?;
         stubs::call_headers_first(&stub, &call).await
     });
     headers_first(calls, MAX_CONCURRENT_SUBREQUESTS).await

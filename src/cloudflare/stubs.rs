@@ -86,20 +86,29 @@ pub fn stub(env: &Env, binding: &str, target: Target) -> Result<ObjectStub> {
 
 /// Makes `call` on the object and decodes its answer as the call's reply type.
 pub async fn call<C: ObjectCall>(stub: &ObjectStub, call: &C) -> Result<C::Reply> {
-    let target = stub.target;
-    let body = serde_json::to_string(call)?;
-    let url = format!("{STUB_ORIGIN}{}", C::PATH);
-    let answer = JsFuture::from(call_object(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, body))
-        .await
-        .map_err(|e| upstream(target, js_error(&e)))?;
-    let answer: js_sys::Array = answer.unchecked_into();
-    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
-    let text = answer.get(1).as_string().unwrap_or_default();
+    let (status, answer) = send_call(stub, call, call_object).await?;
+    let text = answer.as_string().unwrap_or_default();
     if (200..300).contains(&status) {
         decode_reply::<C>(&text)
     } else {
-        Err(error_from_status(target, status, &text))
+        Err(error_from_status(stub.target, status, &text))
     }
+}
+
+/// Posts `call` to the object through `js_call` (one of stubs.js's call functions): the answer's
+/// status and its second part (the body's text, or the response itself for a headers-first call).
+async fn send_call<C: ObjectCall>(
+    stub: &ObjectStub,
+    call: &C,
+    js_call: fn(&JsValue, &str, &str, &str, String) -> js_sys::Promise,
+) -> Result<(u16, JsValue)> {
+    let body = serde_json::to_string(call)?;
+    let url = format!("{STUB_ORIGIN}{}", C::PATH);
+    let answer = JsFuture::from(js_call(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, body))
+        .await
+        .map_err(|e| upstream(stub.target, js_error(&e)))?;
+    let answer: js_sys::Array = answer.unchecked_into();
+    Ok((answer.get(0).as_f64().unwrap_or(0.0) as u16, answer.get(1)))
 }
 
 /// Makes `call` on an object that answers it headers first (see `crate::headers_first`): resolves once
@@ -110,17 +119,11 @@ pub async fn call_headers_first<C: ObjectCall>(
     call: &C,
 ) -> Result<impl Future<Output = Result<C::Reply>> + 'static> {
     let target = stub.target;
-    let body = serde_json::to_string(call)?;
-    let url = format!("{STUB_ORIGIN}{}", C::PATH);
-    let answer = JsFuture::from(call_object_headers_first(&stub.namespace, &stub.name, HEADER_OBJECT_NAME, &url, body))
-        .await
-        .map_err(|e| upstream(target, js_error(&e)))?;
-    let answer: js_sys::Array = answer.unchecked_into();
-    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let (status, answer) = send_call(stub, call, call_object_headers_first).await?;
     if !(200..300).contains(&status) {
-        return Err(error_from_status(target, status, &answer.get(1).as_string().unwrap_or_default()));
+        return Err(error_from_status(target, status, &answer.as_string().unwrap_or_default()));
     }
-    let reading = JsFuture::from(read_body(&answer.get(1)));
+    let reading = JsFuture::from(read_body(&answer));
     Ok(async move {
         let text =
             reading.await.map_err(|e| upstream(target, format!("failed after its headers: {}", js_error(&e))))?;
