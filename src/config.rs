@@ -80,6 +80,43 @@ pub struct MeshConfig {
     pub request_state_secret: String,
 }
 
+impl MeshConfig {
+    /// The settings in force, by var name, as an operator reads them (`/mesh/status`): every var but
+    /// the secrets, whose presence alone is shown.
+    pub fn public_settings(&self) -> std::collections::BTreeMap<&'static str, String> {
+        let list = |values: &[String]| values.join(",");
+        let counts: Vec<String> = self.previous_shard_counts.iter().map(u32::to_string).collect();
+        let auth = match &self.auth {
+            AuthSettings::Off => "off",
+            AuthSettings::Tokens(_) => "tokens (AUTH_TOKENS)",
+            AuthSettings::OAuth(_) => "oauth (AUTH_ISSUER)",
+        };
+        let secret_state = if self.request_state_secret == DEV_REQUEST_STATE_SECRET { "unset" } else { "set" };
+        [
+            ("SHARD_COUNT", self.shard_count.to_string()),
+            ("PREVIOUS_SHARD_COUNTS", counts.join(",")),
+            ("SHARD_BINDING", self.shard_binding.clone()),
+            ("COORDINATOR_BINDING", self.coordinator_binding.clone()),
+            ("RELAY_ABOVE_SHARDS", self.relay_above_shards.to_string()),
+            ("KEEPALIVE_MS", self.keepalive_ms.to_string()),
+            ("SSE_RETRY_MS", self.sse_retry_ms.to_string()),
+            ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            ("ALLOWED_HOSTS", list(&self.origins.allowed_hosts)),
+            ("ALLOWED_ORIGINS", list(&self.origins.allowed_origins)),
+            ("STREAM_BUFFER_BYTES", self.stream_buffer_bytes.to_string()),
+            ("STREAM_MAX_EVENTS", self.stream_max_events.to_string()),
+            ("SESSION_IDLE_MS", self.session_idle_ms.to_string()),
+            ("SHARD_MAX_SOCKETS", self.shard_max_sockets.to_string()),
+            ("EVENT_LOG_MAX_EVENTS", self.event_log.max_events.to_string()),
+            ("EVENT_LOG_MAX_AGE_MS", self.event_log.max_age_ms.to_string()),
+            ("auth", auth.to_owned()),
+            ("REQUEST_STATE_SECRET", secret_state.to_owned()),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
 /// The development key used when `REQUEST_STATE_SECRET` is unset.
 pub const DEV_REQUEST_STATE_SECRET: &str = "mcp-mesh development key: set REQUEST_STATE_SECRET";
 
@@ -255,6 +292,24 @@ mod tests {
         assert_eq!(c.admin_token, None);
         assert_eq!(c.stream_max_events, 0, "streams stay open unless polling is asked for");
         assert_eq!(c.relay_above_shards, DEFAULT_RELAY_ABOVE_SHARDS);
+    }
+
+    #[test]
+    fn the_settings_shown_to_operators_never_include_a_secret() {
+        let c = config(&[
+            ("SHARD_COUNT", "8"),
+            ("PREVIOUS_SHARD_COUNTS", "4,2"),
+            ("MESH_ADMIN_TOKEN", "admin-secret"),
+            ("REQUEST_STATE_SECRET", "state-secret"),
+        ])
+        .unwrap();
+        let shown = c.public_settings();
+        assert_eq!(shown["SHARD_COUNT"], "8");
+        assert_eq!(shown["PREVIOUS_SHARD_COUNTS"], "4,2");
+        assert_eq!(shown["REQUEST_STATE_SECRET"], "set");
+        assert_eq!(shown["auth"], "off");
+        assert!(shown.values().all(|value| !value.contains("secret")), "{shown:?}");
+        assert!(!shown.contains_key("MESH_ADMIN_TOKEN"));
     }
 
     #[test]

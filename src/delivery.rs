@@ -120,6 +120,16 @@ impl NotificationKind {
         }
     }
 
+    /// A short name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Other => "other",
+            Self::Log(_) => "log",
+            Self::ListChanged(_) => "list_changed",
+            Self::ResourceUpdated => "resource_updated",
+        }
+    }
+
     /// Whether this is [`NotificationKind::Other`] (the wire form leaves it out).
     pub fn is_other(&self) -> bool {
         matches!(self, Self::Other)

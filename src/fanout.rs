@@ -93,6 +93,15 @@ pub fn goes_through_relays(batches: usize, relay_above: u32) -> bool {
     relay_above > 0 && batches > relay_above as usize
 }
 
+/// The calls the Worker makes for a send to `batches` shards: one per shard, or one per relay.
+pub fn calls_made(batches: usize, relay_above: u32) -> usize {
+    if goes_through_relays(batches, relay_above) {
+        relay_count(batches)
+    } else {
+        batches
+    }
+}
+
 /// The name of relay `index` (an object of the shard class that holds no streams).
 pub fn relay_name(index: usize) -> String {
     format!("{RELAY_NAME_PREFIX}{index}")
@@ -120,6 +129,14 @@ pub fn sum_replies(outcomes: Vec<Result<SendReply, MeshError>>) -> (SendReply, V
 mod tests {
     use super::*;
     use crate::routing::shard_for;
+
+    #[test]
+    fn a_send_makes_one_call_per_shard_or_per_relay() {
+        assert_eq!(calls_made(16, 16), 16);
+        assert_eq!(calls_made(17, 16), 5);
+        assert_eq!(calls_made(64, 0), 64, "0 turns relays off");
+        assert_eq!(calls_made(0, 16), 0);
+    }
 
     #[test]
     fn targeted_sends_are_grouped_once_per_shard_and_deduplicated() {

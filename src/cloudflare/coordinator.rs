@@ -1,5 +1,5 @@
-//! The coordinator object: which shards hold sessions and how many, and the deployment-wide counters
-//! (SQLite, so they survive eviction).
+//! The coordinator object: which shards hold sessions and how many, the deployment-wide counters, and
+//! the Worker-side metrics every isolate flushes (SQLite, so they survive eviction).
 //!
 //! It is on the path of a broadcast (one call for the member list) and of a shard's first session
 //! (one awaited report), never of a targeted send, a `has` or an ordinary create. Every handler is
@@ -13,9 +13,10 @@ use worker::{
 use super::stubs::{self, platform};
 use crate::error::{MeshError, Result};
 use crate::membership::{Applied, Membership, ShardEntry};
+use crate::metrics::WorkerCounters;
 use crate::protocol::{
-    dispatch_coordinator_call, AddToCounter, CoordinatorCalls, CounterValue, ListMembers, MemberList, MembershipReport,
-    ReadCounter, ReportAck, CLOSE_INTERNAL_ERROR,
+    dispatch_coordinator_call, Ack, AddToCounter, AddWorkerMetrics, CoordinatorCalls, CounterValue, ListMembers,
+    MemberList, MembershipReport, ReadCounter, ReadWorkerMetrics, ReportAck, CLOSE_INTERNAL_ERROR,
 };
 
 /// The single coordinator Durable Object (named [`crate::protocol::COORDINATOR_NAME`]): the member
@@ -44,6 +45,7 @@ impl DurableObject for Coordinator {
         ] {
             super::sql::create_table(&sql, "coordinator", table);
         }
+        super::sql::create_json_row(&sql, "coordinator", WORKER_METRICS_TABLE);
         Self { state }
     }
 
@@ -146,7 +148,23 @@ impl CoordinatorCalls for Coordinator {
         let rows: Vec<CounterRow> = self.rows("SELECT value FROM counters WHERE name = ?", vec![call.name.into()])?;
         Ok(CounterValue { value: rows.first().map_or(0, |row| row.value as u64) })
     }
+
+    async fn add_worker_metrics(&self, call: AddWorkerMetrics) -> Result<Ack> {
+        // Read, add and write with no await in between, so concurrent flushes each count once.
+        let sql = self.state.storage().sql();
+        let mut total: WorkerCounters = super::sql::load_json_row(&sql, WORKER_METRICS_TABLE)?;
+        total.merge(&call.delta);
+        super::sql::store_json_row(&sql, WORKER_METRICS_TABLE, &total)?;
+        Ok(Ack {})
+    }
+
+    async fn read_worker_metrics(&self, _: ReadWorkerMetrics) -> Result<WorkerCounters> {
+        super::sql::load_json_row(&self.state.storage().sql(), WORKER_METRICS_TABLE)
+    }
 }
+
+/// Every isolate's Worker-side counters, summed (one JSON row).
+const WORKER_METRICS_TABLE: &str = "worker_metrics";
 
 #[derive(serde::Deserialize)]
 struct CounterRow {

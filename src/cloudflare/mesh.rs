@@ -5,23 +5,29 @@
 
 use std::rc::Rc;
 
-use worker::Env;
+use futures::StreamExt;
+use worker::{js_sys, Env};
 
 use super::fanout_calls;
+use super::log;
+use super::metrics;
 use super::relay::{spawn_relay, RelayOptions, ShardWaiter, SseSink};
 use super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::delivery::{ListenerFilter, NotificationKind};
 use crate::error::{MeshError, Result};
-use crate::fanout::{plan_broadcast, plan_targeted, sum_replies, ShardBatch};
+use crate::fanout::{calls_made, plan_broadcast, plan_targeted, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::frames::listener_event_tail;
+use crate::log_event::{Level, LogEvent};
 use crate::manager::{validate_session_id, SessionManager};
-use crate::mcp::backend::{Broker, Clock, Counters, OutgoingNotification, ReplyRouter, SessionStore};
+use crate::mcp::backend::{Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, SessionStore};
+use crate::metrics::analytics::DataPoint;
+use crate::metrics::{ToolOutcome, WorkerCounters};
 use crate::protocol::{
-    fit_topics, AddToCounter, ClientReply, CloseStream, EndSession, GetSession, GetStatus, HasStream, ListMembers,
-    ListSubscribers, MemberList, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, Payload, ReadCounter,
-    RegisterSession, SendReply, SendReport, SessionRecord, ShardStatus, Subscribe, Unsubscribe, UpdateSession,
-    HEADER_REQUEST_ID,
+    fit_topics, Ack, AddToCounter, AddWorkerMetrics, ClientReply, CloseStream, EndSession, GetMetrics, GetSession,
+    GetStatus, HasStream, ListMembers, ListSubscribers, MemberList, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter,
+    Payload, ReadCounter, ReadWorkerMetrics, RegisterSession, SendReply, SendReport, SessionRecord, ShardMetrics,
+    ShardStatus, Subscribe, Unsubscribe, UpdateSession, HEADER_REQUEST_ID,
 };
 use crate::routing::{candidate_shards, shard_for};
 
@@ -96,6 +102,22 @@ impl DurableMesh {
     /// The coordinator's member list: the shards that reported holding at least one session.
     pub async fn members(&self) -> Result<MemberList> {
         self.call_coordinator(&ListMembers {}).await
+    }
+
+    /// Adds an isolate's Worker-side counters to the deployment's (one coordinator call).
+    pub(super) async fn add_worker_metrics(&self, call: &AddWorkerMetrics) -> Result<Ack> {
+        self.call_coordinator(call).await
+    }
+
+    /// What `/mesh/metrics` shows: every isolate's flushed counters from the coordinator, and each
+    /// member shard's metrics, the shard calls made in parallel within the subrequest budget.
+    pub(super) async fn metrics_snapshot(&self) -> Result<(WorkerCounters, Vec<ShardMetrics>)> {
+        let worker = self.call_coordinator(&ReadWorkerMetrics {}).await?;
+        let members = self.members().await?.members;
+        let calls = members.iter().map(|member| self.call_shard(member.shard, &GetMetrics {}));
+        let shards: Vec<Result<ShardMetrics>> =
+            futures::stream::iter(calls).buffered(MAX_CONCURRENT_SUBREQUESTS).collect().await;
+        Ok((worker, shards.into_iter().collect::<Result<Vec<_>>>()?))
     }
 
     /// Shard `shard`'s live view of itself (one call to that shard).
@@ -173,7 +195,7 @@ impl DurableMesh {
         let outcomes = fanout_calls::send(&self.env, &self.config, batches, payload, kind).await;
         let (total, errors) = sum_replies(outcomes);
         for error in &errors {
-            worker::console_error!("send: a shard failed: {error}");
+            log::emit(&LogEvent::new(Level::Error, "shard_send_failed", error.to_string()).kind(kind.label()));
         }
         // A partial failure is a failure: the caller must not believe everyone was reached.
         match errors.into_iter().next() {
@@ -190,8 +212,15 @@ impl DurableMesh {
         kind: &NotificationKind,
     ) -> Result<SendReport> {
         let Some(ids) = sessions else {
+            let started = js_sys::Date::now();
             let batches = plan_broadcast(&self.members().await?.members);
-            return Ok(self.send_batches(batches, payload, kind).await?.report);
+            let calls = calls_made(batches.len(), self.config.relay_above_shards);
+            let outcome = self.send_batches(batches, payload, kind).await;
+            let duration_ms = js_sys::Date::now() - started;
+            metrics::count(|counters| counters.count_broadcast(calls, duration_ms));
+            let delivered = outcome.as_ref().map_or(0, |reply| reply.report.delivered);
+            metrics::write_point(&self.env, DataPoint::broadcast(duration_ms, delivered, calls, outcome.is_err()));
+            return Ok(outcome?.report);
         };
         let valid: Vec<&String> = ids.iter().filter(|id| validate_session_id(id).is_ok()).collect();
         let invalid = (ids.len() - valid.len()) as u64;
@@ -205,6 +234,8 @@ impl DurableMesh {
             if retry.is_empty() {
                 break;
             }
+            let message = format!("{} ids missing on their shard retried on the layout of {previous}", retry.len());
+            log::emit(&LogEvent::new(Level::Info, "resharding_retry", message).kind(kind.label()));
             let again = self.send_batches(plan_targeted(&retry, previous), payload, kind).await?;
             reply.report.missing =
                 reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
@@ -310,7 +341,8 @@ impl SessionStore for DurableMesh {
         // send, so cleaning them is best effort.
         for topic in record.map(|r| r.subscriptions).unwrap_or_default() {
             if let Err(error) = self.unsubscribe(&topic, id).await {
-                worker::console_warn!("end_session: index cleanup failed: {error}");
+                let message = format!("removing it from {topic}'s index failed: {error}");
+                log::emit(&LogEvent::new(Level::Warn, "topic_cleanup_failed", message).session(id));
             }
         }
         Ok(reply.existed)
@@ -360,5 +392,17 @@ impl Counters for DurableMesh {
 
     async fn read_counter(&self, name: &str) -> Result<u64> {
         Ok(self.call_coordinator(&ReadCounter { name: name.to_owned() }).await?.value)
+    }
+}
+
+impl Observer for DurableMesh {
+    fn tool_called(&self, tool: &str, outcome: ToolOutcome, duration_ms: f64) {
+        metrics::count(|counters| counters.count_tool_call(tool, outcome));
+        metrics::write_point(&self.env, DataPoint::tool_call(tool, outcome, duration_ms));
+    }
+
+    fn credentials_refused(&self, reason: &'static str, error: &MeshError) {
+        metrics::count(|counters| counters.count_auth_rejection(reason));
+        log::emit(&LogEvent::new(Level::Warn, "credentials_refused", error.to_string()).kind(reason));
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! Routes:
 //! - `/mcp`: the MCP Streamable HTTP endpoint (POST, GET, DELETE).
-//! - `/mesh/status`: shard occupancy (bearer `MESH_ADMIN_TOKEN`; 404 when the secret is not set).
+//! - `/mesh/status`: shard occupancy and the settings in force (bearer `MESH_ADMIN_TOKEN`; 404 when the
+//!   secret is not set).
+//! - `/mesh/metrics`: Prometheus text exposition of the mesh's metrics (same token).
+//! - `/mesh/`: the operators' dashboard page (no token to load it; it asks for one).
 //! - With the `test-routes` feature only: `/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`,
 //!   the manager API over HTTP behind the same token, so the behavioural suite drives the sharded
 //!   implementation end to end.
@@ -17,7 +20,9 @@ mod auth;
 mod coordinator;
 mod exports;
 mod fanout_calls;
+mod log;
 mod mesh;
+mod metrics;
 mod relay;
 mod settings;
 #[allow(missing_docs)]
@@ -34,16 +39,20 @@ use futures::StreamExt;
 use serde::Serialize;
 #[cfg(feature = "reference-server")]
 use worker::{event, Context};
-use worker::{Env, Headers, Method, Request, Response};
+use worker::{js_sys, Env, Headers, Method, Request, Response};
 
 use crate::auth::PROTECTED_RESOURCE_PATH;
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
+use crate::log_event::{Level, LogEvent};
 use crate::manager::SessionSink;
 use crate::mcp::backend::Broker;
 use crate::mcp::endpoint::{handle, protected_resource};
 use crate::mcp::http::{HttpReply, HttpRequest, Outcome, HEADER_SESSION_ID};
 use crate::mcp::server::McpServer;
+use crate::metrics::analytics::DataPoint;
+use crate::metrics::exposition::{self, MeshSnapshot};
+use crate::metrics::route_label;
 use crate::sse;
 use relay::SseSink;
 use stubs::platform;
@@ -68,16 +77,26 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 /// per isolate: the server and its tool registry are kept for the isolate's later requests, as is
 /// the configuration (vars do not change while an isolate lives), so pass the same `build` always.
 pub async fn serve(request: Request, env: Env, build: impl Fn() -> McpServer<DurableMesh>) -> worker::Result<Response> {
-    let reply = match route(request, env, &build).await {
-        Ok(response) => return Ok(response),
+    let started = js_sys::Date::now();
+    let label = route_label(request.method().as_ref(), &request.path());
+    let response = match route(request, env.clone(), &build).await {
+        Ok(response) => Ok(response),
         Err(error) => {
             if error.http_status() >= 500 {
-                worker::console_error!("request failed: {error}");
+                let failed = LogEvent::new(Level::Error, "request_failed", error.to_string()).kind(label);
+                log::emit(&failed.duration_ms(js_sys::Date::now() - started));
             }
-            HttpReply::error(&error, None)
+            to_response(HttpReply::error(&error, None))
         }
     };
-    to_response(reply)
+    let now = js_sys::Date::now();
+    let status = response.as_ref().map_or(500, Response::status_code);
+    metrics::count(|counters| counters.count_request(label, status, now - started));
+    metrics::write_point(&env, DataPoint::request(label, status, now - started));
+    if let Ok(config) = settings::load(&env) {
+        metrics::flush_if_due(&DurableMesh::new(env, config), now).await;
+    }
+    response
 }
 
 thread_local! {
@@ -101,6 +120,7 @@ async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<Dur
             let core_request = to_core_request(&mut request, 0).await?;
             to_response(protected_resource(&core_request, &endpoint)).map_err(platform("response"))
         }
+        "/mesh/" if config.admin_token.is_some() => dashboard(&request),
         _ if path.starts_with("/mesh/") => {
             check_admin(&request, &config)?;
             admin(&path, &mut request, DurableMesh::new(env, config)).await
@@ -198,12 +218,15 @@ struct StatusShard {
 struct Status {
     shard_count: u32,
     sessions: u64,
+    /// The settings in force, secrets left out.
+    config: std::collections::BTreeMap<&'static str, String>,
     shards: Vec<StatusShard>,
 }
 
 async fn admin(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
     match (path, request.method()) {
         ("/mesh/status", Method::Get) => json(&status(&mesh).await?),
+        ("/mesh/metrics", Method::Get) => prometheus(&mesh).await,
         #[cfg(feature = "test-routes")]
         (_, Method::Get | Method::Post) if test_routes::serves(path) => test_routes::answer(path, request, mesh).await,
         (_, Method::Get | Method::Post) => Err(MeshError::NotFound),
@@ -225,7 +248,44 @@ async fn status(mesh: &DurableMesh) -> Result<Status> {
             instance: live.instance,
         });
     }
-    Ok(Status { shard_count: mesh.config().shard_count, sessions: shards.iter().map(|s| s.sessions).sum(), shards })
+    Ok(Status {
+        shard_count: mesh.config().shard_count,
+        sessions: shards.iter().map(|s| s.sessions).sum(),
+        config: mesh.config().public_settings(),
+        shards,
+    })
+}
+
+/// `/mesh/metrics`: this isolate's counts flushed first so they show, then everything aggregated.
+async fn prometheus(mesh: &DurableMesh) -> Result<Response> {
+    metrics::flush(mesh, js_sys::Date::now()).await?;
+    let (worker, shards) = mesh.metrics_snapshot().await?;
+    let text =
+        exposition::render(&MeshSnapshot { shard_count: mesh.config().shard_count, shards: &shards, worker: &worker });
+    let response = Response::ok(text).map_err(platform("response"))?;
+    Ok(response
+        .with_headers(headers_from([("content-type", exposition::CONTENT_TYPE), ("cache-control", "no-store")])?))
+}
+
+/// The operators' page (`dashboard.html`, every byte served from here). It needs no token to load:
+/// it asks for the admin token and sends it on its own calls. Only served when the admin routes are on.
+fn dashboard(request: &Request) -> Result<Response> {
+    if request.method() != Method::Get {
+        return Err(MeshError::MethodNotAllowed);
+    }
+    let headers = headers_from([
+        ("content-type", "text/html; charset=utf-8"),
+        ("cache-control", "no-store"),
+        (
+            "content-security-policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; \
+             img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ])?;
+    let response = Response::ok(include_str!("dashboard.html")).map_err(platform("response"))?;
+    Ok(response.with_headers(headers))
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Response> {

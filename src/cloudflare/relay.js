@@ -6,6 +6,16 @@
 
 const encoder = new TextEncoder();
 
+// Streams this isolate cut off for being over budget since Rust last took the count (metrics.rs).
+let cutoffs = 0;
+
+/// The cut-off count since the last call, reset.
+export function takeCutoffs() {
+  const taken = cutoffs;
+  cutoffs = 0;
+  return taken;
+}
+
 // Whether `bytes` starts with `prefix` (an event id's "id: ": resumable events end a poll).
 function startsWith(bytes, prefix) {
   if (bytes.length < prefix.length) return false;
@@ -44,6 +54,7 @@ export class SseBody {
     if (!this.open) return false;
     const queued = this.budget - this.controller.desiredSize;
     if (queued > 0 && queued + bytes.byteLength > this.budget) {
+      cutoffs++;
       this.close();
       return false;
     }

@@ -36,6 +36,10 @@ extern "C" {
     #[wasm_bindgen(method, js_class = "SseBody")]
     fn close(this: &JsSseBody);
 
+    /// Streams cut off for backpressure since the last call (and resets the count).
+    #[wasm_bindgen(js_name = takeCutoffs)]
+    pub(super) fn take_backpressure_cutoffs() -> u32;
+
     #[wasm_bindgen(js_name = relay)]
     fn js_relay(
         ws: &web_sys::WebSocket,

@@ -1,7 +1,8 @@
 //! The manager API over HTTP (`/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`), behind the
 //! admin token, so the end-to-end behavioural suite drives the sharded implementation as the in-memory
-//! one is driven natively; and `/mesh/hold-sends`, which holds or fails the shards' send reports (see
-//! `shard::held_sends`). Built only with the `test-routes` feature.
+//! one is driven natively; `/mesh/hold-sends`, which holds or fails the shards' send reports (see
+//! `shard::held_sends`); and `/mesh/analytics-written`, the Analytics Engine data points this isolate
+//! wrote (the local binding keeps none). Built only with the `test-routes` feature.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Request, Response};
@@ -17,7 +18,10 @@ use crate::sse;
 
 /// Whether `path` is one of these routes.
 pub fn serves(path: &str) -> bool {
-    matches!(path, "/mesh/stream" | "/mesh/has" | "/mesh/send" | "/mesh/delete" | "/mesh/hold-sends")
+    matches!(
+        path,
+        "/mesh/stream" | "/mesh/has" | "/mesh/send" | "/mesh/delete" | "/mesh/hold-sends" | "/mesh/analytics-written"
+    )
 }
 
 #[derive(Deserialize)]
@@ -88,6 +92,15 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
             let body: SessionQuery = read_body(request).await?;
             mesh.delete(&body.session).await?;
             json(&serde_json::json!({}))
+        }
+        "/mesh/analytics-written" => {
+            let points: Vec<_> = super::metrics::written_points()
+                .into_iter()
+                .map(
+                    |point| serde_json::json!({ "index": point.index, "blobs": point.blobs, "doubles": point.doubles }),
+                )
+                .collect();
+            json(&points)
         }
         _ => Err(MeshError::NotFound),
     }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::backend::McpBackend;
+use super::backend::{credential_refusal, McpBackend};
 use super::http::{self, HttpReply, HttpRequest, Outcome};
 use super::jsonrpc::{self, Incoming};
 use super::server::McpServer;
@@ -61,9 +61,14 @@ pub async fn handle<B: McpBackend>(
     request: &HttpRequest,
     config: &EndpointConfig,
 ) -> Outcome {
-    match route(server, backend, request, config).await {
+    match route(server, backend.clone(), request, config).await {
         Ok(outcome) => outcome,
-        Err(error) => Outcome::Reply(error_reply(&error, request, config)),
+        Err(error) => {
+            if let Some(reason) = credential_refusal(&error) {
+                backend.credentials_refused(reason, &error);
+            }
+            Outcome::Reply(error_reply(&error, request, config))
+        }
     }
 }
 

@@ -36,6 +36,7 @@ use super::handlers::{
 use super::uri_template::match_uri_template;
 use crate::delivery::LogLevel;
 use crate::error::{MeshError, Result};
+use crate::metrics::ToolOutcome;
 use crate::protocol::{UpdateSession, MAX_TOPIC_BYTES};
 
 struct Entry<D, H> {
@@ -246,8 +247,19 @@ impl<B: McpBackend> McpServer<B> {
                     .iter()
                     .find(|t| t.descriptor.name == name)
                     .ok_or_else(|| MeshError::InvalidParams(format!("Unknown tool: {name}")))?;
-                let result = (entry.handler)(ctx, arguments(&params)?).await?;
-                Ok(serde_json::to_value(result)?)
+                let backend = ctx.backend.clone();
+                let started = backend.now_ms();
+                let result = match arguments(&params) {
+                    Ok(arguments) => (entry.handler)(ctx, arguments).await,
+                    Err(error) => Err(error),
+                };
+                let outcome = match &result {
+                    Ok(result) if result.is_error == Some(true) => ToolOutcome::ToolError,
+                    Ok(_) => ToolOutcome::Ok,
+                    Err(_) => ToolOutcome::Error,
+                };
+                backend.tool_called(name, outcome, backend.now_ms().saturating_sub(started) as f64);
+                Ok(serde_json::to_value(result?)?)
             }
             "resources/list" => {
                 Ok(json!({ "resources": self.resources.iter().map(|r| &r.descriptor).collect::<Vec<_>>() }))
@@ -417,6 +429,27 @@ mod tests {
         assert_eq!(result["structuredContent"], json!({"sum": 5}));
         let bad = call(&server, "tools/call", json!({"name": "add", "arguments": {"a": 2, "b": "three"}}));
         assert!(matches!(&bad, Err(MeshError::InvalidParams(m)) if m.starts_with("arguments.b:")), "{bad:?}");
+    }
+
+    #[test]
+    fn each_tool_call_is_observed_with_its_outcome_and_unknown_tools_are_not() {
+        let server = Rc::new(McpServer::<InMemoryBackend>::new("t", "1").tool(
+            "add",
+            "adds",
+            |_ctx, Add { a, b }| async move { Ok(Json(Sum { sum: a + b })) },
+        ));
+        let backend = Rc::new(InMemoryBackend::new());
+        let run = |params: Value| {
+            let params = params.as_object().cloned().unwrap_or_default();
+            block_on(server.clone().dispatch(context(backend.clone()), "tools/call", params))
+        };
+        assert!(run(json!({"name": "add", "arguments": {"a": 1, "b": 2}})).is_ok());
+        assert!(run(json!({"name": "add", "arguments": {"a": 1}})).is_err());
+        assert!(run(json!({"name": "nope", "arguments": {}})).is_err());
+        let observed = backend.observed.borrow();
+        assert_eq!(observed.tool_calls["add"]["ok"], 1);
+        assert_eq!(observed.tool_calls["add"]["error"], 1);
+        assert_eq!(observed.tool_calls.len(), 1, "an unknown name is not a label");
     }
 
     #[test]

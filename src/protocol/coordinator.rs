@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Ack;
+use crate::metrics::WorkerCounters;
+
 super::object_calls! {
     /// What the coordinator answers: one method per control call. The coordinator object implements
     /// it; [`dispatch_coordinator_call`] routes a POST to it.
@@ -21,7 +24,22 @@ super::object_calls! {
     add_to_counter(AddToCounter) -> CounterValue = "/v3/counter/add";
     /// A deployment-wide counter's value (0 for one never added to).
     read_counter(ReadCounter) -> CounterValue = "/v3/counter/get";
+    /// Adds an isolate's Worker-side counters to the deployment's.
+    add_worker_metrics(AddWorkerMetrics) -> Ack = "/v3/worker-metrics/add";
+    /// The Worker-side counters of every isolate that flushed, summed.
+    read_worker_metrics(ReadWorkerMetrics) -> WorkerCounters = "/v3/worker-metrics/get";
 }
+
+/// An isolate's counters since its last flush.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AddWorkerMetrics {
+    /// What to add.
+    pub delta: WorkerCounters,
+}
+
+/// Asks for the summed Worker-side counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadWorkerMetrics {}
 
 /// A shard tells the coordinator how many sessions it holds. `version` orders reports from one shard,
 /// so a delayed report never overwrites a newer one.

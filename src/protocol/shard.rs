@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::session::{SessionRecord, UpdateSession};
 use super::Ack;
 use crate::delivery::NotificationKind;
+use crate::metrics::ShardCounters;
 
 super::object_calls! {
     /// What a `SyncLayer` shard answers: one method per control call. The shard object implements it;
@@ -39,6 +40,8 @@ super::object_calls! {
     list_subscribers(ListSubscribers) -> TopicSubscribers = "/v3/topic/subscribers";
     /// The shard's live view of itself.
     get_status(GetStatus) -> ShardStatus = "/v3/status";
+    /// The shard's gauges and counters, for `/mesh/metrics`.
+    get_metrics(GetMetrics) -> ShardMetrics = "/v3/metrics";
     /// Hands a client's answer to a server→client request to its waiter.
     deliver_reply(ClientReply) -> ReplyAck = "/v3/reply";
 }
@@ -262,6 +265,30 @@ pub struct ShardStatus {
     pub instance: String,
 }
 
+/// Asks for the shard's gauges and counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetMetrics {}
+
+/// Answer to [`GetMetrics`]: gauges read at the call, counters since the shard first counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardMetrics {
+    /// The shard's number.
+    pub shard: u32,
+    /// MCP session records held.
+    pub sessions: u64,
+    /// Open session streams (GET).
+    pub session_streams: u64,
+    /// Open listen streams.
+    pub listener_streams: u64,
+    /// (topic, session) entries in the topic index.
+    pub topic_index_entries: u64,
+    /// Events in the replay log.
+    pub event_log_events: u64,
+    /// The counters.
+    pub counters: ShardCounters,
+}
+
 /// A client's answer to a server→client request, for its waiter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientReply {
@@ -342,6 +369,10 @@ mod tests {
         async fn get_status(&self, _: GetStatus) -> Result<ShardStatus> {
             self.ran("get_status");
             Ok(ShardStatus { shard: 3, sessions: 1, registered: 2, instance: "i".into() })
+        }
+        async fn get_metrics(&self, _: GetMetrics) -> Result<ShardMetrics> {
+            self.ran("get_metrics");
+            Ok(ShardMetrics { shard: 3, ..Default::default() })
         }
         async fn deliver_reply(&self, _: ClientReply) -> Result<ReplyAck> {
             self.ran("deliver_reply");

@@ -33,6 +33,7 @@ export const SHARD_PATH = Object.freeze({
   UNSUBSCRIBE: "/v3/topic/unsubscribe",
   LIST_SUBSCRIBERS: "/v3/topic/subscribers",
   GET_STATUS: "/v3/status",
+  GET_METRICS: "/v3/metrics",
   DELIVER_REPLY: "/v3/reply",
 });
 
@@ -42,6 +43,8 @@ export const COORDINATOR_PATH = Object.freeze({
   LIST_MEMBERS: "/v3/members",
   ADD_TO_COUNTER: "/v3/counter/add",
   READ_COUNTER: "/v3/counter/get",
+  ADD_WORKER_METRICS: "/v3/worker-metrics/add",
+  READ_WORKER_METRICS: "/v3/worker-metrics/get",
 });
 
 /** A session's stream: a WebSocket upgrade on its shard. */

@@ -9,10 +9,12 @@ use futures::future::{LocalBoxFuture, Shared};
 use futures::FutureExt;
 use worker::{Env, State};
 
+use super::super::log;
 use super::super::settings;
 use super::super::stubs::{self, Target};
 use super::now_ms;
 use crate::error::{MeshError, Result};
+use crate::log_event::{Level, LogEvent};
 use crate::membership::{MembershipReporter, ReportPlan};
 use crate::protocol::MembershipReport;
 
@@ -133,7 +135,8 @@ impl MembershipGate {
     pub fn count_changed(&self, held: &impl Occupancy, shard: u32) {
         if let Err(error) = self.report_count_change(held) {
             // No report beats a wrong one: the coordinator keeps the last count it was told.
-            worker::console_error!("shard {shard}: count not reported: {error}");
+            let message = format!("count not reported: {error}");
+            log::emit(&LogEvent::new(Level::Error, "membership_report_failed", message).shard(shard));
         }
     }
 
@@ -155,7 +158,8 @@ impl MembershipGate {
         let env = self.env.clone();
         self.state.wait_until(async move {
             if let Err(error) = send_report(&env, report).await {
-                worker::console_warn!("shard {}: background membership report failed: {error}", report.shard);
+                let message = format!("background report failed: {error}");
+                log::emit(&LogEvent::new(Level::Warn, "membership_report_failed", message).shard(report.shard));
             }
         });
     }

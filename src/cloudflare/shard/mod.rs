@@ -17,6 +17,7 @@
 #[cfg(feature = "test-routes")]
 pub(super) mod held_sends;
 mod membership;
+mod metrics;
 mod name;
 mod records;
 mod replay_log;
@@ -34,21 +35,24 @@ use worker::{
 };
 
 use super::fanout_calls;
+use super::log;
 use super::settings;
 use super::stubs::{self, platform};
 use crate::config::MeshConfig;
 use crate::delivery::StreamClass;
 use crate::error::{MeshError, Result};
-use crate::event_log::EventId;
+use crate::event_log::{EventId, StreamOpen};
 use crate::expiry::plan_expiry;
+use crate::log_event::{Level, LogEvent};
 use crate::manager::validate_session_id;
 use crate::protocol::{
-    dispatch_shard_call, fit_topics, Ack, ClientReply, CloseStream, DeleteReply, EndSession, GetSession, GetStatus,
-    HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter, RegisterSession,
-    RelaySend, ReplyAck, SendRequest, SessionLookup, ShardCalls, ShardStatus, SocketAttachment, Subscribe,
-    TopicSubscribers, Unsubscribe, UpdateSession, CLOSE_INTERNAL_ERROR,
+    dispatch_shard_call, fit_topics, Ack, ClientReply, CloseStream, DeleteReply, EndSession, GetMetrics, GetSession,
+    GetStatus, HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter,
+    RegisterSession, RelaySend, ReplyAck, SendRequest, SessionLookup, ShardCalls, ShardMetrics, ShardStatus,
+    SocketAttachment, Subscribe, TopicSubscribers, Unsubscribe, UpdateSession, CLOSE_INTERNAL_ERROR,
 };
 use membership::{MembershipGate, Occupancy};
+use metrics::ShardMetricsStore;
 use name::UNNAMED;
 use records::SessionRecords;
 use replay_log::ReplayLog;
@@ -80,6 +84,7 @@ pub struct SyncLayer {
     membership: MembershipGate,
     /// The expiry alarm is known to be set (checked with storage once per wake).
     alarm_armed: Cell<bool>,
+    metrics: Rc<ShardMetricsStore>,
 }
 
 impl DurableObject for SyncLayer {
@@ -91,6 +96,7 @@ impl DurableObject for SyncLayer {
             shard: Cell::new(shard),
             instance: uuid::Uuid::new_v4().to_string(),
             log: Rc::new(ReplayLog::new(sql.clone())),
+            metrics: ShardMetricsStore::load(sql.clone()),
             sockets_failed: Rc::default(),
             #[cfg(feature = "test-routes")]
             hold: held_sends::SendHold::default(),
@@ -171,7 +177,7 @@ impl DurableObject for SyncLayer {
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> WorkerResult<()> {
-        worker::console_warn!("shard {}: socket error: {error}", self.shard.get());
+        log::emit(&LogEvent::new(Level::Warn, "socket_error", error.to_string()).shard(self.shard.get()));
         let _ = ws.close(Some(CLOSE_INTERNAL_ERROR), Some("error"));
         self.stream_ended(&ws).await;
         Ok(())
@@ -270,6 +276,18 @@ impl ShardCalls for SyncLayer {
         })
     }
 
+    async fn get_metrics(&self, _: GetMetrics) -> Result<ShardMetrics> {
+        Ok(ShardMetrics {
+            shard: self.shard.get(),
+            sessions: self.records.count()?,
+            session_streams: self.sockets.open(None).len() as u64,
+            listener_streams: self.sockets.open_listeners().len() as u64,
+            topic_index_entries: self.topics.count()?,
+            event_log_events: self.log.count()?,
+            counters: self.metrics.snapshot(),
+        })
+    }
+
     async fn deliver_reply(&self, reply: ClientReply) -> Result<ReplyAck> {
         validate_session_id(&reply.session)?;
         self.waiters.deliver(&self.sockets, reply)
@@ -292,6 +310,8 @@ impl SyncLayer {
             shard: self.shard.get(),
             limits: self.settings()?.event_log,
             sockets_failed: self.sockets_failed.clone(),
+            metrics: self.metrics.clone(),
+            arrived_ms: now_ms() as f64,
             #[cfg(feature = "test-routes")]
             hold: self.hold.clone(),
         })
@@ -315,23 +335,21 @@ impl SyncLayer {
         if open.require_session && record.as_ref().is_none_or(|record| record.owner != open.owner) {
             return Err(MeshError::SessionNotFound);
         }
-        self.sockets.take_over_or_refuse(&session, resuming)?;
-        let limit = self.settings()?.shard_max_sockets as usize;
-        if !self.sockets.has_room(limit, self.membership.pending() as usize) {
-            return Err(MeshError::ShardFull { shard: self.shard.get() });
-        }
+        self.take_over_or_refuse(&session, resuming)?;
+        self.check_room()?;
         if self.membership.admit(self).await? {
             // Another connect for the same session may have won while this one waited.
-            self.sockets.take_over_or_refuse(&session, resuming)?;
+            self.take_over_or_refuse(&session, resuming)?;
         }
         let (class, topics) = match open.listener {
             Some(filter) => {
                 let (kept, unkept) = fit_topics(open.topics);
                 if !unkept.is_empty() {
-                    worker::console_warn!(
-                        "shard {}: {} topics of {session} stay indexed after it closes",
-                        self.shard.get(),
-                        unkept.len()
+                    let message = format!("{} topics stay indexed after it closes", unkept.len());
+                    log::emit(
+                        &LogEvent::new(Level::Warn, "topics_left_indexed", message)
+                            .shard(self.shard.get())
+                            .session(session.as_str()),
                     );
                 }
                 (StreamClass::Listener(filter), kept)
@@ -343,7 +361,11 @@ impl SyncLayer {
         // Replayed before the 101 goes back and before any later send can run (nothing awaits in
         // between), so a resuming client gets its missed events first and in order.
         if let Some(last) = last_event_id {
-            self.log.replay(&pair.server, &attachment, last, self.shard.get())?;
+            let replayed = self.log.replay(&pair.server, &attachment, last, self.shard.get())?;
+            self.metrics.count(|counters| {
+                counters.replays += 1;
+                counters.replayed_events += replayed;
+            });
         } else if !attachment.class.is_listener() {
             self.log.prime(&pair.server, self.shard.get())?;
         }
@@ -357,11 +379,43 @@ impl SyncLayer {
         if self.records.load(&waiter.session)?.is_none() {
             return Err(MeshError::SessionNotFound);
         }
-        let limit = self.settings()?.shard_max_sockets as usize;
-        if !self.sockets.has_room(limit, self.membership.pending() as usize) {
-            return Err(MeshError::ShardFull { shard: self.shard.get() });
-        }
+        self.check_room()?;
         self.waiters.accept(&self.sockets, &waiter.session)
+    }
+
+    /// Applies the stream-open rule, counting what it decided: a resuming stream takes over a
+    /// still-open one, a second fresh one is refused (409).
+    fn take_over_or_refuse(&self, session: &str, resuming: bool) -> Result<()> {
+        match self.sockets.take_over_or_refuse(session, resuming) {
+            Ok(StreamOpen::TakeOver) => {
+                self.metrics.count(|counters| counters.stream_takeovers += 1);
+                log::emit(
+                    &LogEvent::new(Level::Info, "stream_taken_over", "a resuming stream replaced the open one")
+                        .shard(self.shard.get())
+                        .session(session),
+                );
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                self.metrics.count(|counters| counters.stream_conflicts += 1);
+                Err(error)
+            }
+        }
+    }
+
+    /// Refuses (503) a socket past `SHARD_MAX_SOCKETS`, counting it.
+    fn check_room(&self) -> Result<()> {
+        let limit = self.settings()?.shard_max_sockets as usize;
+        if self.sockets.has_room(limit, self.membership.pending() as usize) {
+            return Ok(());
+        }
+        self.metrics.count(|counters| counters.shard_full += 1);
+        log::emit(
+            &LogEvent::new(Level::Warn, "shard_full", format!("refused a socket at SHARD_MAX_SOCKETS ({limit})"))
+                .shard(self.shard.get()),
+        );
+        Err(MeshError::ShardFull { shard: self.shard.get() })
     }
 
     /// Forgets a session: its record, its request ids and its stream; the record it had.
@@ -387,7 +441,11 @@ impl SyncLayer {
     async fn forget_topics(&self, session: &str, topics: &[String]) {
         match self.settings() {
             Ok(config) => self.topics.forget_everywhere(&self.env, &config, self.shard.get(), session, topics).await,
-            Err(error) => worker::console_error!("shard {}: topic cleanup: {error}", self.shard.get()),
+            Err(error) => log::emit(
+                &LogEvent::new(Level::Error, "topic_cleanup_failed", error.to_string())
+                    .shard(self.shard.get())
+                    .session(session),
+            ),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use worker::{Request, SqlStorage, State};
 
+use super::super::log;
 use super::super::sql;
+use crate::log_event::{Level, LogEvent};
 use crate::protocol::HEADER_OBJECT_NAME;
 use crate::routing::parse_shard_name;
 
@@ -35,7 +37,8 @@ pub(super) fn learn(sql: &SqlStorage, request: &Request) -> Option<u32> {
     let name = request.headers().get(HEADER_OBJECT_NAME).ok()??;
     let shard = parse_shard_name(&name)?;
     if let Err(error) = sql::exec(sql, "INSERT INTO object_name (name) VALUES (?)", vec![name.into()]) {
-        worker::console_error!("shard {shard}: storing its name: {error}");
+        let message = format!("storing its name: {error}");
+        log::emit(&LogEvent::new(Level::Error, "shard_name_not_stored", message).shard(shard));
     }
     Some(shard)
 }

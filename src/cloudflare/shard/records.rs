@@ -75,12 +75,7 @@ impl SessionRecords {
 
     /// How many records the shard keeps.
     pub fn count(&self) -> Result<u64> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            n: f64,
-        }
-        let rows: Vec<Row> = sql::rows(&self.sql, "SELECT COUNT(*) AS n FROM sessions", vec![])?;
-        Ok(rows.first().map(|row| row.n as u64).unwrap_or(0))
+        sql::count_rows(&self.sql, "sessions")
     }
 
     /// Whether any record exists: one indexed probe, not a count.

@@ -39,6 +39,11 @@ impl ReplayLog {
     /// The sequence number the next send gets. Kept in memory so a send can go out before its log
     /// row is written: a socket send issued while a write is pending waits for the commit (output
     /// gates), so writing first would hold every recipient behind it. Read from the log after a wake.
+    /// Events in the log.
+    pub fn count(&self) -> Result<u64> {
+        sql::count_rows(&self.sql, "events")
+    }
+
     pub fn reserve_seq(&self) -> Result<u64> {
         let seq = match self.next_seq.get() {
             Some(seq) => seq,

@@ -11,14 +11,17 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use worker::State;
+use worker::{js_sys, State};
 
+use super::super::log;
+use super::metrics::ShardMetricsStore;
 use super::replay_log::ReplayLog;
 use super::sockets::{deliver, Delivery};
 use crate::delivery::DeliveryRule;
 use crate::error::Result;
 use crate::event_log::{Audience, EventId, LogLimits};
 use crate::frames::{event, listener_event_head, with_event_id};
+use crate::log_event::{Level, LogEvent};
 use crate::protocol::{Payload, SendReply, SendRequest};
 
 /// What a send needs of its shard once the call's headers have gone.
@@ -29,6 +32,9 @@ pub(super) struct SendTask {
     pub limits: LogLimits,
     /// Set when a socket could not be written, so the next call reports the changed count.
     pub sockets_failed: Rc<Cell<bool>>,
+    pub metrics: Rc<ShardMetricsStore>,
+    /// When the call arrived (the runtime's clock, which moves only across I/O).
+    pub arrived_ms: f64,
     #[cfg(feature = "test-routes")]
     pub hold: super::held_sends::SendHold,
 }
@@ -41,7 +47,11 @@ impl SendTask {
             self.hold.started();
             self.hold.wait().await?;
         }
-        self.write_and_log(request)
+        let targeted = request.sessions.is_some();
+        let reply = self.write_and_log(request)?;
+        let duration_ms = js_sys::Date::now() - self.arrived_ms;
+        self.metrics.count(|counters| counters.count_send(&reply.report, targeted, duration_ms));
+        Ok(reply)
     }
 
     fn write_and_log(&self, request: SendRequest) -> Result<SendReply> {
@@ -53,7 +63,8 @@ impl SendTask {
         let mut admitted = DeliveryRule::for_kind(&request.kind).admitted();
         let listener_frame = match (&request.payload, admitted.listeners.is_empty()) {
             (Payload::Message(message), false) => listener_event_head(message).unwrap_or_else(|error| {
-                worker::console_warn!("shard {}: no listen stream takes a send: {error}", self.shard);
+                let message = format!("no listen stream takes a send: {error}");
+                log::emit(&LogEvent::new(Level::Warn, "listener_frame_failed", message).shard(self.shard));
                 admitted.listeners.clear();
                 String::new()
             }),

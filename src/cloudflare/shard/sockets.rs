@@ -97,18 +97,19 @@ impl Sockets {
 
     /// Applies [`decide_stream_open`] to the session's open streams: closes them for a resuming
     /// client, refuses a second fresh one.
-    pub fn take_over_or_refuse(&self, session: &str, resuming: bool) -> Result<()> {
+    pub fn take_over_or_refuse(&self, session: &str, resuming: bool) -> Result<StreamOpen> {
         let open = self.open(Some(session));
-        match decide_stream_open(!open.is_empty(), resuming) {
-            StreamOpen::Open => Ok(()),
-            StreamOpen::Conflict => Err(MeshError::StreamConflict),
+        let decision = decide_stream_open(!open.is_empty(), resuming);
+        match decision {
+            StreamOpen::Open => {}
+            StreamOpen::Conflict => return Err(MeshError::StreamConflict),
             StreamOpen::TakeOver => {
                 for ws in open {
                     let _ = ws.close(Some(CLOSE_NORMAL), Some("replaced by a resuming stream"));
                 }
-                Ok(())
             }
         }
+        Ok(decision)
     }
 
     /// Accepts the server end of a new pair under `tags` (at most the runtime's 10, 256 characters

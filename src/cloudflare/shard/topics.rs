@@ -4,10 +4,12 @@
 
 use worker::{Env, SqlStorage};
 
+use super::super::log;
 use super::super::sql;
 use super::super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::error::{MeshError, Result};
+use crate::log_event::{Level, LogEvent};
 use crate::manager::validate_session_id;
 use crate::protocol::{Unsubscribe, MAX_TOPIC_BYTES};
 use crate::routing::candidate_shards;
@@ -25,6 +27,11 @@ impl TopicIndex {
         );
         sql::create_table(&sql, "shard topic index", table);
         Self { sql }
+    }
+
+    /// (topic, session) entries in the index.
+    pub fn count(&self) -> Result<u64> {
+        sql::count_rows(&self.sql, "topic_subscribers")
     }
 
     /// Adds (`subscribe`) or removes `session` from `topic`'s subscribers.
@@ -68,7 +75,8 @@ impl TopicIndex {
                     }
                 };
                 if let Err(error) = outcome {
-                    worker::console_warn!("shard {own}: removing {session} from a topic index failed: {error}");
+                    let message = format!("removing it from {topic}'s index on shard {shard} failed: {error}");
+                    log::emit(&LogEvent::new(Level::Warn, "topic_cleanup_failed", message).shard(own).session(session));
                 }
             }
         }

@@ -9,10 +9,11 @@ use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use serde_json::Value;
 
-use super::{Broker, Clock, Counters, OutgoingNotification, ReplyRouter, ReplyWaiter, SessionStore};
+use super::{Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, ReplyWaiter, SessionStore};
 use crate::delivery::{DeliveryRule, StreamClass};
 use crate::error::{MeshError, Result};
 use crate::manager::{InMemorySessionManager, SessionManager, SessionSink};
+use crate::metrics::{ToolOutcome, WorkerCounters};
 use crate::protocol::{SendReport, SessionRecord, UpdateSession};
 
 /// A sink that records what it was sent, for tests.
@@ -57,6 +58,8 @@ pub struct InMemoryBackend {
     /// sets it or [`Clock::sleep`] advances it.
     pub clock_ms: Cell<u64>,
     next_id: Cell<u64>,
+    /// What the server reported through [`Observer`], counted as the Worker counts it.
+    pub observed: RefCell<WorkerCounters>,
 }
 
 impl InMemoryBackend {
@@ -199,5 +202,15 @@ impl Counters for InMemoryBackend {
 
     async fn read_counter(&self, name: &str) -> Result<u64> {
         Ok(self.counters.borrow().get(name).copied().unwrap_or_default())
+    }
+}
+
+impl Observer for InMemoryBackend {
+    fn tool_called(&self, tool: &str, outcome: ToolOutcome, _duration_ms: f64) {
+        self.observed.borrow_mut().count_tool_call(tool, outcome);
+    }
+
+    fn credentials_refused(&self, reason: &'static str, _error: &MeshError) {
+        self.observed.borrow_mut().count_auth_rejection(reason);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`ReplyRouter`]: a client's answer to a server→client request, from whichever isolate receives it
 //!   to the one waiting for it.
 //! - [`Counters`]: deployment-wide counters, changed atomically.
+//! - [`Observer`]: tool calls and refused credentials, for the mesh's metrics and logs.
 //!
 //! [`McpBackend`] is all of them. The Durable Object mesh (`crate::cloudflare::DurableMesh`) implements
 //! each over the shards and the coordinator; [`InMemoryBackend`] is the reference semantics the native
@@ -17,6 +18,7 @@ mod broker;
 mod clock;
 mod counters;
 mod memory;
+mod observer;
 mod replies;
 mod sessions;
 
@@ -24,10 +26,11 @@ pub use broker::{Broker, OutgoingNotification};
 pub use clock::Clock;
 pub use counters::Counters;
 pub use memory::{InMemoryBackend, InMemoryWaiter, RecordingSink};
+pub use observer::{credential_refusal, Observer};
 pub use replies::{ReplyRouter, ReplyWaiter};
 pub use sessions::SessionStore;
 
 /// Everything the MCP server needs from the mesh; implemented for every type that has each part.
-pub trait McpBackend: Clock + SessionStore + Broker + ReplyRouter + Counters + 'static {}
+pub trait McpBackend: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + 'static {}
 
-impl<T: Clock + SessionStore + Broker + ReplyRouter + Counters + 'static> McpBackend for T {}
+impl<T: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + 'static> McpBackend for T {}
