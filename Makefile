@@ -7,8 +7,8 @@
 
 PORT ?= 8787
 
-.PHONY: dev dev-conformance dev-tmcp test setup build build-test lint unit e2e bench bench-cluster bench-repeat \
-	bench-core chaos clean
+.PHONY: dev dev-conformance dev-tmcp test setup build build-test lint unit e2e deploy-check bench bench-cluster \
+	bench-repeat bench-core chaos clean
 
 setup:
 	bash scripts/setup.sh
@@ -57,7 +57,13 @@ unit:
 e2e: build build-test
 	MESH_E2E=1 cargo test --test e2e
 
-test: setup lint unit e2e
+# `wrangler deploy --dry-run` of the Rust Worker and the tmcp example, with no Cloudflare login or request:
+# fails when a bundle is over Cloudflare's size limit or the 10 MiB gzip budget, warns past 3 MiB gzip
+# (scripts/deploy_check.sh; docs/deploy.md).
+deploy-check: build
+	bash scripts/deploy_check.sh
+
+test: setup lint unit e2e deploy-check
 
 # Every benchmark in one run (scripts/bench.sh): the criterion benches of the core, delivery latency
 # side by side (the tmcp single-object baseline, the no-logic floor and the mesh with 1 and 16 shards,

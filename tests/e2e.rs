@@ -29,7 +29,7 @@ use support::stream_scenarios::{
     a_stalled_consumer_is_cut_off_without_delaying_others, shard_rebuilds_its_table_after_eviction,
 };
 use support::workerd::Wrangler;
-use support::{chaos, chaos_scale, interop, oauth, tmcp};
+use support::{chaos, chaos_scale, interop, oauth, operator, tmcp};
 
 /// A scenario against the shared worker and the shared fleet of sessions.
 type Scenario = fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>;
@@ -41,7 +41,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout runs just that part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator runs just that part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
@@ -65,6 +65,7 @@ fn main() {
                 println!("{rust}\ntmcp {tmcp}\n{python}");
                 Ok(())
             }),
+            "operator" => operator::run_scenario().map(|summary| println!("{summary}")),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -118,7 +119,21 @@ fn main() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome.map(|_| ())));
         report(results.last());
     }
+    let started = Instant::now();
+    let outcome = operator::analytics_stay_off_without_the_binding(&peer);
+    results.push((
+        format!("operator::analytics_stay_off_without_the_binding ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
+    report(results.last());
     drop(peer);
+    let started = Instant::now();
+    let outcome = operator::run_scenario().map(|summary| println!("     {summary}"));
+    results.push((
+        format!("operator::metrics_analytics_dashboard_and_restart ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
+    report(results.last());
     let started = Instant::now();
     for (name, outcome) in tmcp::run_all() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));

@@ -9,6 +9,7 @@ pub mod interop;
 pub mod manager_suite;
 pub mod mcp_scenarios;
 pub mod oauth;
+pub mod operator;
 pub mod stream_scenarios;
 pub mod tmcp;
 pub mod workerd;

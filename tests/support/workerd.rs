@@ -400,6 +400,9 @@ fn unwatched_config(root: &std::path::Path) -> Result<String, String> {
             out.push('\n');
         }
     }
+    // The test workers write Analytics Engine points to the local binding (it keeps none; the test
+    // routes show what was written); the peer worker has no binding.
+    out.push_str("\n[[analytics_engine_datasets]]\nbinding = \"MESH_ANALYTICS\"\ndataset = \"mcp_mesh_e2e\"\n");
     let path = root.join("target").join("e2e-wrangler.toml");
     std::fs::create_dir_all(root.join("target")).map_err(|e| e.to_string())?;
     std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
