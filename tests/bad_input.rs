@@ -304,6 +304,9 @@ fn sessions_belong_to_the_identity_that_created_them() {
     );
     assert_eq!(ping(None).0, 401);
     assert_eq!(ping(Some("forged")).0, 401);
+    let refused = endpoint.backend.observed.borrow().auth_rejections.clone();
+    assert_eq!(refused.get("missing_token"), Some(&1), "each refusal is counted by reason: {refused:?}");
+    assert_eq!(refused.get("invalid_token"), Some(&1), "{refused:?}");
     let delete = |token: &str| {
         let request = HttpRequest::new("DELETE", "/mcp")
             .with_header("Mcp-Session-Id", &session)

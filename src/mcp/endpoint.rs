@@ -102,12 +102,12 @@ pub async fn check_caller(
     config: &EndpointConfig,
     now_ms: u64,
 ) -> std::result::Result<Option<Principal>, HttpReply> {
+    authenticate(request, config, now_ms).await.map_err(|error| error_reply(&error, request, config))
+}
+
+async fn authenticate(request: &HttpRequest, config: &EndpointConfig, now_ms: u64) -> Result<Option<Principal>> {
     let audience = format!("{}/mcp", origin(request));
-    config
-        .auth
-        .authenticate(request.header("authorization"), &audience, now_ms)
-        .await
-        .map_err(|error| error_reply(&error, request, config))
+    config.auth.authenticate(request.header("authorization"), &audience, now_ms).await
 }
 
 async fn route<B: McpBackend>(
@@ -117,10 +117,8 @@ async fn route<B: McpBackend>(
     config: &EndpointConfig,
 ) -> Result<Outcome> {
     config.origins.check(request.header("host"), request.header("origin"))?;
-    let principal = match check_caller(request, config, backend.now_ms()).await {
-        Ok(principal) => principal,
-        Err(refusal) => return Ok(Outcome::Reply(refusal)),
-    };
+    // A refusal goes up as an error, so `handle` counts it before answering it.
+    let principal = authenticate(request, config, backend.now_ms()).await?;
     // The principal rides on the request; copying it costs a body copy, only with auth enabled.
     let authenticated;
     let request = if principal.is_some() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use std::process::{Child, Command, Stdio};
 
+use super::e2e_http::check;
 use super::interop::{finish, node, root, run};
 use super::workerd::{free_port, Wrangler};
 
@@ -37,11 +38,24 @@ fn scenario(config: Option<&str>, name: Option<&str>, mode: &str) -> Result<Stri
     for line in output.lines().filter(|l| l.starts_with("ok   oauth::") || l.starts_with("FAIL oauth::")) {
         println!("     {line}");
     }
-    let outcome = finish(ok, &output, "oauth:");
+    let mut outcome = finish(ok, &output, "oauth:");
+    if mode == "rust" {
+        outcome =
+            outcome.and_then(|summary| rejections_were_counted(&wrangler).map(|counts| format!("{summary}; {counts}")));
+    }
     if outcome.is_err() {
         eprintln!("--- OAuth worker log (tail) ---\n{}", wrangler.log_tail());
     }
     outcome
+}
+
+/// The client's refused requests (no token, bad tokens) show in `/mesh/metrics` by reason.
+fn rejections_were_counted(wrangler: &Wrangler) -> Result<String, String> {
+    let metrics = super::operator::scrape(wrangler)?;
+    let missing = metrics.sum("mcp_mesh_auth_rejections_total", &[("reason", "missing_token")]);
+    let invalid = metrics.sum("mcp_mesh_auth_rejections_total", &[("reason", "invalid_token")]);
+    check(missing >= 1.0 && invalid >= 1.0, format!("auth rejections counted: missing {missing}, invalid {invalid}"))?;
+    Ok(format!("rejections counted: {missing} missing_token, {invalid} invalid_token"))
 }
 
 /// The Python SDK's own OAuth client (`tests/clients/py_oauth_client.py`, client credentials) in both

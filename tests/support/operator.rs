@@ -18,14 +18,14 @@ const SHARDS: u32 = 4;
 const SESSIONS: usize = 6;
 
 /// Every sample of one parse: (name, labels) → value.
-struct Metrics {
+pub struct Metrics {
     families: BTreeMap<String, String>,
     samples: Vec<(String, BTreeMap<String, String>, f64)>,
 }
 
 impl Metrics {
     /// The sum of `name`'s samples whose labels include every pair of `with`.
-    fn sum(&self, name: &str, with: &[(&str, &str)]) -> f64 {
+    pub fn sum(&self, name: &str, with: &[(&str, &str)]) -> f64 {
         self.samples
             .iter()
             .filter(|(n, labels, _)| {
@@ -41,7 +41,7 @@ fn admin(w: &Wrangler) -> String {
 }
 
 /// `/mesh/metrics` as the Python parser reads it.
-fn scrape(w: &Wrangler) -> Result<Metrics, String> {
+pub fn scrape(w: &Wrangler) -> Result<Metrics, String> {
     let reply = request("GET", &w.url("/mesh/metrics"), &[("Authorization", &admin(w))], None);
     check(reply.status == 200, format!("/mesh/metrics: {} {}", reply.status, reply.body))?;
     let content_type = reply.header("content-type").unwrap_or_default().to_owned();
