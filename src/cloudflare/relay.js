@@ -55,6 +55,15 @@ export class SseBody {
     const queued = this.budget - this.controller.desiredSize;
     if (queued > 0 && queued + bytes.byteLength > this.budget) {
       cutoffs++;
+      // The same structured line as crate::log_event's, once per stream cut, never per message.
+      console.warn(
+        JSON.stringify({
+          level: "warn",
+          event: "stream_cut_off",
+          message: `the client stopped reading: ${queued} bytes unread, budget ${this.budget}`,
+          kind: "backpressure",
+        }),
+      );
       this.close();
       return false;
     }

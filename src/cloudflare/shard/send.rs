@@ -93,6 +93,8 @@ impl SendTask {
         self.log.append(seq, &audience, &event, &request.kind, self.limits)?;
         if reply.report.failed > 0 {
             self.sockets_failed.set(true);
+            let message = format!("closed {} streams whose write failed", reply.report.failed);
+            log::emit(&LogEvent::new(Level::Warn, "streams_cut", message).shard(self.shard).kind(request.kind.label()));
         }
         Ok(reply)
     }
