@@ -10,8 +10,8 @@ use crate::delivery::LogLevel;
 use crate::fanout::{MAX_CONCURRENT_SUBREQUESTS, RELAY_NAME_PREFIX};
 use crate::frames::KEEPALIVE_EVENT;
 use crate::protocol::{
-    query_key, ObjectUpgrade, OpenStream, COORDINATOR_CALLS, COORDINATOR_NAME, HEADERS_FIRST_SHARD_CALLS,
-    HEADER_OBJECT_NAME, PROTOCOL_VERSION, SHARD_CALLS, STUB_ORIGIN,
+    query_key, ObjectUpgrade, OpenStream, ADAPTER_AWAIT_RECORD_MS, COORDINATOR_CALLS, COORDINATOR_NAME,
+    HEADERS_FIRST_SHARD_CALLS, HEADER_OBJECT_NAME, PROTOCOL_VERSION, SHARD_CALLS, STUB_ORIGIN,
 };
 use crate::routing::SHARD_NAME_PREFIX;
 
@@ -69,6 +69,7 @@ pub fn module() -> String {
         ("LAST_EVENT_ID", query_key::LAST_EVENT_ID),
         ("LISTENER", query_key::LISTENER),
         ("TOPIC", query_key::TOPIC),
+        ("AWAIT_RECORD_MS", query_key::AWAIT_RECORD_MS),
     ];
     constant(&mut js, "The query keys of a stream's upgrade.", "CONNECT_QUERY", &frozen_object(&keys));
     let levels: Vec<String> = LogLevel::ALL.iter().map(|level| quote(level.as_str())).collect();
@@ -85,6 +86,12 @@ pub fn module() -> String {
         &MAX_CONCURRENT_SUBREQUESTS.to_string(),
     );
     constant(&mut js, "The SSE comment a stream is kept alive with.", "KEEPALIVE_EVENT", &quote(KEEPALIVE_EVENT));
+    constant(
+        &mut js,
+        "How long a shard waits for a GET's session record that tmcp is still writing (ms).",
+        "AWAIT_RECORD_MS",
+        &ADAPTER_AWAIT_RECORD_MS.to_string(),
+    );
     js
 }
 

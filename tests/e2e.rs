@@ -26,7 +26,8 @@ use support::mcp_scenarios::{
 use support::stream_scenarios::{
     a_client_that_disconnects_is_removed, a_closed_listen_stream_leaves_the_topic_index,
     a_resumed_stream_gets_exactly_what_it_missed, a_resuming_stream_takes_over_a_registered_one,
-    a_stalled_consumer_is_cut_off_without_delaying_others, shard_rebuilds_its_table_after_eviction,
+    a_stalled_consumer_is_cut_off_without_delaying_others, a_stream_waits_for_a_record_still_being_written,
+    shard_rebuilds_its_table_after_eviction,
 };
 use support::workerd::Wrangler;
 use support::{chaos, chaos_scale, interop, oauth, operator, tmcp};
@@ -322,6 +323,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         ("mcp::a_client_that_disconnects_is_removed", a_client_that_disconnects_is_removed),
         ("mcp::a_resumed_stream_gets_exactly_what_it_missed", a_resumed_stream_gets_exactly_what_it_missed),
         ("mcp::a_resuming_stream_takes_over_a_registered_one", a_resuming_stream_takes_over_a_registered_one),
+        ("mcp::a_stream_waits_for_a_record_still_being_written", a_stream_waits_for_a_record_still_being_written),
         ("mcp::a_closed_listen_stream_leaves_the_topic_index", a_closed_listen_stream_leaves_the_topic_index),
         (
             "mesh::a_stalled_consumer_is_cut_off_without_delaying_others",

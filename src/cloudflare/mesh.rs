@@ -135,7 +135,6 @@ impl DurableMesh {
         last_event_id: Option<&str>,
         sink: &SseSink,
     ) -> Result<()> {
-        validate_session_id(id)?;
         let open = OpenStream {
             session: id.to_owned(),
             require_session: require_session.is_some(),
@@ -143,8 +142,15 @@ impl DurableMesh {
             last_event_id: last_event_id.map(str::to_owned),
             ..Default::default()
         };
+        self.open_stream(open, sink).await
+    }
+
+    /// Opens the stream `open` describes and relays it into `sink`.
+    pub(super) async fn open_stream(&self, open: OpenStream, sink: &SseSink) -> Result<()> {
+        let id = open.session.as_str();
+        validate_session_id(id)?;
         // An MCP session's stream goes where its record is (an old layout's shard mid-resharding).
-        let shard = if require_session.is_some() { self.home_shard(id).await? } else { self.shard_of(id) };
+        let shard = if open.require_session { self.home_shard(id).await? } else { self.shard_of(id) };
         let (ws, _) = self.upgrade(shard, &open).await?;
         let options = RelayOptions {
             keepalive_ms: self.config.keepalive_ms,

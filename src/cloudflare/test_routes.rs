@@ -1,5 +1,5 @@
-//! The manager API over HTTP (`/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`), behind the
-//! admin token, so the end-to-end behavioural suite drives the sharded implementation as the in-memory
+//! The manager API over HTTP (`/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`; and
+//! `/mesh/register`, a bare session record, for streams that require one), behind the admin token, so the end-to-end behavioural suite drives the sharded implementation as the in-memory
 //! one is driven natively; `/mesh/hold-sends`, which holds or fails the shards' send reports (see
 //! `shard::held_sends`); and `/mesh/analytics-written`, the Analytics Engine data points this isolate
 //! wrote (the local binding keeps none). Built only with the `test-routes` feature.
@@ -13,20 +13,36 @@ use super::stubs::platform;
 use super::{json, sse_response, DurableMesh};
 use crate::error::{MeshError, Result};
 use crate::manager::{SessionManager, SessionSink};
-use crate::protocol::HasReply;
+use crate::protocol::{HasReply, OpenStream, RegisterSession, SessionRecord};
+use crate::routing::shard_for;
 use crate::sse;
 
 /// Whether `path` is one of these routes.
 pub fn serves(path: &str) -> bool {
     matches!(
         path,
-        "/mesh/stream" | "/mesh/has" | "/mesh/send" | "/mesh/delete" | "/mesh/hold-sends" | "/mesh/analytics-written"
+        "/mesh/stream"
+            | "/mesh/has"
+            | "/mesh/send"
+            | "/mesh/delete"
+            | "/mesh/register"
+            | "/mesh/hold-sends"
+            | "/mesh/analytics-written"
     )
 }
 
 #[derive(Deserialize)]
 struct SessionQuery {
     session: String,
+}
+
+/// `/mesh/stream`'s query: with `await_record_ms`, the stream requires the session's record and
+/// waits that long for it (as the tmcp adapter's GET does).
+#[derive(Deserialize)]
+struct StreamQuery {
+    session: String,
+    #[serde(default)]
+    await_record_ms: Option<u32>,
 }
 
 /// `/mesh/send`'s body: the seed's `send(ids | all, data)`.
@@ -59,11 +75,22 @@ struct HoldCounts {
 pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Result<Response> {
     match path {
         "/mesh/stream" => {
-            let query: SessionQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
+            let query: StreamQuery = request.query().map_err(|e| MeshError::InvalidRequest(e.to_string()))?;
             let sink = SseSink::new(mesh.config().stream_buffer_bytes);
             sink.write(&sse::encode_comment("connected"));
             let response = sse_response(&sink, None)?;
-            mesh.create(&query.session, sink).await?;
+            match query.await_record_ms {
+                None => mesh.create(&query.session, sink).await?,
+                Some(await_record_ms) => {
+                    let open = OpenStream {
+                        session: query.session,
+                        require_session: true,
+                        await_record_ms,
+                        ..Default::default()
+                    };
+                    mesh.open_stream(open, &sink).await?;
+                }
+            }
             Ok(response)
         }
         "/mesh/has" => {
@@ -87,6 +114,16 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
                 total.relayed += mesh.call_relay(relay, &HoldSends { mode: HoldMode::Release }).await?.started;
             }
             json(&total)
+        }
+        "/mesh/register" => {
+            let body: SessionQuery = read_body(request).await?;
+            let record = SessionRecord { protocol_version: "test".into(), ..Default::default() };
+            mesh.call_shard(
+                shard_for(&body.session, mesh.config().shard_count),
+                &RegisterSession { session: body.session, record },
+            )
+            .await?;
+            json(&serde_json::json!({}))
         }
         "/mesh/delete" => {
             let body: SessionQuery = read_body(request).await?;

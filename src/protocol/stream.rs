@@ -33,7 +33,18 @@ pub mod query_key {
     pub const LISTENER: &str = "listener";
     /// A listen stream's resource URI (repeated), kept so its topic-index entries go when it does.
     pub const TOPIC: &str = "topic";
+    /// Milliseconds to wait for a required session's record that is not there yet.
+    pub const AWAIT_RECORD_MS: &str = "await_record_ms";
 }
+
+/// The longest a shard holds a stream open waiting for its session's record
+/// ([`OpenStream::await_record_ms`]).
+pub const MAX_AWAIT_RECORD_MS: u32 = 10_000;
+
+/// What the tmcp adapter asks a shard to wait for a GET's session record: long enough for the
+/// record writes tmcp starts at `initialize` (milliseconds), short enough that a GET for a session
+/// that never existed gets its 404 soon.
+pub const ADAPTER_AWAIT_RECORD_MS: u32 = 5_000;
 
 /// Opens a session's stream (or a `subscriptions/listen` stream) on its shard: a GET with
 /// `Upgrade: websocket`. The shard answers 101 with the socket, or an error status: 404 for a
@@ -54,6 +65,10 @@ pub struct OpenStream {
     pub listener: Option<ListenerFilter>,
     /// A listen stream's resource subscriptions (see [`fit_topics`]).
     pub topics: Vec<String>,
+    /// With `require_session`: how long the shard waits for the record when it is not there yet
+    /// (at most [`MAX_AWAIT_RECORD_MS`]; 0: answer 404 at once). For servers that answer
+    /// `initialize` before its record is written, so a GET right after it is not lost.
+    pub await_record_ms: u32,
 }
 
 impl ObjectUpgrade for OpenStream {
@@ -77,6 +92,9 @@ impl ObjectUpgrade for OpenStream {
         for topic in &self.topics {
             query.append_pair(query_key::TOPIC, topic);
         }
+        if self.await_record_ms > 0 {
+            query.append_pair(query_key::AWAIT_RECORD_MS, &self.await_record_ms.to_string());
+        }
         query.finish()
     }
 
@@ -91,6 +109,9 @@ impl ObjectUpgrade for OpenStream {
                 query_key::LAST_EVENT_ID => open.last_event_id = Some(value.into_owned()),
                 query_key::LISTENER => open.listener = Some(ListenerFilter::from_flags(&value)),
                 query_key::TOPIC => open.topics.push(value.into_owned()),
+                query_key::AWAIT_RECORD_MS => {
+                    open.await_record_ms = value.parse::<u32>().unwrap_or(0).min(MAX_AWAIT_RECORD_MS);
+                }
                 _ => {}
             }
         }
@@ -224,6 +245,7 @@ mod tests {
             last_event_id: Some("3-17".into()),
             listener: Some(ListenerFilter { tools: true, prompts: false, resources: true }),
             topics: vec!["mesh://a?b=c&d".into(), "file:///x y".into()],
+            await_record_ms: 2_500,
         };
         let query = open.to_query();
         assert!(!query.contains(' ') && !query.contains("&d"), "{query}");
@@ -232,6 +254,9 @@ mod tests {
         assert_eq!(plain.to_query(), "session=s");
         assert_eq!(OpenStream::from_query("session=s&other=1").unwrap(), plain);
         assert_eq!(OpenStream::from_query("owner=x"), Err(MeshError::MissingSessionId));
+        let waits = |raw: &str| OpenStream::from_query(&format!("session=s&await_record_ms={raw}")).unwrap();
+        assert_eq!(waits("999999").await_record_ms, MAX_AWAIT_RECORD_MS, "the wait is bounded");
+        assert_eq!(waits("soon").await_record_ms, 0, "an unreadable wait is no wait");
     }
 
     #[test]

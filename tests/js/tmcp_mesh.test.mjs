@@ -3,7 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mesh } from '../../js/tmcp-mesh/src/mesh.js';
-import { COORDINATOR_PATH, HEADER_OBJECT_NAME, SHARD_PATH } from '../../js/tmcp-mesh/src/protocol.js';
+import {
+  AWAIT_RECORD_MS,
+  CONNECT_QUERY,
+  COORDINATOR_PATH,
+  HEADER_OBJECT_NAME,
+  SHARD_PATH,
+} from '../../js/tmcp-mesh/src/protocol.js';
 import { MeshInfo, RequestScope } from '../../js/tmcp-mesh/src/info.js';
 import { MeshStreams } from '../../js/tmcp-mesh/src/streams.js';
 import { relay, MAX_UNREAD_EVENTS } from '../../js/tmcp-mesh/src/relay.js';
@@ -532,4 +538,24 @@ test('respond: a failing shard is a JSON-RPC error with the cause, 503 when the 
   } finally {
     console.error = original;
   }
+});
+
+test('a GET stream asks its shard to wait for the session record tmcp may still be writing', async () => {
+  const fetched = [];
+  const namespace = {
+    getByName: (name) => ({
+      fetch: async (url, init) => {
+        fetched.push({ name, url: new URL(url), init });
+        return { status: 404, webSocket: null, text: async () => JSON.stringify({ error: 'Session not found' }) };
+      },
+    }),
+  };
+  const settings = { shardCount: 4, previousShardCounts: [], keepaliveMs: 25000 };
+  const mesh = new Mesh({ shards: namespace, coordinator: namespace, settings, routing: { shardsFor: () => [2] } });
+  await assert.rejects(mesh.connect('s-1', 2), (error) => error.status === 404);
+  const [call] = fetched;
+  assert.equal(call.name, 'shard-2');
+  assert.equal(call.url.searchParams.get(CONNECT_QUERY.REQUIRE_SESSION), '1');
+  assert.equal(call.url.searchParams.get(CONNECT_QUERY.AWAIT_RECORD_MS), String(AWAIT_RECORD_MS));
+  assert.ok(AWAIT_RECORD_MS > 0);
 });

@@ -35,7 +35,7 @@ pub struct HttpDriver<'a> {
 }
 
 impl HttpDriver<'_> {
-    fn admin(&self, path: &str, body: Value) -> Reply {
+    pub fn admin(&self, path: &str, body: Value) -> Reply {
         let auth = format!("Bearer {}", self.wrangler.token);
         request("POST", &self.wrangler.url(path), &[("Authorization", &auth), JSON], Some(&body.to_string()))
     }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::e2e_http::{
     call_tool, check, initialize, open_get, status, HttpDriver, ACCEPT_BOTH, JSON, PATIENCE, SHARD_COUNT,
 };
-use super::manager_suite::Driver;
+use super::manager_suite::{Driver, Probe};
 use super::mcp_scenarios::{fleet, Fleet};
 use super::workerd::{SseStream, Wrangler};
 
@@ -278,4 +278,48 @@ fn send_raw(w: &Wrangler, session: &str, text: &str) -> super::workerd::Reply {
     let body = json!({ "sessions": [session], "data": mcp_mesh::sse::encode_message(&format!("\"{text}\""), None) });
     let auth = format!("Bearer {}", w.token);
     super::workerd::request("POST", &w.url("/mesh/send"), &[("Authorization", &auth), JSON], Some(&body.to_string()))
+}
+
+/// A server that answers `initialize` before its session record is written (tmcp) must not lose the
+/// client's GET that beats the write: the stream waits for the record, then works; a GET for a record
+/// that never comes gets its 404 when the wait runs out, and one that does not ask to wait at once.
+pub fn a_stream_waits_for_a_record_still_being_written(
+    w: &Wrangler,
+    _fixture: &mut Option<Fleet>,
+) -> Result<(), String> {
+    let driver = HttpDriver { wrangler: w };
+    let auth = format!("Bearer {}", w.token);
+    let open = |id: &str, wait_ms: Option<u32>| {
+        let wait = wait_ms.map(|ms| format!("&await_record_ms={ms}")).unwrap_or_default();
+        let path = format!("/mesh/stream?session={id}{wait}");
+        SseStream::open(w.port, &path, &[("Authorization", &auth), ("Accept", "text/event-stream")])
+    };
+    let id = format!("late-record-{}", std::process::id());
+    let port = w.port;
+    let (token, waiting_id) = (w.token.clone(), id.clone());
+    let opener = std::thread::spawn(move || {
+        let started = Instant::now();
+        let path = format!("/mesh/stream?session={waiting_id}&await_record_ms=5000");
+        let auth = format!("Bearer {token}");
+        let stream = SseStream::open(port, &path, &[("Authorization", &auth), ("Accept", "text/event-stream")]);
+        (stream, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let registered = driver.admin("/mesh/register", json!({ "session": id }));
+    check(registered.status == 200, format!("/mesh/register: {} {}", registered.status, registered.body))?;
+    let (stream, waited) = opener.join().map_err(|_| "the opening thread panicked".to_owned())?;
+    let mut stream = stream.map_err(|(s, b)| format!("the stream waiting for its record got {s}: {b}"))?;
+    check(waited >= Duration::from_millis(300), format!("the stream opened after {waited:?}, before its record"))?;
+    let report = driver.send(Some(vec![id.clone()]), &mcp_mesh::sse::encode_message("\"late-record\"", None));
+    check(report.delivered == 1, format!("a send to the late stream: {report:?}"))?;
+    check(!stream.wait_payloads(1, PATIENCE).is_empty(), "the late stream got nothing")?;
+
+    let started = Instant::now();
+    let never = open(&format!("never-{}", std::process::id()), Some(1_000));
+    check(matches!(never, Err((404, _))), format!("a record that never comes: {:?}", never.err()))?;
+    check(started.elapsed() >= Duration::from_millis(900), "the 404 came before the wait ran out")?;
+    let started = Instant::now();
+    let at_once = open(&format!("never-{}-b", std::process::id()), Some(0));
+    check(matches!(at_once, Err((404, _))), format!("no wait asked: {:?}", at_once.err()))?;
+    check(started.elapsed() < Duration::from_millis(900), "a stream that asked no wait waited")
 }

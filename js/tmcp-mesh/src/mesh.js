@@ -8,6 +8,7 @@
 // with a fake namespace; src/index.js wires the real one.
 
 import {
+  AWAIT_RECORD_MS,
   CONNECT_PATH,
   CONNECT_QUERY,
   COORDINATOR_NAME,
@@ -77,7 +78,12 @@ export class Mesh {
    */
   async connect(session, shard = this.shardOf(session)) {
     const name = SHARD_NAME_PREFIX + shard;
-    const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: session, [CONNECT_QUERY.REQUIRE_SESSION]: "1" });
+    // tmcp answers `initialize` before its record writes land: a GET that beats them waits for them.
+    const query = new URLSearchParams({
+      [CONNECT_QUERY.SESSION]: session,
+      [CONNECT_QUERY.REQUIRE_SESSION]: "1",
+      [CONNECT_QUERY.AWAIT_RECORD_MS]: String(AWAIT_RECORD_MS),
+    });
     const url = `${STUB_ORIGIN}${CONNECT_PATH}?${query}`;
     const response = await this.shards.getByName(name).fetch(url, {
       headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },

@@ -58,6 +58,7 @@ export const CONNECT_QUERY = Object.freeze({
   LAST_EVENT_ID: "last_event_id",
   LISTENER: "listener",
   TOPIC: "topic",
+  AWAIT_RECORD_MS: "await_record_ms",
 });
 
 /** The log levels of `logging/setLevel`, least severe first. */
@@ -68,4 +69,7 @@ export const MAX_CONCURRENT_CALLS = 6;
 
 /** The SSE comment a stream is kept alive with. */
 export const KEEPALIVE_EVENT = ": keepalive\n\n";
+
+/** How long a shard waits for a GET's session record that tmcp is still writing (ms). */
+export const AWAIT_RECORD_MS = 5000;
 

@@ -6,7 +6,8 @@
 //! The object is composed of small parts, each in its own file with its own tables: `sockets` (the
 //! streams and the send loop), `replay_log`, `records` (session records), `topics` (the topic index),
 //! `waiters` (client replies), `membership` (reporting to the coordinator), `name` (the shard's
-//! number) and `send` (a send, answered headers first). This file routes calls to them
+//! number), `send` (a send, answered headers first), `metrics` (its counters) and `record_arrivals`
+//! (streams waiting for their session's record). This file routes calls to them
 //! ([`ShardCalls`]) and does what spans several: accepting a stream, ending a session, idle expiry.
 //!
 //! Nothing lives only in memory that matters after eviction: sockets and their tags/attachments are
@@ -19,6 +20,7 @@ pub(super) mod held_sends;
 mod membership;
 mod metrics;
 mod name;
+mod record_arrivals;
 mod records;
 mod replay_log;
 mod send;
@@ -54,6 +56,7 @@ use crate::protocol::{
 use membership::{MembershipGate, Occupancy};
 use metrics::ShardMetricsStore;
 use name::UNNAMED;
+use record_arrivals::RecordArrivals;
 use records::SessionRecords;
 use replay_log::ReplayLog;
 use send::SendTask;
@@ -85,6 +88,7 @@ pub struct SyncLayer {
     /// The expiry alarm is known to be set (checked with storage once per wake).
     alarm_armed: Cell<bool>,
     metrics: Rc<ShardMetricsStore>,
+    record_arrivals: RecordArrivals,
 }
 
 impl DurableObject for SyncLayer {
@@ -97,6 +101,7 @@ impl DurableObject for SyncLayer {
             instance: uuid::Uuid::new_v4().to_string(),
             log: Rc::new(ReplayLog::new(sql.clone())),
             metrics: ShardMetricsStore::load(sql.clone()),
+            record_arrivals: RecordArrivals::default(),
             sockets_failed: Rc::default(),
             #[cfg(feature = "test-routes")]
             hold: held_sends::SendHold::default(),
@@ -231,6 +236,7 @@ impl ShardCalls for SyncLayer {
 
     async fn register_session(&self, call: RegisterSession) -> Result<Ack> {
         self.records.store(&call.session, &call.record)?;
+        self.record_arrivals.arrived(&call.session);
         self.count_changed();
         self.ensure_expiry_alarm().await?;
         Ok(Ack {})
@@ -330,7 +336,11 @@ impl SyncLayer {
         validate_session_id(&session)?;
         let last_event_id = open.last_event_id.as_deref().and_then(EventId::parse);
         let resuming = last_event_id.is_some();
-        let record = self.records.load(&session)?;
+        let mut record = self.records.load(&session)?;
+        if open.require_session && record.is_none() && open.await_record_ms > 0 {
+            self.record_arrivals.wait(&session, open.await_record_ms).await;
+            record = self.records.load(&session)?;
+        }
         // Another identity's session does not exist, as far as this caller can tell.
         if open.require_session && record.as_ref().is_none_or(|record| record.owner != open.owner) {
             return Err(MeshError::SessionNotFound);
