@@ -1,8 +1,8 @@
 // The official TypeScript SDK client against the tmcp example on the mesh (examples/tmcp): many
 // sessions spread over the shards, 409 for a second GET stream, a broadcast reaching each exactly
 // once, resources/updated reaching exactly the subscribers (through tmcp's own server.changed path
-// when the example runs with INCREMENT_NOTIFY=changed), DELETE then 404, and a dropped client's
-// stream removed from its shard. Usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions].
+// when the example runs with INCREMENT_NOTIFY=changed), DELETE then 404, a dropped client's stream
+// removed from its shard, and a GET resumed with Last-Event-ID getting exactly what it missed. Usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions].
 // Prints `sessions: <id> ...` and `per-shard: <n> ...` for tests/e2e.rs to check against the Rust
 // routing, one line per check and `tmcp-ts: N passed, M failed`; exits non-zero on any failure.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -140,6 +140,89 @@ await step("a_dropped_client_is_removed", async () => {
   await clients[0].client.callTool({ name: "announce", arguments: { text } });
   const remaining = clients.slice(0, -2);
   await waitFor(() => remaining.every((c) => c.seen.messages.includes(text)), "the announcement after the drop");
+});
+
+/** A raw SSE reader over a fetch body: the events so far (`{id, data}`), and a stop switch. */
+function readEvents(response) {
+  const events = [];
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const done = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ done: true }));
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = { id: null, data: "" };
+        for (const line of block.split("\n")) {
+          if (line.startsWith("id:")) event.id = line.slice(3).trim();
+          if (line.startsWith("data:")) event.data += line.slice(5).trim();
+        }
+        if (event.id !== null || event.data) events.push(event);
+      }
+    }
+  })();
+  return { events, stop: () => reader.cancel().catch(() => {}), done };
+}
+
+await step("a_resumed_get_stream_gets_exactly_what_it_missed", async () => {
+  // A raw session, so nothing reconnects on its own.
+  const post = (body, session) =>
+    fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-06-18",
+        ...(session ? { "mcp-session-id": session } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  const init = await post({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+  });
+  const session = init.headers.get("mcp-session-id");
+  check(init.ok && session, `initialize: ${init.status}`);
+  await init.text();
+  await (await post({ jsonrpc: "2.0", method: "notifications/initialized" }, session)).text();
+  const get = (lastEventId) =>
+    fetch(url, {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": session,
+        ...(lastEventId ? { "last-event-id": lastEventId } : {}),
+      },
+    });
+  const first = await get();
+  check(first.status === 200, `GET: ${first.status}`);
+  const stream = readEvents(first);
+  const seen = `before-drop-${Date.now()}`;
+  await clients[0].client.callTool({ name: "announce", arguments: { text: seen } });
+  await waitFor(() => stream.events.some((e) => e.data.includes(seen)), "the first announcement on the raw stream");
+  const last = stream.events.filter((e) => e.id).at(-1).id;
+  await stream.stop();
+  const missed = [`missed-1-${Date.now()}`, `missed-2-${Date.now()}`];
+  for (const text of missed) await clients[0].client.callTool({ name: "announce", arguments: { text } });
+  const resumed = await get(last);
+  check(resumed.status === 200, `GET with Last-Event-ID: ${resumed.status}`);
+  const again = readEvents(resumed);
+  const count = (text) => again.events.filter((e) => e.data.includes(text)).length;
+  await waitFor(() => missed.every((text) => count(text) >= 1), `the missed announcements (${missed.map(count)})`);
+  const after = `after-resume-${Date.now()}`;
+  await clients[0].client.callTool({ name: "announce", arguments: { text: after } });
+  await waitFor(() => count(after) >= 1, "a live announcement after the resume");
+  await sleep(SETTLE_MS);
+  check(missed.every((text) => count(text) === 1), `missed announcements delivered ${missed.map(count)} times`);
+  check(count(seen) === 0, "an event from before Last-Event-ID was replayed");
+  await again.stop();
+  await (await fetch(url, { method: "DELETE", headers: { "mcp-session-id": session } })).text();
 });
 
 for (const { client, transport } of clients.slice(0, -2)) {

@@ -449,6 +449,26 @@ test('respond: an unknown session is 404 with the JSON-RPC error, before the tra
   assert.equal(ok.status, 200);
 });
 
+test('respond: a GET with Last-Event-ID resumes through the stream manager, other GETs go to tmcp', async () => {
+  const { mesh } = fakeMesh();
+  const info = new MeshInfo({ mesh: () => mesh });
+  await info.scope(async (scope) => {
+    info.setClientInfo('live', { name: 'c', version: '1' });
+    info.setClientCapabilities('live', {});
+    await scope.settled('live');
+  });
+  const resumed = [];
+  const streams = { resume: async (id, last) => (resumed.push([id, last]), new Response('replayed')) };
+  let served = 0;
+  const transport = { respond: async () => (served++, new Response('tmcp')) };
+  const get = (headers) => new Request('http://x/mcp', { headers: { 'mcp-session-id': 'live', ...headers } });
+  assert.equal(await (await respond(transport, get({ 'last-event-id': '3-7' }), info, streams)).text(), 'replayed');
+  assert.deepEqual(resumed, [['live', '3-7']]);
+  assert.equal(await (await respond(transport, get({}), info, streams)).text(), 'tmcp', 'a fresh GET is tmcp\'s');
+  assert.equal(await (await respond(transport, get({ 'last-event-id': '3-7' }), info)).text(), 'tmcp', 'no manager: tmcp');
+  assert.equal(served, 2);
+});
+
 test('respond: a response that minted a session waits for its record before reaching the client', async () => {
   const { mesh } = fakeMesh();
   const info = new MeshInfo({ mesh: () => mesh });

@@ -165,7 +165,7 @@ export default {
 		// mesh: shard occupancy for operators and the tests, behind MESH_ADMIN_TOKEN as in the Rust Worker.
 		if (new URL(request.url).pathname === '/mesh/status') return status(request);
 		// mesh: was transport.respond(request).
-		const response = await respond(transport, request, sessionManager.info);
+		const response = await respond(transport, request, sessionManager.info, sessionManager.streams);
 		return response ?? new Response('Not found', { status: 404 });
 	},
 };

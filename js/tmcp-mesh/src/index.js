@@ -2,6 +2,7 @@
 // export the two object classes from your Worker:
 //
 //   import { MeshStreamSessionManager, MeshInfoSessionManager, respond } from "@mcp-mesh/tmcp";
+//   ... respond(transport, request, sessionManager.info, sessionManager.streams)
 //   export { SyncLayer, Coordinator } from "@mcp-mesh/tmcp";
 //
 // Settings come from the same wrangler vars as the Rust Worker (SHARD_COUNT, PREVIOUS_SHARD_COUNTS,
@@ -61,11 +62,12 @@ export class MeshInfoSessionManager extends MeshInfo {
 }
 
 /**
- * `transport.respond(request)` plus what the mesh needs around it: 404 for an unknown session, and
- * responses held until the session writes they caused have landed (see respond.js).
+ * `transport.respond(request)` plus what the mesh needs around it: 404 for an unknown session,
+ * responses held until the session writes they caused have landed, and, given the stream manager, a
+ * GET with `Last-Event-ID` resumed from the shard's log (see respond.js).
  */
-export function respond(transport, request, info) {
-  return respondCore(transport, request, info);
+export function respond(transport, request, info, streams) {
+  return respondCore(transport, request, info, streams);
 }
 
 /**

@@ -76,7 +76,7 @@ export class Mesh {
    * session it has no record of, so a client reconnecting while its session is
    * being deleted cannot leave a stream behind for a session that no longer exists.
    */
-  async connect(session, shard = this.shardOf(session)) {
+  async connect(session, shard = this.shardOf(session), lastEventId = undefined) {
     const name = SHARD_NAME_PREFIX + shard;
     // tmcp answers `initialize` before its record writes land: a GET that beats them waits for them.
     const query = new URLSearchParams({
@@ -84,6 +84,8 @@ export class Mesh {
       [CONNECT_QUERY.REQUIRE_SESSION]: "1",
       [CONNECT_QUERY.AWAIT_RECORD_MS]: String(AWAIT_RECORD_MS),
     });
+    // A resuming client: the shard replays what it missed and takes over a stream still open.
+    if (lastEventId) query.set(CONNECT_QUERY.LAST_EVENT_ID, lastEventId);
     const url = `${STUB_ORIGIN}${CONNECT_PATH}?${query}`;
     const response = await this.shards.getByName(name).fetch(url, {
       headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },

@@ -9,17 +9,20 @@
 export const CODE_SESSION_NOT_FOUND = -32001;
 
 const SESSION_HEADER = "mcp-session-id";
+const LAST_EVENT_ID_HEADER = "last-event-id";
 
 /**
- * `transport.respond(request)` with the session rules above; null when the transport does not serve
- * the request (another path).
+ * `transport.respond(request)` with the session rules above, and a GET with `Last-Event-ID` resumed
+ * through `streams` (replayed from the shard's log); null when the transport does not serve the
+ * request (another path).
  * @param {{ respond(request: Request): Promise<Response | null> }} transport
  * @param {Request} request
  * @param {import("./info.js").MeshInfo} info
+ * @param {import("./streams.js").MeshStreams} [streams] the stream manager, for resumed GETs
  */
-export async function respond(transport, request, info) {
+export async function respond(transport, request, info, streams) {
   try {
-    return await info.scope((scope) => respondChecked(transport, request, info, scope));
+    return await info.scope((scope) => respondChecked(transport, request, info, streams, scope));
   } catch (error) {
     // A shard or the coordinator failed (or tmcp threw): a JSON-RPC error the client can read, and
     // the cause in the log, instead of the runtime's bare 500.
@@ -28,11 +31,13 @@ export async function respond(transport, request, info) {
   }
 }
 
-async function respondChecked(transport, request, info, scope) {
+async function respondChecked(transport, request, info, streams, scope) {
   const session = request.headers.get(SESSION_HEADER);
   if (session && request.method !== "OPTIONS" && !(await info.exists(session))) {
     return sessionNotFound();
   }
+  const lastEventId = request.headers.get(LAST_EVENT_ID_HEADER);
+  if (streams && session && lastEventId && request.method === "GET") return streams.resume(session, lastEventId);
   const response = await transport.respond(request);
   // tmcp forgets a session without awaiting it: the 200 goes back once it is gone.
   if (session && request.method === "DELETE") await scope.settled(session);

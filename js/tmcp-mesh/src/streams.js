@@ -35,6 +35,28 @@ export class MeshStreams {
     relay(ws, controller, mesh.settings.keepaliveMs, this.#timers);
   }
 
+  /**
+   * A GET that resumes `id`'s stream after `lastEventId`, which tmcp's transport cannot do (it does
+   * not pass `Last-Event-ID` on): the session's shard replays what the client missed from its log
+   * and takes over a stream still open, and the response relays the socket as `create` does.
+   * @param {string} id
+   * @param {string} lastEventId
+   * @returns {Promise<Response>}
+   */
+  async resume(id, lastEventId) {
+    const mesh = this.#mesh();
+    const ws = await mesh.connect(id, await home(mesh, id), lastEventId);
+    let finish = () => {};
+    const body = new ReadableStream({
+      start: (controller) => {
+        finish = relay(ws, controller, mesh.settings.keepaliveMs, this.#timers);
+      },
+      cancel: () => finish("cancelled"),
+    });
+    const headers = { "content-type": "text/event-stream", "cache-control": "no-cache", "mcp-session-id": id };
+    return new Response(body, { headers });
+  }
+
   /** Closes `id`'s stream (the shard closes the socket; the relay ends the body). */
   async delete(id) {
     await this.#mesh().closeStream(id);
