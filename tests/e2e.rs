@@ -30,7 +30,7 @@ use support::stream_scenarios::{
     shard_rebuilds_its_table_after_eviction,
 };
 use support::workerd::Wrangler;
-use support::{chaos, chaos_scale, interop, oauth, operator, tmcp};
+use support::{chaos, chaos_scale, interop, oauth, operator, package, tmcp};
 
 /// A scenario against the shared worker and the shared fleet of sessions.
 type Scenario = fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>;
@@ -42,7 +42,7 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator runs just that part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator|package runs just that part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
@@ -67,6 +67,7 @@ fn main() {
                 Ok(())
             }),
             "operator" => operator::run_scenario().map(|summary| println!("{summary}")),
+            "package" => package::installed_from_the_tarball().map(|summary| println!("{summary}")),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
                 _ => Ok(()),
@@ -140,6 +141,11 @@ fn main() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
         report(results.last());
     }
+    let started = Instant::now();
+    let outcome = package::installed_from_the_tarball().map(|summary| println!("     {summary}"));
+    results
+        .push((format!("tmcp::the_packed_package_from_its_readme ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
     for (name, relay_above_shards) in [("", 0), (", through relays", 1)] {
         let started = Instant::now();
         let outcome = chaos::run(12, 30, relay_above_shards).and_then(|r| {

@@ -10,6 +10,7 @@ pub mod manager_suite;
 pub mod mcp_scenarios;
 pub mod oauth;
 pub mod operator;
+pub mod package;
 pub mod stream_scenarios;
 pub mod tmcp;
 pub mod workerd;
