@@ -578,4 +578,9 @@ test('a GET stream asks its shard to wait for the session record tmcp may still 
   assert.equal(call.url.searchParams.get(CONNECT_QUERY.REQUIRE_SESSION), '1');
   assert.equal(call.url.searchParams.get(CONNECT_QUERY.AWAIT_RECORD_MS), String(AWAIT_RECORD_MS));
   assert.ok(AWAIT_RECORD_MS > 0);
+  // The SSE transport's stream opens its session: no record is required or waited for.
+  await assert.rejects(mesh.connect('s-2', 2, { requireSession: false }), (error) => error.status === 404);
+  const sse = fetched[1].url.searchParams;
+  assert.equal(sse.get(CONNECT_QUERY.REQUIRE_SESSION), null);
+  assert.equal(sse.get(CONNECT_QUERY.AWAIT_RECORD_MS), null);
 });

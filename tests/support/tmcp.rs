@@ -39,7 +39,28 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     let outcome = run(&python, &["tests/clients/tmcp_py_client.py", &url], Duration::from_secs(120))
         .and_then(|(ok, output)| verdict(ok, &output, "tmcp-py:"));
     results.push(("tmcp::python_sdk".into(), outcome));
+    drop(example);
+    results.push(("tmcp::sse_transport_across_two_processes".into(), sse_transport()));
     results
+}
+
+/// tmcp's SSE transport (examples/tmcp/src/sse.js) on the mesh, its streams in one process and half
+/// the clients' POSTs answered by another (tests/clients/tmcp_sse_client.mjs).
+fn sse_transport() -> Result<(), String> {
+    let vars = [("KEEPALIVE_MS", "500")];
+    let server = Wrangler::start_with_args(Some("examples/tmcp/wrangler.sse.toml"), None, &vars)?;
+    let peer = Wrangler::start_with_args(Some("examples/tmcp/wrangler.sse-peer.toml"), None, &vars)?;
+    let args = ["tests/clients/tmcp_sse_client.mjs".to_owned(), server.url("/sse"), peer.url("")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, output) = run(&node(), &args, Duration::from_secs(120))?;
+    for line in output.lines().filter(|l| l.starts_with("ok   tmcp-sse::") || l.starts_with("FAIL tmcp-sse::")) {
+        println!("     {line}");
+    }
+    let outcome = verdict(ok, &output, "tmcp-sse:");
+    if outcome.is_err() {
+        eprintln!("--- SSE server log (tail) ---\n{}\n--- peer ---\n{}", server.log_tail(), peer.log_tail());
+    }
+    outcome
 }
 
 /// The per-shard stream counts the example reported equal those the Rust routing gives its sessions.

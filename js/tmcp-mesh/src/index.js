@@ -53,6 +53,18 @@ export class MeshStreamSessionManager extends MeshStreams {
   }
 }
 
+/**
+ * The stream manager for `@tmcp/transport-sse` (the 2024-11-05 HTTP+SSE protocol): its GET stream
+ * opens the session, before any record exists, and every response travels over it through the
+ * session's shard, whichever isolate received the POST.
+ */
+export class MeshSseStreamSessionManager extends MeshStreams {
+  /** @param {string} [binding] the `SyncLayer` binding, as for `MeshStreamSessionManager`. */
+  constructor(binding) {
+    super({ mesh: () => meshFor(binding), waitUntil, requireSession: false });
+  }
+}
+
 /** tmcp's `InfoSessionManager`: session info in the session's shard, subscriptions in the topic's. */
 export class MeshInfoSessionManager extends MeshInfo {
   /** @param {string} [binding] the `SyncLayer` binding, as for `MeshStreamSessionManager`. */

@@ -72,18 +72,20 @@ export class Mesh {
 
   /**
    * Opens a session's stream socket on `shard` (the one holding its record; by default its shard in
-   * the current layout); resolves to the (not yet accepted) WebSocket. The shard refuses (404) a
-   * session it has no record of, so a client reconnecting while its session is
-   * being deleted cannot leave a stream behind for a session that no longer exists.
+   * the current layout); resolves to the (not yet accepted) WebSocket. With `requireSession` (the
+   * Streamable HTTP transport) the shard refuses (404) a session it has no record of, so a client
+   * reconnecting while its session is being deleted cannot leave a stream behind for a session that
+   * no longer exists; without it (the SSE transport, where the stream opens the session) it does not.
+   * With `lastEventId` the shard replays what the client missed and takes over an open stream.
    */
-  async connect(session, shard = this.shardOf(session), lastEventId = undefined) {
+  async connect(session, shard = this.shardOf(session), { lastEventId, requireSession = true } = {}) {
     const name = SHARD_NAME_PREFIX + shard;
     // tmcp answers `initialize` before its record writes land: a GET that beats them waits for them.
-    const query = new URLSearchParams({
-      [CONNECT_QUERY.SESSION]: session,
-      [CONNECT_QUERY.REQUIRE_SESSION]: "1",
-      [CONNECT_QUERY.AWAIT_RECORD_MS]: String(AWAIT_RECORD_MS),
-    });
+    const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: session });
+    if (requireSession) {
+      query.set(CONNECT_QUERY.REQUIRE_SESSION, "1");
+      query.set(CONNECT_QUERY.AWAIT_RECORD_MS, String(AWAIT_RECORD_MS));
+    }
     // A resuming client: the shard replays what it missed and takes over a stream still open.
     if (lastEventId) query.set(CONNECT_QUERY.LAST_EVENT_ID, lastEventId);
     const url = `${STUB_ORIGIN}${CONNECT_PATH}?${query}`;

@@ -17,10 +17,18 @@ export class MeshStreams {
    * @param {{ mesh: () => import("./mesh.js").Mesh, waitUntil?: (p: Promise<unknown>) => void,
    *           timers?: any }} parts
    */
-  constructor({ mesh, waitUntil = () => {}, timers = globalThis }) {
+  #requireSession;
+
+  /**
+   * @param {{ mesh: () => import("./mesh.js").Mesh, waitUntil?: (p: Promise<unknown>) => void,
+   *           timers?: any, requireSession?: boolean }} parts `requireSession` (default true): a
+   *   stream needs its session's record (false for the SSE transport, whose stream opens the session)
+   */
+  constructor({ mesh, waitUntil = () => {}, timers = globalThis, requireSession = true }) {
     this.#mesh = mesh;
     this.#waitUntil = waitUntil;
     this.#timers = timers;
+    this.#requireSession = requireSession;
   }
 
   /**
@@ -31,7 +39,7 @@ export class MeshStreams {
    */
   async create(id, controller) {
     const mesh = this.#mesh();
-    const ws = await mesh.connect(id, await home(mesh, id));
+    const ws = await mesh.connect(id, await home(mesh, id), { requireSession: this.#requireSession });
     relay(ws, controller, mesh.settings.keepaliveMs, this.#timers);
   }
 
@@ -45,7 +53,7 @@ export class MeshStreams {
    */
   async resume(id, lastEventId) {
     const mesh = this.#mesh();
-    const ws = await mesh.connect(id, await home(mesh, id), lastEventId);
+    const ws = await mesh.connect(id, await home(mesh, id), { lastEventId });
     let finish = () => {};
     const body = new ReadableStream({
       start: (controller) => {

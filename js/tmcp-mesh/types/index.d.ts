@@ -44,6 +44,12 @@ export class MeshStreamSessionManager {
   status(): Promise<ShardStatus[]>;
 }
 
+/**
+ * The stream manager for `@tmcp/transport-sse`: its GET stream opens the session (no record needed
+ * yet), and responses reach it through the session's shard from any isolate.
+ */
+export class MeshSseStreamSessionManager extends MeshStreamSessionManager {}
+
 /** tmcp's `InfoSessionManager`: session info in the session's shard, subscriptions in the topic's. */
 export class MeshInfoSessionManager {
   /** @param binding the `SyncLayer` binding, as for `MeshStreamSessionManager`. */
