@@ -49,6 +49,7 @@ pub mod membership;
 pub mod metrics;
 pub mod protocol;
 pub mod routing;
+pub mod send_plan;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,7 +1,8 @@
 //! What the wasm build hands to JavaScript Workers besides the `SyncLayer` and `Coordinator` classes:
-//! the session → shard mapping, the settings and the caller check, so the tmcp adapter
-//! (`js/tmcp-mesh`) routes ids, reads the vars and authenticates exactly as the Rust Worker does, by
-//! construction rather than by a port.
+//! the session → shard mapping, a send's plan (its batches, its calls straight or through relays, the
+//! resharding retry), the settings and the caller check, so the tmcp adapter (`js/tmcp-mesh`) routes,
+//! sends, reads the vars and authenticates exactly as the Rust Worker does, by construction rather
+//! than by a port.
 //!
 //! worker-build puts every free exported function on the default entrypoint's prototype, so the
 //! adapter reads them from there (`js/tmcp-mesh/src/wasm.js`).
@@ -11,9 +12,12 @@ use worker::wasm_bindgen::prelude::{wasm_bindgen, JsError, JsValue};
 
 use crate::auth::PROTECTED_RESOURCE_PATH;
 use crate::config::MeshConfig;
+use crate::fanout::{plan_broadcast, plan_targeted, ShardBatch};
 use crate::mcp::endpoint::{check_caller, protected_resource};
 use crate::mcp::http::{HttpReply, HttpRequest};
+use crate::protocol::{Member, SendReply};
 use crate::routing::{candidate_shards, shards_for_many};
+use crate::send_plan::{absorb_retry, ids_to_retry, plan_calls, SendCall};
 
 /// The deployment's settings from a Worker's `env` (vars and secrets), under the same rules as the
 /// Rust Worker; a JSON object `{shardCount, previousShardCounts, shardBinding, coordinatorBinding,
@@ -42,10 +46,50 @@ pub fn mesh_shards_for(ids: Vec<String>, shard_count: u32) -> Vec<u32> {
     shards_for_many(&ids, shard_count)
 }
 
-/// How many relays a send to `batches` shards goes through (`crate::fanout::relay_count`).
-#[wasm_bindgen(js_name = meshRelayCount)]
-pub fn mesh_relay_count(batches: u32) -> u32 {
-    crate::fanout::relay_count(batches as usize) as u32
+/// A targeted send's batches: `ids` grouped by their shard for `shard_count` shards, each id once
+/// (`crate::fanout::plan_targeted`), as JSON `[{shard, sessions}]`.
+#[wasm_bindgen(js_name = meshPlanTargeted)]
+pub fn mesh_plan_targeted(ids: Vec<String>, shard_count: u32) -> Result<String, JsError> {
+    to_json(&plan_targeted(&ids, shard_count))
+}
+
+/// A broadcast's batches: the coordinator's members that hold sessions (`crate::fanout::plan_broadcast`);
+/// `members` is the coordinator's JSON `[{shard, sessions}]`.
+#[wasm_bindgen(js_name = meshPlanBroadcast)]
+pub fn mesh_plan_broadcast(members: &str) -> Result<String, JsError> {
+    let members: Vec<Member> = serde_json::from_str(members).map_err(|e| JsError::new(&e.to_string()))?;
+    to_json(&plan_broadcast(&members))
+}
+
+/// A send's calls for `batches` (JSON, as the two functions above give them): straight, or above
+/// `relay_above` shards through relays (`crate::send_plan::plan_calls`); JSON
+/// `[{object, path, body}]`, each body without its payload.
+#[wasm_bindgen(js_name = meshPlanCalls)]
+pub fn mesh_plan_calls(batches: &str, relay_above: u32) -> Result<String, JsError> {
+    let batches: Vec<ShardBatch> = serde_json::from_str(batches).map_err(|e| JsError::new(&e.to_string()))?;
+    let calls: Vec<_> = plan_calls(batches, relay_above).iter().map(SendCall::planned).collect();
+    to_json(&calls)
+}
+
+/// Mid-resharding, the missing ids of a targeted send to retry on the `previous` layout
+/// (`crate::send_plan::ids_to_retry`).
+#[wasm_bindgen(js_name = meshIdsToRetry)]
+pub fn mesh_ids_to_retry(missing: Vec<String>, current: u32, previous: u32) -> Vec<String> {
+    ids_to_retry(missing, current, previous)
+}
+
+/// Folds a retry's reply into the send's (`crate::send_plan::absorb_retry`); both are the shards'
+/// reply JSON (`{delivered, failed, missing, missing_ids}`).
+#[wasm_bindgen(js_name = meshAbsorbRetry)]
+pub fn mesh_absorb_retry(reply: &str, retried: u32, again: &str) -> Result<String, JsError> {
+    let read = |text: &str| serde_json::from_str::<SendReply>(text).map_err(|e| JsError::new(&e.to_string()));
+    let mut reply = read(reply)?;
+    absorb_retry(&mut reply, retried as usize, read(again)?);
+    to_json(&reply)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JsError> {
+    serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Where `key` (a session id or a topic) may live: its shard now, then under each previous count.

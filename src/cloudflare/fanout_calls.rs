@@ -10,11 +10,10 @@ use super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::delivery::NotificationKind;
 use crate::error::{MeshError, Result};
-use crate::fanout::{
-    fits_direct_fanout, goes_through_relays, plan_relays, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS,
-};
+use crate::fanout::{fits_direct_fanout, goes_through_relays, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::headers_first::headers_first;
 use crate::protocol::{ObjectCall, Payload, RelaySend, SendReply, SendRequest};
+use crate::send_plan::{plan_calls, SendCall};
 
 /// Sends `payload` to `batches`, straight or through relays as the configuration says; one outcome
 /// per call made (a relay's covers its shards).
@@ -28,8 +27,11 @@ pub async fn send(
     if !goes_through_relays(batches.len(), config.relay_above_shards) {
         return send_to_shards(env, config, batches, payload, kind).await;
     }
-    let calls = plan_relays(batches).into_iter().enumerate().map(|(index, batches)| {
-        (Target::Relay(index), RelaySend { batches, payload: payload.clone(), kind: kind.clone() })
+    let calls = plan_calls(batches, config.relay_above_shards).into_iter().filter_map(|call| match call {
+        SendCall::Relay { index, batches } => {
+            Some((Target::Relay(index), RelaySend { batches, payload: payload.clone(), kind: kind.clone() }))
+        }
+        SendCall::Shard(_) => None,
     });
     call_each(env, config, calls).await
 }

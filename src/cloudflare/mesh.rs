@@ -30,6 +30,7 @@ use crate::protocol::{
     ShardStatus, Subscribe, Unsubscribe, UpdateSession, HEADER_REQUEST_ID,
 };
 use crate::routing::{candidate_shards, shard_for};
+use crate::send_plan::{absorb_retry, ids_to_retry};
 
 /// The mesh as seen from one Worker request: [`SessionManager`] and [`McpBackend`] over the shard and
 /// coordinator Durable Objects bound in `env`. Cheap to build per request; it holds no connection.
@@ -233,21 +234,14 @@ impl DurableMesh {
         let mut reply = self.send_batches(plan_targeted(&valid, self.config.shard_count), payload, kind).await?;
         // Mid-resharding, an id missing on its current shard may live on a previous layout's shard.
         for &previous in &self.config.previous_shard_counts {
-            let retry: Vec<String> = std::mem::take(&mut reply.missing_ids)
-                .into_iter()
-                .filter(|id| shard_for(id, previous) != shard_for(id, self.config.shard_count))
-                .collect();
+            let retry = ids_to_retry(std::mem::take(&mut reply.missing_ids), self.config.shard_count, previous);
             if retry.is_empty() {
                 break;
             }
             let message = format!("{} ids missing on their shard retried on the layout of {previous}", retry.len());
             log::emit(&LogEvent::new(Level::Info, "resharding_retry", message).kind(kind.label()));
             let again = self.send_batches(plan_targeted(&retry, previous), payload, kind).await?;
-            reply.report.missing =
-                reply.report.missing.saturating_sub(retry.len() as u64 - again.report.missing.min(retry.len() as u64));
-            reply.report.delivered += again.report.delivered;
-            reply.report.failed += again.report.failed;
-            reply.missing_ids = again.missing_ids;
+            absorb_retry(&mut reply, retry.len(), again);
         }
         reply.report.missing += invalid;
         Ok(reply.report)

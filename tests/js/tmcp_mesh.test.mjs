@@ -19,12 +19,34 @@ import { FakeSocket } from './fake_socket.mjs';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// A stand-in for the wasm routing: any deterministic map works for the adapter's own logic.
+// A stand-in for the wasm routing and send plan: any deterministic map and plan works for the
+// adapter's own logic (send_plan_pin.test.mjs pins the adapter's sends to the real plan).
 const hash = (key, count) => [...key].reduce((sum, c) => sum * 31 + c.charCodeAt(0), 7) % count;
 const routing = {
   shardsFor: (ids, count) => ids.map((id) => hash(id, count)),
   candidates: (key, count, previous) => [...new Set([count, ...previous].map((n) => hash(key, n)))],
-  relayCount: (batches) => Math.ceil(Math.sqrt(batches)),
+  planTargeted: (ids, count) => {
+    const byShard = new Map();
+    for (const id of new Set(ids)) byShard.set(hash(id, count), [...(byShard.get(hash(id, count)) ?? []), id]);
+    return [...byShard].map(([shard, sessions]) => ({ shard, sessions }));
+  },
+  planBroadcast: (members) => members.filter((m) => m.sessions > 0).map((m) => ({ shard: m.shard })),
+  planCalls: (batches, relayAbove) => {
+    if (relayAbove === 0 || batches.length <= relayAbove) {
+      return batches.map((b) => ({ object: `shard-${b.shard}`, path: SHARD_PATH.SEND, body: b.sessions ? { sessions: b.sessions } : {} }));
+    }
+    const relays = Math.ceil(Math.sqrt(batches.length));
+    const shares = Array.from({ length: relays }, () => []);
+    batches.forEach((batch, i) => shares[i % relays].push(batch));
+    return shares.map((share, i) => ({ object: `relay-${i}`, path: SHARD_PATH.RELAY_SEND, body: { batches: share } }));
+  },
+  idsToRetry: (missing, current, previous) => missing.filter((id) => hash(id, previous) !== hash(id, current)),
+  absorbRetry: (reply, retried, again) => ({
+    delivered: reply.delivered + again.delivered,
+    failed: reply.failed + again.failed,
+    missing: reply.missing - retried + again.missing,
+    missing_ids: again.missing_ids,
+  }),
 };
 
 /** Shards and a coordinator that answer the protocol's POSTs from memory, and log every call. */

@@ -15,7 +15,6 @@ import {
   COORDINATOR_PATH,
   HEADER_OBJECT_NAME,
   MAX_CONCURRENT_CALLS,
-  RELAY_NAME_PREFIX,
   SHARD_NAME_PREFIX,
   SHARD_PATH,
   STUB_ORIGIN,
@@ -33,9 +32,15 @@ export class MeshCallError extends Error {
 /**
  * @typedef {{ shardCount: number, previousShardCounts: number[], keepaliveMs: number,
  *             relayAboveShards?: number }} Settings
+ * @typedef {{ shard: number, sessions?: string[] }} ShardBatch
+ * @typedef {{ delivered: number, failed: number, missing: number, missing_ids: string[] }} SendReply
  * @typedef {{ shardsFor(ids: string[], count: number): ArrayLike<number>,
  *             candidates(key: string, count: number, previous: number[]): ArrayLike<number>,
- *             relayCount(batches: number): number }} Routing
+ *             planTargeted(ids: string[], count: number): ShardBatch[],
+ *             planBroadcast(members: { shard: number, sessions: number }[]): ShardBatch[],
+ *             planCalls(batches: ShardBatch[], relayAbove: number): { object: string, path: string, body: object }[],
+ *             idsToRetry(missing: string[], current: number, previous: number): string[],
+ *             absorbRetry(reply: SendReply, retried: number, again: SendReply): SendReply }} Routing
  * @typedef {{ delivered: number, failed: number, missing: number }} SendReport
  */
 
@@ -104,69 +109,48 @@ export class Mesh {
    * @returns {Promise<SendReport>}
    */
   async send(sessions, data) {
+    // Every decision below is the Rust mesh's (src/send_plan.rs, through the wasm exports): this
+    // only makes the calls and adds them up.
     if (sessions === undefined || sessions === null) {
       const { members } = await this.callCoordinator(COORDINATOR_PATH.LIST_MEMBERS, {});
-      const batches = members.filter((m) => m.sessions > 0).map((m) => ({ shard: m.shard, sessions: undefined }));
-      return (await this.#sendBatches(batches, data)).report;
+      return report(await this.#sendBatches(this.routing.planBroadcast(members), data));
     }
-    const ids = [...new Set(sessions)];
-    let reply = await this.#sendBatches(group(ids, this.routing.shardsFor(ids, this.settings.shardCount)), data);
+    const { shardCount, previousShardCounts } = this.settings;
+    let reply = await this.#sendBatches(this.routing.planTargeted(sessions, shardCount), data);
     // Mid-resharding, an id missing on its current shard may live on a previous layout's shard.
-    for (const previous of this.settings.previousShardCounts) {
-      const retry = reply.missingIds;
+    for (const previous of previousShardCounts) {
+      const retry = this.routing.idsToRetry(reply.missing_ids, shardCount, previous);
       if (retry.length === 0) break;
-      const again = await this.#sendBatches(group(retry, this.routing.shardsFor(retry, previous)), data);
-      reply = {
-        report: {
-          delivered: reply.report.delivered + again.report.delivered,
-          failed: reply.report.failed + again.report.failed,
-          missing: reply.report.missing - retry.length + again.report.missing,
-        },
-        missingIds: again.missingIds,
-      };
+      const again = await this.#sendBatches(this.routing.planTargeted(retry, previous), data);
+      reply = this.routing.absorbRetry(reply, retry.length, again);
     }
-    return reply.report;
+    return report(reply);
   }
 
+  /** Sends to `batches` as the plan says; resolves to the replies summed (the shards' reply shape). */
   async #sendBatches(batches, data) {
-    const headers = await pool(this.#calls(batches, { event: data }), MAX_CONCURRENT_CALLS, ([name, path, body]) =>
-      callHeadersFirst(this.shards, name, path, body),
+    const payload = { event: data };
+    const calls = this.routing.planCalls(batches, this.settings.relayAboveShards ?? 0);
+    const headers = await pool(calls, MAX_CONCURRENT_CALLS, ({ object, path, body }) =>
+      callHeadersFirst(this.shards, object, path, { ...body, payload }),
     );
     const replies = await Promise.all(
       headers.map((answer) => (answer.status === "rejected" ? answer : answer.value.settled)),
     );
-    const total = { report: { delivered: 0, failed: 0, missing: 0 }, missingIds: [] };
+    const total = { delivered: 0, failed: 0, missing: 0, missing_ids: [] };
     let firstError;
     for (const reply of replies) {
       if (reply.status === "rejected") {
         firstError ??= reply.reason;
         continue;
       }
-      total.report.delivered += reply.value.delivered;
-      total.report.failed += reply.value.failed;
-      total.report.missing += reply.value.missing ?? 0;
-      if (reply.value.missing_ids) total.missingIds.push(...reply.value.missing_ids);
+      total.delivered += reply.value.delivered;
+      total.failed += reply.value.failed;
+      total.missing += reply.value.missing ?? 0;
+      if (reply.value.missing_ids) total.missing_ids.push(...reply.value.missing_ids);
     }
     if (firstError) throw firstError;
     return total;
-  }
-
-  /** A send's calls, as [object name, path, body]: one per shard, or one per relay above the limit. */
-  #calls(batches, payload) {
-    const share = (batch) => (batch.sessions ? { shard: batch.shard, sessions: batch.sessions } : { shard: batch.shard });
-    const relayAbove = this.settings.relayAboveShards ?? 0;
-    if (relayAbove === 0 || batches.length <= relayAbove) {
-      return batches.map((batch) => {
-        const body = batch.sessions ? { sessions: batch.sessions, payload } : { payload };
-        return [SHARD_NAME_PREFIX + batch.shard, SHARD_PATH.SEND, body];
-      });
-    }
-    const relays = this.routing.relayCount(batches.length);
-    const shares = Array.from({ length: relays }, () => []);
-    batches.forEach((batch, i) => shares[i % relays].push(share(batch)));
-    return shares
-      .filter((batches) => batches.length > 0)
-      .map((batches, i) => [RELAY_NAME_PREFIX + i, SHARD_PATH.RELAY_SEND, { batches, payload }]);
   }
 
   /** Whether `session` has a live stream on any shard it may be on. */
@@ -242,15 +226,9 @@ function errorText(text) {
   return text;
 }
 
-/** Groups `ids` by their shard (`shards[i]` is `ids[i]`'s), one batch per shard. */
-function group(ids, shards) {
-  const byShard = new Map();
-  ids.forEach((id, i) => {
-    const batch = byShard.get(shards[i]);
-    if (batch) batch.push(id);
-    else byShard.set(shards[i], [id]);
-  });
-  return [...byShard].map(([shard, sessions]) => ({ shard, sessions }));
+/** A shards' reply as the manager's `SendReport`. */
+function report({ delivered, failed, missing }) {
+  return { delivered, failed, missing };
 }
 
 /** Runs `task` over `items` with at most `limit` in flight; settles like `Promise.allSettled`. */

@@ -1,5 +1,6 @@
 // The pieces of the crate's wasm build (../wasm, copied there by scripts/build.sh) the adapter uses:
-// the two object classes, and the routing and settings functions of src/cloudflare/exports.rs, which
+// the two object classes, and the routing, send-plan and settings functions of
+// src/cloudflare/exports.rs, which
 // worker-build puts on its default entrypoint's prototype. Routing through the very code the Rust
 // Worker runs is what keeps a tmcp Worker and a Rust one mapping every id to the same shard.
 
@@ -13,7 +14,12 @@ export { Coordinator, SyncLayer };
 export const routing = {
   shardsFor: (ids, count) => exported.meshShardsFor(ids, count),
   candidates: (key, count, previous) => exported.meshCandidateShards(key, count, Uint32Array.from(previous)),
-  relayCount: (batches) => exported.meshRelayCount(batches),
+  planTargeted: (ids, count) => JSON.parse(exported.meshPlanTargeted(ids, count)),
+  planBroadcast: (members) => JSON.parse(exported.meshPlanBroadcast(JSON.stringify(members))),
+  planCalls: (batches, relayAbove) => JSON.parse(exported.meshPlanCalls(JSON.stringify(batches), relayAbove)),
+  idsToRetry: (missing, current, previous) => exported.meshIdsToRetry(missing, current, previous),
+  absorbRetry: (reply, retried, again) =>
+    JSON.parse(exported.meshAbsorbRetry(JSON.stringify(reply), retried, JSON.stringify(again))),
 };
 
 /** The Rust server's caller check (see auth.js). */
