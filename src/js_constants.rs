@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use crate::delivery::LogLevel;
 use crate::fanout::{MAX_CONCURRENT_SUBREQUESTS, RELAY_NAME_PREFIX};
-use crate::frames::KEEPALIVE_EVENT;
+use crate::frames::{listener_event_tail, KEEPALIVE_EVENT};
+use crate::listen_index::LISTENER_ID_PREFIX;
 use crate::protocol::{
     query_key, ObjectUpgrade, OpenStream, ADAPTER_AWAIT_RECORD_MS, COORDINATOR_CALLS, COORDINATOR_NAME,
     HEADERS_FIRST_SHARD_CALLS, HEADER_OBJECT_NAME, PROTOCOL_VERSION, SHARD_CALLS, STUB_ORIGIN,
@@ -86,6 +87,18 @@ pub fn module() -> String {
         &MAX_CONCURRENT_SUBREQUESTS.to_string(),
     );
     constant(&mut js, "The SSE comment a stream is kept alive with.", "KEEPALIVE_EVENT", &quote(KEEPALIVE_EVENT));
+    constant(
+        &mut js,
+        "The prefix of a JavaScript server's listen stream ids (crate::listen_index).",
+        "LISTENER_ID_PREFIX",
+        &quote(LISTENER_ID_PREFIX),
+    );
+    constant(
+        &mut js,
+        "What completes a shard's listen-stream frame into an event whose subscription id is null.",
+        "LISTENER_EVENT_NULL_TAIL",
+        &quote(&listener_event_tail(&serde_json::Value::Null)),
+    );
     constant(
         &mut js,
         "How long a shard waits for a GET's session record that tmcp is still writing (ms).",

@@ -42,6 +42,7 @@ pub mod fanout;
 pub mod frames;
 pub mod headers_first;
 pub mod js_constants;
+pub mod listen_index;
 pub mod log_event;
 pub mod manager;
 pub mod mcp;

@@ -12,7 +12,9 @@ use worker::wasm_bindgen::prelude::{wasm_bindgen, JsError, JsValue};
 
 use crate::auth::PROTECTED_RESOURCE_PATH;
 use crate::config::MeshConfig;
+use crate::delivery::ListenerFilter;
 use crate::fanout::{plan_broadcast, plan_targeted, ShardBatch};
+use crate::listen_index::{listener_index, listener_send};
 use crate::mcp::endpoint::{check_caller, protected_resource};
 use crate::mcp::http::{HttpReply, HttpRequest};
 use crate::protocol::{Member, SendReply};
@@ -86,6 +88,20 @@ pub fn mesh_absorb_retry(reply: &str, retried: u32, again: &str) -> Result<Strin
     let mut reply = read(reply)?;
     absorb_retry(&mut reply, retried as usize, read(again)?);
     to_json(&reply)
+}
+
+/// A listen stream's flags and the topics to index it under (`crate::listen_index::listener_index`),
+/// as JSON `{flags, topics}`.
+#[wasm_bindgen(js_name = meshListenerIndex)]
+pub fn mesh_listener_index(tools: bool, prompts: bool, resources: bool, uris: Vec<String>) -> Result<String, JsError> {
+    to_json(&listener_index(ListenerFilter { tools, prompts, resources }, &uris))
+}
+
+/// A notification's send to listen streams (`crate::listen_index::listener_send`), as JSON
+/// `{topic, payload, kind}`, or `null` when no listen stream takes it.
+#[wasm_bindgen(js_name = meshListenerSend)]
+pub fn mesh_listener_send(notification: &str) -> Result<String, JsError> {
+    to_json(&listener_send(notification).map_err(|e| JsError::new(&e.to_string()))?)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JsError> {

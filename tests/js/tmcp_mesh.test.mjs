@@ -606,3 +606,18 @@ test('a GET stream asks its shard to wait for the session record tmcp may still 
   assert.equal(sse.get(CONNECT_QUERY.REQUIRE_SESSION), null);
   assert.equal(sse.get(CONNECT_QUERY.AWAIT_RECORD_MS), null);
 });
+
+test('a listen-stream frame from a shard reads back as its notification, without the subscription tag', async () => {
+  const { notificationOf } = await import('../../js/tmcp-mesh/src/subscriptions.js');
+  // What a shard sends a listen stream: the event up to where its subscription id goes.
+  const head =
+    'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"mesh://c",' +
+    '"_meta":{"io.modelcontextprotocol/subscriptionId":';
+  assert.deepEqual(notificationOf(encoder.encode(head)), {
+    jsonrpc: '2.0',
+    method: 'notifications/resources/updated',
+    params: { uri: 'mesh://c' },
+  });
+  const kept = head.replace('"_meta":{', '"_meta":{"k":1,');
+  assert.deepEqual(notificationOf(kept).params._meta, { k: 1 }, 'other _meta keys stay');
+});

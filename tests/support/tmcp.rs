@@ -39,9 +39,24 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
     let outcome = run(&python, &["tests/clients/tmcp_py_client.py", &url], Duration::from_secs(120))
         .and_then(|(ok, output)| verdict(ok, &output, "tmcp-py:"));
     results.push(("tmcp::python_sdk".into(), outcome));
+    results.push(("tmcp::listen_across_processes".into(), listen_across_processes(&example)));
     drop(example);
     results.push(("tmcp::sse_transport_across_two_processes".into(), sse_transport()));
     results
+}
+
+/// A `subscriptions/listen` stream on the example hearing `increment`'s change made by a second
+/// process (examples/tmcp/wrangler.peer.toml; tests/clients/tmcp_listen_client.mjs).
+fn listen_across_processes(example: &Wrangler) -> Result<(), String> {
+    let peer = Wrangler::start_with_args(Some("examples/tmcp/wrangler.peer.toml"), None, &[("KEEPALIVE_MS", "500")])?;
+    let args = ["tests/clients/tmcp_listen_client.mjs".to_owned(), example.url("/mcp"), peer.url("/mcp")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, output) = run(&node(), &args, Duration::from_secs(120))?;
+    let outcome = verdict(ok, &output, "tmcp-listen:");
+    if outcome.is_err() {
+        eprintln!("--- example log (tail) ---\n{}\n--- peer ---\n{}", example.log_tail(), peer.log_tail());
+    }
+    outcome
 }
 
 /// tmcp's SSE transport (examples/tmcp/src/sse.js) on the mesh, its streams in one process and half

@@ -6,8 +6,15 @@
 import { McpServer } from 'tmcp';
 import { ValibotJsonSchemaAdapter } from '@tmcp/adapter-valibot';
 import { HttpTransport } from '@tmcp/transport-http';
-// mesh: the managers, the 404/consistency wrapper of transport.respond, and the two object classes.
-import { MeshStreamSessionManager, MeshInfoSessionManager, respond, meshOAuth } from '@mcp-mesh/tmcp';
+// mesh: the managers (streams, session info, listen subscriptions), the 404/consistency wrapper of
+// transport.respond, and the two object classes.
+import {
+	MeshStreamSessionManager,
+	MeshInfoSessionManager,
+	MeshSubscriptionManager,
+	respond,
+	meshOAuth,
+} from '@mcp-mesh/tmcp';
 export { SyncLayer, Coordinator } from '@mcp-mesh/tmcp';
 import { DurableObject, env } from 'cloudflare:workers';
 import * as v from 'valibot';
@@ -151,6 +158,8 @@ function tool_error(text) {
 const transport = new HttpTransport(server, {
 	path: '/mcp',
 	sessionManager,
+	// mesh: `subscriptions/listen` streams hear changes made on any isolate (was in-memory, one isolate).
+	subscriptionManager: new MeshSubscriptionManager(),
 	// No origin or host restrictions: the load generator talks to 127.0.0.1.
 	allowedOrigins: true,
 	// mesh: with AUTH_ISSUER set, an OAuth 2.1 resource server checked by the mesh's own verifier.

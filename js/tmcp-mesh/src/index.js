@@ -15,6 +15,7 @@ import { MeshInfo } from "./info.js";
 import { Mesh } from "./mesh.js";
 import { respond as respondCore } from "./respond.js";
 import { MeshStreams } from "./streams.js";
+import { MeshSubscriptions } from "./subscriptions.js";
 import { callerCheck, routing, settingsFrom } from "./wasm.js";
 
 export { Coordinator, SyncLayer } from "./wasm.js";
@@ -70,6 +71,18 @@ export class MeshInfoSessionManager extends MeshInfo {
   /** @param {string} [binding] the `SyncLayer` binding, as for `MeshStreamSessionManager`. */
   constructor(binding) {
     super({ mesh: () => meshFor(binding), waitUntil });
+  }
+}
+
+/**
+ * tmcp's `SubscriptionManager` (the HTTP transport's `subscriptionManager` option): a
+ * `subscriptions/listen` stream served by one isolate hears the `changed()` notifications of every
+ * isolate, through the shards.
+ */
+export class MeshSubscriptionManager extends MeshSubscriptions {
+  /** @param {string} [binding] the `SyncLayer` binding, as for `MeshStreamSessionManager`. */
+  constructor(binding) {
+    super({ mesh: () => meshFor(binding) });
   }
 }
 

@@ -14,6 +14,7 @@ import {
   COORDINATOR_NAME,
   COORDINATOR_PATH,
   HEADER_OBJECT_NAME,
+  LISTENER_ID_PREFIX,
   MAX_CONCURRENT_CALLS,
   SHARD_NAME_PREFIX,
   SHARD_PATH,
@@ -40,7 +41,10 @@ export class MeshCallError extends Error {
  *             planBroadcast(members: { shard: number, sessions: number }[]): ShardBatch[],
  *             planCalls(batches: ShardBatch[], relayAbove: number): { object: string, path: string, body: object }[],
  *             idsToRetry(missing: string[], current: number, previous: number): string[],
- *             absorbRetry(reply: SendReply, retried: number, again: SendReply): SendReply }} Routing
+ *             absorbRetry(reply: SendReply, retried: number, again: SendReply): SendReply,
+ *             listenerIndex(tools: boolean, prompts: boolean, resources: boolean, uris: string[]):
+ *               { flags: string, topics: string[] },
+ *             listenerSend(notification: object): { topic: string, payload: object, kind: unknown } | null }} Routing
  * @typedef {{ delivered: number, failed: number, missing: number }} SendReport
  */
 
@@ -127,12 +131,56 @@ export class Mesh {
     return report(reply);
   }
 
-  /** Sends to `batches` as the plan says; resolves to the replies summed (the shards' reply shape). */
-  async #sendBatches(batches, data) {
-    const payload = { event: data };
+  /**
+   * Sends `notification` (a JSON-RPC notification object) to the listen streams that asked for it,
+   * wherever they are: the ones indexed under its topic (see subscriptions.js). Resolves to what it
+   * reached; a notification no listen stream takes reaches none.
+   * @returns {Promise<SendReport>}
+   */
+  async sendToListeners(notification) {
+    const plan = this.routing.listenerSend(notification);
+    if (!plan) return { delivered: 0, failed: 0, missing: 0 };
+    const listeners = new Set();
+    for (const shard of this.candidates(plan.topic)) {
+      const { sessions } = await this.callShard(shard, SHARD_PATH.LIST_SUBSCRIBERS, { topic: plan.topic });
+      for (const id of sessions) if (id.startsWith(LISTENER_ID_PREFIX)) listeners.add(id);
+    }
+    if (listeners.size === 0) return { delivered: 0, failed: 0, missing: 0 };
+    const batches = this.routing.planTargeted([...listeners], this.settings.shardCount);
+    return report(await this.#sendBatches(batches, null, { payload: plan.payload, kind: plan.kind }));
+  }
+
+  /** Indexes listen stream `listener` under `topic` on the topic's shard. */
+  async subscribe(topic, listener) {
+    await this.callShard(this.shardOf(topic), SHARD_PATH.SUBSCRIBE, { topic, session: listener });
+  }
+
+  /**
+   * Opens listen stream `listener`'s socket on its shard, with its filter `flags` and the `topics` it
+   * is indexed under (the shard takes it out of them when the socket closes).
+   */
+  async connectListener(listener, flags, topics) {
+    const name = SHARD_NAME_PREFIX + this.shardOf(listener);
+    const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: listener, [CONNECT_QUERY.LISTENER]: flags });
+    for (const topic of topics) query.append(CONNECT_QUERY.TOPIC, topic);
+    const response = await this.shards.getByName(name).fetch(`${STUB_ORIGIN}${CONNECT_PATH}?${query}`, {
+      headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },
+    });
+    if (response.status !== 101 || !response.webSocket) {
+      throw new MeshCallError(response.status, errorText(await response.text()));
+    }
+    return response.webSocket;
+  }
+
+  /**
+   * Sends to `batches` as the plan says (`data`: a framed SSE event; or `message`: a payload and kind
+   * the shards frame); resolves to the replies summed (the shards' reply shape).
+   */
+  async #sendBatches(batches, data, message = null) {
+    const extra = message ?? { payload: { event: data } };
     const calls = this.routing.planCalls(batches, this.settings.relayAboveShards ?? 0);
     const headers = await pool(calls, MAX_CONCURRENT_CALLS, ({ object, path, body }) =>
-      callHeadersFirst(this.shards, object, path, { ...body, payload }),
+      callHeadersFirst(this.shards, object, path, { ...body, ...extra }),
     );
     const replies = await Promise.all(
       headers.map((answer) => (answer.status === "rejected" ? answer : answer.value.settled)),

@@ -70,6 +70,12 @@ export const MAX_CONCURRENT_CALLS = 6;
 /** The SSE comment a stream is kept alive with. */
 export const KEEPALIVE_EVENT = ": keepalive\n\n";
 
+/** The prefix of a JavaScript server's listen stream ids (crate::listen_index). */
+export const LISTENER_ID_PREFIX = "listen-";
+
+/** What completes a shard's listen-stream frame into an event whose subscription id is null. */
+export const LISTENER_EVENT_NULL_TAIL = "null}}}\n\n";
+
 /** How long a shard waits for a GET's session record that tmcp is still writing (ms). */
 export const AWAIT_RECORD_MS = 5000;
 

@@ -20,6 +20,9 @@ export const routing = {
   idsToRetry: (missing, current, previous) => exported.meshIdsToRetry(missing, current, previous),
   absorbRetry: (reply, retried, again) =>
     JSON.parse(exported.meshAbsorbRetry(JSON.stringify(reply), retried, JSON.stringify(again))),
+  listenerIndex: (tools, prompts, resources, uris) =>
+    JSON.parse(exported.meshListenerIndex(tools, prompts, resources, uris)),
+  listenerSend: (notification) => JSON.parse(exported.meshListenerSend(JSON.stringify(notification))),
 };
 
 /** The Rust server's caller check (see auth.js). */

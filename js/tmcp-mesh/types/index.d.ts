@@ -68,6 +68,27 @@ export class MeshInfoSessionManager {
   exists(id: string): Promise<boolean>;
 }
 
+/**
+ * tmcp's `SubscriptionManager` (the HTTP transport's `subscriptionManager` option): a
+ * `subscriptions/listen` stream served by one isolate hears the `changed()` notifications of every
+ * isolate, through the shards.
+ */
+export class MeshSubscriptionManager {
+  /** @param binding the `SyncLayer` binding, as for `MeshStreamSessionManager`. */
+  constructor(binding?: string);
+  create(
+    subscription: { id: string | number; origin: string; filters: Record<string, unknown> },
+    callbacks: {
+      acknowledge(): void | Promise<void>;
+      send(notification: unknown): void | Promise<void>;
+      close(reason: "closed" | "cancelled"): void | Promise<void>;
+    },
+  ): Promise<boolean>;
+  send(notification: unknown): Promise<void>;
+  close(id: string | number, origin: string, reason: "closed" | "cancelled"): Promise<boolean>;
+  closeAll(origin?: string, reason?: "closed" | "cancelled"): Promise<void>;
+}
+
 /** What `respond` needs of tmcp's transport. */
 export interface Respondable {
   respond(request: Request): Promise<Response | null>;
