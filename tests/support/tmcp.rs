@@ -46,13 +46,20 @@ pub fn run_all() -> Vec<(String, Result<(), String>)> {
 }
 
 /// A `subscriptions/listen` stream on the example hearing `increment`'s change made by a second
-/// process (examples/tmcp/wrangler.peer.toml; tests/clients/tmcp_listen_client.mjs).
+/// process (examples/tmcp/wrangler.peer.toml): raw HTTP (tests/clients/tmcp_listen_client.mjs), then
+/// the v2 TypeScript SDK's `client.listen()` (tests/clients/tmcp_listen_sdk.mjs).
 fn listen_across_processes(example: &Wrangler) -> Result<(), String> {
     let peer = Wrangler::start_with_args(Some("examples/tmcp/wrangler.peer.toml"), None, &[("KEEPALIVE_MS", "500")])?;
     let args = ["tests/clients/tmcp_listen_client.mjs".to_owned(), example.url("/mcp"), peer.url("/mcp")];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, output) = run(&node(), &args, Duration::from_secs(120))?;
-    let outcome = verdict(ok, &output, "tmcp-listen:");
+    let mut outcome = verdict(ok, &output, "tmcp-listen:");
+    if outcome.is_ok() {
+        let sdk = ["tests/clients/tmcp_listen_sdk.mjs".to_owned(), example.url("/mcp"), peer.url("/mcp")];
+        let sdk: Vec<&str> = sdk.iter().map(String::as_str).collect();
+        outcome = run(&node(), &sdk, Duration::from_secs(120))
+            .and_then(|(ok, output)| verdict(ok, &output, "tmcp-listen-sdk:"));
+    }
     if outcome.is_err() {
         eprintln!("--- example log (tail) ---\n{}\n--- peer ---\n{}", example.log_tail(), peer.log_tail());
     }
