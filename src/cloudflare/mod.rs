@@ -10,7 +10,8 @@
 //! - `/mesh/`: the operators' dashboard page (no token to load it; it asks for one).
 //! - With the `test-routes` feature only: `/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`,
 //!   the manager API over HTTP behind the same token, so the behavioural suite drives the sharded
-//!   implementation end to end.
+//!   implementation end to end; and `/mesh/register`, `/mesh/hold-sends`, `/mesh/analytics-written`
+//!   (see `test_routes`).
 
 // `#[durable_object]` adds the runtime's entry points (`new`, `fetch`, `alarm`, `websocket_*`) as
 // undocumented pub methods in an expansion no attribute of ours reaches; the structs, the only other
