@@ -4,6 +4,8 @@
 // announcement each session's stream receives, with its delay from the call. Raw HTTP (the SDK client
 // is too heavy for thousands of sessions in one process).
 // Usage: node loadtest/sse_probe.mjs <origin> [sessions=1000] [broadcasts=20]. Prints one JSON line.
+import { readSse } from "../tests/clients/sse_events.mjs";
+
 const [origin, sessionsArg = "1000", broadcastsArg = "20"] = process.argv.slice(2);
 if (!origin) {
   console.error("usage: node loadtest/sse_probe.mjs <origin> [sessions] [broadcasts]");
@@ -19,30 +21,12 @@ async function openSession(index) {
   const response = await fetch(new URL("/sse", origin), { headers: { accept: "text/event-stream" } });
   if (response.status !== 200) throw new Error(`GET /sse: ${response.status}`);
   const session = { index, endpoint: null, heard: new Map(), responses: new Set(), errors: 0 };
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  session.closed = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ done: true }));
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = block.split("\n").find((l) => l.startsWith("event:"))?.slice(6).trim() ?? "message";
-        const data = block
-          .split("\n")
-          .filter((l) => l.startsWith("data:"))
-          .map((l) => l.slice(5).trim())
-          .join("");
-        if (event === "endpoint") session.endpoint = new URL(data, origin);
-        else if (data) onMessage(session, JSON.parse(data));
-      }
-    }
-  })();
-  session.stop = () => reader.cancel().catch(() => {});
+  const reader = readSse(response, ({ event, data }) => {
+    if (event === "endpoint") session.endpoint = new URL(data, origin);
+    else if (data) onMessage(session, JSON.parse(data));
+  });
+  session.closed = reader.done;
+  session.stop = reader.stop;
   while (!session.endpoint) await sleep(5);
   return session;
 }

@@ -4,6 +4,8 @@
 // receive that `notifications/resources/updated`, tagged with its subscription id, while a stream that
 // asked only for tool-list changes does not. Raw HTTP, stateless requests. Usage:
 // node tmcp_listen_client.mjs <url> <peer-url>. Prints one line per check and `tmcp-listen: N passed, M failed`.
+import { readSse } from "./sse_events.mjs";
+
 const [url, peerUrl] = process.argv.slice(2);
 if (!url || !peerUrl) {
   console.error("usage: node tmcp_listen_client.mjs <url> <peer-url>");
@@ -49,28 +51,8 @@ function post(target, method, params, extra = {}) {
 /** The JSON-RPC messages of an SSE response, as they arrive. */
 function messages(response) {
   const seen = [];
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  (async () => {
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ done: true }));
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const data = buffer
-          .slice(0, end)
-          .split("\n")
-          .filter((l) => l.startsWith("data:"))
-          .map((l) => l.slice(5).trim())
-          .join("");
-        buffer = buffer.slice(end + 2);
-        if (data) seen.push(JSON.parse(data));
-      }
-    }
-  })();
-  return { seen, stop: () => reader.cancel().catch(() => {}) };
+  const { stop } = readSse(response, ({ data }) => data && seen.push(JSON.parse(data)));
+  return { seen, stop };
 }
 
 async function listen(id, notifications) {

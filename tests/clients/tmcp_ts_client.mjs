@@ -12,6 +12,8 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
+import { readSse } from "./sse_events.mjs";
+
 const [url, token, count = "24"] = process.argv.slice(2);
 if (!url || !token) {
   console.error("usage: node tmcp_ts_client.mjs <url> <admin-token> [sessions]");
@@ -142,31 +144,11 @@ await step("a_dropped_client_is_removed", async () => {
   await waitFor(() => remaining.every((c) => c.seen.messages.includes(text)), "the announcement after the drop");
 });
 
-/** A raw SSE reader over a fetch body: the events so far (`{id, data}`), and a stop switch. */
+/** The events of a raw SSE response so far (`{id, data}`), and a stop switch. */
 function readEvents(response) {
   const events = [];
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const done = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ done: true }));
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = { id: null, data: "" };
-        for (const line of block.split("\n")) {
-          if (line.startsWith("id:")) event.id = line.slice(3).trim();
-          if (line.startsWith("data:")) event.data += line.slice(5).trim();
-        }
-        if (event.id !== null || event.data) events.push(event);
-      }
-    }
-  })();
-  return { events, stop: () => reader.cancel().catch(() => {}), done };
+  const { stop, done } = readSse(response, ({ id, data }) => events.push({ id, data }));
+  return { events, stop, done };
 }
 
 await step("a_resumed_get_stream_gets_exactly_what_it_missed", async () => {
