@@ -187,10 +187,14 @@ impl MeshError {
     pub fn rpc_data(&self) -> Option<serde_json::Value> {
         match self {
             Self::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
-            Self::MissingClientCapability(method) => {
-                let capability = capability_for(method).unwrap_or(method.as_str());
-                Some(serde_json::json!({ "requiredCapabilities": { capability: {} } }))
-            }
+            Self::MissingClientCapability(method) => Some(match capability_for(method) {
+                Some(capability) => serde_json::json!({ "requiredCapabilities": { capability: {} } }),
+                // An extension (`io.modelcontextprotocol/tasks`) is declared under `extensions`.
+                None if is_extension_id(method) => {
+                    serde_json::json!({ "requiredCapabilities": { "extensions": { method.as_str(): {} } } })
+                }
+                None => serde_json::json!({ "requiredCapabilities": { method.as_str(): {} } }),
+            }),
             _ => None,
         }
     }
@@ -266,6 +270,11 @@ pub struct InputRequest {
     pub state: Option<serde_json::Value>,
 }
 
+/// Whether `name` is an extension's id (`<reverse domain>/<name>`), not a method or capability.
+fn is_extension_id(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(prefix, _)| prefix.contains('.'))
+}
+
 /// The client capability a server→client method needs.
 pub fn capability_for(method: &str) -> Option<&'static str> {
     match method {
@@ -279,6 +288,17 @@ pub fn capability_for(method: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_extension_is_named_under_extensions() {
+        let data = MeshError::MissingClientCapability("io.modelcontextprotocol/tasks".into()).rpc_data().unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({ "requiredCapabilities": { "extensions": { "io.modelcontextprotocol/tasks": {} } } })
+        );
+        let data = MeshError::MissingClientCapability("sampling/createMessage".into()).rpc_data().unwrap();
+        assert_eq!(data, serde_json::json!({ "requiredCapabilities": { "sampling": {} } }));
+    }
 
     #[test]
     fn statuses_and_codes_match_the_reference_server() {

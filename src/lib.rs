@@ -52,6 +52,7 @@ pub mod protocol;
 pub mod routing;
 pub mod send_plan;
 pub mod sse;
+pub mod tasks;
 
 #[cfg(target_arch = "wasm32")]
 pub mod cloudflare;
