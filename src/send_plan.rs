@@ -11,18 +11,13 @@ use crate::fanout::{goes_through_relays, plan_relays, relay_name, ShardBatch};
 use crate::protocol::{ObjectCall, RelaySend, SendReply, SendRequest};
 use crate::routing::{shard_for, shard_name};
 
-/// One call of a send.
+/// How a send reaches its shards: straight, or through relays; never a mix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendCall {
-    /// Straight to a shard: its listed sessions, or every stream it holds.
-    Shard(ShardBatch),
-    /// To relay `index`, which calls its batches' shards.
-    Relay {
-        /// The relay's index (`relay-<index>`).
-        index: usize,
-        /// Its share of the send.
-        batches: Vec<ShardBatch>,
-    },
+pub enum SendPlan {
+    /// One call per batch, to its shard.
+    Straight(Vec<ShardBatch>),
+    /// One call per share, to relay `relay-<i>` for the `i`-th, which calls the share's shards.
+    Relayed(Vec<Vec<ShardBatch>>),
 }
 
 /// A call as the adapter makes it: the object's name, the path, and the body without its payload.
@@ -36,28 +31,38 @@ pub struct PlannedCall {
     pub body: Value,
 }
 
-/// The calls of a send to `batches`: one per shard, or above `relay_above` shards one per relay.
-pub fn plan_calls(batches: Vec<ShardBatch>, relay_above: u32) -> Vec<SendCall> {
-    if !goes_through_relays(batches.len(), relay_above) {
-        return batches.into_iter().map(SendCall::Shard).collect();
+/// The plan of a send to `batches`: straight, or above `relay_above` shards through relays.
+pub fn plan_send(batches: Vec<ShardBatch>, relay_above: u32) -> SendPlan {
+    if goes_through_relays(batches.len(), relay_above) {
+        SendPlan::Relayed(plan_relays(batches))
+    } else {
+        SendPlan::Straight(batches)
     }
-    plan_relays(batches).into_iter().enumerate().map(|(index, batches)| SendCall::Relay { index, batches }).collect()
 }
 
-impl SendCall {
-    /// The call as the adapter makes it.
-    pub fn planned(&self) -> PlannedCall {
+impl SendPlan {
+    /// The plan's calls as the adapter makes them, in the order the Worker makes them.
+    pub fn calls(&self) -> Vec<PlannedCall> {
         match self {
-            Self::Shard(batch) => {
-                let body = match &batch.sessions {
-                    Some(sessions) => json!({ "sessions": sessions }),
-                    None => json!({}),
-                };
-                PlannedCall { object: shard_name(batch.shard), path: SendRequest::PATH, body }
-            }
-            Self::Relay { index, batches } => {
-                PlannedCall { object: relay_name(*index), path: RelaySend::PATH, body: json!({ "batches": batches }) }
-            }
+            Self::Straight(batches) => batches
+                .iter()
+                .map(|batch| {
+                    let body = match &batch.sessions {
+                        Some(sessions) => json!({ "sessions": sessions }),
+                        None => json!({}),
+                    };
+                    PlannedCall { object: shard_name(batch.shard), path: SendRequest::PATH, body }
+                })
+                .collect(),
+            Self::Relayed(shares) => shares
+                .iter()
+                .enumerate()
+                .map(|(index, batches)| PlannedCall {
+                    object: relay_name(index),
+                    path: RelaySend::PATH,
+                    body: json!({ "batches": batches }),
+                })
+                .collect(),
         }
     }
 }
@@ -90,27 +95,22 @@ mod tests {
     #[test]
     fn a_send_calls_its_shards_straight_up_to_the_threshold_then_relays() {
         let batches: Vec<ShardBatch> = (0..5).map(|shard| batch(shard, None)).collect();
-        let straight = plan_calls(batches.clone(), 5);
+        let straight = plan_send(batches.clone(), 5).calls();
         assert_eq!(straight.len(), 5);
-        assert_eq!(
-            straight[2].planned(),
-            PlannedCall { object: "shard-2".into(), path: SendRequest::PATH, body: json!({}) }
-        );
-        let relayed = plan_calls(batches, 4);
+        assert_eq!(straight[2], PlannedCall { object: "shard-2".into(), path: SendRequest::PATH, body: json!({}) });
+        let relayed = plan_send(batches, 4).calls();
         assert_eq!(relayed.len(), 3, "⌈√5⌉ relays");
-        let first = relayed[0].planned();
+        let first = &relayed[0];
         assert_eq!((first.object.as_str(), first.path), ("relay-0", RelaySend::PATH));
         assert_eq!(first.body, json!({ "batches": [{ "shard": 0 }, { "shard": 3 }] }));
-        let targeted = SendCall::Shard(batch(7, Some(&["a", "b"]))).planned();
+        let targeted = &plan_send(vec![batch(7, Some(&["a", "b"]))], 0).calls()[0];
         assert_eq!(targeted.body, json!({ "sessions": ["a", "b"] }));
     }
 
     #[test]
     fn a_planned_body_reads_as_its_call_once_the_payload_is_added() {
-        for call in
-            [SendCall::Shard(batch(1, Some(&["s"]))), SendCall::Relay { index: 0, batches: vec![batch(2, None)] }]
-        {
-            let planned = call.planned();
+        let plans = [SendPlan::Straight(vec![batch(1, Some(&["s"]))]), SendPlan::Relayed(vec![vec![batch(2, None)]])];
+        for planned in plans.iter().flat_map(SendPlan::calls) {
             let mut body = planned.body.clone();
             body["payload"] = json!({ "event": "data: x\n\n" });
             let text = body.to_string();

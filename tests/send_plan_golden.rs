@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use mcp_mesh::fanout::{plan_broadcast, plan_targeted, ShardBatch};
 use mcp_mesh::protocol::{Member, SendReply, SendReport};
 use mcp_mesh::routing::shard_for;
-use mcp_mesh::send_plan::{absorb_retry, ids_to_retry, plan_calls, SendCall};
+use mcp_mesh::send_plan::{absorb_retry, ids_to_retry, plan_send, PlannedCall};
 use serde_json::{json, Value};
 
 const FIXTURE: &str = "tests/fixtures/send_plans.json";
@@ -29,11 +29,16 @@ struct Case {
     live: BTreeMap<String, u32>,
 }
 
-/// What the shards answer a call: the targeted ids live on each, or everything they hold.
-fn answer(call: &SendCall, live: &BTreeMap<String, u32>) -> SendReply {
-    let batches = match call {
-        SendCall::Shard(batch) => vec![batch.clone()],
-        SendCall::Relay { batches, .. } => batches.clone(),
+/// What the shards answer a call: the targeted ids live on each, or everything they hold (read from
+/// the call as the adapter sends it, as the JS objects of the pin test do).
+fn answer(call: &PlannedCall, live: &BTreeMap<String, u32>) -> SendReply {
+    let batches: Vec<ShardBatch> = match call.body.get("batches") {
+        Some(batches) => serde_json::from_value(batches.clone()).unwrap(),
+        None => {
+            let shard = call.object.trim_start_matches("shard-").parse().unwrap();
+            let sessions = call.body.get("sessions").map(|ids| serde_json::from_value(ids.clone()).unwrap());
+            vec![ShardBatch { shard, sessions }]
+        }
     };
     let mut reply = SendReply::default();
     for batch in batches {
@@ -63,12 +68,11 @@ fn render(case: &Case) -> Value {
     let mut answers: Vec<Value> = Vec::new();
     let mut calls: Vec<Value> = Vec::new();
     let mut send = |batches: Vec<ShardBatch>, answers: &mut Vec<Value>| -> SendReply {
-        let planned = plan_calls(batches.clone(), case.relay_above);
-        answers.push(json!({ "ask": ["planCalls", batches, case.relay_above],
-            "answer": planned.iter().map(SendCall::planned).collect::<Vec<_>>() }));
+        let planned = plan_send(batches.clone(), case.relay_above).calls();
+        answers.push(json!({ "ask": ["planCalls", batches, case.relay_above], "answer": planned }));
         let mut total = SendReply::default();
         for call in &planned {
-            calls.push(serde_json::to_value(call.planned()).unwrap());
+            calls.push(serde_json::to_value(call).unwrap());
             total.merge(answer(call, &case.live));
         }
         total

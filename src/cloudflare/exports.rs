@@ -19,7 +19,7 @@ use crate::mcp::endpoint::{check_caller, protected_resource};
 use crate::mcp::http::{HttpReply, HttpRequest};
 use crate::protocol::{Member, SendReply};
 use crate::routing::{candidate_shards, shards_for_many};
-use crate::send_plan::{absorb_retry, ids_to_retry, plan_calls, SendCall};
+use crate::send_plan::{absorb_retry, ids_to_retry, plan_send};
 
 /// The deployment's settings from a Worker's `env` (vars and secrets), under the same rules as the
 /// Rust Worker; a JSON object `{shardCount, previousShardCounts, shardBinding, coordinatorBinding,
@@ -64,13 +64,12 @@ pub fn mesh_plan_broadcast(members: &str) -> Result<String, JsError> {
 }
 
 /// A send's calls for `batches` (JSON, as the two functions above give them): straight, or above
-/// `relay_above` shards through relays (`crate::send_plan::plan_calls`); JSON
+/// `relay_above` shards through relays (`crate::send_plan::plan_send`); JSON
 /// `[{object, path, body}]`, each body without its payload.
 #[wasm_bindgen(js_name = meshPlanCalls)]
 pub fn mesh_plan_calls(batches: &str, relay_above: u32) -> Result<String, JsError> {
     let batches: Vec<ShardBatch> = serde_json::from_str(batches).map_err(|e| JsError::new(&e.to_string()))?;
-    let calls: Vec<_> = plan_calls(batches, relay_above).iter().map(SendCall::planned).collect();
-    to_json(&calls)
+    to_json(&plan_send(batches, relay_above).calls())
 }
 
 /// Mid-resharding, the missing ids of a targeted send to retry on the `previous` layout
@@ -138,7 +137,10 @@ pub async fn mesh_check_caller(
             request = request.with_header(name, &value);
         }
     }
-    let reply = |reply: HttpReply| serde_json::json!({ "reply": { "status": reply.status, "headers": reply.headers, "body": reply.body } });
+    let reply = |reply: HttpReply| {
+        let HttpReply { status, headers, body } = reply;
+        serde_json::json!({ "reply": { "status": status, "headers": headers, "body": body } })
+    };
     let answer = if path.starts_with(PROTECTED_RESOURCE_PATH) {
         reply(protected_resource(&request, &endpoint))
     } else {

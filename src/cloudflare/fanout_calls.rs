@@ -10,10 +10,10 @@ use super::stubs::{self, Target};
 use crate::config::MeshConfig;
 use crate::delivery::NotificationKind;
 use crate::error::{MeshError, Result};
-use crate::fanout::{fits_direct_fanout, goes_through_relays, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
+use crate::fanout::{fits_direct_fanout, sum_replies, ShardBatch, MAX_CONCURRENT_SUBREQUESTS};
 use crate::headers_first::headers_first;
 use crate::protocol::{ObjectCall, Payload, RelaySend, SendReply, SendRequest};
-use crate::send_plan::{plan_calls, SendCall};
+use crate::send_plan::{plan_send, SendPlan};
 
 /// Sends `payload` to `batches`, straight or through relays as the configuration says; one outcome
 /// per call made (a relay's covers its shards).
@@ -24,16 +24,15 @@ pub async fn send(
     payload: &Payload,
     kind: &NotificationKind,
 ) -> Vec<Result<SendReply>> {
-    if !goes_through_relays(batches.len(), config.relay_above_shards) {
-        return send_to_shards(env, config, batches, payload, kind).await;
-    }
-    let calls = plan_calls(batches, config.relay_above_shards).into_iter().filter_map(|call| match call {
-        SendCall::Relay { index, batches } => {
-            Some((Target::Relay(index), RelaySend { batches, payload: payload.clone(), kind: kind.clone() }))
+    match plan_send(batches, config.relay_above_shards) {
+        SendPlan::Straight(batches) => send_to_shards(env, config, batches, payload, kind).await,
+        SendPlan::Relayed(shares) => {
+            let calls = shares.into_iter().enumerate().map(|(index, batches)| {
+                (Target::Relay(index), RelaySend { batches, payload: payload.clone(), kind: kind.clone() })
+            });
+            call_each(env, config, calls).await
         }
-        SendCall::Shard(_) => None,
-    });
-    call_each(env, config, calls).await
+    }
 }
 
 /// Sends to each of `batches`' shards directly.

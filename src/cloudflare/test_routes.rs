@@ -1,6 +1,7 @@
 //! The manager API over HTTP (`/mesh/stream`, `/mesh/has`, `/mesh/send`, `/mesh/delete`; and
-//! `/mesh/register`, a bare session record, for streams that require one), behind the admin token, so the end-to-end behavioural suite drives the sharded implementation as the in-memory
-//! one is driven natively; `/mesh/hold-sends`, which holds or fails the shards' send reports (see
+//! `/mesh/register`, a bare session record, for streams that require one), behind the admin token,
+//! so the end-to-end behavioural suite drives the sharded implementation as the in-memory one is
+//! driven natively; `/mesh/hold-sends`, which holds or fails the shards' send reports (see
 //! `shard::held_sends`); and `/mesh/analytics-written`, the Analytics Engine data points this isolate
 //! wrote (the local binding keeps none). Built only with the `test-routes` feature.
 
@@ -13,8 +14,8 @@ use super::stubs::platform;
 use super::{json, sse_response, DurableMesh};
 use crate::error::{MeshError, Result};
 use crate::manager::{SessionManager, SessionSink};
-use crate::protocol::{HasReply, OpenStream, RegisterSession, SessionRecord};
-use crate::routing::shard_for;
+use crate::mcp::backend::SessionStore;
+use crate::protocol::{HasReply, OpenStream, SessionRecord};
 use crate::sse;
 
 /// Whether `path` is one of these routes.
@@ -118,11 +119,7 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
         "/mesh/register" => {
             let body: SessionQuery = read_body(request).await?;
             let record = SessionRecord { protocol_version: "test".into(), ..Default::default() };
-            mesh.call_shard(
-                shard_for(&body.session, mesh.config().shard_count),
-                &RegisterSession { session: body.session, record },
-            )
-            .await?;
+            mesh.register_session(&body.session, record).await?;
             json(&serde_json::json!({}))
         }
         "/mesh/delete" => {

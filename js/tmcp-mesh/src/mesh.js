@@ -88,7 +88,6 @@ export class Mesh {
    * With `lastEventId` the shard replays what the client missed and takes over an open stream.
    */
   async connect(session, shard = this.shardOf(session), { lastEventId, requireSession = true } = {}) {
-    const name = SHARD_NAME_PREFIX + shard;
     // tmcp answers `initialize` before its record writes land: a GET that beats them waits for them.
     const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: session });
     if (requireSession) {
@@ -97,8 +96,13 @@ export class Mesh {
     }
     // A resuming client: the shard replays what it missed and takes over a stream still open.
     if (lastEventId) query.set(CONNECT_QUERY.LAST_EVENT_ID, lastEventId);
-    const url = `${STUB_ORIGIN}${CONNECT_PATH}?${query}`;
-    const response = await this.shards.getByName(name).fetch(url, {
+    return this.#upgrade(shard, query);
+  }
+
+  /** Opens a stream socket on `shard` with the connect `query`; rejects with the shard's refusal. */
+  async #upgrade(shard, query) {
+    const name = SHARD_NAME_PREFIX + shard;
+    const response = await this.shards.getByName(name).fetch(`${STUB_ORIGIN}${CONNECT_PATH}?${query}`, {
       headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },
     });
     if (response.status !== 101 || !response.webSocket) {
@@ -160,16 +164,9 @@ export class Mesh {
    * is indexed under (the shard takes it out of them when the socket closes).
    */
   async connectListener(listener, flags, topics) {
-    const name = SHARD_NAME_PREFIX + this.shardOf(listener);
     const query = new URLSearchParams({ [CONNECT_QUERY.SESSION]: listener, [CONNECT_QUERY.LISTENER]: flags });
     for (const topic of topics) query.append(CONNECT_QUERY.TOPIC, topic);
-    const response = await this.shards.getByName(name).fetch(`${STUB_ORIGIN}${CONNECT_PATH}?${query}`, {
-      headers: { upgrade: "websocket", [HEADER_OBJECT_NAME]: name },
-    });
-    if (response.status !== 101 || !response.webSocket) {
-      throw new MeshCallError(response.status, errorText(await response.text()));
-    }
-    return response.webSocket;
+    return this.#upgrade(this.shardOf(listener), query);
   }
 
   /**
