@@ -6,27 +6,15 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
+import { check, sleep, steps } from "./steps.mjs";
+
 const [url] = process.argv.slice(2);
 if (!url) {
   console.error("usage: node package_client.mjs <url>");
   process.exit(2);
 }
 
-const results = [];
-async function step(name, body) {
-  try {
-    await body();
-    results.push(null);
-    console.log(`ok   package::${name}`);
-  } catch (error) {
-    results.push(error);
-    console.log(`FAIL package::${name}: ${error.message}`);
-  }
-}
-const check = (condition, what) => {
-  if (!condition) throw new Error(what);
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const { step, finish } = steps("package");
 
 async function connect() {
   const client = new Client({ name: "package-check", version: "1.0.0" }, { capabilities: {} });
@@ -75,6 +63,4 @@ for (const { client, transport } of [listener, caller]) {
   await transport.terminateSession().catch(() => {});
   await client.close();
 }
-const failed = results.filter(Boolean).length;
-console.log(`package: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -5,6 +5,7 @@
 // asked only for tool-list changes does not. Raw HTTP, stateless requests. Usage:
 // node tmcp_listen_client.mjs <url> <peer-url>. Prints one line per check and `tmcp-listen: N passed, M failed`.
 import { readSse } from "./sse_events.mjs";
+import { check, sleep, steps } from "./steps.mjs";
 
 const [url, peerUrl] = process.argv.slice(2);
 if (!url || !peerUrl) {
@@ -18,21 +19,7 @@ const meta = {
   "io.modelcontextprotocol/clientInfo": { name: "tmcp-listen", version: "1" },
 };
 
-const results = [];
-async function step(name, body) {
-  try {
-    await body();
-    results.push(null);
-    console.log(`ok   tmcp-listen::${name}`);
-  } catch (error) {
-    results.push(error);
-    console.log(`FAIL tmcp-listen::${name}: ${error.message}`);
-  }
-}
-const check = (condition, what) => {
-  if (!condition) throw new Error(what);
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const { step, finish } = steps("tmcp-listen");
 
 function post(target, method, params, extra = {}) {
   return fetch(target, {
@@ -102,6 +89,4 @@ await step("a_listen_stream_hears_a_change_made_in_another_process", async () =>
   await tools.stop();
 });
 
-const failed = results.filter(Boolean).length;
-console.log(`tmcp-listen: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -12,6 +12,8 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
+import { check, reachesEachExactlyOnce, reachesExactlyTheSubscribers, steps } from "./steps.mjs";
+
 const [sseUrl, peerOrigin, count = "6"] = process.argv.slice(2);
 if (!sseUrl || !peerOrigin) {
   console.error("usage: node tmcp_sse_client.mjs <sse-url> <peer-origin> [clients]");
@@ -21,28 +23,7 @@ const CLIENTS = Number(count);
 const SETTLE_MS = 500;
 const COUNTER = "mesh://counter";
 
-const results = [];
-async function step(name, body) {
-  try {
-    await body();
-    results.push(null);
-    console.log(`ok   tmcp-sse::${name}`);
-  } catch (error) {
-    results.push(error);
-    console.log(`FAIL tmcp-sse::${name}: ${error.message}`);
-  }
-}
-const check = (condition, what) => {
-  if (!condition) throw new Error(what);
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(predicate, what, ms = 15000) {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const { step, finish } = steps("tmcp-sse");
 
 /** Sends POSTs to the peer process: the stream stays with the first one. */
 const viaPeer = (input, init) => {
@@ -76,28 +57,25 @@ await step("initialize_and_tools_answer_over_the_stream", async () => {
   check(postedToPeer > 0, "no client posted through the peer process");
 });
 
-await step("a_broadcast_reaches_every_client_exactly_once", async () => {
-  const text = `sse-broadcast-${Date.now()}`;
-  const result = await clients[1].client.callTool({ name: "announce", arguments: { text } });
-  check(!result.isError, `announce: ${JSON.stringify(result)}`);
-  const got = () => clients.map((c) => c.seen.messages.filter((t) => t === text).length);
-  await waitFor(() => got().every((n) => n >= 1), `the announcement everywhere (${got()})`);
-  await sleep(SETTLE_MS);
-  check(got().every((n) => n === 1), `deliveries per client: ${got()}`);
-});
+await step("a_broadcast_reaches_every_client_exactly_once", () =>
+  reachesEachExactlyOnce(
+    clients,
+    async (text) => {
+      const result = await clients[1].client.callTool({ name: "announce", arguments: { text } });
+      check(!result.isError, `announce: ${JSON.stringify(result)}`);
+    },
+    SETTLE_MS,
+  ),
+);
 
-await step("a_resource_update_reaches_exactly_the_subscribers", async () => {
-  const subscribers = clients.filter((_, i) => i % 3 === 0);
-  for (const { client } of subscribers) await client.subscribeResource({ uri: COUNTER });
-  await clients[1].client.callTool({ name: "increment", arguments: {} });
-  const got = () => clients.map((c) => c.seen.updates.filter((uri) => uri === COUNTER).length);
-  await waitFor(() => subscribers.every((c) => c.seen.updates.length >= 1), `updates to subscribers (${got()})`);
-  await sleep(SETTLE_MS);
-  const expected = clients.map((_, i) => (i % 3 === 0 ? 1 : 0));
-  check(JSON.stringify(got()) === JSON.stringify(expected), `updates per client ${got()}, expected ${expected}`);
-});
+await step("a_resource_update_reaches_exactly_the_subscribers", () =>
+  reachesExactlyTheSubscribers(
+    clients,
+    COUNTER,
+    () => clients[1].client.callTool({ name: "increment", arguments: {} }),
+    SETTLE_MS,
+  ),
+);
 
 for (const { client } of clients) await client.close().catch(() => {});
-const failed = results.filter(Boolean).length;
-console.log(`tmcp-sse: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

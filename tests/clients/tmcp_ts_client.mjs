@@ -13,6 +13,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 
 import { readSse } from "./sse_events.mjs";
+import { check, reachesEachExactlyOnce, reachesExactlyTheSubscribers, sleep, steps, waitFor } from "./steps.mjs";
 
 const [url, token, count = "24"] = process.argv.slice(2);
 if (!url || !token) {
@@ -24,20 +25,6 @@ const SESSIONS = Number(count);
 const SETTLE_MS = 500;
 const COUNTER = "mesh://counter";
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(predicate, what, ms = 15000) {
-  const started = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 async function shardStatus() {
   const response = await fetch(new URL("/mesh/status", url), { headers: { authorization: `Bearer ${token}` } });
   check(response.ok, `/mesh/status answered ${response.status}`);
@@ -46,17 +33,7 @@ async function shardStatus() {
 
 const liveStreams = async () => (await shardStatus()).reduce((sum, shard) => sum + shard.sessions, 0);
 
-const results = [];
-async function step(name, body) {
-  try {
-    await body();
-    results.push([name, null]);
-    console.log(`ok   tmcp-ts::${name}`);
-  } catch (error) {
-    results.push([name, error]);
-    console.log(`FAIL tmcp-ts::${name}: ${error.message}`);
-  }
-}
+const { step, finish } = steps("tmcp-ts");
 
 const clients = [];
 for (let i = 0; i < SESSIONS; i++) {
@@ -88,25 +65,18 @@ await step("a_second_get_stream_gets_409", async () => {
   await response.body?.cancel();
 });
 
-await step("a_broadcast_reaches_every_session_exactly_once", async () => {
-  const text = `tmcp-broadcast-${Date.now()}`;
-  await clients[0].client.callTool({ name: "announce", arguments: { text } });
-  const got = () => clients.map((c) => c.seen.messages.filter((t) => t === text).length);
-  await waitFor(() => got().every((n) => n >= 1), `the announcement everywhere (${got()})`);
-  await sleep(SETTLE_MS);
-  check(got().every((n) => n === 1), `deliveries per session: ${got()}`);
-});
+await step("a_broadcast_reaches_every_session_exactly_once", () =>
+  reachesEachExactlyOnce(clients, (text) => clients[0].client.callTool({ name: "announce", arguments: { text } }), SETTLE_MS),
+);
 
-await step("resources_updated_reaches_exactly_the_subscribers", async () => {
-  const subscribers = clients.filter((_, i) => i % 3 === 0);
-  for (const { client } of subscribers) await client.subscribeResource({ uri: COUNTER });
-  await clients[1].client.callTool({ name: "increment", arguments: {} });
-  const got = () => clients.map((c) => c.seen.updates.filter((uri) => uri === COUNTER).length);
-  await waitFor(() => subscribers.every((c) => c.seen.updates.length >= 1), `updates to subscribers (${got()})`);
-  await sleep(SETTLE_MS);
-  const expected = clients.map((_, i) => (i % 3 === 0 ? 1 : 0));
-  check(JSON.stringify(got()) === JSON.stringify(expected), `updates per session ${got()}, expected ${expected}`);
-});
+await step("resources_updated_reaches_exactly_the_subscribers", () =>
+  reachesExactlyTheSubscribers(
+    clients,
+    COUNTER,
+    () => clients[1].client.callTool({ name: "increment", arguments: {} }),
+    SETTLE_MS,
+  ),
+);
 
 await step("delete_then_404", async () => {
   const { transport } = clients.at(-1);
@@ -211,6 +181,4 @@ for (const { client, transport } of clients.slice(0, -2)) {
   await transport.terminateSession().catch(() => {});
   await client.close();
 }
-const failed = results.filter(([, e]) => e).length;
-console.log(`tmcp-ts: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -449,7 +449,8 @@ test('relay: a client that stops reading is cut off, not buffered without bound'
   assert.deepEqual(socket.closed, [1000, 'client too slow']);
 });
 
-test('respond: an unknown session is 404 with the JSON-RPC error, before the transport sees it', async () => {
+/** Session info over a fake mesh holding one initialized session, `live`. */
+async function infoWithLiveSession() {
   const { mesh } = fakeMesh();
   const info = new MeshInfo({ mesh: () => mesh });
   await info.scope(async (scope) => {
@@ -457,6 +458,11 @@ test('respond: an unknown session is 404 with the JSON-RPC error, before the tra
     info.setClientCapabilities('live', {});
     await scope.settled('live');
   });
+  return info;
+}
+
+test('respond: an unknown session is 404 with the JSON-RPC error, before the transport sees it', async () => {
+  const info = await infoWithLiveSession();
   let served = 0;
   const transport = { respond: async () => (served++, new Response('ok')) };
   const request = new Request('http://x/mcp', { method: 'POST', headers: { 'mcp-session-id': 'gone' } });
@@ -472,13 +478,7 @@ test('respond: an unknown session is 404 with the JSON-RPC error, before the tra
 });
 
 test('respond: a GET with Last-Event-ID resumes through the stream manager, other GETs go to tmcp', async () => {
-  const { mesh } = fakeMesh();
-  const info = new MeshInfo({ mesh: () => mesh });
-  await info.scope(async (scope) => {
-    info.setClientInfo('live', { name: 'c', version: '1' });
-    info.setClientCapabilities('live', {});
-    await scope.settled('live');
-  });
+  const info = await infoWithLiveSession();
   const resumed = [];
   const streams = { resume: async (id, last) => (resumed.push([id, last]), new Response('replayed')) };
   let served = 0;
