@@ -23,7 +23,10 @@ pub const MODULE_PATH: &str = "js/tmcp-mesh/src/protocol.js";
 pub fn module() -> String {
     let mut js = String::new();
     js.push_str("// The worker <-> object protocol as the adapter speaks it. Generated from the Rust definitions\n");
-    js.push_str("// (src/js_constants.rs); do not edit. Rewrite it with `MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.\n\n");
+    js.push_str(concat!(
+        "// (src/js_constants.rs); do not edit. Rewrite it with ",
+        "`MESH_UPDATE_GOLDEN=1 cargo test --test js_protocol`.\n\n"
+    ));
     constant(&mut js, "The protocol version every path carries.", "PROTOCOL_VERSION", &PROTOCOL_VERSION.to_string());
     constant(&mut js, "Any host works for a stub URL; it only has to be absolute.", "STUB_ORIGIN", &quote(STUB_ORIGIN));
     constant(
@@ -47,7 +50,10 @@ pub fn module() -> String {
     constant(&mut js, "The one coordinator object's name.", "COORDINATOR_NAME", &quote(COORDINATOR_NAME));
     constant(
         &mut js,
-        "Paths of the calls a `SyncLayer` answers (POST, JSON; SEND and RELAY_SEND headers first, their report as the body).",
+        concat!(
+            "Paths of the calls a `SyncLayer` answers (POST, JSON; SEND and RELAY_SEND headers first, ",
+            "their report as the body)."
+        ),
         "SHARD_PATH",
         &paths(&HEADERS_FIRST_SHARD_CALLS.iter().chain(SHARD_CALLS).copied().collect::<Vec<_>>()),
     );

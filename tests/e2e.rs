@@ -42,7 +42,8 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator|package runs just that part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator|package runs just that
+    // part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {

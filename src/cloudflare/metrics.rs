@@ -27,6 +27,9 @@ thread_local! {
     /// Counted since this isolate's last flush.
     static UNFLUSHED: RefCell<WorkerCounters> = RefCell::default();
     static LAST_FLUSH_MS: Cell<f64> = const { Cell::new(0.0) };
+    /// Whether `MESH_ANALYTICS` is bound, once looked up: bindings do not change while an isolate
+    /// lives, and a missing one costs an error built per lookup.
+    static ANALYTICS_BOUND: Cell<Option<bool>> = const { Cell::new(None) };
     /// Data points this isolate wrote, for the test routes to check the layout.
     #[cfg(feature = "test-routes")]
     static WRITTEN: RefCell<Vec<DataPoint>> = const { RefCell::new(Vec::new()) };
@@ -68,7 +71,12 @@ pub async fn flush(mesh: &DurableMesh, now_ms: f64) -> Result<()> {
 
 /// Writes `point` to the `MESH_ANALYTICS` dataset when it is bound; nothing otherwise.
 pub fn write_point(env: &Env, point: DataPoint) {
-    let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) else { return };
+    if ANALYTICS_BOUND.with(Cell::get) == Some(false) {
+        return;
+    }
+    let dataset = env.analytics_engine(ANALYTICS_BINDING);
+    ANALYTICS_BOUND.with(|bound| bound.set(Some(dataset.is_ok())));
+    let Ok(dataset) = dataset else { return };
     let built = AnalyticsEngineDataPointBuilder::new()
         .indexes([point.index.as_str()])
         .blobs(point.blobs.iter().map(String::as_str))
