@@ -103,6 +103,9 @@ pub enum NotificationKind {
     /// `notifications/resources/updated`: its recipients come from the topic index, listen streams
     /// included.
     ResourceUpdated,
+    /// `notifications/tasks` (a task changed): to the listen streams that named the task, found in the
+    /// topic index like a resource's subscribers.
+    TaskStatus,
 }
 
 impl NotificationKind {
@@ -116,6 +119,7 @@ impl NotificationKind {
             "notifications/prompts/list_changed" => Self::ListChanged(ListKind::Prompts),
             "notifications/resources/list_changed" => Self::ListChanged(ListKind::Resources),
             "notifications/resources/updated" => Self::ResourceUpdated,
+            crate::tasks::wire::STATUS_NOTIFICATION => Self::TaskStatus,
             _ => Self::Other,
         }
     }
@@ -127,6 +131,7 @@ impl NotificationKind {
             Self::Log(_) => "log",
             Self::ListChanged(_) => "list_changed",
             Self::ResourceUpdated => "resource_updated",
+            Self::TaskStatus => "task_status",
         }
     }
 
@@ -277,7 +282,7 @@ impl DeliveryRule {
             }
             (StreamClass::Session { .. }, _) => true,
             (StreamClass::Listener(filter), NotificationKind::ListChanged(list)) => filter.wants(*list),
-            (StreamClass::Listener(_), NotificationKind::ResourceUpdated) => true,
+            (StreamClass::Listener(_), NotificationKind::ResourceUpdated | NotificationKind::TaskStatus) => true,
             (StreamClass::Listener(_), NotificationKind::Other | NotificationKind::Log(_)) => false,
         }
     }

@@ -118,6 +118,13 @@ pub enum MeshError {
     ResourceNotFound(String),
     /// Stateless era: a `requestState` that this server did not sign, or that was altered.
     TamperedState,
+    /// A task's work ended with this JSON-RPC error (what 2025-11-25's `tasks/result` answers).
+    TaskFailed {
+        /// Its code.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
 }
 
 impl MeshError {
@@ -138,6 +145,7 @@ impl MeshError {
             Self::Forbidden(_) => 403,
             Self::HeaderMismatch(_) | Self::MissingClientCapability(_) => 400,
             Self::ClientError(_) | Self::ClientTimeout(_) | Self::ClientGone | Self::InputRequired(_) => 200,
+            Self::TaskFailed { .. } => 200,
             Self::MethodNotFound(_) | Self::SessionNotFound | Self::NotFound => 404,
             Self::ResourceNotFound(_) => 200,
             Self::MethodNotAllowed => 405,
@@ -164,6 +172,7 @@ impl MeshError {
             Self::ResourceNotFound(_) => ErrorCode::RESOURCE_NOT_FOUND.0,
             Self::MissingClientCapability(_) => ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY.0,
             Self::UnsupportedProtocolVersion(_) => ErrorCode::UNSUPPORTED_PROTOCOL_VERSION.0,
+            Self::TaskFailed { code, .. } => *code,
             Self::ClientError(_) | Self::ClientTimeout(_) | Self::ClientGone | Self::InputRequired(_) => {
                 ErrorCode::INTERNAL_ERROR.0
             }
@@ -249,6 +258,7 @@ impl fmt::Display for MeshError {
             Self::HeaderMismatch(what) => write!(f, "Header mismatch: {what}"),
             Self::ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Self::TamperedState => f.write_str("requestState integrity check failed"),
+            Self::TaskFailed { message, .. } => f.write_str(message),
         }
     }
 }

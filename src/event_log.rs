@@ -94,6 +94,7 @@ pub fn kind_columns(kind: &NotificationKind) -> (Option<String>, Option<&'static
         NotificationKind::ListChanged(ListKind::Prompts) => (None, Some("prompts")),
         NotificationKind::ListChanged(ListKind::Resources) => (None, Some("resources")),
         NotificationKind::ResourceUpdated => (None, Some("resource")),
+        NotificationKind::TaskStatus => (None, Some("task")),
     }
 }
 
@@ -105,6 +106,7 @@ pub fn kind_from_columns(level: Option<String>, change: Option<&str>) -> Notific
         (None, Some("prompts")) => NotificationKind::ListChanged(ListKind::Prompts),
         (None, Some("resources")) => NotificationKind::ListChanged(ListKind::Resources),
         (None, Some("resource")) => NotificationKind::ResourceUpdated,
+        (None, Some("task")) => NotificationKind::TaskStatus,
         (None, _) => NotificationKind::Other,
     }
 }
@@ -187,6 +189,7 @@ mod tests {
             NotificationKind::ListChanged(ListKind::Prompts),
             NotificationKind::ListChanged(ListKind::Resources),
             NotificationKind::ResourceUpdated,
+            NotificationKind::TaskStatus,
         ];
         for kind in kinds {
             let (level, change) = kind_columns(&kind);

@@ -61,6 +61,9 @@ pub struct RequestContext<B: McpBackend> {
     /// The verified `requestState` of a retried call (stateless era): what the handler put in its
     /// previous `input_required` result.
     pub request_state: Option<Value>,
+    /// Who owns what this request creates (its tasks): the authenticated principal, else the
+    /// session; `None` for an anonymous stateless request.
+    pub owner: Option<String>,
 }
 
 impl<B: McpBackend> Clone for RequestContext<B> {
@@ -75,6 +78,7 @@ impl<B: McpBackend> Clone for RequestContext<B> {
             outbox: self.outbox.clone(),
             input_responses: self.input_responses.clone(),
             request_state: self.request_state.clone(),
+            owner: self.owner.clone(),
         }
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use super::backend::McpBackend;
 use super::context::RequestContext;
 use crate::error::{MeshError, Result};
+use crate::tasks::TaskSupport;
 
 /// A JSON object: a request's params, or a tool's or prompt's `arguments`, unparsed.
 pub type Params = Map<String, Value>;
@@ -128,13 +129,41 @@ pub struct ToolSpec {
     pub(crate) tool: Tool,
     pub(crate) explicit_schema: bool,
     pub(crate) scopes: Vec<String>,
+    pub(crate) task_support: TaskSupport,
+    pub(crate) before_task: Vec<(String, String, Value)>,
 }
 
 impl ToolSpec {
     /// A tool called `name`.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         let tool = Tool::new(name.into(), description.into(), Arc::new(Map::new()));
-        Self { tool, explicit_schema: false, scopes: Vec::new() }
+        Self {
+            tool,
+            explicit_schema: false,
+            scopes: Vec::new(),
+            task_support: TaskSupport::Forbidden,
+            before_task: Vec::new(),
+        }
+    }
+
+    /// Runs calls as tasks (`Optional`: for clients that use tasks; `Required`: only as a task,
+    /// other clients are refused). A task's handler runs on the task's shard, after the call that
+    /// started it has been answered with the task's handle; it is the same handler, and what it does
+    /// moves the task: [`RequestContext::progress`] sets its status message, asking the client
+    /// ([`RequestContext::ask_client`], [`RequestContext::answers`]) makes it `input_required` until
+    /// answered (then it runs again from the start, with every answer so far), its result or error
+    /// ends it. Cancelling a task stops its handler at its next `await`.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.task_support = support;
+        self
+    }
+
+    /// A question asked before a task is created (answered in the call, the way any tool asks in the
+    /// 2026-07-28 revision): the task starts only once the call carries its answer, which its
+    /// handler then finds among its answers under `key`.
+    pub fn ask_before_task(mut self, key: &str, method: &str, params: Value) -> Self {
+        self.before_task.push((key.to_owned(), method.to_owned(), params));
+        self
     }
 
     /// OAuth scopes a caller's token must grant to call the tool (with an OAuth authorization

@@ -21,7 +21,7 @@ use crate::error::{MeshError, Result};
 use crate::protocol::SessionRecord;
 
 /// Methods whose handlers may talk to the client first: their answer streams (SSE) if they do.
-const STREAMED_METHODS: &[&str] = &["tools/call"];
+const STREAMED_METHODS: &[&str] = &["tools/call", "tasks/result"];
 /// The first revision whose clients expect a priming event on POST streams.
 const PRIMING_VERSION: &str = "2025-11-25";
 
@@ -106,6 +106,7 @@ pub async fn handle_post<B: McpBackend>(
                 outbox: None,
                 input_responses: Map::new(),
                 request_state: None,
+                owner: request.owner().or_else(|| Some(session.clone())),
             };
             if STREAMED_METHODS.contains(&method.as_str()) {
                 let priming = (record.protocol_version.as_str() >= PRIMING_VERSION).then(|| backend.new_id());

@@ -14,6 +14,7 @@
 //! - `handlers`: typed arguments (derived JSON Schema) and results.
 //! - `server`: the server-author API (tools, resources, templates, prompts, completions) and dispatch.
 //! - `uri_template`: matching resource URIs against templates.
+//! - `tasks`: tool calls as tasks, the `tasks/*` methods of both revisions, one run of a task.
 //! - `streaming`: answering a request as JSON, or as SSE when its handler talks first.
 //! - `request_state`: the signed `requestState` of 2026-07-28 input-required results.
 //! - `fixtures`: the conformance suite's tools, resources and prompts.
@@ -38,6 +39,7 @@ pub mod request_state;
 pub mod server;
 pub mod stateless;
 pub mod streaming;
+pub mod tasks;
 pub mod uri_template;
 
 /// What a server author's code usually needs, in one `use`.
@@ -49,6 +51,7 @@ pub mod prelude {
     pub use super::server::McpServer;
     pub use crate::delivery::LogLevel;
     pub use crate::error::{MeshError, Result};
+    pub use crate::tasks::TaskSupport;
 }
 
 /// Protocol revisions this server negotiates through `initialize`, newest first.

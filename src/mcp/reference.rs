@@ -2,6 +2,9 @@
 //!
 //! - `announce {text}` broadcasts a `notifications/message` (data: the text, the send time in ms and
 //!   the sender) to every session's GET stream, across every shard.
+//! - `countdown {seconds}` counts down, reporting progress each second: run as a task for clients
+//!   that use tasks (it outlives the request, answers on any isolate, can be cancelled), else in the
+//!   call.
 //! - `increment` adds one to the deployment-wide counter behind `mesh://counter` (one of the mesh's
 //!   `Counters`) and sends `notifications/resources/updated` only to the sessions subscribed to it: a
 //!   targeted send.
@@ -19,6 +22,7 @@ use super::handlers::{Json, NoArguments, ToolSpec};
 use super::notifications::LogMessage;
 use super::server::McpServer;
 use crate::error::MeshError;
+use crate::tasks::TaskSupport;
 
 /// The resource that reads the deployment-wide counter the `increment` tool adds to.
 pub const COUNTER_URI: &str = "mesh://counter";
@@ -28,6 +32,15 @@ pub const ANNOUNCE_SCOPE: &str = "mesh:announce";
 /// The longest `announce` text accepted; the notification is relayed to every session and must stay
 /// far below the runtime's WebSocket message limit.
 pub const MAX_ANNOUNCE_BYTES: usize = 64 * 1024;
+
+/// The longest `countdown` accepted: a day.
+pub const MAX_COUNTDOWN_SECONDS: u32 = 86_400;
+
+#[derive(Deserialize, JsonSchema)]
+struct Countdown {
+    /// How many seconds to count down (1 to 86,400).
+    seconds: u32,
+}
 
 #[derive(Deserialize, JsonSchema)]
 struct Announce {
@@ -91,6 +104,24 @@ fn with_reference_tools<B: McpBackend>(server: McpServer<B>) -> McpServer<B> {
                 let data = json!({ "text": text, "sent_at_ms": sent_at_ms, "from": ctx.session });
                 let report = ctx.broadcast(LogMessage::info(data).from_logger("announce")).await?;
                 Ok(Json(Announced { delivered: report.delivered, failed: report.failed, sent_at_ms }))
+            },
+        )
+        .tool_with(
+            ToolSpec::new(
+                "countdown",
+                "Counts down `seconds`, reporting progress each second; a task for task clients",
+            )
+            .task_support(TaskSupport::Optional),
+            |ctx, Countdown { seconds }| async move {
+                if !(1..=MAX_COUNTDOWN_SECONDS).contains(&seconds) {
+                    return Err(MeshError::InvalidParams(format!("\"seconds\" must be 1 to {MAX_COUNTDOWN_SECONDS}")));
+                }
+                for done in 0..seconds {
+                    let message = format!("{} s left", seconds - done);
+                    ctx.progress(f64::from(done), Some(f64::from(seconds)), Some(&message));
+                    ctx.sleep(1_000).await;
+                }
+                Ok(format!("counted down {seconds} s"))
             },
         )
         .tool("increment", "Increments mesh://counter and notifies its subscribers", |ctx, _: NoArguments| async move {

@@ -38,16 +38,21 @@ use crate::delivery::LogLevel;
 use crate::error::{MeshError, Result};
 use crate::metrics::ToolOutcome;
 use crate::protocol::{UpdateSession, MAX_TOPIC_BYTES};
+use crate::tasks::{CallMode, TaskSupport, TASKS_EXTENSION};
 
 struct Entry<D, H> {
     descriptor: D,
     handler: H,
 }
 
-struct ToolEntry<B: McpBackend> {
-    descriptor: Tool,
+pub(super) struct ToolEntry<B: McpBackend> {
+    pub(super) descriptor: Tool,
     /// The OAuth scopes a call needs.
     scopes: Vec<String>,
+    /// Whether calls run as tasks.
+    pub(super) task_support: TaskSupport,
+    /// Questions answered in the call before a task starts.
+    pub(super) before_task: Vec<(String, String, Value)>,
     handler: ErasedHandler<B, Params, CallToolResult>,
 }
 
@@ -114,7 +119,13 @@ impl<B: McpBackend> McpServer<B> {
         }
         tool.output_schema = R::output_schema().map(std::sync::Arc::new);
         let handler = erase(handler, R::into_tool_result);
-        self.tools.push(ToolEntry { descriptor: tool, scopes: spec.scopes, handler });
+        self.tools.push(ToolEntry {
+            descriptor: tool,
+            scopes: spec.scopes,
+            task_support: spec.task_support,
+            before_task: spec.before_task,
+            handler,
+        });
         self
     }
 
@@ -213,6 +224,17 @@ impl<B: McpBackend> McpServer<B> {
         if era == Era::Session {
             capabilities.insert("logging".into(), json!({}));
         }
+        if self.tools.iter().any(|t| t.task_support != TaskSupport::Forbidden) {
+            match era {
+                Era::Stateless => {
+                    capabilities.insert("extensions".into(), json!({ TASKS_EXTENSION: {} }));
+                }
+                Era::Session => {
+                    capabilities
+                        .insert("tasks".into(), json!({ "cancel": {}, "requests": { "tools": { "call": {} } } }));
+                }
+            }
+        }
         Value::Object(capabilities)
     }
 
@@ -239,27 +261,21 @@ impl<B: McpBackend> McpServer<B> {
     pub async fn dispatch(self: Rc<Self>, ctx: RequestContext<B>, method: &str, params: Params) -> Result<Value> {
         match method {
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({ "tools": self.tools.iter().map(|t| &t.descriptor).collect::<Vec<_>>() })),
+            "tools/list" => Ok(json!({ "tools": self.tools.iter().map(listed_tool).collect::<Vec<_>>() })),
             "tools/call" => {
                 let name = required_str(&params, "name")?;
-                let entry = self
-                    .tools
-                    .iter()
-                    .find(|t| t.descriptor.name == name)
-                    .ok_or_else(|| MeshError::InvalidParams(format!("Unknown tool: {name}")))?;
-                let backend = ctx.backend.clone();
-                let started = backend.now_ms();
+                let entry = self.tool_entry(name)?;
+                if self.call_mode(&ctx, entry, &params)? == CallMode::Task {
+                    return self.start_task(ctx, entry, &params).await;
+                }
                 let result = match arguments(&params) {
-                    Ok(arguments) => (entry.handler)(ctx, arguments).await,
+                    Ok(arguments) => self.call_tool(ctx, entry, arguments).await,
                     Err(error) => Err(error),
                 };
-                let outcome = match &result {
-                    Ok(result) if result.is_error == Some(true) => ToolOutcome::ToolError,
-                    Ok(_) => ToolOutcome::Ok,
-                    Err(_) => ToolOutcome::Error,
-                };
-                backend.tool_called(name, outcome, backend.now_ms().saturating_sub(started) as f64);
                 Ok(serde_json::to_value(result?)?)
+            }
+            "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" => {
+                self.task_request(ctx, method, &params).await
             }
             "resources/list" => {
                 Ok(json!({ "resources": self.resources.iter().map(|r| &r.descriptor).collect::<Vec<_>>() }))
@@ -314,6 +330,33 @@ impl<B: McpBackend> McpServer<B> {
         }
     }
 
+    /// The registered tool called `name`; -32602 for an unknown one.
+    pub(super) fn tool_entry(&self, name: &str) -> Result<&ToolEntry<B>> {
+        self.tools
+            .iter()
+            .find(|t| t.descriptor.name == name)
+            .ok_or_else(|| MeshError::InvalidParams(format!("Unknown tool: {name}")))
+    }
+
+    /// Runs a tool's handler on parsed-later `arguments`, telling the observer how it ended.
+    pub(super) async fn call_tool(
+        &self,
+        ctx: RequestContext<B>,
+        entry: &ToolEntry<B>,
+        arguments: Params,
+    ) -> Result<CallToolResult> {
+        let backend = ctx.backend.clone();
+        let started = backend.now_ms();
+        let result = (entry.handler)(ctx, arguments).await;
+        let outcome = match &result {
+            Ok(result) if result.is_error == Some(true) => ToolOutcome::ToolError,
+            Ok(_) => ToolOutcome::Ok,
+            Err(_) => ToolOutcome::Error,
+        };
+        backend.tool_called(&entry.descriptor.name, outcome, backend.now_ms().saturating_sub(started) as f64);
+        result
+    }
+
     async fn read_resource(&self, ctx: RequestContext<B>, uri: &str) -> Result<Vec<ResourceContents>> {
         if let Some(entry) = self.resources.iter().find(|r| r.descriptor.uri == uri) {
             return (entry.handler)(ctx, (uri.to_owned(), Map::new())).await;
@@ -326,6 +369,16 @@ impl<B: McpBackend> McpServer<B> {
         }
         Err(MeshError::ResourceNotFound(uri.chars().take(512).collect()))
     }
+}
+
+/// A tool as `tools/list` shows it: its descriptor, and `execution.taskSupport` unless it never runs
+/// as a task.
+fn listed_tool<B: McpBackend>(entry: &ToolEntry<B>) -> Value {
+    let mut tool = serde_json::to_value(&entry.descriptor).unwrap_or_else(|_| json!({}));
+    if let (Value::Object(fields), TaskSupport::Optional | TaskSupport::Required) = (&mut tool, entry.task_support) {
+        fields.insert("execution".into(), json!({ "taskSupport": entry.task_support }));
+    }
+    tool
 }
 
 /// The string param `key`; [`MeshError::InvalidParams`] (-32602) if it is absent or not a string.
@@ -353,7 +406,7 @@ pub fn check_topic(uri: &str) -> Result<()> {
 }
 
 /// A tool's or prompt's `arguments`: an object, or nothing.
-fn arguments(params: &Params) -> Result<Params> {
+pub(super) fn arguments(params: &Params) -> Result<Params> {
     match params.get("arguments") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(arguments)) => Ok(arguments.clone()),
@@ -393,6 +446,7 @@ mod tests {
             outbox: None,
             input_responses: Map::new(),
             request_state: None,
+            owner: None,
         }
     }
 

@@ -7,6 +7,7 @@
 use std::rc::Rc;
 
 use base64::Engine as _;
+use futures::StreamExt;
 use rmcp::model::RequestId;
 use serde_json::{json, Map, Value};
 
@@ -139,7 +140,7 @@ fn check_request<B: McpBackend>(
     let named = match method {
         "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
         "resources/read" => params.get("uri").and_then(Value::as_str),
-        _ => None,
+        _ => crate::tasks::task_header_name(method, params),
     };
     if let Some(name) = named {
         match request.header(HEADER_NAME).map(decode_header_value) {
@@ -244,10 +245,11 @@ async fn run<B: McpBackend>(
         outbox: None,
         input_responses,
         request_state,
+        owner: owner.clone(),
     };
     let server_info = serde_json::to_value(&server.info).unwrap_or(Value::Null);
     if method == "subscriptions/listen" {
-        return listen(&*ctx.backend, id, &params);
+        return listen(&ctx, id, &params).await;
     }
     if method == "server/discover" {
         let result = discover(&server);
@@ -343,8 +345,12 @@ fn with_server_info(mut result: Value, server_info: &Value) -> Value {
 
 pub use crate::frames::META_SUBSCRIPTION_ID;
 
-/// `subscriptions/listen`: every filter is honoured; the stream itself is opened by the glue.
-fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>) -> Outcome {
+/// The most task ids one listen stream may name.
+pub const MAX_LISTENED_TASKS: usize = 256;
+
+/// `subscriptions/listen`: every list and resource filter is honoured, and the task ids (tasks
+/// extension) of tasks the caller owns; the stream itself is opened by the glue.
+async fn listen<B: McpBackend>(ctx: &RequestContext<B>, id: RequestId, params: &Map<String, Value>) -> Outcome {
     let wanted = params.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
     let flag = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
     let filter = crate::delivery::ListenerFilter {
@@ -357,9 +363,13 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
         .and_then(Value::as_array)
         .map(|uris| uris.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
-    if let Err(error) = resource_uris.iter().try_for_each(|uri| super::server::check_topic(uri)) {
+    if let Err(error) = resource_uris.iter().try_for_each(|uri| check_listened_uri(uri)) {
         return reject(Some(id), &error);
     }
+    let task_ids = match listened_tasks(ctx, wanted.get("taskIds")).await {
+        Ok(task_ids) => task_ids,
+        Err(error) => return reject(Some(id), &error),
+    };
     let subscription_id = serde_json::to_value(&id).unwrap_or(Value::Null);
     let mut honored = Map::new();
     for (key, on) in [
@@ -374,18 +384,65 @@ fn listen<B: McpBackend>(backend: &B, id: RequestId, params: &Map<String, Value>
     if !resource_uris.is_empty() {
         honored.insert("resourceSubscriptions".to_owned(), json!(resource_uris));
     }
+    if wanted.contains_key("taskIds") {
+        honored.insert("taskIds".to_owned(), json!(task_ids));
+    }
     let ack = json!({
         "jsonrpc": "2.0",
         "method": "notifications/subscriptions/acknowledged",
         "params": { "notifications": honored, "_meta": { META_SUBSCRIPTION_ID: subscription_id } }
     });
+    let mut topics = resource_uris;
+    topics.extend(task_ids.iter().map(|task| crate::tasks::task_topic(task)));
     Outcome::Listen {
-        listener: format!("listen-{}", backend.new_id()),
+        listener: format!("listen-{}", ctx.backend.new_id()),
         subscription_id,
         filter,
-        resource_uris,
+        resource_uris: topics,
         first_event: super::super::sse::encode_message(&ack.to_string(), None),
     }
+}
+
+/// A resource URI a listen stream may subscribe to: within the topic index's limits, and not one of
+/// the index's task topics.
+fn check_listened_uri(uri: &str) -> Result<()> {
+    super::server::check_topic(uri)?;
+    if uri.starts_with(crate::tasks::TASK_TOPIC_PREFIX) {
+        return Err(MeshError::InvalidParams(format!("{uri:?} is not a resource URI")));
+    }
+    Ok(())
+}
+
+/// The task ids a listen stream asked for that it will hear about: the caller's own, existing tasks
+/// (another owner's or an unknown id is left out of the acknowledgement). Asking needs the tasks
+/// extension.
+async fn listened_tasks<B: McpBackend>(ctx: &RequestContext<B>, asked: Option<&Value>) -> Result<Vec<String>> {
+    let Some(asked) = asked else { return Ok(Vec::new()) };
+    if !crate::tasks::declares_tasks(&ctx.client_capabilities) {
+        return Err(MeshError::MissingClientCapability(crate::tasks::TASKS_EXTENSION.to_owned()));
+    }
+    let ids: Vec<&str> = match asked.as_array() {
+        Some(ids) if ids.len() <= MAX_LISTENED_TASKS => ids.iter().filter_map(Value::as_str).collect(),
+        _ => {
+            return Err(MeshError::InvalidParams(format!(
+                "notifications.taskIds must be an array of at most {MAX_LISTENED_TASKS} task ids"
+            )))
+        }
+    };
+    let lookups = ids.iter().map(|task| async move {
+        let found = ctx.backend.load_task(task, ctx.owner.as_deref()).await?;
+        Ok::<_, MeshError>(found.map(|_| (*task).to_owned()))
+    });
+    let found: Vec<Result<Option<String>>> = futures::stream::iter(lookups).buffered(6).collect().await;
+    let mut honored = Vec::new();
+    for task in found {
+        if let Some(task) = task? {
+            if !honored.contains(&task) {
+                honored.push(task);
+            }
+        }
+    }
+    Ok(honored)
 }
 
 fn discover<B: McpBackend>(server: &McpServer<B>) -> Value {

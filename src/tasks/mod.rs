@@ -13,4 +13,4 @@ pub mod wire;
 pub use record::{Answered, TaskOutcome, TaskRecord, TaskStatus};
 pub use requests::{addressed_task, call_mode, task_header_name, CallMode, TaskSupport};
 pub use upkeep::{plan_task_expiry, recovery, Recovery};
-pub use wire::{declares_tasks, TASKS_EXTENSION};
+pub use wire::{declares_tasks, task_topic, TASKS_EXTENSION, TASK_TOPIC_PREFIX};

@@ -147,12 +147,18 @@ impl TaskRecord {
     }
 
     /// Applies the client's answers: those to open questions are kept and close them, the rest are
-    /// ignored. A finished task ignores every answer.
-    pub fn answer(&mut self, responses: Map<String, Value>, now_ms: u64) -> Answered {
-        let mut ignored = Vec::new();
+    /// ignored. A finished task ignores every answer. An answer to an open question that is not the
+    /// shape its method returns is refused (-32602) and nothing is applied.
+    pub fn answer(&mut self, responses: Map<String, Value>, now_ms: u64) -> Result<Answered, MeshError> {
         if self.status != TaskStatus::InputRequired {
-            return Answered { ignored: responses.into_iter().map(|(key, _)| key).collect(), resume: false };
+            return Ok(Answered { ignored: responses.into_iter().map(|(key, _)| key).collect(), resume: false });
         }
+        for (key, response) in &responses {
+            if let Some(question) = self.pending_inputs.get(key) {
+                check_response(key, question, response)?;
+            }
+        }
+        let mut ignored = Vec::new();
         for (key, response) in responses {
             if self.pending_inputs.remove(&key).is_some() {
                 self.input_responses.insert(key, response);
@@ -166,7 +172,17 @@ impl TaskRecord {
             self.status_message = None;
         }
         self.updated_ms = now_ms;
-        Answered { ignored, resume }
+        Ok(Answered { ignored, resume })
+    }
+
+    /// Sets what a person reads of a running task (its handler's progress); only while it works.
+    pub fn report_progress(&mut self, message: String, now_ms: u64) -> bool {
+        if self.status != TaskStatus::Working || self.status_message.as_deref() == Some(message.as_str()) {
+            return false;
+        }
+        self.status_message = Some(message);
+        self.updated_ms = now_ms;
+        true
     }
 
     /// Cancels it unless it has finished; whether it changed (a second cancel changes nothing).
@@ -220,6 +236,30 @@ impl TaskRecord {
     }
 }
 
+/// Whether `response` has the shape of what `question`'s method returns: an elicitation's `action`
+/// (with an object `content` when accepted), a sampled message's `role` and `content`, a roots
+/// list's `roots`.
+fn check_response(key: &str, question: &Value, response: &Value) -> Result<(), MeshError> {
+    let method = question.get("method").and_then(Value::as_str).unwrap_or_default();
+    let well_formed = match method {
+        "elicitation/create" => match response.get("action").and_then(Value::as_str) {
+            Some("accept") => response.get("content").is_none_or(Value::is_object),
+            Some("decline" | "cancel") => true,
+            _ => false,
+        },
+        "sampling/createMessage" => {
+            response.get("role").is_some_and(Value::is_string) && response.get("content").is_some()
+        }
+        "roots/list" => response.get("roots").is_some_and(Value::is_array),
+        _ => response.is_object(),
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(MeshError::InvalidParams(format!("inputResponses[{key:?}] is not a valid answer to {method}")))
+    }
+}
+
 /// How long a task is kept by default: an hour (approval flows may set more).
 pub const DEFAULT_TTL_MS: u64 = 3_600_000;
 /// How often clients are asked to poll.
@@ -243,14 +283,19 @@ mod tests {
         let mut task = task();
         task.finish(TaskOutcome::InputRequired(questions(&["a", "b"])), 2_000);
         assert_eq!(task.status, TaskStatus::InputRequired);
-        let first = task.answer(
-            [("a".into(), json!({ "action": "accept" })), ("zzz".into(), json!(1))].into_iter().collect(),
-            3_000,
-        );
+        let malformed = task.answer([("a".into(), json!({ "action": "maybe" }))].into_iter().collect(), 2_500);
+        assert_eq!(malformed.unwrap_err().rpc_code(), -32602);
+        assert_eq!(task.pending_inputs.len(), 2, "a refused answer applies nothing");
+        let first = task
+            .answer(
+                [("a".into(), json!({ "action": "accept" })), ("zzz".into(), json!(1))].into_iter().collect(),
+                3_000,
+            )
+            .unwrap();
         assert_eq!(first, Answered { ignored: vec!["zzz".into()], resume: false });
         assert_eq!(task.pending_inputs.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(task.status, TaskStatus::InputRequired);
-        let second = task.answer([("b".into(), json!({ "action": "accept" }))].into_iter().collect(), 4_000);
+        let second = task.answer([("b".into(), json!({ "action": "accept" }))].into_iter().collect(), 4_000).unwrap();
         assert!(second.resume);
         assert_eq!(task.status, TaskStatus::Working);
         assert_eq!(task.input_responses.len(), 2);
@@ -266,7 +311,7 @@ mod tests {
         assert!(!task.cancel(3_000), "a second cancel changes nothing");
         task.finish(TaskOutcome::Completed(json!({ "content": [] })), 4_000);
         assert_eq!(task.status, TaskStatus::Cancelled, "work that ends after a cancel does not revive it");
-        assert_eq!(task.answer(questions(&["a"]), 5_000).ignored, ["a"]);
+        assert_eq!(task.answer(questions(&["a"]), 5_000).unwrap().ignored, ["a"]);
         let mut done = self::task();
         done.finish(TaskOutcome::Completed(json!({ "isError": true, "content": [] })), 2_000);
         assert_eq!(done.status, TaskStatus::Completed, "a tool error completes the task");

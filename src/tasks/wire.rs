@@ -80,6 +80,60 @@ pub fn acknowledgement() -> Value {
     json!({ "resultType": "complete" })
 }
 
+/// `notifications/tasks`, the method that carries a task's change to the listen streams that named it.
+pub const STATUS_NOTIFICATION: &str = "notifications/tasks";
+
+/// What a `notifications/tasks` carries: the task as `tasks/get` would show it at that moment.
+pub fn status_notification_params(task: &TaskRecord) -> Value {
+    Value::Object(detailed(task))
+}
+
+/// Where the listen streams that named a task wait for its changes in the topic index. The space
+/// keeps it apart from every resource URI a client could subscribe to.
+pub fn task_topic(task_id: &str) -> String {
+    format!("{TASK_TOPIC_PREFIX}{task_id}")
+}
+
+/// The prefix of [`task_topic`]s, which no client may subscribe to as a resource.
+pub const TASK_TOPIC_PREFIX: &str = "task ";
+
+/// What a person reads of a running task, from a `notifications/progress` its handler sent: the
+/// message, else `progress/total` (or the bare progress).
+pub fn progress_message(notification: &str) -> Option<String> {
+    let message: Value = serde_json::from_str(notification).ok()?;
+    if message.get("method").and_then(Value::as_str) != Some("notifications/progress") {
+        return None;
+    }
+    let params = message.get("params")?;
+    if let Some(text) = params.get("message").and_then(Value::as_str) {
+        return Some(text.to_owned());
+    }
+    let progress = params.get("progress")?;
+    Some(match params.get("total") {
+        Some(total) => format!("{progress}/{total}"),
+        None => progress.to_string(),
+    })
+}
+
+/// A task as 2025-11-25 sends it (`tasks/get`, `tasks/cancel`, inside a created task): `ttl` and
+/// `pollInterval`, and nothing of its outcome.
+pub fn session_era_task(task: &TaskRecord) -> Value {
+    let mut fields = Map::new();
+    fields.insert("taskId".into(), json!(task.task_id));
+    fields.insert("status".into(), serde_json::to_value(task.status).unwrap_or(Value::Null));
+    if let Some(message) = &task.status_message {
+        fields.insert("statusMessage".into(), json!(message));
+    }
+    fields.insert("createdAt".into(), json!(iso_time(task.created_ms)));
+    fields.insert("lastUpdatedAt".into(), json!(iso_time(task.updated_ms)));
+    fields.insert("ttl".into(), task.ttl_ms.map_or(Value::Null, |ttl| json!(ttl)));
+    fields.insert("pollInterval".into(), json!(task.poll_interval_ms));
+    Value::Object(fields)
+}
+
+/// The `_meta` key tying a 2025-11-25 `tasks/result` to its task.
+pub const RELATED_TASK_META: &str = "io.modelcontextprotocol/related-task";
+
 /// `ms` since the epoch as ISO 8601 UTC with milliseconds (`2026-07-28T10:30:00.000Z`).
 pub fn iso_time(ms: u64) -> String {
     let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
@@ -150,6 +204,19 @@ mod tests {
         assert_eq!(got["error"]["code"], -32603);
         assert!(got.get("result").is_none(), "a failed task has no result");
         assert_eq!(acknowledgement(), json!({ "resultType": "complete" }));
+    }
+
+    #[test]
+    fn progress_reads_as_a_status_message_and_the_session_era_form_has_its_own_names() {
+        let note = |params: Value| json!({ "jsonrpc": "2.0", "method": "notifications/progress", "params": params });
+        let message = note(json!({ "progressToken": "t", "progress": 2, "total": 5, "message": "2 of 5" }));
+        assert_eq!(progress_message(&message.to_string()).as_deref(), Some("2 of 5"));
+        assert_eq!(progress_message(&note(json!({ "progress": 2, "total": 5 })).to_string()).as_deref(), Some("2/5"));
+        assert_eq!(progress_message(r#"{"method":"notifications/message","params":{}}"#), None);
+        let v1 = session_era_task(&task());
+        assert_eq!((v1["ttl"].as_u64(), v1["pollInterval"].as_u64()), (Some(3_600_000), Some(500)));
+        assert!(v1.get("ttlMs").is_none() && v1.get("resultType").is_none());
+        assert!(task_topic("abc").starts_with(TASK_TOPIC_PREFIX));
     }
 
     #[test]

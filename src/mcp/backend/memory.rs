@@ -7,14 +7,17 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, ReplyWaiter, SessionStore};
+use super::{
+    Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, ReplyWaiter, SessionStore, TaskStore,
+};
 use crate::delivery::{DeliveryRule, StreamClass};
 use crate::error::{MeshError, Result};
 use crate::manager::{InMemorySessionManager, SessionManager, SessionSink};
 use crate::metrics::{ToolOutcome, WorkerCounters};
 use crate::protocol::{SendReport, SessionRecord, UpdateSession};
+use crate::tasks::TaskRecord;
 
 /// A sink that records what it was sent, for tests.
 #[derive(Debug, Default, Clone)]
@@ -60,6 +63,11 @@ pub struct InMemoryBackend {
     next_id: Cell<u64>,
     /// What the server reported through [`Observer`], counted as the Worker counts it.
     pub observed: RefCell<WorkerCounters>,
+    /// The tasks, by id.
+    pub tasks: RefCell<HashMap<String, TaskRecord>>,
+    /// Tasks whose work is due to run (created, or every question answered), oldest first: a test
+    /// runs them with `McpServer::run_due_tasks`, where the mesh's shard would run them at once.
+    pub due_tasks: RefCell<Vec<String>>,
 }
 
 impl InMemoryBackend {
@@ -202,6 +210,46 @@ impl Counters for InMemoryBackend {
 
     async fn read_counter(&self, name: &str) -> Result<u64> {
         Ok(self.counters.borrow().get(name).copied().unwrap_or_default())
+    }
+}
+
+impl TaskStore for InMemoryBackend {
+    async fn create_task(&self, record: TaskRecord) -> Result<()> {
+        self.due_tasks.borrow_mut().push(record.task_id.clone());
+        self.tasks.borrow_mut().insert(record.task_id.clone(), record);
+        Ok(())
+    }
+
+    async fn load_task(&self, id: &str, owner: Option<&str>) -> Result<Option<TaskRecord>> {
+        let now = self.now_ms();
+        Ok(self.tasks.borrow().get(id).filter(|task| task.visible_to(owner) && !task.expired(now)).cloned())
+    }
+
+    async fn answer_task(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        responses: Map<String, Value>,
+    ) -> Result<Option<TaskRecord>> {
+        let now = self.now_ms();
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(task) = tasks.get_mut(id).filter(|task| task.visible_to(owner) && !task.expired(now)) else {
+            return Ok(None);
+        };
+        if task.answer(responses, now)?.resume {
+            self.due_tasks.borrow_mut().push(id.to_owned());
+        }
+        Ok(Some(task.clone()))
+    }
+
+    async fn cancel_task(&self, id: &str, owner: Option<&str>) -> Result<Option<(TaskRecord, bool)>> {
+        let now = self.now_ms();
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(task) = tasks.get_mut(id).filter(|task| task.visible_to(owner) && !task.expired(now)) else {
+            return Ok(None);
+        };
+        let changed = task.cancel(now);
+        Ok(Some((task.clone(), changed)))
     }
 }
 

@@ -9,6 +9,7 @@
 //!   to the one waiting for it.
 //! - [`Counters`]: deployment-wide counters, changed atomically.
 //! - [`Observer`]: tool calls and refused credentials, for the mesh's metrics and logs.
+//! - [`TaskStore`]: tasks, kept and run on their shard.
 //!
 //! [`McpBackend`] is all of them. The Durable Object mesh (`crate::cloudflare::DurableMesh`) implements
 //! each over the shards and the coordinator; [`InMemoryBackend`] is the reference semantics the native
@@ -21,6 +22,7 @@ mod memory;
 mod observer;
 mod replies;
 mod sessions;
+mod tasks;
 
 pub use broker::{Broker, OutgoingNotification};
 pub use clock::Clock;
@@ -29,8 +31,9 @@ pub use memory::{InMemoryBackend, InMemoryWaiter, RecordingSink};
 pub use observer::{credential_refusal, Observer};
 pub use replies::{ReplyRouter, ReplyWaiter};
 pub use sessions::SessionStore;
+pub use tasks::TaskStore;
 
 /// Everything the MCP server needs from the mesh; implemented for every type that has each part.
-pub trait McpBackend: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + 'static {}
+pub trait McpBackend: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + TaskStore + 'static {}
 
-impl<T: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + 'static> McpBackend for T {}
+impl<T: Clock + SessionStore + Broker + ReplyRouter + Counters + Observer + TaskStore + 'static> McpBackend for T {}

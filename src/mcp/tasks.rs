@@ -1,0 +1,495 @@
+//! The server's side of tasks: whether a `tools/call` becomes a task, creating it in the
+//! [`TaskStore`], the `tasks/*` methods of both revisions, and one run of a task's handler (what the
+//! task's shard does with it).
+//!
+//! - 2026-07-28 (the tasks extension): the server decides; a client that declared the extension gets
+//!   a task from a task-capable tool, the others run it synchronously (or are refused, -32021, for a
+//!   task-only tool). `tasks/get`, `tasks/update` (answers to the task's questions), `tasks/cancel`
+//!   need the extension; `tasks/result` and `tasks/list` do not exist.
+//! - 2025-11-25: the client asks with a `task` param; `tasks/get`, `tasks/cancel` (refused on a
+//!   finished task) and `tasks/result`, which waits for the end and, while the task waits for input,
+//!   asks the client over its own stream and hands the answers to the task.
+//!
+//! Must not touch the runtime.
+
+use std::rc::Rc;
+
+use futures::channel::mpsc::UnboundedSender;
+use serde_json::{json, Map, Value};
+
+use super::backend::{InMemoryBackend, McpBackend};
+use super::context::{Era, RequestContext};
+use super::handlers::Params;
+use super::server::{arguments, required_str, McpServer, ToolEntry};
+use crate::error::{MeshError, Result};
+use crate::tasks::wire::{self, RELATED_TASK_META};
+use crate::tasks::{addressed_task, call_mode, CallMode, TaskOutcome, TaskRecord, TaskStatus, TaskSupport};
+
+/// The longest `ttl` a 2025-11-25 client may ask for: a week.
+pub const MAX_TASK_TTL_MS: u64 = 7 * 24 * 3_600_000;
+/// The shortest: a task must stay readable long enough to be read.
+pub const MIN_TASK_TTL_MS: u64 = 1_000;
+/// How long a 2025-11-25 `tasks/result` waits for its task to end before it gives up.
+pub const RESULT_WAIT_MS: u64 = 15 * 60_000;
+
+impl<B: McpBackend> McpServer<B> {
+    /// How a `tools/call` of `entry` runs. 2026-07-28: by the tool's support and the request's
+    /// declaration of the extension (a `task` param is ignored). 2025-11-25: as a task when the
+    /// client asked with a `task` param and the tool allows it; a task-only tool called without one
+    /// is refused (-32601, as the revision says).
+    pub(super) fn call_mode(&self, ctx: &RequestContext<B>, entry: &ToolEntry<B>, params: &Params) -> Result<CallMode> {
+        match ctx.era {
+            Era::Stateless => call_mode(entry.task_support, &ctx.client_capabilities),
+            Era::Session => match (entry.task_support, params.get("task").is_some_and(Value::is_object)) {
+                (TaskSupport::Required, false) => Err(MeshError::MethodNotFound(format!(
+                    "tools/call of {} without a task: the tool runs only as a task",
+                    entry.descriptor.name
+                ))),
+                (TaskSupport::Optional | TaskSupport::Required, true) => Ok(CallMode::Task),
+                _ => Ok(CallMode::Synchronous),
+            },
+        }
+    }
+
+    /// Creates the task a `tools/call` asked for and answers its handle once it is stored. The
+    /// tool's questions before a task are asked first, in the call.
+    pub(super) async fn start_task(
+        &self,
+        ctx: RequestContext<B>,
+        entry: &ToolEntry<B>,
+        params: &Params,
+    ) -> Result<Value> {
+        if !entry.before_task.is_empty() {
+            ctx.answers(entry.before_task.clone(), None)?;
+        }
+        let now = ctx.backend.now_ms();
+        let mut task =
+            TaskRecord::new(ctx.backend.new_id(), ctx.owner.clone(), &entry.descriptor.name, arguments(params)?, now);
+        task.client_capabilities = ctx.client_capabilities.clone();
+        task.input_responses = ctx.input_responses.clone();
+        if ctx.era == Era::Session {
+            if let Some(ttl) = params.get("task").and_then(|t| t.get("ttl")).and_then(Value::as_u64) {
+                task.ttl_ms = Some(ttl.clamp(MIN_TASK_TTL_MS, MAX_TASK_TTL_MS));
+            }
+        }
+        ctx.backend.create_task(task.clone()).await?;
+        Ok(match ctx.era {
+            Era::Stateless => wire::create_result(&task),
+            Era::Session => json!({ "task": wire::session_era_task(&task) }),
+        })
+    }
+
+    /// `tasks/get`, `tasks/update`, `tasks/cancel` and (2025-11-25) `tasks/result`.
+    pub(super) async fn task_request(&self, ctx: RequestContext<B>, method: &str, params: &Params) -> Result<Value> {
+        let owner = ctx.owner.clone();
+        let owner = owner.as_deref();
+        match ctx.era {
+            Era::Stateless => {
+                if method == "tasks/result" {
+                    return Err(MeshError::MethodNotFound(method.to_owned()));
+                }
+                let id = addressed_task(params, &ctx.client_capabilities)?;
+                match method {
+                    "tasks/get" => Ok(wire::get_result(&found(ctx.backend.load_task(id, owner).await?)?)),
+                    "tasks/update" => {
+                        found(ctx.backend.answer_task(id, owner, ctx.input_responses.clone()).await?)?;
+                        Ok(wire::acknowledgement())
+                    }
+                    _ => {
+                        found(ctx.backend.cancel_task(id, owner).await?)?;
+                        Ok(wire::acknowledgement())
+                    }
+                }
+            }
+            Era::Session => {
+                let id = required_str(params, "taskId")?;
+                match method {
+                    "tasks/get" => Ok(wire::session_era_task(&found(ctx.backend.load_task(id, owner).await?)?)),
+                    "tasks/cancel" => match found(ctx.backend.cancel_task(id, owner).await?)? {
+                        (task, true) => Ok(wire::session_era_task(&task)),
+                        (task, false) => Err(MeshError::InvalidParams(format!(
+                            "Cannot cancel task: it is already {}",
+                            wire::session_era_task(&task)["status"].as_str().unwrap_or("finished")
+                        ))),
+                    },
+                    "tasks/result" => session_era_result(&ctx, id).await,
+                    _ => Err(MeshError::MethodNotFound(method.to_owned())),
+                }
+            }
+        }
+    }
+
+    /// One run of `task`'s handler, as its shard runs it: the task's arguments, the capabilities its
+    /// creator declared and every answer so far; its progress goes to `progress` (see
+    /// [`wire::progress_message`]). Its outcome is what [`TaskRecord::finish`] takes.
+    pub async fn run_task(&self, backend: Rc<B>, task: &TaskRecord, progress: UnboundedSender<String>) -> TaskOutcome {
+        let entry = match self.tool_entry(&task.tool) {
+            Ok(entry) => entry,
+            Err(_) => {
+                let message = format!("the tool {:?} is no longer registered", task.tool);
+                return TaskOutcome::Failed { code: -32603, message };
+            }
+        };
+        let ctx = RequestContext {
+            backend,
+            era: Era::Stateless,
+            session: None,
+            client_capabilities: task.client_capabilities.clone(),
+            log_level: None,
+            progress_token: Some(json!(task.task_id)),
+            outbox: Some(progress),
+            input_responses: task.input_responses.clone(),
+            request_state: None,
+            owner: task.owner.clone(),
+        };
+        let result = self.call_tool(ctx, entry, task.arguments.clone()).await;
+        TaskOutcome::of(result.and_then(|result| Ok(serde_json::to_value(result)?)))
+    }
+}
+
+impl McpServer<InMemoryBackend> {
+    /// Runs every task due in `backend` (created, or resumed by answers) once, recording each
+    /// outcome, until none is due: what the mesh's shards do as soon as a task is due.
+    pub async fn run_due_tasks(&self, backend: &Rc<InMemoryBackend>) {
+        loop {
+            let Some(id) = ({
+                let mut due = backend.due_tasks.borrow_mut();
+                (!due.is_empty()).then(|| due.remove(0))
+            }) else {
+                return;
+            };
+            let Some(mut task) = backend.tasks.borrow().get(&id).cloned() else { continue };
+            if task.status != TaskStatus::Working {
+                continue;
+            }
+            task.runs += 1;
+            let (progress, _) = futures::channel::mpsc::unbounded();
+            let outcome = self.run_task(backend.clone(), &task, progress).await;
+            if let Some(stored) = backend.tasks.borrow_mut().get_mut(&id) {
+                stored.runs = task.runs;
+                stored.finish(outcome, backend.clock_ms.get());
+            }
+        }
+    }
+}
+
+/// The task, or the "not found" every missing, expired or foreign task gets (-32602).
+fn found<T>(task: Option<T>) -> Result<T> {
+    task.ok_or_else(|| MeshError::InvalidParams("Failed to retrieve task: Task not found".into()))
+}
+
+/// 2025-11-25's `tasks/result`: waits for the task to end and answers what the call would have
+/// (with the task named in `_meta`), or its error. While the task waits for input, its questions go
+/// to the client as requests on this call's stream and the answers go to the task.
+async fn session_era_result<B: McpBackend>(ctx: &RequestContext<B>, id: &str) -> Result<Value> {
+    let owner = ctx.owner.as_deref();
+    let deadline = ctx.backend.now_ms().saturating_add(RESULT_WAIT_MS);
+    loop {
+        let task = found(ctx.backend.load_task(id, owner).await?)?;
+        match task.status {
+            TaskStatus::Completed => {
+                let mut result = task.result.unwrap_or_else(|| json!({}));
+                if let Value::Object(fields) = &mut result {
+                    fields.remove("resultType");
+                    let meta = fields.entry("_meta").or_insert_with(|| json!({}));
+                    if let Value::Object(meta) = meta {
+                        meta.insert(RELATED_TASK_META.into(), json!({ "taskId": id }));
+                    }
+                }
+                return Ok(result);
+            }
+            TaskStatus::Failed => {
+                let error = task.error.unwrap_or_default();
+                return Err(MeshError::TaskFailed {
+                    code: error.get("code").and_then(Value::as_i64).map_or(-32603, |code| code as i32),
+                    message: error.get("message").and_then(Value::as_str).unwrap_or("the task failed").to_owned(),
+                });
+            }
+            TaskStatus::Cancelled => return Err(MeshError::InvalidRequest(format!("task {id} was cancelled"))),
+            TaskStatus::InputRequired => {
+                let mut answers = Map::new();
+                for (key, question) in &task.pending_inputs {
+                    let method = question.get("method").and_then(Value::as_str).unwrap_or_default();
+                    let mut params = question.get("params").cloned().unwrap_or_else(|| json!({}));
+                    if let Value::Object(fields) = &mut params {
+                        let meta = fields.entry("_meta").or_insert_with(|| json!({}));
+                        if let Value::Object(meta) = meta {
+                            meta.insert(RELATED_TASK_META.into(), json!({ "taskId": id }));
+                        }
+                    }
+                    answers.insert(key.clone(), ctx.ask_client(key, method, params).await?);
+                }
+                found(ctx.backend.answer_task(id, owner, answers).await?)?;
+            }
+            TaskStatus::Working => ctx.sleep(task.poll_interval_ms.clamp(50, 1_000) as u32).await,
+        }
+        if ctx.backend.now_ms() > deadline {
+            return Err(MeshError::ClientTimeout(format!("tasks/result of {id}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::mcp::handlers::{NoArguments, ToolSpec};
+    use crate::tasks::TASKS_EXTENSION;
+
+    #[derive(Deserialize, JsonSchema)]
+    struct Wait {
+        seconds: u32,
+    }
+
+    fn server() -> Rc<McpServer<InMemoryBackend>> {
+        let confirm = json!({ "type": "object", "properties": { "confirm": { "type": "boolean" } } });
+        Rc::new(
+            McpServer::new("t", "1")
+                .tool("plain", "never a task", |_ctx, _: NoArguments| async { Ok("plain") })
+                .tool_with(
+                    ToolSpec::new("wait", "waits").task_support(TaskSupport::Optional),
+                    |ctx, Wait { seconds }| async move {
+                        ctx.progress(0.0, Some(f64::from(seconds)), Some("started"));
+                        ctx.sleep(seconds * 1_000).await;
+                        Ok(format!("waited {seconds} s"))
+                    },
+                )
+                .tool_with(
+                    ToolSpec::new("ask_two", "asks two").task_support(TaskSupport::Required),
+                    move |ctx, _: NoArguments| {
+                        let confirm = confirm.clone();
+                        async move {
+                            let ask = |key: &str| (key.to_owned(), "elicitation/create".to_owned(), confirm.clone());
+                            let answers = ctx.answers(vec![ask("a"), ask("b")], None)?;
+                            Ok(format!("{} answers", answers.len()))
+                        }
+                    },
+                )
+                .tool_with(
+                    ToolSpec::new("named", "asks before its task").task_support(TaskSupport::Required).ask_before_task(
+                        "name",
+                        "elicitation/create",
+                        json!({ "message": "name?" }),
+                    ),
+                    |ctx, _: NoArguments| async move {
+                        let answer =
+                            ctx.answers(vec![("name".into(), "elicitation/create".into(), json!({}))], None)?;
+                        Ok(format!("hello {}", answer[0]["content"]["name"].as_str().unwrap_or("?")))
+                    },
+                ),
+        )
+    }
+
+    fn ctx(
+        backend: &Rc<InMemoryBackend>,
+        era: Era,
+        tasks: bool,
+        owner: Option<&str>,
+    ) -> RequestContext<InMemoryBackend> {
+        let capabilities = if tasks {
+            json!({ "elicitation": {}, "extensions": { TASKS_EXTENSION: {} } })
+        } else {
+            json!({ "elicitation": {} })
+        };
+        RequestContext {
+            backend: backend.clone(),
+            era,
+            session: None,
+            client_capabilities: capabilities,
+            log_level: None,
+            progress_token: None,
+            outbox: None,
+            input_responses: Map::new(),
+            request_state: None,
+            owner: owner.map(str::to_owned),
+        }
+    }
+
+    fn call(
+        server: &Rc<McpServer<InMemoryBackend>>,
+        ctx: RequestContext<InMemoryBackend>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value> {
+        block_on(server.clone().dispatch(ctx, method, params.as_object().cloned().unwrap_or_default()))
+    }
+
+    #[test]
+    fn a_task_capable_call_answers_a_stored_task_that_completes_when_run() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let listed = call(&server, ctx(&backend, Era::Stateless, true, None), "tools/list", json!({})).unwrap();
+        assert!(listed["tools"][0].get("execution").is_none(), "a tool that never runs as a task says nothing");
+        assert_eq!(listed["tools"][1]["execution"]["taskSupport"], "optional");
+        assert_eq!(server.capabilities(Era::Stateless)["extensions"][TASKS_EXTENSION], json!({}));
+        assert!(server.capabilities(Era::Session)["tasks"]["requests"]["tools"]["call"].is_object());
+
+        let sync = call(
+            &server,
+            ctx(&backend, Era::Stateless, false, None),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": 1}}),
+        );
+        assert_eq!(sync.unwrap()["content"][0]["text"], "waited 1 s", "without the extension it runs in the call");
+
+        let created = call(
+            &server,
+            ctx(&backend, Era::Stateless, true, Some("alice")),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": 2}}),
+        )
+        .unwrap();
+        assert_eq!((created["resultType"].as_str(), created["status"].as_str()), (Some("task"), Some("working")));
+        let id = created["taskId"].as_str().unwrap().to_owned();
+        let get = |owner: Option<&str>| {
+            call(&server, ctx(&backend, Era::Stateless, true, owner), "tasks/get", json!({ "taskId": id }))
+        };
+        assert_eq!(get(Some("alice")).unwrap()["status"], "working", "stored before the handle was answered");
+        assert_eq!(get(Some("bob")).unwrap_err().rpc_code(), -32602, "another owner's task does not exist");
+        assert_eq!(get(None).unwrap_err().rpc_code(), -32602);
+
+        block_on(server.run_due_tasks(&backend));
+        let done = get(Some("alice")).unwrap();
+        assert_eq!((done["resultType"].as_str(), done["status"].as_str()), (Some("complete"), Some("completed")));
+        assert_eq!(done["result"]["content"][0]["text"], "waited 2 s");
+        assert_eq!(backend.observed.borrow().tool_calls["wait"]["ok"], 2, "the task's run is a tool call too");
+    }
+
+    #[test]
+    fn requests_without_the_extension_are_refused_before_any_task_is_looked_up() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let refused =
+            call(&server, ctx(&backend, Era::Stateless, false, None), "tools/call", json!({"name": "ask_two"}));
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.rpc_code(), -32021);
+        assert!(refused.rpc_data().unwrap()["requiredCapabilities"]["extensions"][TASKS_EXTENSION].is_object());
+        for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
+            let gated =
+                call(&server, ctx(&backend, Era::Stateless, false, None), method, json!({ "taskId": "gate-test" }));
+            assert_eq!(gated.unwrap_err().rpc_code(), -32021, "{method}");
+            let unknown =
+                call(&server, ctx(&backend, Era::Stateless, true, None), method, json!({ "taskId": "gate-test" }));
+            assert_eq!(unknown.unwrap_err().rpc_code(), -32602, "{method}");
+        }
+        for removed in ["tasks/result", "tasks/list"] {
+            let gone = call(&server, ctx(&backend, Era::Stateless, true, None), removed, json!({ "taskId": "x" }));
+            assert_eq!(gone.unwrap_err().rpc_code(), -32601, "{removed}");
+        }
+        let hint = call(
+            &server,
+            ctx(&backend, Era::Stateless, true, None),
+            "tools/call",
+            json!({"name": "plain", "task": {"ttl": 1}}),
+        );
+        assert_eq!(hint.unwrap()["content"][0]["text"], "plain", "the old task hint does not make a task");
+    }
+
+    #[test]
+    fn questions_are_answered_one_at_a_time_and_bad_answers_change_nothing() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let created =
+            call(&server, ctx(&backend, Era::Stateless, true, None), "tools/call", json!({"name": "ask_two"})).unwrap();
+        let id = created["taskId"].as_str().unwrap().to_owned();
+        block_on(server.run_due_tasks(&backend));
+        let get =
+            || call(&server, ctx(&backend, Era::Stateless, true, None), "tasks/get", json!({ "taskId": id })).unwrap();
+        let asking = get();
+        assert_eq!(asking["status"], "input_required");
+        assert_eq!(asking["inputRequests"].as_object().unwrap().len(), 2);
+        let update = |responses: Value| {
+            let mut ctx = ctx(&backend, Era::Stateless, true, None);
+            ctx.input_responses = responses.as_object().cloned().unwrap();
+            call(&server, ctx, "tasks/update", json!({ "taskId": id }))
+        };
+        assert_eq!(update(json!({ "a": { "action": "perhaps" } })).unwrap_err().rpc_code(), -32602);
+        assert_eq!(
+            update(json!({ "a": { "action": "accept", "content": {} }, "zzz": 1 })).unwrap(),
+            json!({ "resultType": "complete" })
+        );
+        let partial = get();
+        assert_eq!(partial["status"], "input_required", "one answer of two");
+        assert_eq!(partial["inputRequests"].as_object().unwrap().keys().collect::<Vec<_>>(), ["b"]);
+        update(json!({ "b": { "action": "accept", "content": {} } })).unwrap();
+        block_on(server.run_due_tasks(&backend));
+        assert_eq!(get()["result"]["content"][0]["text"], "2 answers");
+        assert_eq!(
+            update(json!({ "b": { "action": "accept" } })).unwrap()["resultType"],
+            "complete",
+            "a finished task ignores answers"
+        );
+    }
+
+    #[test]
+    fn cancelling_is_idempotent_now_and_refused_twice_in_the_session_era() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let created = call(
+            &server,
+            ctx(&backend, Era::Stateless, true, None),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": 60}}),
+        )
+        .unwrap();
+        let id = created["taskId"].as_str().unwrap();
+        for _ in 0..2 {
+            let ack = call(&server, ctx(&backend, Era::Stateless, true, None), "tasks/cancel", json!({ "taskId": id }));
+            assert_eq!(ack.unwrap(), json!({ "resultType": "complete" }));
+        }
+        block_on(server.run_due_tasks(&backend));
+        let got =
+            call(&server, ctx(&backend, Era::Stateless, true, None), "tasks/get", json!({ "taskId": id })).unwrap();
+        assert_eq!(got["status"], "cancelled", "its work did not revive it");
+
+        let session = |_| ctx(&backend, Era::Session, false, Some("session-1"));
+        let v1 = call(
+            &server,
+            session(()),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": 5}, "task": {"ttl": 60_000}}),
+        )
+        .unwrap();
+        let id = v1["task"]["taskId"].as_str().unwrap();
+        assert_eq!((v1["task"]["ttl"].as_u64(), v1["task"]["status"].as_str()), (Some(60_000), Some("working")));
+        let cancelled = call(&server, session(()), "tasks/cancel", json!({ "taskId": id })).unwrap();
+        assert_eq!(cancelled["status"], "cancelled");
+        assert_eq!(call(&server, session(()), "tasks/cancel", json!({ "taskId": id })).unwrap_err().rpc_code(), -32602);
+        let required = call(&server, session(()), "tools/call", json!({"name": "ask_two"}));
+        assert_eq!(required.unwrap_err().rpc_code(), -32601, "a task-only tool needs the task param in 2025-11-25");
+    }
+
+    #[test]
+    fn the_session_era_result_waits_for_the_end_and_names_its_task() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let session = || ctx(&backend, Era::Session, false, Some("session-1"));
+        let v1 =
+            call(&server, session(), "tools/call", json!({"name": "wait", "arguments": {"seconds": 1}, "task": {}}))
+                .unwrap();
+        let id = v1["task"]["taskId"].as_str().unwrap().to_owned();
+        block_on(server.run_due_tasks(&backend));
+        let result = call(&server, session(), "tasks/result", json!({ "taskId": id })).unwrap();
+        assert_eq!(result["content"][0]["text"], "waited 1 s");
+        assert_eq!(result["_meta"][RELATED_TASK_META]["taskId"], id.as_str());
+        assert!(result.get("resultType").is_none());
+        let other = ctx(&backend, Era::Session, false, Some("session-2"));
+        assert_eq!(call(&server, other, "tasks/get", json!({ "taskId": id })).unwrap_err().rpc_code(), -32602);
+    }
+
+    #[test]
+    fn a_question_before_the_task_is_asked_in_the_call_and_its_answer_rides_into_the_task() {
+        let (server, backend) = (server(), Rc::new(InMemoryBackend::new()));
+        let first = call(&server, ctx(&backend, Era::Stateless, true, None), "tools/call", json!({"name": "named"}));
+        assert!(matches!(first, Err(MeshError::InputRequired(_))), "{first:?}");
+        assert!(backend.tasks.borrow().is_empty(), "no task before the answer");
+        let mut retry = ctx(&backend, Era::Stateless, true, None);
+        retry.input_responses =
+            json!({ "name": { "action": "accept", "content": { "name": "Alice" } } }).as_object().cloned().unwrap();
+        let created = call(&server, retry, "tools/call", json!({"name": "named"})).unwrap();
+        assert_eq!(created["resultType"], "task");
+        block_on(server.run_due_tasks(&backend));
+        let id = created["taskId"].as_str().unwrap();
+        let done =
+            call(&server, ctx(&backend, Era::Stateless, true, None), "tasks/get", json!({ "taskId": id })).unwrap();
+        assert_eq!(done["result"]["content"][0]["text"], "hello Alice");
+    }
+}
