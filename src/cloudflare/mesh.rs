@@ -20,7 +20,9 @@ use crate::fanout::{calls_made, plan_broadcast, plan_targeted, sum_replies, Shar
 use crate::frames::listener_event_tail;
 use crate::log_event::{Level, LogEvent};
 use crate::manager::{validate_session_id, SessionManager};
-use crate::mcp::backend::{Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, SessionStore};
+use crate::mcp::backend::{
+    Broker, Clock, Counters, Observer, OutgoingNotification, ReplyRouter, SessionStore, TaskStore,
+};
 use crate::metrics::analytics::DataPoint;
 use crate::metrics::{ToolOutcome, WorkerCounters};
 use crate::protocol::{
@@ -29,8 +31,10 @@ use crate::protocol::{
     Payload, ReadCounter, ReadWorkerMetrics, RegisterSession, SendReply, SendReport, SessionRecord, ShardMetrics,
     ShardStatus, Subscribe, Unsubscribe, UpdateSession, HEADER_REQUEST_ID,
 };
+use crate::protocol::{AnswerTask, CancelTask, CreateTask, GetTask, TaskReply};
 use crate::routing::{candidate_shards, shard_for};
 use crate::send_plan::{absorb_retry, ids_to_retry};
+use crate::tasks::TaskRecord;
 
 /// The mesh as seen from one Worker request: [`SessionManager`] and [`McpBackend`] over the shard and
 /// coordinator Durable Objects bound in `env`. Cheap to build per request; it holds no connection.
@@ -404,5 +408,48 @@ impl Observer for DurableMesh {
     fn credentials_refused(&self, reason: &'static str, error: &MeshError) {
         metrics::count(|counters| counters.count_auth_rejection(reason));
         log::emit(&LogEvent::new(Level::Warn, "credentials_refused", error.to_string()).kind(reason));
+    }
+}
+
+/// A task lives on `shard_for(task_id)` of the layout it was created under; while a resharding is in
+/// progress the previous layouts' shards are tried too.
+impl TaskStore for DurableMesh {
+    async fn create_task(&self, task: TaskRecord) -> Result<()> {
+        self.call_shard(self.shard_of(&task.task_id), &CreateTask { task }).await?;
+        Ok(())
+    }
+
+    async fn load_task(&self, id: &str, owner: Option<&str>) -> Result<Option<TaskRecord>> {
+        let call = GetTask { task_id: id.to_owned(), owner: owner.map(str::to_owned) };
+        Ok(self.call_task_shards(id, &call).await?.task)
+    }
+
+    async fn answer_task(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        responses: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<TaskRecord>> {
+        let call = AnswerTask { task_id: id.to_owned(), owner: owner.map(str::to_owned), responses };
+        Ok(self.call_task_shards(id, &call).await?.task)
+    }
+
+    async fn cancel_task(&self, id: &str, owner: Option<&str>) -> Result<Option<(TaskRecord, bool)>> {
+        let call = CancelTask { task_id: id.to_owned(), owner: owner.map(str::to_owned) };
+        let reply = self.call_task_shards(id, &call).await?;
+        Ok(reply.task.map(|task| (task, reply.changed)))
+    }
+}
+
+impl DurableMesh {
+    /// A task call on the task's shard: the current layout's first, then previous layouts'.
+    async fn call_task_shards<C: ObjectCall<Reply = TaskReply>>(&self, id: &str, call: &C) -> Result<TaskReply> {
+        for shard in self.candidates(id) {
+            let reply = self.call_shard(shard, call).await?;
+            if reply.task.is_some() {
+                return Ok(reply);
+            }
+        }
+        Ok(TaskReply::default())
     }
 }

@@ -109,6 +109,35 @@ fn server(build: &dyn Fn() -> McpServer<DurableMesh>) -> Rc<McpServer<DurableMes
     SERVER.with(|cached| cached.borrow_mut().get_or_insert_with(|| Rc::new(build())).clone())
 }
 
+thread_local! {
+    /// Per isolate: how to build the server where no request built it yet (see [`register_server`]).
+    static REGISTERED: std::cell::Cell<Option<fn() -> McpServer<DurableMesh>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Registers how to build the MCP server, for the shards: a task's handler runs in the shard object
+/// that keeps the task, in an isolate that may never have served a request. Call it from your
+/// `#[event(start)]` with the `build` you pass to [`serve`] when any tool runs as a task (the
+/// reference server needs none).
+pub fn register_server(build: fn() -> McpServer<DurableMesh>) {
+    REGISTERED.with(|registered| registered.set(Some(build)));
+}
+
+/// The server a shard runs tasks with: the one this isolate built, else a registered build.
+pub(crate) fn task_server() -> Option<Rc<McpServer<DurableMesh>>> {
+    if let Some(built) = SERVER.with(|cached| cached.borrow().clone()) {
+        return Some(built);
+    }
+    #[cfg(all(feature = "reference-server", feature = "conformance"))]
+    let fallback: Option<fn() -> McpServer<DurableMesh>> =
+        Some(crate::mcp::reference::conformance_server::<DurableMesh>);
+    #[cfg(all(feature = "reference-server", not(feature = "conformance")))]
+    let fallback: Option<fn() -> McpServer<DurableMesh>> = Some(crate::mcp::reference::reference_server::<DurableMesh>);
+    #[cfg(not(feature = "reference-server"))]
+    let fallback: Option<fn() -> McpServer<DurableMesh>> = None;
+    let build = REGISTERED.with(std::cell::Cell::get).or(fallback)?;
+    Some(server(&build))
+}
+
 async fn route(mut request: Request, env: Env, build: &dyn Fn() -> McpServer<DurableMesh>) -> Result<Response> {
     let path = request.path();
     let config = settings::load(&env)?;
@@ -213,6 +242,7 @@ struct StatusShard {
     registered: u64,
     reported: u64,
     instance: String,
+    tasks_running: u64,
 }
 
 #[derive(Serialize)]
@@ -247,6 +277,7 @@ async fn status(mesh: &DurableMesh) -> Result<Status> {
             registered: live.registered,
             reported: member.sessions,
             instance: live.instance,
+            tasks_running: live.tasks_running,
         });
     }
     Ok(Status {

@@ -23,11 +23,13 @@ pub mod coordinator;
 pub mod session;
 pub mod shard;
 pub mod stream;
+pub mod task;
 
 pub use coordinator::*;
 pub use session::*;
 pub use shard::*;
 pub use stream::*;
+pub use task::*;
 
 /// The worker↔shard↔coordinator protocol version, carried by every path (`/v3/...`), attachment and
 /// waiter frame. Bump it on any incompatible change (3: sends carry JSON-RPC messages that the shard

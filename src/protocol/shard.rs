@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::session::{SessionRecord, UpdateSession};
+use super::task::{AnswerTask, CancelTask, CreateTask, GetTask, TaskReply};
 use super::Ack;
 use crate::delivery::NotificationKind;
 use crate::metrics::ShardCounters;
@@ -44,6 +45,14 @@ super::object_calls! {
     get_metrics(GetMetrics) -> ShardMetrics = "/v3/metrics";
     /// Hands a client's answer to a server→client request to its waiter.
     deliver_reply(ClientReply) -> ReplyAck = "/v3/reply";
+    /// Stores a new task (durably, before answering) and starts its work on this shard.
+    create_task(CreateTask) -> TaskReply = "/v3/task/create";
+    /// A task as its owner sees it.
+    get_task(GetTask) -> TaskReply = "/v3/task/get";
+    /// Answers a task's open questions; its work resumes once none is open.
+    answer_task(AnswerTask) -> TaskReply = "/v3/task/answer";
+    /// Cancels a task and stops its work.
+    cancel_task(CancelTask) -> TaskReply = "/v3/task/cancel";
 }
 
 /// Calls the shard class answers headers first, beside [`SHARD_CALLS`]: their (handler name, path).
@@ -263,6 +272,9 @@ pub struct ShardStatus {
     pub registered: u64,
     /// A random id minted when the object was constructed: it changes after eviction or hibernation.
     pub instance: String,
+    /// Task handlers running in the object now.
+    #[serde(default)]
+    pub tasks_running: u64,
 }
 
 /// Asks for the shard's gauges and counters.

@@ -7,7 +7,7 @@
 //! streams and the send loop), `replay_log`, `records` (session records), `topics` (the topic index),
 //! `waiters` (client replies), `membership` (reporting to the coordinator), `name` (the shard's
 //! number), `send` (a send, answered headers first), `metrics` (its counters) and `record_arrivals`
-//! (streams waiting for their session's record). This file routes calls to them
+//! (streams waiting for their session's record), `tasks` (the tasks hashed here, and their runs). This file routes calls to them
 //! ([`ShardCalls`]) and does what spans several: accepting a stream, ending a session, idle expiry.
 //!
 //! Nothing lives only in memory that matters after eviction: sockets and their tags/attachments are
@@ -25,6 +25,7 @@ mod records;
 mod replay_log;
 mod send;
 mod sockets;
+mod tasks;
 mod topics;
 mod waiters;
 
@@ -48,10 +49,11 @@ use crate::expiry::plan_expiry;
 use crate::log_event::{Level, LogEvent};
 use crate::manager::validate_session_id;
 use crate::protocol::{
-    dispatch_shard_call, fit_topics, Ack, ClientReply, CloseStream, DeleteReply, EndSession, GetMetrics, GetSession,
-    GetStatus, HasReply, HasStream, ListSubscribers, ObjectCall, ObjectUpgrade, OpenStream, OpenWaiter,
-    RegisterSession, RelaySend, ReplyAck, SendRequest, SessionLookup, ShardCalls, ShardMetrics, ShardStatus,
-    SocketAttachment, Subscribe, TopicSubscribers, Unsubscribe, UpdateSession, CLOSE_INTERNAL_ERROR,
+    dispatch_shard_call, fit_topics, Ack, AnswerTask, CancelTask, ClientReply, CloseStream, CreateTask, DeleteReply,
+    EndSession, GetMetrics, GetSession, GetStatus, GetTask, HasReply, HasStream, ListSubscribers, ObjectCall,
+    ObjectUpgrade, OpenStream, OpenWaiter, RegisterSession, RelaySend, ReplyAck, SendRequest, SessionLookup,
+    ShardCalls, ShardMetrics, ShardStatus, SocketAttachment, Subscribe, TaskReply, TopicSubscribers, Unsubscribe,
+    UpdateSession, CLOSE_INTERNAL_ERROR,
 };
 use membership::{MembershipGate, Occupancy};
 use metrics::ShardMetricsStore;
@@ -61,6 +63,7 @@ use records::SessionRecords;
 use replay_log::ReplayLog;
 use send::SendTask;
 use sockets::Sockets;
+use tasks::ShardTasks;
 use topics::TopicIndex;
 use waiters::Waiters;
 
@@ -89,6 +92,7 @@ pub struct SyncLayer {
     alarm_armed: Cell<bool>,
     metrics: Rc<ShardMetricsStore>,
     record_arrivals: RecordArrivals,
+    tasks: Rc<ShardTasks>,
 }
 
 impl DurableObject for SyncLayer {
@@ -102,6 +106,7 @@ impl DurableObject for SyncLayer {
             log: Rc::new(ReplayLog::new(sql.clone())),
             metrics: ShardMetricsStore::load(sql.clone()),
             record_arrivals: RecordArrivals::default(),
+            tasks: ShardTasks::new(sql.clone(), env.clone(), state.clone(), shard),
             sockets_failed: Rc::default(),
             #[cfg(feature = "test-routes")]
             hold: held_sends::SendHold::default(),
@@ -122,6 +127,7 @@ impl DurableObject for SyncLayer {
             if let Some(shard) = name::learn(&self.sql, &request) {
                 self.shard.set(shard);
                 self.membership.set_shard(shard);
+                self.tasks.set_shard(shard);
             }
         }
         if self.sockets_failed.take() {
@@ -195,8 +201,10 @@ impl DurableObject for SyncLayer {
     }
 
     async fn alarm(&self) -> WorkerResult<Response> {
-        match self.expire_idle_sessions().await {
-            Ok(expired) => Response::ok(format!("expired {expired} idle sessions")),
+        // Tasks' upkeep holds the alarm while their runs go on, so sessions come first.
+        let upkeep = async { Ok::<_, MeshError>((self.expire_idle_sessions().await?, self.tasks.upkeep().await?)) };
+        match upkeep.await {
+            Ok((expired, ())) => Response::ok(format!("expired {expired} idle sessions")),
             // An error makes the runtime retry the alarm with backoff, which is what we want.
             Err(error) => Err(worker::Error::RustError(error.to_string())),
         }
@@ -279,6 +287,7 @@ impl ShardCalls for SyncLayer {
             sessions: self.sockets.open(None).len() as u64,
             registered: self.records.count()?,
             instance: self.instance.clone(),
+            tasks_running: self.tasks.running(),
         })
     }
 
@@ -297,6 +306,22 @@ impl ShardCalls for SyncLayer {
     async fn deliver_reply(&self, reply: ClientReply) -> Result<ReplyAck> {
         validate_session_id(&reply.session)?;
         self.waiters.deliver(&self.sockets, reply)
+    }
+
+    async fn create_task(&self, call: CreateTask) -> Result<TaskReply> {
+        self.tasks.create(call.task).await
+    }
+
+    async fn get_task(&self, call: GetTask) -> Result<TaskReply> {
+        self.tasks.get(call).await
+    }
+
+    async fn answer_task(&self, call: AnswerTask) -> Result<TaskReply> {
+        self.tasks.answer(call).await
+    }
+
+    async fn cancel_task(&self, call: CancelTask) -> Result<TaskReply> {
+        self.tasks.cancel(call).await
     }
 }
 
