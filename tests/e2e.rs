@@ -30,7 +30,7 @@ use support::stream_scenarios::{
     shard_rebuilds_its_table_after_eviction,
 };
 use support::workerd::Wrangler;
-use support::{chaos, chaos_scale, interop, oauth, operator, package, tmcp};
+use support::{chaos, chaos_scale, interop, oauth, operator, package, tasks, tmcp};
 
 /// A scenario against the shared worker and the shared fleet of sessions.
 type Scenario = fn(&Wrangler, &mut Option<Fleet>) -> Result<(), String>;
@@ -42,8 +42,8 @@ fn main() {
         println!("e2e: skipped (needs the wasm build and wrangler; `make test` runs it with MESH_E2E=1)");
         return;
     }
-    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator|package runs just that
-    // part, for quick iterations by hand
+    // MESH_E2E_ONLY=reshard|chaos|limits|polling|tmcp|oauth|hib|fanout|operator|package|tasks runs just
+    // that part, for quick iterations by hand
     // (hib: the manager suite and the MCP and stream scenarios, HIB_RUNS (10) times on fresh workers).
     if let Ok(only) = std::env::var("MESH_E2E_ONLY") {
         let outcome = match only.as_str() {
@@ -68,6 +68,13 @@ fn main() {
                 Ok(())
             }),
             "operator" => operator::run_scenario().map(|summary| println!("{summary}")),
+            "tasks" => start_workers().and_then(|(wrangler, peer)| {
+                let clients = tasks::clients(&wrangler.url("/mcp"), &peer.url("/mcp"), &wrangler.token)?;
+                drop((wrangler, peer));
+                let restarts = tasks::a_restart_mid_task_resumes_or_fails_it()?;
+                println!("{clients}\n{restarts}");
+                Ok(())
+            }),
             "package" => package::installed_from_the_tarball().map(|summary| println!("{summary}")),
             "tmcp" => match tmcp::run_all().into_iter().find(|(_, outcome)| outcome.is_err()) {
                 Some((name, Err(error))) => Err(format!("{name}: {error}")),
@@ -112,6 +119,10 @@ fn main() {
         ("clients::typescript_sdk", Box::new(|| interop::typescript_client(&url, &peer_url))),
         ("clients::python_sdk_legacy", Box::new(|| interop::python_client(&url, &peer_url, "legacy"))),
         ("clients::python_sdk_auto", Box::new(|| interop::python_client(&url, &peer_url, "auto"))),
+        (
+            "tasks::ext_tasks_and_sdk_task_clients_across_processes",
+            Box::new(|| tasks::clients(&url, &peer_url, &wrangler.token)),
+        ),
     ];
     for (name, check) in interop {
         let started = Instant::now();
@@ -204,6 +215,13 @@ fn main() {
     let outcome = oauth::run_python_scenario().map(|summary| println!("     {summary}"));
     results
         .push((format!("oauth::the_python_sdks_own_oauth_client ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
+    let started = Instant::now();
+    let outcome = tasks::a_restart_mid_task_resumes_or_fails_it().map(|summary| println!("     {summary}"));
+    results.push((
+        format!("tasks::a_restart_mid_task_resumes_or_fails_it ({:.1}s)", started.elapsed().as_secs_f64()),
+        outcome,
+    ));
     report(results.last());
     let started = Instant::now();
     let outcome = chaos::polling();

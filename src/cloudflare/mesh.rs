@@ -446,6 +446,9 @@ impl DurableMesh {
     async fn call_task_shards<C: ObjectCall<Reply = TaskReply>>(&self, id: &str, call: &C) -> Result<TaskReply> {
         for shard in self.candidates(id) {
             let reply = self.call_shard(shard, call).await?;
+            if let Some(why) = reply.refused {
+                return Err(MeshError::InvalidParams(why));
+            }
             if reply.task.is_some() {
                 return Ok(reply);
             }

@@ -109,16 +109,19 @@ fn server(build: &dyn Fn() -> McpServer<DurableMesh>) -> Rc<McpServer<DurableMes
     SERVER.with(|cached| cached.borrow_mut().get_or_insert_with(|| Rc::new(build())).clone())
 }
 
+/// How a server is built (see [`register_server`]).
+pub type BuildServer = fn() -> McpServer<DurableMesh>;
+
 thread_local! {
     /// Per isolate: how to build the server where no request built it yet (see [`register_server`]).
-    static REGISTERED: std::cell::Cell<Option<fn() -> McpServer<DurableMesh>>> = const { std::cell::Cell::new(None) };
+    static REGISTERED: std::cell::Cell<Option<BuildServer>> = const { std::cell::Cell::new(None) };
 }
 
 /// Registers how to build the MCP server, for the shards: a task's handler runs in the shard object
 /// that keeps the task, in an isolate that may never have served a request. Call it from your
 /// `#[event(start)]` with the `build` you pass to [`serve`] when any tool runs as a task (the
 /// reference server needs none).
-pub fn register_server(build: fn() -> McpServer<DurableMesh>) {
+pub fn register_server(build: BuildServer) {
     REGISTERED.with(|registered| registered.set(Some(build)));
 }
 

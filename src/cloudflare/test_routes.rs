@@ -3,7 +3,8 @@
 //! so the end-to-end behavioural suite drives the sharded implementation as the in-memory one is
 //! driven natively; `/mesh/hold-sends`, which holds or fails the shards' send reports (see
 //! `shard::held_sends`); and `/mesh/analytics-written`, the Analytics Engine data points this isolate
-//! wrote (the local binding keeps none). Built only with the `test-routes` feature.
+//! wrote (the local binding keeps none); `/mesh/tasks-running`, the task handlers running on every
+//! shard (members or not). Built only with the `test-routes` feature.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Request, Response};
@@ -29,6 +30,7 @@ pub fn serves(path: &str) -> bool {
             | "/mesh/register"
             | "/mesh/hold-sends"
             | "/mesh/analytics-written"
+            | "/mesh/tasks-running"
     )
 }
 
@@ -135,6 +137,13 @@ pub async fn answer(path: &str, request: &mut Request, mesh: DurableMesh) -> Res
                 )
                 .collect();
             json(&points)
+        }
+        "/mesh/tasks-running" => {
+            let mut running = 0;
+            for shard in 0..mesh.config().shard_count {
+                running += mesh.shard_status(shard).await?.tasks_running;
+            }
+            json(&serde_json::json!({ "running": running }))
         }
         _ => Err(MeshError::NotFound),
     }

@@ -170,14 +170,21 @@ async fn initialize<B: McpBackend>(
         owner: request.owner(),
     };
     backend.register_session(&session, record).await?;
-    let capabilities = serde_json::from_value(server.capabilities(Era::Session)).unwrap_or_default();
+    let advertised = server.capabilities(Era::Session);
+    let capabilities = serde_json::from_value(advertised.clone()).unwrap_or_default();
     let mut result = InitializeResult::new(capabilities)
         .with_server_info(server.info.clone())
         .with_protocol_version(serde_json::from_value::<ProtocolVersion>(json!(version))?);
     if let Some(text) = &server.instructions {
         result = result.with_instructions(text.clone());
     }
-    let body = jsonrpc::response_json(id, serde_json::to_value(result)?);
+    let mut result = serde_json::to_value(result)?;
+    // 2025-11-25's `tasks` capability has no field in the protocol types: carried over as advertised.
+    if let (Some(tasks), Some(Value::Object(capabilities))) = (advertised.get("tasks"), result.get_mut("capabilities"))
+    {
+        capabilities.insert("tasks".into(), tasks.clone());
+    }
+    let body = jsonrpc::response_json(id, result);
     Ok(Outcome::Reply(HttpReply::json(200, body).with_header(HEADER_SESSION_ID, &session)))
 }
 

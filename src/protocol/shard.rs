@@ -380,7 +380,7 @@ mod tests {
         }
         async fn get_status(&self, _: GetStatus) -> Result<ShardStatus> {
             self.ran("get_status");
-            Ok(ShardStatus { shard: 3, sessions: 1, registered: 2, instance: "i".into() })
+            Ok(ShardStatus { shard: 3, sessions: 1, registered: 2, instance: "i".into(), tasks_running: 1 })
         }
         async fn get_metrics(&self, _: GetMetrics) -> Result<ShardMetrics> {
             self.ran("get_metrics");
@@ -389,6 +389,22 @@ mod tests {
         async fn deliver_reply(&self, _: ClientReply) -> Result<ReplyAck> {
             self.ran("deliver_reply");
             Ok(ReplyAck { delivered: true })
+        }
+        async fn create_task(&self, call: CreateTask) -> Result<TaskReply> {
+            self.ran("create_task");
+            Ok(TaskReply { task: Some(call.task), changed: true, refused: None })
+        }
+        async fn get_task(&self, _: GetTask) -> Result<TaskReply> {
+            self.ran("get_task");
+            Ok(TaskReply::default())
+        }
+        async fn answer_task(&self, _: AnswerTask) -> Result<TaskReply> {
+            self.ran("answer_task");
+            Ok(TaskReply { refused: Some("not an answer".into()), ..TaskReply::default() })
+        }
+        async fn cancel_task(&self, _: CancelTask) -> Result<TaskReply> {
+            self.ran("cancel_task");
+            Ok(TaskReply::default())
         }
     }
 
@@ -410,9 +426,26 @@ mod tests {
         assert_eq!(round_trip(&shard, &GetStatus {}).unwrap().shard, 3);
         let update = UpdateSession { session: "a".into(), ..Default::default() };
         assert_eq!(round_trip(&shard, &update), Err(MeshError::SessionNotFound));
+        let task = crate::tasks::TaskRecord::new("t".into(), Some("o".into()), "tool", Default::default(), 5);
+        assert_eq!(round_trip(&shard, &CreateTask { task: task.clone() }).unwrap().task, Some(task));
+        assert_eq!(round_trip(&shard, &GetTask { task_id: "t".into(), owner: None }).unwrap().task, None);
+        let answer = AnswerTask { task_id: "t".into(), owner: None, responses: Default::default() };
+        assert_eq!(round_trip(&shard, &answer).unwrap().refused.as_deref(), Some("not an answer"));
+        assert!(!round_trip(&shard, &CancelTask { task_id: "t".into(), owner: None }).unwrap().changed);
         assert_eq!(
             *shard.ran.borrow(),
-            ["has_stream", "close_stream", "end_session", "list_subscribers", "get_status", "update_session"]
+            [
+                "has_stream",
+                "close_stream",
+                "end_session",
+                "list_subscribers",
+                "get_status",
+                "update_session",
+                "create_task",
+                "get_task",
+                "answer_task",
+                "cancel_task"
+            ]
         );
     }
 

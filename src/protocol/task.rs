@@ -53,4 +53,8 @@ pub struct TaskReply {
     /// Whether the call changed it.
     #[serde(default)]
     pub changed: bool,
+    /// Why the call was refused as invalid params (a malformed answer): the caller's error, not
+    /// the shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }

@@ -12,5 +12,6 @@ pub mod oauth;
 pub mod operator;
 pub mod package;
 pub mod stream_scenarios;
+pub mod tasks;
 pub mod tmcp;
 pub mod workerd;

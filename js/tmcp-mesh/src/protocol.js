@@ -35,6 +35,10 @@ export const SHARD_PATH = Object.freeze({
   GET_STATUS: "/v3/status",
   GET_METRICS: "/v3/metrics",
   DELIVER_REPLY: "/v3/reply",
+  CREATE_TASK: "/v3/task/create",
+  GET_TASK: "/v3/task/get",
+  ANSWER_TASK: "/v3/task/answer",
+  CANCEL_TASK: "/v3/task/cancel",
 });
 
 /** Paths of the calls the coordinator answers (POST, JSON). */

@@ -6,13 +6,15 @@
 //! The object is composed of small parts, each in its own file with its own tables: `sockets` (the
 //! streams and the send loop), `replay_log`, `records` (session records), `topics` (the topic index),
 //! `waiters` (client replies), `membership` (reporting to the coordinator), `name` (the shard's
-//! number), `send` (a send, answered headers first), `metrics` (its counters) and `record_arrivals`
-//! (streams waiting for their session's record), `tasks` (the tasks hashed here, and their runs). This file routes calls to them
-//! ([`ShardCalls`]) and does what spans several: accepting a stream, ending a session, idle expiry.
+//! number), `send` (a send, answered headers first), `metrics` (its counters), `record_arrivals`
+//! (streams waiting for their session's record) and `tasks` (the tasks hashed here, and their runs).
+//! This file routes calls to them ([`ShardCalls`]) and does what spans several: accepting a stream,
+//! ending a session, idle expiry and the alarm.
 //!
 //! Nothing lives only in memory that matters after eviction: sockets and their tags/attachments are
-//! kept by the runtime across hibernation, records and indexes are in storage. In memory there is
-//! only the membership reporter, whose loss costs one extra coordinator call. Every handler is
+//! kept by the runtime across hibernation, records, indexes and tasks are in storage. In memory there
+//! is the membership reporter, whose loss costs one extra coordinator call, and the running task
+//! handlers, which a restart resumes from their stored tasks. Every handler is
 //! implemented (a default would panic and reset every object in the isolate).
 
 #[cfg(feature = "test-routes")]

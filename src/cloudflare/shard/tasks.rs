@@ -82,7 +82,7 @@ impl ShardTasks {
         }
         self.store(&task)?;
         self.start_run(&task.task_id).await?;
-        Ok(TaskReply { task: Some(task), changed: true })
+        Ok(TaskReply { task: Some(task), changed: true, refused: None })
     }
 
     /// The task as `call.owner` sees it. A task left `working` by a restart is resumed (or failed)
@@ -93,7 +93,7 @@ impl ShardTasks {
             Some(changed) => changed,
             None => return Ok(TaskReply::default()),
         };
-        Ok(TaskReply { task: Some(task), changed: false })
+        Ok(TaskReply { task: Some(task), changed: false, refused: None })
     }
 
     /// Applies answers; the work starts again once every question is answered.
@@ -102,7 +102,11 @@ impl ShardTasks {
             return Ok(TaskReply::default());
         };
         let given = call.responses.len();
-        let answered = task.answer(call.responses, now_ms())?;
+        let answered = match task.answer(call.responses, now_ms()) {
+            Ok(answered) => answered,
+            Err(MeshError::InvalidParams(why)) => return Ok(TaskReply { refused: Some(why), ..TaskReply::default() }),
+            Err(error) => return Err(error),
+        };
         let changed = answered.ignored.len() < given;
         if changed {
             self.store(&task)?;
@@ -111,7 +115,7 @@ impl ShardTasks {
             }
             self.notify(&task).await;
         }
-        Ok(TaskReply { task: Some(task), changed })
+        Ok(TaskReply { task: Some(task), changed, refused: None })
     }
 
     /// Cancels the task and aborts its run.
@@ -127,7 +131,7 @@ impl ShardTasks {
             }
             self.notify(&task).await;
         }
-        Ok(TaskReply { task: Some(task), changed })
+        Ok(TaskReply { task: Some(task), changed, refused: None })
     }
 
     /// The alarm's share: forgets expired tasks, resumes (or fails) the ones a restart cut, holds the
