@@ -186,12 +186,14 @@ await step("cancelled_from_the_other_process_the_work_stops", async () => {
   const main = await taskSession(url, "tasks-cancel-main");
   const execution = await main.session.callTool("countdown", { seconds: 60 }, { task: { preference: "require" } });
   const reference = await handOff(main, execution);
-  await waitFor(async () => (await tasksRunning()) >= 1, "the countdown running on its shard", 5000);
+  // The long task runs beside it: the cancelled one's handler is the one that must stop.
+  await waitFor(async () => (await tasksRunning()) >= 2, "the countdown running on its shard", 5000);
+  const running = await tasksRunning();
   const peer = await taskSession(peerUrl, "tasks-cancel-peer");
   await peer.session.task(reference.taskId).cancel();
   const view = await peer.session.task(reference.taskId).snapshot();
   check(view.status === "cancelled", `status after cancel ${view.status}`);
-  await waitFor(async () => (await tasksRunning()) === 0, "the cancelled handler to stop", 5000);
+  await waitFor(async () => (await tasksRunning()) === running - 1, `the cancelled handler to stop (of ${running})`, 5000);
   await sleep(1500);
   const later = await raw(peerUrl, "tasks/get", { taskId: reference.taskId });
   check(later.body.result.status === "cancelled", `status later ${later.body.result.status}`);
