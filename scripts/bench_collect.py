@@ -141,6 +141,11 @@ def main():
                 with open(path) as f:
                     runs.append(json.load(f))
     k6_doc, memory, storm = k6(work_dir), memory_per_session(runs), storms(runs_dir)
+    tasks_path = os.path.join(work_dir, "tasks.json")
+    tasks = None
+    if os.path.exists(tasks_path) and os.path.getsize(tasks_path) > 0:
+        with open(tasks_path) as f:
+            tasks = json.load(f)
     doc = {
         "machine": machine(),
         "runs": runs,
@@ -149,6 +154,7 @@ def main():
         "storm": storm,
         "k6": k6_doc,
         "core": criterion(),
+        "tasks": tasks,
     }
     with open(out_path, "w") as f:
         json.dump(doc, f, indent=2)
