@@ -1,7 +1,7 @@
-//! What a task's shard does for its tasks when nobody asks: on waking after its runtime restarted,
-//! each task left `working` is run again (its handler sees every answer so far) or, past
-//! [`MAX_RUNS`], failed with a message saying why, so none stays `working` forever; and its alarm
-//! forgets tasks past their time to live. Must not touch the runtime.
+//! What a task's shard does for a task it finds `working` with no run of its own (a restart cut the
+//! run): run it again (its handler sees every answer so far) or, past [`MAX_RUNS`], fail it with a
+//! message saying why, so none stays `working` forever. (Expired tasks are deleted by the shard's
+//! alarm, by their stored expiry: `TaskRecord::expired`.) Must not touch the runtime.
 
 use super::record::{TaskRecord, TaskStatus};
 
@@ -30,23 +30,6 @@ pub fn recovery(task: &TaskRecord) -> Option<Recovery> {
     Some(Recovery::Resume)
 }
 
-/// The tasks the alarm forgets at `now_ms`, and when it must ring next (the earliest expiry of the
-/// others), `None` when no kept task expires.
-pub fn plan_task_expiry(tasks: &[TaskRecord], now_ms: u64) -> (Vec<String>, Option<u64>) {
-    let mut expired = Vec::new();
-    let mut next: Option<u64> = None;
-    for task in tasks {
-        let Some(ttl) = task.ttl_ms else { continue };
-        let at = task.created_ms.saturating_add(ttl);
-        if at <= now_ms {
-            expired.push(task.task_id.clone());
-        } else {
-            next = Some(next.map_or(at, |earliest| earliest.min(at)));
-        }
-    }
-    (expired, next)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Map;
@@ -69,19 +52,5 @@ mod tests {
         let mut done = task("b", 0, None);
         done.finish(TaskOutcome::Completed(serde_json::json!({})), 1);
         assert_eq!(recovery(&done), None, "a finished task is left alone");
-    }
-
-    #[test]
-    fn the_alarm_forgets_expired_tasks_and_rings_again_for_the_next() {
-        let tasks = [
-            task("old", 0, Some(100)),
-            task("young", 50, Some(100)),
-            task("later", 60, Some(500)),
-            task("kept", 0, None),
-        ];
-        let (expired, next) = plan_task_expiry(&tasks, 120);
-        assert_eq!(expired, ["old"]);
-        assert_eq!(next, Some(150));
-        assert_eq!(plan_task_expiry(&tasks[3..], 10_000), (Vec::new(), None));
     }
 }

@@ -131,6 +131,28 @@ await step('a_session_belongs_to_its_principal_another_gets_404', async () => {
   check(own.status === 200, `the owner: ${own.status}`);
 });
 
+await step('a_task_belongs_to_its_principal_another_gets_not_found', async () => {
+  const owner = await as.token('reader', mcpUrl, 'mcp:call');
+  const other = await as.token('mesh-client', mcpUrl, 'mcp:call mesh:announce');
+  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } };
+  const stateless = (method, params, token, name) => post(
+    { jsonrpc: '2.0', id: 7, method, params: { ...params, _meta: meta } }, token,
+    { 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) });
+  const created = JSON.parse((await stateless('tools/call', { name: 'countdown', arguments: { seconds: 30 } }, owner,
+    'countdown')).text);
+  const taskId = created.result?.taskId;
+  check(taskId && created.result.resultType === 'task', `created: ${JSON.stringify(created)}`);
+  for (const method of ['tasks/get', 'tasks/cancel', 'tasks/update']) {
+    const foreign = JSON.parse((await stateless(method, { taskId }, other, taskId)).text);
+    check(foreign.error?.code === -32602, `${method} by another principal: ${JSON.stringify(foreign)}`);
+  }
+  const own = JSON.parse((await stateless('tasks/get', { taskId }, owner, taskId)).text);
+  check(own.result?.status === 'working', `its owner: ${JSON.stringify(own)}`);
+  const cancelled = JSON.parse((await stateless('tasks/cancel', { taskId }, owner, taskId)).text);
+  check(cancelled.result?.resultType === 'complete', `its owner cancels: ${JSON.stringify(cancelled)}`);
+});
+
 await step('a_token_for_another_resource_is_refused', async () => {
   const token = await as.token('mesh-client', 'https://other.example/mcp', 'mcp:call');
   const reply = await post(initialize, token);
