@@ -109,8 +109,11 @@ pub struct TaskRecord {
     pub pending_inputs: Map<String, Value>,
     /// Every answer so far, by key: each run of the handler sees them all.
     pub input_responses: Map<String, Value>,
-    /// How many times the handler started (resumes and restarts included).
+    /// How many times the handler started (after answers and after restarts included).
     pub runs: u32,
+    /// How many of those starts resumed a run a restart had cut.
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 impl TaskRecord {
@@ -133,6 +136,7 @@ impl TaskRecord {
             pending_inputs: Map::new(),
             input_responses: Map::new(),
             runs: 0,
+            restarts: 0,
         }
     }
 

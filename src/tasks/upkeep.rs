@@ -1,12 +1,12 @@
 //! What a task's shard does for a task it finds `working` with no run of its own (a restart cut the
-//! run): run it again (its handler sees every answer so far) or, past [`MAX_RUNS`], fail it with a
+//! run): run it again (its handler sees every answer so far) or, past [`MAX_RESUMES`], fail it with a
 //! message saying why, so none stays `working` forever. (Expired tasks are deleted by the shard's
 //! alarm, by their stored expiry: `TaskRecord::expired`.) Must not touch the runtime.
 
 use super::record::{TaskRecord, TaskStatus};
 
-/// How many times a task's handler may start before a restart fails it instead of running it again.
-pub const MAX_RUNS: u32 = 3;
+/// How many runs cut by a restart a task survives: the next one fails it instead of running it again.
+pub const MAX_RESUMES: u32 = 2;
 
 /// What to do with a task found `working` with no run in this instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +23,9 @@ pub fn recovery(task: &TaskRecord) -> Option<Recovery> {
     if task.status != TaskStatus::Working {
         return None;
     }
-    if task.runs >= MAX_RUNS {
-        let message = format!("the server restarted while the task ran, {} times; it was not run again", task.runs);
+    if task.restarts >= MAX_RESUMES {
+        let times = task.restarts + 1;
+        let message = format!("the server restarted while the task ran, {times} times; it was not run again");
         return Some(Recovery::Abandon(message));
     }
     Some(Recovery::Resume)
@@ -42,13 +43,13 @@ mod tests {
     }
 
     #[test]
-    fn a_task_left_working_is_resumed_until_it_has_started_too_often() {
+    fn a_task_left_working_is_resumed_until_restarts_cut_it_too_often() {
         let mut working = task("a", 0, None);
-        working.runs = 1;
-        assert_eq!(recovery(&working), Some(Recovery::Resume));
-        working.runs = MAX_RUNS;
+        working.runs = 9;
+        assert_eq!(recovery(&working), Some(Recovery::Resume), "runs after answers are not restarts");
+        working.restarts = MAX_RESUMES;
         let Some(Recovery::Abandon(message)) = recovery(&working) else { panic!("not abandoned") };
-        assert!(message.contains("restarted"));
+        assert!(message.contains("restarted while the task ran, 3 times"), "{message}");
         let mut done = task("b", 0, None);
         done.finish(TaskOutcome::Completed(serde_json::json!({})), 1);
         assert_eq!(recovery(&done), None, "a finished task is left alone");

@@ -7,7 +7,7 @@
 //! creating or resuming a task arms the alarm now unless an alarm is already holding. A run's every
 //! change is written to the table, then sent as `notifications/tasks` to the listen streams that
 //! named the task. A task found `working` with no run in this instance was cut by a restart: it is
-//! run again, or failed past `MAX_RUNS` (`crate::tasks::upkeep`). Cancelling aborts the run at its
+//! run again, or failed past `MAX_RESUMES` (`crate::tasks::upkeep`). Cancelling aborts the run at its
 //! next `await`.
 
 use std::cell::{Cell, RefCell};
@@ -42,8 +42,11 @@ pub(super) struct ShardTasks {
     sql: SqlStorage,
     env: Env,
     state: Rc<State>,
-    /// The runs of this instance, by task id.
-    runs: RefCell<HashMap<String, AbortHandle>>,
+    /// The runs of this instance, by task id: each with its number, so a run that ends removes only
+    /// itself, never a run started after it.
+    runs: RefCell<HashMap<String, (u64, AbortHandle)>>,
+    /// The number of the next run.
+    next_run: Cell<u64>,
     /// An alarm of this instance is holding the object until its runs end.
     holding: Cell<bool>,
     /// The shard's number, for log lines.
@@ -60,7 +63,15 @@ impl ShardTasks {
         let table = "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, \
                      expires_at REAL, record TEXT NOT NULL)";
         sql::create_table(&sql, "shard tasks", table);
-        Rc::new(Self { sql, env, state, runs: RefCell::default(), holding: Cell::new(false), shard: Cell::new(shard) })
+        Rc::new(Self {
+            sql,
+            env,
+            state,
+            runs: RefCell::default(),
+            next_run: Cell::new(0),
+            holding: Cell::new(false),
+            shard: Cell::new(shard),
+        })
     }
 
     pub fn set_shard(&self, shard: u32) {
@@ -126,7 +137,7 @@ impl ShardTasks {
         let changed = task.cancel(now_ms());
         if changed {
             self.store(&task)?;
-            if let Some(run) = self.runs.borrow_mut().remove(&task.task_id) {
+            if let Some((_, run)) = self.runs.borrow_mut().remove(&task.task_id) {
                 run.abort();
             }
             self.notify(&task).await;
@@ -162,7 +173,11 @@ impl ShardTasks {
         }
         match recovery(&task) {
             None => {}
-            Some(Recovery::Resume) => self.start_run(&task.task_id).await?,
+            Some(Recovery::Resume) => {
+                task.restarts += 1;
+                self.store(&task)?;
+                self.start_run(&task.task_id).await?;
+            }
             Some(Recovery::Abandon(why)) => {
                 task.abandon(&why, now_ms());
                 self.store(&task)?;
@@ -201,11 +216,13 @@ impl ShardTasks {
             return Ok(());
         }
         let (handle, registration) = AbortHandle::new_pair();
-        self.runs.borrow_mut().insert(id.to_owned(), handle);
+        let number = self.next_run.get();
+        self.next_run.set(number + 1);
+        self.runs.borrow_mut().insert(id.to_owned(), (number, handle));
         let (tasks, id) = (self.clone(), id.to_owned());
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = Abortable::new(tasks.clone().run(id.clone()), registration).await;
-            tasks.runs.borrow_mut().remove(&id);
+            let _ = Abortable::new(tasks.clone().run(id.clone(), number), registration).await;
+            tasks.run_ended(&id, number);
         });
         if !self.holding.get() {
             let storage = self.state.storage();
@@ -214,9 +231,18 @@ impl ShardTasks {
         Ok(())
     }
 
+    /// Forgets run `number` of the task, unless a later run replaced it.
+    fn run_ended(&self, id: &str, number: u64) {
+        let mut runs = self.runs.borrow_mut();
+        if runs.get(id).is_some_and(|(running, _)| *running == number) {
+            runs.remove(id);
+        }
+    }
+
     /// One run: the handler with the task's arguments and answers; each progress report and the
-    /// outcome written and told to the task's listeners.
-    async fn run(self: Rc<Self>, id: String) {
+    /// outcome written and told to the task's listeners. The run ends as soon as its outcome is
+    /// stored, so an answer that comes while listeners are told starts the next run.
+    async fn run(self: Rc<Self>, id: String, number: u64) {
         let Ok(Some(mut task)) = self.load(&id) else { return };
         if task.status != TaskStatus::Working {
             return;
@@ -254,14 +280,25 @@ impl ShardTasks {
             }
         });
         let (outcome, ()) = futures::join!(work, watch);
-        match self.load(&id) {
-            Ok(Some(mut task)) => {
-                task.finish(outcome, now_ms());
-                self.store_and_notify(&task).await;
+        let Some(mut task) = (match self.load(&id) {
+            Ok(task) => task,
+            Err(error) => return self.log_failure(&id, &error),
+        }) else {
+            return self.run_ended(&id, number);
+        };
+        let before = task.clone();
+        task.finish(outcome, now_ms());
+        if let Err(error) = self.store(&task) {
+            // An outcome the table cannot hold (a result past SQLite's row limit) fails the task
+            // rather than leaving it `working`.
+            task = before;
+            task.abandon(&format!("the task's outcome could not be stored: {error}"), now_ms());
+            if let Err(error) = self.store(&task) {
+                return self.log_failure(&id, &error);
             }
-            Ok(None) => {}
-            Err(error) => self.log_failure(&id, &error),
         }
+        self.run_ended(&id, number);
+        self.notify(&task).await;
     }
 
     async fn store_and_notify(&self, task: &TaskRecord) {
