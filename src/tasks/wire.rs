@@ -118,16 +118,12 @@ pub fn progress_message(notification: &str) -> Option<String> {
 /// A task as 2025-11-25 sends it (`tasks/get`, `tasks/cancel`, inside a created task): `ttl` and
 /// `pollInterval`, and nothing of its outcome.
 pub fn session_era_task(task: &TaskRecord) -> Value {
-    let mut fields = Map::new();
-    fields.insert("taskId".into(), json!(task.task_id));
-    fields.insert("status".into(), serde_json::to_value(task.status).unwrap_or(Value::Null));
-    if let Some(message) = &task.status_message {
-        fields.insert("statusMessage".into(), json!(message));
+    let mut fields = base(task);
+    for (name, session_era_name) in [("ttlMs", "ttl"), ("pollIntervalMs", "pollInterval")] {
+        if let Some(value) = fields.remove(name) {
+            fields.insert(session_era_name.into(), value);
+        }
     }
-    fields.insert("createdAt".into(), json!(iso_time(task.created_ms)));
-    fields.insert("lastUpdatedAt".into(), json!(iso_time(task.updated_ms)));
-    fields.insert("ttl".into(), task.ttl_ms.map_or(Value::Null, |ttl| json!(ttl)));
-    fields.insert("pollInterval".into(), json!(task.poll_interval_ms));
     Value::Object(fields)
 }
 

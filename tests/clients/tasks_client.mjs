@@ -82,8 +82,8 @@ async function handOff(started, execution) {
   return reference;
 }
 
-/** One raw 2026-07-28 request (the extension declared unless `declare` is false): `{status, body}`. */
-async function raw(target, method, params, { name, declare = true } = {}) {
+/** A 2026-07-28 POST: the extension declared unless `declare` is false; `Mcp-Name` from the params. */
+function statelessPost(target, method, params, { name, declare = true } = {}) {
   const capabilities = declare ? { elicitation: {}, extensions: { [EXTENSION]: {} } } : {};
   const headers = {
     "content-type": "application/json",
@@ -94,35 +94,19 @@ async function raw(target, method, params, { name, declare = true } = {}) {
   const routed = name ?? params.name ?? params.taskId;
   if (routed) headers["mcp-name"] = routed;
   const meta = { "io.modelcontextprotocol/protocolVersion": VERSION, "io.modelcontextprotocol/clientCapabilities": capabilities };
-  const response = await fetch(target, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }),
-  });
+  const id = method === "subscriptions/listen" ? "listen-tasks" : 1;
+  return fetch(target, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } }) });
+}
+
+/** One 2026-07-28 request: `{status, body}` (the JSON-RPC response). */
+async function raw(target, method, params, options) {
+  const response = await statelessPost(target, method, params, options);
   return { status: response.status, body: await lastMessage(response) };
 }
 
 /** A `subscriptions/listen` stream naming `taskIds`: its acknowledgement and every notifications/tasks. */
 async function listen(target, taskIds) {
-  const meta = {
-    "io.modelcontextprotocol/protocolVersion": VERSION,
-    "io.modelcontextprotocol/clientCapabilities": { extensions: { [EXTENSION]: {} } },
-  };
-  const response = await fetch(target, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": VERSION,
-      "mcp-method": "subscriptions/listen",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: "listen-tasks",
-      method: "subscriptions/listen",
-      params: { notifications: { taskIds }, _meta: meta },
-    }),
-  });
+  const response = await statelessPost(target, "subscriptions/listen", { notifications: { taskIds } });
   const seen = { ack: null, tasks: [] };
   const reading = readSse(response, (event) => {
     const message = JSON.parse(event.data);
@@ -232,11 +216,7 @@ await step("bad_task_requests_get_their_errors_and_change_nothing", async () => 
   check(notAnObject.body.error?.code === -32602, `inputResponses not an object: ${JSON.stringify(notAnObject.body)}`);
   const still = await raw(url, "tasks/get", { taskId });
   check(Object.keys(still.body.result.inputRequests ?? {}).join() === "confirm", "the question is still open");
-  const listenUndeclared = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": VERSION, "mcp-method": "subscriptions/listen" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "subscriptions/listen", params: { notifications: { taskIds: [taskId] }, _meta: { "io.modelcontextprotocol/protocolVersion": VERSION, "io.modelcontextprotocol/clientCapabilities": {} } } }),
-  });
+  const listenUndeclared = await statelessPost(url, "subscriptions/listen", { notifications: { taskIds: [taskId] } }, { declare: false });
   const refused = await listenUndeclared.json();
   check(refused.error?.code === -32021, `listen for tasks without the extension: ${JSON.stringify(refused)}`);
   await raw(url, "tasks/cancel", { taskId });

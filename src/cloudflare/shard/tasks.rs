@@ -100,10 +100,7 @@ impl ShardTasks {
     /// here too, so a poll after a restart moves it on even before the alarm does.
     pub async fn get(self: &Rc<Self>, call: GetTask) -> Result<TaskReply> {
         let Some(task) = self.visible(&call.task_id, call.owner.as_deref())? else { return Ok(TaskReply::default()) };
-        let task = match self.recover_if_orphaned(task).await? {
-            Some(changed) => changed,
-            None => return Ok(TaskReply::default()),
-        };
+        let task = self.recover_if_orphaned(task).await?;
         Ok(TaskReply { task: Some(task), changed: false, refused: None })
     }
 
@@ -166,10 +163,10 @@ impl ShardTasks {
     }
 
     /// Resumes a `working` task no run of this instance holds (a restart cut its run), or fails it
-    /// past its runs; `None` if it is gone.
-    async fn recover_if_orphaned(self: &Rc<Self>, mut task: TaskRecord) -> Result<Option<TaskRecord>> {
+    /// past its resumes; the task after it.
+    async fn recover_if_orphaned(self: &Rc<Self>, mut task: TaskRecord) -> Result<TaskRecord> {
         if self.runs.borrow().contains_key(&task.task_id) {
-            return Ok(Some(task));
+            return Ok(task);
         }
         match recovery(&task) {
             None => {}
@@ -184,7 +181,7 @@ impl ShardTasks {
                 self.notify(&task).await;
             }
         }
-        Ok(Some(task))
+        Ok(task)
     }
 
     fn visible(&self, id: &str, owner: Option<&str>) -> Result<Option<TaskRecord>> {
@@ -247,14 +244,12 @@ impl ShardTasks {
         if task.status != TaskStatus::Working {
             return;
         }
-        let (server, mesh) = match (super::super::task_server(), settings::load(&self.env)) {
-            (Some(server), Ok(config)) => (server, Rc::new(super::super::DurableMesh::new(self.env.clone(), config))),
-            (server, config) => {
-                let why = match (server, config) {
-                    (None, _) => "no MCP server is registered in this isolate (call register_server at start)".into(),
-                    (_, Err(error)) => error.to_string(),
-                    _ => String::new(),
-                };
+        let server = super::super::task_server()
+            .ok_or_else(|| "no MCP server is registered in this isolate (call register_server at start)".to_owned());
+        let config = settings::load(&self.env).map_err(|error| error.to_string());
+        let (server, mesh) = match (server, config) {
+            (Ok(server), Ok(config)) => (server, Rc::new(super::super::DurableMesh::new(self.env.clone(), config))),
+            (Err(why), _) | (_, Err(why)) => {
                 task.abandon(&why, now_ms());
                 self.store_and_notify(&task).await;
                 return;
@@ -338,7 +333,7 @@ impl ShardTasks {
     }
 
     fn log_failure(&self, task: &str, error: &MeshError) {
-        let event = LogEvent::new(Level::Error, "task_failed_to_save", format!("task {task}: {error}"));
+        let event = LogEvent::new(Level::Error, "task_error", format!("task {task}: {error}"));
         log::emit(&event.shard(self.shard.get()));
     }
 }
