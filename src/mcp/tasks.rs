@@ -473,6 +473,17 @@ mod tests {
         assert!(result.get("resultType").is_none());
         let other = ctx(&backend, Era::Session, false, Some("session-2"));
         assert_eq!(call(&server, other, "tasks/get", json!({ "taskId": id })).unwrap_err().rpc_code(), -32602);
+        let brief = call(
+            &server,
+            session(),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": 1}, "task": {"ttl": 1}}),
+        );
+        let brief = brief.unwrap()["task"].clone();
+        assert_eq!(brief["ttl"], MIN_TASK_TTL_MS, "a ttl below the least kept is raised to it");
+        backend.clock_ms.set(backend.clock_ms.get() + MIN_TASK_TTL_MS);
+        let expired = call(&server, session(), "tasks/get", json!({ "taskId": brief["taskId"] }));
+        assert_eq!(expired.unwrap_err().rpc_code(), -32602, "a task past its ttl is not found");
     }
 
     #[test]

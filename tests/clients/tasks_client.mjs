@@ -252,6 +252,14 @@ await step("session_era_tasks_with_the_typescript_sdks_task_api", async () => {
     CreateTaskResultSchema,
   );
   check(created.task.ttl === 60000, `ttl ${created.task.ttl}`);
+  const brief = await client.request(
+    { method: "tools/call", params: { name: "countdown", arguments: { seconds: 1 }, task: { ttl: 1000 } } },
+    CreateTaskResultSchema,
+  );
+  check(brief.task.ttl === 1000, `a brief task's ttl ${brief.task.ttl}`);
+  await sleep(2500);
+  const expired = await client.experimental.tasks.getTask(brief.task.taskId).then((t) => t.status, (e) => e.code);
+  check(expired === -32602, `a task past its ttl: ${expired}`);
   const other = new ClientV1({ name: "tasks-v1-other", version: "1.0.0" });
   await other.connect(new TransportV1(new URL(peerUrl)));
   const foreign = await other.experimental.tasks.getTask(created.task.taskId).then(() => "found", (e) => e.code);
