@@ -270,7 +270,10 @@ impl<B: McpBackend> McpServer<B> {
                 }
                 let result = match arguments(&params) {
                     Ok(arguments) => self.call_tool(ctx, entry, arguments).await,
-                    Err(error) => Err(error),
+                    Err(error) => {
+                        ctx.backend.tool_called(name, ToolOutcome::Error, 0.0);
+                        Err(error)
+                    }
                 };
                 Ok(serde_json::to_value(result?)?)
             }
