@@ -53,6 +53,8 @@ pub(super) struct ToolEntry<B: McpBackend> {
     pub(super) task_support: TaskSupport,
     /// Questions answered in the call before a task starts.
     pub(super) before_task: Vec<(String, String, Value)>,
+    /// Parses arguments as the handler will, so a task is not created for arguments it would refuse.
+    pub(super) check_arguments: Rc<dyn Fn(Params) -> Result<()>>,
     handler: ErasedHandler<B, Params, CallToolResult>,
 }
 
@@ -124,6 +126,7 @@ impl<B: McpBackend> McpServer<B> {
             scopes: spec.scopes,
             task_support: spec.task_support,
             before_task: spec.before_task,
+            check_arguments: Rc::new(|arguments| parse_arguments::<A>(arguments).map(|_| ())),
             handler,
         });
         self

@@ -62,9 +62,10 @@ impl<B: McpBackend> McpServer<B> {
         if !entry.before_task.is_empty() {
             ctx.answers(entry.before_task.clone(), None)?;
         }
+        let arguments = arguments(params)?;
+        (entry.check_arguments)(arguments.clone())?;
         let now = ctx.backend.now_ms();
-        let mut task =
-            TaskRecord::new(ctx.backend.new_id(), ctx.owner.clone(), &entry.descriptor.name, arguments(params)?, now);
+        let mut task = TaskRecord::new(ctx.backend.new_id(), ctx.owner.clone(), &entry.descriptor.name, arguments, now);
         task.client_capabilities = ctx.client_capabilities.clone();
         task.input_responses = ctx.input_responses.clone();
         if ctx.era == Era::Session {
@@ -377,6 +378,14 @@ mod tests {
             let gone = call(&server, ctx(&backend, Era::Stateless, true, None), removed, json!({ "taskId": "x" }));
             assert_eq!(gone.unwrap_err().rpc_code(), -32601, "{removed}");
         }
+        let bad = call(
+            &server,
+            ctx(&backend, Era::Stateless, true, None),
+            "tools/call",
+            json!({"name": "wait", "arguments": {"seconds": "x"}}),
+        );
+        assert!(matches!(&bad, Err(MeshError::InvalidParams(m)) if m.starts_with("arguments.seconds")), "{bad:?}");
+        assert!(backend.tasks.borrow().is_empty(), "no task for arguments the handler would refuse");
         let hint = call(
             &server,
             ctx(&backend, Era::Stateless, true, None),
