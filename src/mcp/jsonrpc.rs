@@ -133,6 +133,16 @@ pub fn notification_json(method: &str, params: Value) -> String {
     serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }).to_string()
 }
 
+/// Sets `key` in the `_meta` of a result or params object (created if absent); anything but an
+/// object is left as it is.
+pub fn set_meta(value: &mut Value, key: &str, entry: Value) {
+    if let Value::Object(object) = value {
+        if let Value::Object(meta) = object.entry("_meta").or_insert_with(|| Value::Object(Map::new())) {
+            meta.insert(key.to_owned(), entry);
+        }
+    }
+}
+
 /// The wire form of any error object (used when a handler produced an `ErrorData` itself).
 pub fn rpc_error_json(id: Option<RequestId>, error: ErrorData) -> String {
     serde_json::to_string(&JsonRpcError::new(id, error)).unwrap_or_default()

@@ -335,11 +335,7 @@ fn complete(mut result: Value) -> Value {
 }
 
 fn with_server_info(mut result: Value, server_info: &Value) -> Value {
-    if let Value::Object(object) = &mut result {
-        if let Value::Object(meta) = object.entry("_meta").or_insert_with(|| json!({})) {
-            meta.insert(META_SERVER_INFO.to_owned(), server_info.clone());
-        }
-    }
+    jsonrpc::set_meta(&mut result, META_SERVER_INFO, server_info.clone());
     result
 }
 

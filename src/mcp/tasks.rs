@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 use super::backend::{InMemoryBackend, McpBackend};
 use super::context::{Era, RequestContext};
 use super::handlers::Params;
+use super::jsonrpc::set_meta;
 use super::server::{arguments, required_str, McpServer, ToolEntry};
 use crate::error::{MeshError, Result};
 use crate::tasks::wire::{self, RELATED_TASK_META};
@@ -192,11 +193,8 @@ async fn session_era_result<B: McpBackend>(ctx: &RequestContext<B>, id: &str) ->
                 let mut result = task.result.unwrap_or_else(|| json!({}));
                 if let Value::Object(fields) = &mut result {
                     fields.remove("resultType");
-                    let meta = fields.entry("_meta").or_insert_with(|| json!({}));
-                    if let Value::Object(meta) = meta {
-                        meta.insert(RELATED_TASK_META.into(), json!({ "taskId": id }));
-                    }
                 }
+                set_meta(&mut result, RELATED_TASK_META, json!({ "taskId": id }));
                 return Ok(result);
             }
             TaskStatus::Failed => {
@@ -212,12 +210,7 @@ async fn session_era_result<B: McpBackend>(ctx: &RequestContext<B>, id: &str) ->
                 for (key, question) in &task.pending_inputs {
                     let method = question.get("method").and_then(Value::as_str).unwrap_or_default();
                     let mut params = question.get("params").cloned().unwrap_or_else(|| json!({}));
-                    if let Value::Object(fields) = &mut params {
-                        let meta = fields.entry("_meta").or_insert_with(|| json!({}));
-                        if let Value::Object(meta) = meta {
-                            meta.insert(RELATED_TASK_META.into(), json!({ "taskId": id }));
-                        }
-                    }
+                    set_meta(&mut params, RELATED_TASK_META, json!({ "taskId": id }));
                     answers.insert(key.clone(), ctx.ask_client(key, method, params).await?);
                 }
                 found(ctx.backend.answer_task(id, owner, answers).await?)?;
