@@ -105,10 +105,7 @@ fn main() {
     }
     let mut fixture = None;
     for (name, scenario) in scenarios() {
-        let started = Instant::now();
-        let outcome = scenario(&wrangler, &mut fixture);
-        results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
-        report(results.last());
+        timed(&mut results, name, || scenario(&wrangler, &mut fixture));
     }
     let url = wrangler.url("/mcp");
     let peer_url = peer.url("/mcp");
@@ -125,111 +122,65 @@ fn main() {
         ),
     ];
     for (name, check) in interop {
-        let started = Instant::now();
-        let outcome = check();
-        if let Ok(summary) = &outcome {
-            println!("     {name}: {summary}");
-        }
-        results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome.map(|_| ())));
-        report(results.last());
+        timed(&mut results, name, || check().map(|summary| println!("     {name}: {summary}")));
     }
-    let started = Instant::now();
-    let outcome = operator::analytics_stay_off_without_the_binding(&peer);
-    results.push((
-        format!("operator::analytics_stay_off_without_the_binding ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
+    timed(&mut results, "operator::analytics_stay_off_without_the_binding", || {
+        operator::analytics_stay_off_without_the_binding(&peer)
+    });
     drop(peer);
-    let started = Instant::now();
-    let outcome = operator::run_scenario().map(|summary| println!("     {summary}"));
-    results.push((
-        format!("operator::metrics_analytics_dashboard_and_restart ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
+    timed(&mut results, "operator::metrics_analytics_dashboard_and_restart", || {
+        operator::run_scenario().map(|summary| println!("     {summary}"))
+    });
     let started = Instant::now();
     for (name, outcome) in tmcp::run_all() {
         results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
         report(results.last());
     }
-    let started = Instant::now();
-    let outcome = package::installed_from_the_tarball().map(|summary| println!("     {summary}"));
-    results
-        .push((format!("tmcp::the_packed_package_from_its_readme ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
-    report(results.last());
-    for (name, relay_above_shards) in [("", 0), (", through relays", 1)] {
-        let started = Instant::now();
-        let outcome = chaos::run(12, 30, relay_above_shards).and_then(|r| {
-            println!(
-                "     chaos{name}: {} sessions x {} notifications: delivered {}/{} (duplicates {}, reconnects {}); \
-                 faults: {}",
-                r.sessions,
-                r.notifications,
-                r.delivered,
-                r.expected,
-                r.duplicates,
-                r.reconnects,
-                r.faults.join("; ")
-            );
-            check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
-        });
-        let label = if relay_above_shards > 0 { "_through_relays" } else { "" };
-        results.push((
-            format!("chaos::restart_and_drops_lose_nothing{label} ({:.1}s)", started.elapsed().as_secs_f64()),
-            outcome,
-        ));
-        report(results.last());
-    }
-    let started = Instant::now();
-    let outcome = chaos::reshard(24, 4, 6).map(|r| {
-        println!(
-            "     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; all kept working",
-            r.sessions, r.from, r.to, r.moved
-        );
+    timed(&mut results, "tmcp::the_packed_package_from_its_readme", || {
+        package::installed_from_the_tarball().map(|summary| println!("     {summary}"))
     });
-    results.push((
-        format!("reshard::live_sessions_survive_a_shard_count_change ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = chaos::shard_full();
-    results.push((
-        format!("limits::a_full_shard_answers_503_and_recovers ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = oauth::run_scenario().map(|summary| println!("     {summary}"));
-    results.push((
-        format!("oauth::a_real_authorization_server_end_to_end ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = oauth::run_tmcp_scenario().map(|summary| println!("     {summary}"));
-    results.push((format!("oauth::a_tmcp_server_with_mesh_oauth ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = oauth::run_python_scenario().map(|summary| println!("     {summary}"));
-    results
-        .push((format!("oauth::the_python_sdks_own_oauth_client ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = tasks::a_restart_mid_task_resumes_or_fails_it().map(|summary| println!("     {summary}"));
-    results.push((
-        format!("tasks::a_restart_mid_task_resumes_or_fails_it ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
-    let started = Instant::now();
-    let outcome = chaos::polling();
-    results.push((
-        format!("polling::each_poll_carries_the_next_event ({:.1}s)", started.elapsed().as_secs_f64()),
-        outcome,
-    ));
-    report(results.last());
+    for (name, relay_above_shards) in [("", 0), (", through relays", 1)] {
+        let label = if relay_above_shards > 0 { "_through_relays" } else { "" };
+        timed(&mut results, &format!("chaos::restart_and_drops_lose_nothing{label}"), || {
+            chaos::run(12, 30, relay_above_shards).and_then(|r| {
+                println!(
+                    "     chaos{name}: {} sessions x {} notifications: delivered {}/{} (duplicates {}, \
+                     reconnects {}); faults: {}",
+                    r.sessions,
+                    r.notifications,
+                    r.delivered,
+                    r.expected,
+                    r.duplicates,
+                    r.reconnects,
+                    r.faults.join("; ")
+                );
+                check(r.delivered == r.expected && r.duplicates == 0, "a notification was lost or repeated")
+            })
+        });
+    }
+    timed(&mut results, "reshard::live_sessions_survive_a_shard_count_change", || {
+        chaos::reshard(24, 4, 6).map(|r| {
+            println!(
+                "     reshard: {} live sessions, SHARD_COUNT {} -> {}: {} sessions' home shard changed; \
+                 all kept working",
+                r.sessions, r.from, r.to, r.moved
+            );
+        })
+    });
+    timed(&mut results, "limits::a_full_shard_answers_503_and_recovers", chaos::shard_full);
+    timed(&mut results, "oauth::a_real_authorization_server_end_to_end", || {
+        oauth::run_scenario().map(|summary| println!("     {summary}"))
+    });
+    timed(&mut results, "oauth::a_tmcp_server_with_mesh_oauth", || {
+        oauth::run_tmcp_scenario().map(|summary| println!("     {summary}"))
+    });
+    timed(&mut results, "oauth::the_python_sdks_own_oauth_client", || {
+        oauth::run_python_scenario().map(|summary| println!("     {summary}"))
+    });
+    timed(&mut results, "tasks::a_restart_mid_task_resumes_or_fails_it", || {
+        tasks::a_restart_mid_task_resumes_or_fails_it().map(|summary| println!("     {summary}"))
+    });
+    timed(&mut results, "polling::each_poll_carries_the_next_event", chaos::polling);
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if failed > 0 {
         eprintln!("--- wrangler log (tail) ---\n{}", wrangler.log_tail());
@@ -240,6 +191,14 @@ fn main() {
     if failed > 0 {
         std::process::exit(1);
     }
+}
+
+/// Runs one check, timed, and records and prints its outcome as `name (N.Ns)`.
+fn timed(results: &mut Vec<(String, Result<(), String>)>, name: &str, check: impl FnOnce() -> Result<(), String>) {
+    let started = Instant::now();
+    let outcome = check();
+    results.push((format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()), outcome));
+    report(results.last());
 }
 
 fn report(result: Option<&(String, Result<(), String>)>) {
