@@ -67,12 +67,14 @@ pub use shard::SyncLayer;
 #[cfg(feature = "reference-server")]
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    #[cfg(feature = "conformance")]
-    let build = crate::mcp::reference::conformance_server::<DurableMesh>;
-    #[cfg(not(feature = "conformance"))]
-    let build = crate::mcp::reference::reference_server::<DurableMesh>;
-    serve(request, env, build).await
+    serve(request, env, REFERENCE_BUILD).await
 }
+
+/// How the reference Worker builds its server (the shards use it too, see [`task_server`]).
+#[cfg(all(feature = "reference-server", feature = "conformance"))]
+const REFERENCE_BUILD: BuildServer = crate::mcp::reference::conformance_server::<DurableMesh>;
+#[cfg(all(feature = "reference-server", not(feature = "conformance")))]
+const REFERENCE_BUILD: BuildServer = crate::mcp::reference::reference_server::<DurableMesh>;
 
 /// Serves the mesh's routes (`/mcp`, `/mesh/*`) with the MCP server `build` makes. `build` runs once
 /// per isolate: the server and its tool registry are kept for the isolate's later requests, as is
@@ -130,13 +132,10 @@ pub(crate) fn task_server() -> Option<Rc<McpServer<DurableMesh>>> {
     if let Some(built) = SERVER.with(|cached| cached.borrow().clone()) {
         return Some(built);
     }
-    #[cfg(all(feature = "reference-server", feature = "conformance"))]
-    let fallback: Option<fn() -> McpServer<DurableMesh>> =
-        Some(crate::mcp::reference::conformance_server::<DurableMesh>);
-    #[cfg(all(feature = "reference-server", not(feature = "conformance")))]
-    let fallback: Option<fn() -> McpServer<DurableMesh>> = Some(crate::mcp::reference::reference_server::<DurableMesh>);
+    #[cfg(feature = "reference-server")]
+    let fallback = Some(REFERENCE_BUILD);
     #[cfg(not(feature = "reference-server"))]
-    let fallback: Option<fn() -> McpServer<DurableMesh>> = None;
+    let fallback: Option<BuildServer> = None;
     let build = REGISTERED.with(std::cell::Cell::get).or(fallback)?;
     Some(server(&build))
 }
